@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Idempotent provisioning for dcx's demo, tests and benchmarks on a Debian 12 machine, as root,
+# with no image registry:
+#   1. apt packages (docker.io, crun, busybox-static, debootstrap, tmux, hyperfine, time);
+#   2. a Docker daemon on the default unix socket and on tcp://127.0.0.1:2375 (loopback only),
+#      started only when none answers;
+#   3. the local test images dcx-test/debian:bookworm and dcx-test/busybox, built from
+#      fixtures/images/*/build.sh and cached as root filesystem tarballs;
+#   4. the reference CLI @devcontainers/cli@0.89.0, installed with npm into the cache.
+# Everything it builds lives in $DCX_CACHE (default /var/cache/dcx); a second run takes seconds.
+# It writes $DCX_CACHE/env, which scripts/test.sh and scripts/bench.sh source: it names the
+# reference CLI (DCX_REFERENCE_CLI) for the test harness.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cache=${DCX_CACHE:-/var/cache/dcx}
+reference_version=0.89.0
+socket=/var/run/docker.sock
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+mkdir -p "$cache"
+
+# 1. Packages. apt is asked only when a tool is missing, so a provisioned machine skips it.
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v crun >/dev/null || need+=(crun)
+[ -x /bin/busybox ] || need+=(busybox-static)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v tmux >/dev/null || need+=(tmux)
+command -v hyperfine >/dev/null || need+=(hyperfine)
+[ -x /usr/bin/time ] || need+=(time)
+command -v curl >/dev/null || need+=(curl)
+command -v npm >/dev/null || need+=(npm)
+command -v git >/dev/null || need+=(git)
+if [ ${#need[@]} -gt 0 ]; then
+  say "installing ${need[*]}"
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# 2. The Docker daemon.
+ping() { curl -sf --max-time 2 --unix-socket "$socket" http://localhost/_ping >/dev/null 2>&1; }
+if ! ping; then
+  log=${DCX_DOCKERD_LOG:-/var/log/dcx-dockerd.log}
+  say "starting dockerd (log: $log)"
+  # setsid: the daemon must outlive this script and the shell that ran it.
+  setsid dockerd -H "unix://$socket" -H tcp://127.0.0.1:2375 >"$log" 2>&1 < /dev/null &
+  for _ in $(seq 1 60); do
+    ping && break
+    sleep 1
+  done
+  if ! ping; then
+    say "dockerd did not answer on $socket within 60 s; its log ends with:"
+    tail -n 20 "$log" >&2 || true
+    exit 1
+  fi
+fi
+
+# 3. Test images: the rootfs tarball is cached, so a lost image is re-imported in seconds.
+image() {
+  local tag=$1 recipe=$2 tarball=$cache/$3
+  if docker image inspect "$tag" >/dev/null 2>&1; then return; fi
+  if [ ! -s "$tarball" ]; then
+    say "building $tag root filesystem (recipe: ${recipe#"$root"/})"
+    bash "$recipe" "$tarball"
+  fi
+  say "importing $tag"
+  docker import -c 'CMD ["/bin/sh"]' "$tarball" "$tag" >/dev/null
+}
+image dcx-test/debian:bookworm "$root/fixtures/images/debian/build.sh" debian-bookworm.tar
+image dcx-test/busybox "$root/fixtures/images/busybox/build.sh" busybox.tar
+
+# 4. The reference CLI, the oracle of the parity tests.
+ref=$cache/reference
+cli=$ref/node_modules/.bin/devcontainer
+if [ ! -x "$cli" ] || [ "$("$cli" --version 2>/dev/null)" != "$reference_version" ]; then
+  say "installing @devcontainers/cli@$reference_version"
+  mkdir -p "$ref"
+  npm install --prefix "$ref" --no-audit --no-fund --loglevel=error "@devcontainers/cli@$reference_version" >/dev/null
+fi
+
+cat >"$cache/env" <<ENV
+export DCX_REFERENCE_CLI=$cli
+ENV
+say "ready (reference CLI: $cli)"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every test: provisions the machine if needed (scripts/setup.sh), then the format and lint
+# gates and `cargo test`, unit tests and the integration tests against the real daemon.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+bash scripts/setup.sh
+# shellcheck disable=SC1091
+. "${DCX_CACHE:-/var/cache/dcx}/env"
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked "$@"

@@ -1,0 +1,363 @@
+//! The command line: clap structs, and the reference CLI's rule for where the options end and
+//! the command vector begins. Nothing here does I/O; `lib::run` prints what parsing returns.
+//!
+//! `devcontainer exec` (yargs with `halt-at-non-option`) stops reading options at the first word
+//! that is not an option: that word and every word after it, options included, are the command
+//! run in the container. A leading `--` is dropped; a later one belongs to the command. A string
+//! option takes the next word as its value unless that word looks like an option; a boolean
+//! option takes it only when it is `true` or `false`. clap has no such mode, so [`parse`] first splits argv by that rule, using clap's own
+//! description of the options, and hands clap the options followed by `--` and the command.
+
+use std::ffi::OsString;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+/// Run commands inside dev containers.
+#[derive(Debug, Parser)]
+#[command(name = "dcx", version, disable_help_subcommand = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Execute a command on a running dev container
+    #[command(override_usage = "dcx exec [OPTIONS] <CMD> [ARGS]...")]
+    Exec(Box<ExecArgs>),
+}
+
+/// The flags of `dcx exec`; camelCase aliases mirror yargs' (`--containerId`).
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Id, name or unique id prefix of the container to run in
+    #[arg(long = "container-id", alias = "containerId", value_name = "ID")]
+    pub container_id: Option<String>,
+
+    /// Log level for diagnostics on stderr
+    #[arg(long = "log-level", alias = "logLevel", value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+
+    /// Log format for diagnostics on stderr
+    #[arg(long = "log-format", alias = "logFormat", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// The command to run and its arguments: everything from the first word that is not an option
+    #[arg(value_name = "CMD", num_args = 0..)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Why parsing did not produce a [`Cli`].
+#[derive(Debug)]
+pub enum ParseOutcome {
+    /// `--help` or `--version`: text for stdout, exit 0.
+    Print(String),
+    /// A usage error.
+    Usage(UsageError),
+}
+
+/// A usage error, rendered as one line that ends by pointing at `--help`.
+#[derive(Debug, thiserror::Error)]
+#[error("{message} (see '{help}')")]
+pub struct UsageError {
+    message: String,
+    help: &'static str,
+}
+
+impl UsageError {
+    pub fn exec(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            help: "dcx exec --help",
+        }
+    }
+
+    fn from_clap(err: &clap::Error, exec: bool) -> Self {
+        let rendered = err.to_string();
+        let first = rendered.lines().next().unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+        Self {
+            message,
+            help: if exec {
+                "dcx exec --help"
+            } else {
+                "dcx --help"
+            },
+        }
+    }
+}
+
+/// Parses argv (program name first).
+pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Cli, ParseOutcome> {
+    let mut words = Vec::new();
+    for word in argv {
+        match word.into_string() {
+            Ok(word) => words.push(word),
+            Err(word) => {
+                return Err(ParseOutcome::Usage(UsageError::exec(format!(
+                    "argument is not valid UTF-8: {}",
+                    word.to_string_lossy()
+                ))));
+            }
+        }
+    }
+    let mut clap_argv: Vec<String> = words.iter().take(1).cloned().collect();
+    let is_exec = words.get(1).map(String::as_str) == Some("exec");
+    if is_exec {
+        clap_argv.push("exec".into());
+        let exec = Cli::command()
+            .find_subcommand("exec")
+            .cloned()
+            .expect("the exec subcommand is declared");
+        let (options, command) = split_exec_argv(&exec, &words[2..]);
+        clap_argv.extend(options);
+        if !command.is_empty() {
+            clap_argv.push("--".into());
+            clap_argv.extend(command);
+        }
+    } else {
+        clap_argv.extend(words.iter().skip(1).cloned());
+    }
+    let matches = Cli::command()
+        .try_get_matches_from(clap_argv)
+        .map_err(|err| clap_outcome(&err, is_exec))?;
+    let cli = Cli::from_arg_matches(&matches).map_err(|err| clap_outcome(&err, is_exec))?;
+    let Command::Exec(args) = &cli.command;
+    if args.command.is_empty() {
+        return Err(ParseOutcome::Usage(UsageError::exec(
+            "no command given: dcx exec [OPTIONS] <CMD> [ARGS]...",
+        )));
+    }
+    Ok(cli)
+}
+
+fn clap_outcome(err: &clap::Error, exec: bool) -> ParseOutcome {
+    use clap::error::ErrorKind;
+    match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ParseOutcome::Print(err.to_string()),
+        _ => ParseOutcome::Usage(UsageError::from_clap(err, exec)),
+    }
+}
+
+/// How an option consumes the word after it.
+enum Takes {
+    Nothing,
+    /// A boolean: the next word only when it is `true` or `false`.
+    OptionalBool,
+    Value,
+}
+
+/// Splits the words after `exec` into (options, command) by the reference's rule (module docs).
+/// Unknown options stay on the options side so that clap reports them.
+pub fn split_exec_argv(exec: &clap::Command, words: &[String]) -> (Vec<String>, Vec<String>) {
+    let takes = |word: &str| -> Takes {
+        let arg = if let Some(long) = word.strip_prefix("--") {
+            exec.get_arguments().find(|arg| {
+                arg.get_long() == Some(long)
+                    || arg
+                        .get_all_aliases()
+                        .is_some_and(|aliases| aliases.contains(&long))
+            })
+        } else {
+            let mut chars = word.chars().skip(1);
+            match (chars.next(), chars.next()) {
+                (Some(short), None) => exec.get_arguments().find(|a| a.get_short() == Some(short)),
+                _ => None,
+            }
+        };
+        match arg {
+            Some(arg) if arg.get_action().takes_values() => {
+                match arg.get_num_args().map(|range| range.min_values()) {
+                    Some(0) => Takes::OptionalBool,
+                    _ => Takes::Value,
+                }
+            }
+            _ => Takes::Nothing,
+        }
+    };
+
+    let mut options = Vec::new();
+    let mut index = 0;
+    while index < words.len() {
+        let word = &words[index];
+        if word == "--" {
+            return (options, words[index + 1..].to_vec());
+        }
+        if !word.starts_with('-') || word == "-" {
+            return (options, words[index..].to_vec());
+        }
+        options.push(word.clone());
+        index += 1;
+        if word.contains('=') {
+            continue;
+        }
+        match takes(word) {
+            Takes::Nothing => {}
+            Takes::Value => {
+                // As yargs: a word that looks like an option is not taken as a value.
+                if let Some(value) = words
+                    .get(index)
+                    .filter(|v| !v.starts_with('-') || *v == "-")
+                {
+                    options.push(value.clone());
+                    index += 1;
+                }
+            }
+            Takes::OptionalBool => {
+                if let Some(value) = words.get(index).filter(|v| *v == "true" || *v == "false") {
+                    options.push(value.clone());
+                    index += 1;
+                }
+            }
+        }
+    }
+    (options, Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_words(words: &[&str]) -> Result<Cli, ParseOutcome> {
+        parse(words.iter().map(OsString::from))
+    }
+
+    fn command_of(words: &[&str]) -> Vec<String> {
+        match parse_words(words) {
+            Ok(Cli {
+                command: Command::Exec(args),
+            }) => args.command,
+            Err(err) => panic!("{words:?} did not parse: {err:?}"),
+        }
+    }
+
+    fn usage_error(words: &[&str]) -> String {
+        match parse_words(words) {
+            Err(ParseOutcome::Usage(err)) => err.to_string(),
+            other => panic!("{words:?} parsed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn options_stop_at_the_first_word_that_is_not_an_option() {
+        assert_eq!(
+            command_of(&["dcx", "exec", "--container-id", "c", "echo", "hi"]),
+            ["echo", "hi"]
+        );
+        // Everything after the command belongs to it, options included.
+        assert_eq!(
+            command_of(&[
+                "dcx",
+                "exec",
+                "--container-id",
+                "c",
+                "echo",
+                "hi",
+                "--container-id",
+                "x"
+            ]),
+            ["echo", "hi", "--container-id", "x"]
+        );
+        assert_eq!(
+            command_of(&["dcx", "exec", "--container-id", "c", "echo", "--help"]),
+            ["echo", "--help"]
+        );
+    }
+
+    #[test]
+    fn a_string_option_does_not_take_a_word_that_looks_like_an_option() {
+        insta::assert_snapshot!(
+            usage_error(&["dcx", "exec", "--container-id", "--log-level", "debug", "true"]),
+            @"a value is required for '--container-id <ID>' but none was supplied (see 'dcx exec --help')"
+        );
+        let cli = parse_words(&["dcx", "exec", "--container-id", "-", "true"]).unwrap();
+        let Command::Exec(args) = cli.command;
+        assert_eq!(args.container_id.as_deref(), Some("-"));
+        assert_eq!(args.command, ["true"]);
+    }
+
+    #[test]
+    fn equals_form_and_camel_case_aliases() {
+        let cli = parse_words(&[
+            "dcx",
+            "exec",
+            "--containerId=c",
+            "--logLevel",
+            "debug",
+            "id",
+        ])
+        .unwrap();
+        let Command::Exec(args) = cli.command;
+        assert_eq!(args.container_id.as_deref(), Some("c"));
+        assert_eq!(args.log_level, LogLevel::Debug);
+        assert_eq!(args.command, ["id"]);
+    }
+
+    #[test]
+    fn double_dash_rules() {
+        // A leading `--` is dropped, a second one is passed on, a later one belongs to the command.
+        assert_eq!(
+            command_of(&["dcx", "exec", "--", "echo", "hi"]),
+            ["echo", "hi"]
+        );
+        assert_eq!(
+            command_of(&["dcx", "exec", "--", "--", "echo", "hi"]),
+            ["--", "echo", "hi"]
+        );
+        assert_eq!(
+            command_of(&["dcx", "exec", "echo", "--", "hi"]),
+            ["echo", "--", "hi"]
+        );
+        assert_eq!(command_of(&["dcx", "exec", "--", "-x"]), ["-x"]);
+        assert_eq!(
+            command_of(&["dcx", "exec", "sh", "-c", "exit 3"]),
+            ["sh", "-c", "exit 3"]
+        );
+    }
+
+    #[test]
+    fn usage_errors_are_one_line_pointing_at_help() {
+        insta::assert_snapshot!(
+            usage_error(&["dcx", "exec", "--container-id", "c"]),
+            @"no command given: dcx exec [OPTIONS] <CMD> [ARGS]... (see 'dcx exec --help')"
+        );
+        insta::assert_snapshot!(
+            usage_error(&["dcx", "exec", "--bogus", "echo"]),
+            @"unexpected argument '--bogus' found (see 'dcx exec --help')"
+        );
+        insta::assert_snapshot!(
+            usage_error(&["dcx", "exec", "--log-format", "xml", "echo"]),
+            @"invalid value 'xml' for '--log-format <LOG_FORMAT>' (see 'dcx exec --help')"
+        );
+        insta::assert_snapshot!(
+            usage_error(&["dcx", "exec", "--container-id"]),
+            @"a value is required for '--container-id <ID>' but none was supplied (see 'dcx exec --help')"
+        );
+        assert!(!usage_error(&["dcx", "frobnicate"]).contains('\n'));
+    }
+
+    #[test]
+    fn help_and_version_are_printed() {
+        assert!(matches!(
+            parse_words(&["dcx", "exec", "--help"]),
+            Err(ParseOutcome::Print(text)) if text.contains("--container-id")
+        ));
+        assert!(matches!(
+            parse_words(&["dcx", "--version"]),
+            Err(ParseOutcome::Print(text)) if text.starts_with("dcx ")
+        ));
+    }
+}

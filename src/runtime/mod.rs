@@ -1,0 +1,99 @@
+//! The one seam to container engines. Everything that talks to Docker (or, later, crun) sits
+//! behind [`Runtime`]; the rest of dcx works on the plain values defined here.
+//!
+//! An exec is started with [`Runtime::start`] and comes back as a [`Session`]: a stream of
+//! output chunks, a byte sink for the process's stdin (shut it down to send EOF), and a
+//! [`Process`] to ask for the exit status once the output has ended.
+
+pub mod docker;
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::Stream;
+use tokio::io::AsyncWrite;
+
+use crate::exec::ExitStatus;
+
+/// What dcx needs to know about a container.
+#[derive(Debug, Clone, Default)]
+pub struct Container {
+    /// The full id.
+    pub id: String,
+    /// The name, without docker's leading `/`.
+    pub name: String,
+    pub running: bool,
+    /// The engine's word for its state (`running`, `exited`, `created`, …).
+    pub status: String,
+    /// The configured user (`Config.User`), if any.
+    pub user: Option<String>,
+    /// The configured environment (`Config.Env`), `NAME=value` entries.
+    pub env: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One process to start in a container.
+#[derive(Debug, Clone, Default)]
+pub struct ExecSpec {
+    pub argv: Vec<String>,
+    pub user: Option<String>,
+    /// `NAME=value` entries added to the container's environment.
+    pub env: Vec<String>,
+    pub cwd: Option<String>,
+    pub tty: bool,
+}
+
+/// A chunk of the process's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chunk {
+    Stdout(Bytes),
+    Stderr(Bytes),
+}
+
+pub type OutputStream = Pin<Box<dyn Stream<Item = Result<Chunk, RuntimeError>> + Send>>;
+pub type InputSink = Pin<Box<dyn AsyncWrite + Send>>;
+
+/// A started exec.
+pub struct Session {
+    pub output: OutputStream,
+    pub input: InputSink,
+    pub process: Box<dyn Process>,
+}
+
+/// The process behind a [`Session`].
+#[async_trait]
+pub trait Process: Send {
+    /// The exit status; call it after the output stream has ended.
+    async fn wait(&mut self) -> Result<ExitStatus, RuntimeError>;
+}
+
+/// A container engine.
+#[async_trait]
+pub trait Runtime: Send + Sync {
+    /// Looks a container up by full id, name or unique id prefix.
+    async fn inspect(&self, id: &str) -> Result<Container, RuntimeError>;
+
+    /// Starts a process in a running container, attached to its stdio.
+    async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError>;
+}
+
+/// Failures of an engine, worded for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(
+        "Cannot connect to the Docker daemon at {endpoint} ({reason}). Start one (for example `dockerd &`, or scripts/setup.sh) or point DOCKER_HOST at a running daemon."
+    )]
+    Unreachable { endpoint: String, reason: String },
+    #[error("Unsupported DOCKER_HOST {0}: dcx speaks to unix:// and tcp:// endpoints.")]
+    UnsupportedHost(String),
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    #[error("Container id prefix {0} matches more than one container; give more of the id.")]
+    AmbiguousContainer(String),
+    #[error("Container {0} is not running.")]
+    NotRunning(String),
+    #[error("Docker Engine error ({endpoint}): {message}")]
+    Engine { endpoint: String, message: String },
+}

@@ -1,0 +1,87 @@
+//! Every failure of dcx's own: one line on stderr, nothing on stdout, exit 1.
+
+use crate::harness::{BUSYBOX, TestContainer, dcx};
+
+#[test]
+fn an_unknown_container_is_named() {
+    dcx()
+        .args(["exec", "--container-id", "does-not-exist", "true"])
+        .run()
+        .code(1)
+        .stdout("")
+        .stderr("No such container: does-not-exist\n");
+    dcx()
+        .args(["exec", "--container-id", "../../version", "true"])
+        .run()
+        .code(1)
+        .stderr("No such container: ../../version\n");
+}
+
+#[test]
+fn a_stopped_container_is_named_and_not_run() {
+    let c = TestContainer::start(BUSYBOX);
+    c.stop();
+    let name = &c.name;
+    c.dcx(["echo", "never"])
+        .run()
+        .code(1)
+        .stdout("")
+        .stderr(&format!(
+            "Container {name} is not running (state: exited). Start it with `docker start {name}`.\n"
+        ));
+}
+
+#[test]
+fn an_unreachable_daemon_names_the_socket_or_host() {
+    dcx()
+        .args(["exec", "--container-id", "any", "true"])
+        .env("DOCKER_HOST", "unix:///tmp/dcx-no-daemon-here.sock")
+        .run()
+        .code(1)
+        .stdout("")
+        .stderr("Cannot connect to the Docker daemon at unix:///tmp/dcx-no-daemon-here.sock (no socket at /tmp/dcx-no-daemon-here.sock). Start one (for example `dockerd &`, or scripts/setup.sh) or point DOCKER_HOST at a running daemon.\n");
+    // Port 9 (discard) has no listener here: the connection is refused at once.
+    dcx()
+        .args(["exec", "--container-id", "any", "true"])
+        .env("DOCKER_HOST", "tcp://127.0.0.1:9")
+        .run()
+        .code(1)
+        .stdout("")
+        .stderr("Cannot connect to the Docker daemon at tcp://127.0.0.1:9 (Connection refused). Start one (for example `dockerd &`, or scripts/setup.sh) or point DOCKER_HOST at a running daemon.\n");
+    dcx()
+        .args(["exec", "--container-id", "any", "true"])
+        .env("DOCKER_HOST", "ssh://me@elsewhere")
+        .run()
+        .code(1)
+        .stderr("Unsupported DOCKER_HOST ssh://me@elsewhere: dcx speaks to unix:// and tcp:// endpoints.\n");
+}
+
+#[test]
+fn usage_errors_say_what_is_wrong_and_point_at_help() {
+    dcx()
+        .args(["exec", "--container-id", "c"])
+        .run()
+        .code(1)
+        .stdout("")
+        .stderr("no command given: dcx exec [OPTIONS] <CMD> [ARGS]... (see 'dcx exec --help')\n");
+    dcx()
+        .args(["exec", "--no-such-flag", "true"])
+        .run()
+        .code(1)
+        .stderr("unexpected argument '--no-such-flag' found (see 'dcx exec --help')\n");
+    dcx()
+        .args(["exec", "echo", "hi"])
+        .run()
+        .code(1)
+        .stderr("Missing required argument: One of --container-id, --id-label or --workspace-folder is required. (see 'dcx exec --help')\n");
+}
+
+#[test]
+fn help_goes_to_stdout_with_exit_0() {
+    let out = dcx().args(["exec", "--help"]).run().code(0).stderr("");
+    assert!(
+        out.stdout_text().contains("--container-id <ID>"),
+        "{}",
+        out.stdout_text()
+    );
+}

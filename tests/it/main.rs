@@ -1,0 +1,9 @@
+//! dcx's integration tests: one binary, a real Docker daemon, real containers started from the
+//! local test images (scripts/setup.sh builds them), and the reference CLI as the oracle.
+
+mod harness;
+
+mod command_vector;
+mod errors;
+mod exec_basics;
+mod streaming;
