@@ -9,6 +9,7 @@
 //! description of the options, and hands clap the options followed by `--` and the command.
 
 use std::ffi::OsString;
+use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
@@ -42,6 +43,21 @@ pub struct ExecArgs {
     #[arg(long = "log-format", alias = "logFormat", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Columns of the container's terminal (with --terminal-rows)
+    #[arg(long = "terminal-columns", alias = "terminalColumns", value_name = "COLUMNS",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub terminal_columns: Option<u16>,
+
+    /// Rows of the container's terminal (with --terminal-columns)
+    #[arg(long = "terminal-rows", alias = "terminalRows", value_name = "ROWS",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub terminal_rows: Option<u16>,
+
+    /// Stop the command after this long (30s, 2m, 500ms; a bare number is seconds): SIGTERM,
+    /// then SIGKILL after a grace period; dcx exits 124
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
     /// The command to run and its arguments: everything from the first word that is not an option
     #[arg(value_name = "CMD", num_args = 0..)]
     pub command: Vec<String>,
@@ -58,6 +74,19 @@ pub enum LogLevel {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Parses `--timeout`: a humantime duration (`1s`, `2m 30s`, `500ms`) or a number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Duration::from_secs_f64(seconds),
+        Ok(_) => return Err("expected a positive duration".into()),
+        Err(_) => humantime::parse_duration(text).map_err(|err| err.to_string())?,
+    };
+    if duration.is_zero() {
+        return Err("the duration must be longer than zero".into());
+    }
+    Ok(duration)
 }
 
 /// Why parsing did not produce a [`Cli`].
@@ -347,6 +376,21 @@ mod tests {
             @"a value is required for '--container-id <ID>' but none was supplied (see 'dcx exec --help')"
         );
         assert!(!usage_error(&["dcx", "frobnicate"]).contains('\n'));
+    }
+
+    #[test]
+    fn timeout_durations() {
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("-3").is_err());
+        insta::assert_snapshot!(
+            usage_error(&["dcx", "exec", "--timeout", "soon", "true"]),
+            @"invalid value 'soon' for '--timeout <DURATION>': expected number at 0 (see 'dcx exec --help')"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The top-level error: every way a dcx run can fail before the command's own exit status is
 //! known. Each variant's text is the one line the user sees on stderr; the exit code is 1, as
-//! the reference CLI uses for every failure of its own.
+//! the reference CLI uses for every failure of its own, except a `--timeout` expiry (124).
 
 use crate::{cli, discovery, exec, runtime};
 
@@ -21,6 +21,9 @@ pub enum Error {
 impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
-        1
+        match self {
+            Self::Exec(err) => err.exit_code(),
+            _ => 1,
+        }
     }
 }

@@ -69,6 +69,10 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<exec::ExitStatus, E
         "Container: {} ({})",
         target.container.name, target.container.id
     ));
-    let plan = exec::ExecPlan::new(request, &target.container);
+    let plan = exec::ExecPlan::new(
+        request,
+        &target.container,
+        exec::terminal::HostTerminal::detect(),
+    );
     Ok(exec::run(&engine, &target.container, &plan, log).await?)
 }

@@ -66,6 +66,15 @@ struct Event<'a> {
     level: u8,
     timestamp: u128,
     text: &'a str,
+    #[serde(rename = "startTimestamp", skip_serializing_if = "Option::is_none")]
+    start_timestamp: Option<u128>,
+}
+
+/// A started step, to be closed with [`Log::stop`].
+#[derive(Debug)]
+pub struct Started {
+    text: String,
+    at: SystemTime,
 }
 
 impl Log {
@@ -102,7 +111,7 @@ impl Log {
             return;
         }
         let line = match self.format {
-            Format::Json => json_line("text", level, text),
+            Format::Json => json_line("text", level, text, SystemTime::now(), None),
             Format::Text if level >= Level::Warning => format!("{}\n", text.trim_end()),
             Format::Text => format!(
                 "[{}] {}\n",
@@ -113,22 +122,75 @@ impl Log {
         write_stderr(line.as_bytes());
     }
 
+    /// Opens a step: `Start: <text>` (text) or a `start` event (JSON), at debug level.
+    pub fn start(&self, text: &str) -> Started {
+        let at = SystemTime::now();
+        if self.enabled(Level::Debug) {
+            let line = match self.format {
+                Format::Json => json_line("start", Level::Debug, text, at, None),
+                Format::Text => {
+                    format!("[{}] Start: {text}\n", humantime::format_rfc3339_millis(at))
+                }
+            };
+            write_stderr(line.as_bytes());
+        }
+        Started {
+            text: text.to_owned(),
+            at,
+        }
+    }
+
+    /// Closes a step: `Stop (N ms): <text>` or a `stop` event with `startTimestamp`.
+    pub fn stop(&self, started: Started) {
+        if !self.enabled(Level::Debug) {
+            return;
+        }
+        let now = SystemTime::now();
+        let line = match self.format {
+            Format::Json => json_line(
+                "stop",
+                Level::Debug,
+                &started.text,
+                now,
+                Some(epoch_millis(started.at)),
+            ),
+            Format::Text => format!(
+                "[{}] Stop ({} ms): {}\n",
+                humantime::format_rfc3339_millis(now),
+                now.duration_since(started.at)
+                    .unwrap_or_default()
+                    .as_millis(),
+                started.text
+            ),
+        };
+        write_stderr(line.as_bytes());
+    }
+
     /// The command's output as a JSON `raw` event (level 2, as the reference writes them).
     /// Callers pass whole UTF-8 text; splitting multi-byte sequences is theirs to avoid.
     pub fn raw_event(&self, text: &str) {
-        write_stderr(json_line("raw", Level::Debug, text).as_bytes());
+        write_stderr(json_line("raw", Level::Debug, text, SystemTime::now(), None).as_bytes());
     }
 }
 
-fn json_line(kind: &str, level: Level, text: &str) -> String {
-    let timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis());
+fn epoch_millis(at: SystemTime) -> u128 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis())
+}
+
+fn json_line(
+    kind: &str,
+    level: Level,
+    text: &str,
+    at: SystemTime,
+    start_timestamp: Option<u128>,
+) -> String {
     let event = Event {
         kind,
         level: level as u8,
-        timestamp,
+        timestamp: epoch_millis(at),
         text,
+        start_timestamp,
     };
     let mut line = serde_json::to_string(&event).expect("a log event serialises");
     line.push('\n');
@@ -146,7 +208,13 @@ mod tests {
 
     #[test]
     fn json_events_have_the_reference_shape() {
-        let line = json_line("text", Level::Error, "Dev container not found.");
+        let line = json_line(
+            "text",
+            Level::Error,
+            "Dev container not found.",
+            SystemTime::now(),
+            None,
+        );
         let value: serde_json::Value = serde_json::from_str(&line).unwrap();
         let keys: Vec<&str> = value
             .as_object()
@@ -160,6 +228,18 @@ mod tests {
         assert!(value["timestamp"].as_u64().unwrap() > 1_600_000_000_000);
         assert_eq!(value["text"], "Dev container not found.");
         assert!(line.starts_with(r#"{"type":"text","level":5,"timestamp":"#));
+    }
+
+    #[test]
+    fn stop_events_carry_the_start_timestamp() {
+        let line = json_line(
+            "stop",
+            Level::Debug,
+            "Run in container: true",
+            UNIX_EPOCH + std::time::Duration::from_millis(2000),
+            Some(1000),
+        );
+        insta::assert_snapshot!(line.trim_end(), @r#"{"type":"stop","level":2,"timestamp":2000,"text":"Run in container: true","startTimestamp":1000}"#);
     }
 
     #[test]

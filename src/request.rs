@@ -1,7 +1,11 @@
 //! [`ExecRequest`]: what the user asked for, validated, before anything touches an engine.
 
+use std::time::Duration;
+
 use crate::cli;
 use crate::discovery::Selector;
+use crate::log::Format;
+use crate::runtime::TermSize;
 
 /// A validated `exec` request.
 #[derive(Debug, Clone)]
@@ -9,6 +13,10 @@ pub struct ExecRequest {
     pub selector: Selector,
     /// The command vector, never empty.
     pub command: Vec<String>,
+    pub log_format: Format,
+    /// `--terminal-rows`/`--terminal-columns`: a fixed size for the container's terminal.
+    pub terminal_size: Option<TermSize>,
+    pub timeout: Option<Duration>,
 }
 
 impl TryFrom<cli::ExecArgs> for ExecRequest {
@@ -28,9 +36,26 @@ impl TryFrom<cli::ExecArgs> for ExecRequest {
                 "no command given: dcx exec [OPTIONS] <CMD> [ARGS]...",
             ));
         }
+        let terminal_size = match (args.terminal_rows, args.terminal_columns) {
+            (Some(rows), Some(cols)) => Some(TermSize { rows, cols }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(cli::UsageError::exec(
+                    "--terminal-rows requires --terminal-columns",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(cli::UsageError::exec(
+                    "--terminal-columns requires --terminal-rows",
+                ));
+            }
+        };
         Ok(Self {
             selector,
             command: args.command,
+            log_format: args.log_format.into(),
+            terminal_size,
+            timeout: args.timeout,
         })
     }
 }

@@ -1,41 +1,81 @@
 //! Running the command: the [`ExecPlan`] (what to start, as whom, where, with which env and
-//! terminal), and [`run`], which starts it through the [`Runtime`], relays stdin and output, and
-//! returns the process's [`ExitStatus`].
+//! terminal), and [`run`], which starts it through the [`Runtime`], relays stdin, output,
+//! signals and resizes, enforces `--timeout`, and returns the process's [`ExitStatus`].
 //!
-//! The relay rules (non-PTY path):
-//! * stdout and stderr stay separate and byte-exact; in `--log-format json` the output becomes
-//!   `raw` events on stderr, as the reference writes them, never splitting a UTF-8 sequence;
-//! * stdin is copied byte-exact and its EOF is passed on (the exec's input is shut down), so
-//!   `cat` ends; it is read on a thread of its own, so a stdin that never ends (a terminal)
-//!   never holds dcx up once the command has finished;
-//! * nothing is gathered in memory: chunks flow through a small bounded channel;
-//! * when the output stream has ended the exit status is read from the engine.
+//! Terminal rules (spec FR-009):
+//! * a container TTY when stdin and stdout are both terminals, or with `--log-format json`;
+//! * its size: `--terminal-rows`/`--terminal-columns`, else the host terminal's; in place
+//!   before the command starts (see `runtime::docker`), and following host resizes (SIGWINCH)
+//!   unless fixed by the flags;
+//! * the host terminal is raw for the session when stdin is one ([`terminal::RawMode`]).
+//!
+//! Relay rules:
+//! * without a TTY, stdout and stderr stay separate and byte-exact; with one, the terminal's
+//!   single stream goes to stdout; in `--log-format json` all output becomes `raw` events on
+//!   stderr, never splitting a UTF-8 sequence;
+//! * stdin is copied byte-exact on a thread of its own, so a stdin that never ends never holds
+//!   dcx up once the command has finished; its EOF is passed on: the input is shut down without
+//!   a TTY, and with one (where Docker would end the output too) the terminal's EOF character
+//!   is sent, as a person at a terminal would type it;
+//! * nothing is gathered in memory: chunks flow through small bounded buffers;
+//! * SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to dcx are delivered to the process, and dcx ends
+//!   with the process's own status; when a signal cannot be delivered, dcx says so at debug
+//!   level and ends at once with 128+N;
+//! * `--timeout`: SIGTERM at expiry, SIGKILL after [`KILL_GRACE`], both to the process group
+//!   (as coreutils' `timeout`), exit 124.
 
 mod output;
+mod signals;
 mod status;
 mod stdin;
+pub mod terminal;
 
-pub use status::{ExitStatus, signal_number};
+pub use status::{ExitStatus, signal_name, signal_number};
+
+use std::time::Duration;
 
 use futures_util::StreamExt;
+use tokio::time::Instant;
 
-use crate::log::Log;
+use crate::log::{Format, Log};
 use crate::request::ExecRequest;
-use crate::runtime::{Chunk, Container, ExecSpec, Runtime, RuntimeError};
+use crate::runtime::{Chunk, Container, ExecSpec, Runtime, RuntimeError, SignalTarget};
+use terminal::HostTerminal;
+
+/// Exit code of a run ended by `--timeout` (as coreutils' `timeout`).
+pub const TIMEOUT_EXIT: u8 = 124;
+/// How long a timed-out process has between SIGTERM and SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(2);
 
 /// What to run, fully decided.
 #[derive(Debug, Clone)]
 pub struct ExecPlan {
     pub spec: ExecSpec,
+    /// Follow host terminal resizes.
+    pub follow_resize: bool,
+    /// Put the host terminal (stdin) in raw mode.
+    pub raw_stdin: bool,
+    pub timeout: Option<Duration>,
 }
 
 impl ExecPlan {
-    pub fn new(request: &ExecRequest, _container: &Container) -> Self {
+    pub fn new(request: &ExecRequest, _container: &Container, host: HostTerminal) -> Self {
+        let tty = (host.stdin_tty && host.stdout_tty) || request.log_format == Format::Json;
+        let size = match request.terminal_size {
+            Some(fixed) => Some(fixed),
+            None if tty && host.stdout_tty => terminal::host_size(),
+            None => None,
+        };
         Self {
             spec: ExecSpec {
                 argv: request.command.clone(),
+                tty,
+                size: size.filter(|_| tty),
                 ..ExecSpec::default()
             },
+            follow_resize: tty && host.stdout_tty && request.terminal_size.is_none(),
+            raw_stdin: tty && host.stdin_tty,
+            timeout: request.timeout,
         }
     }
 }
@@ -46,6 +86,29 @@ pub enum ExecError {
     Runtime(#[from] RuntimeError),
     #[error("cannot write the command's output: {0}")]
     Output(std::io::Error),
+    #[error("cannot listen for signals: {0}")]
+    Signals(std::io::Error),
+    #[error("Timed out after {}.", humantime::format_duration(*.0))]
+    TimedOut(Duration),
+}
+
+impl ExecError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::TimedOut(_) => TIMEOUT_EXIT,
+            _ => 1,
+        }
+    }
+}
+
+/// Where the timeout stands.
+enum Timeout {
+    Off,
+    Armed(Instant),
+    /// SIGTERM sent; SIGKILL due at this instant.
+    Terminating(Instant),
+    Killed,
 }
 
 /// Runs the plan in the container and returns how the process ended.
@@ -55,34 +118,94 @@ pub async fn run(
     plan: &ExecPlan,
     log: &Log,
 ) -> Result<ExitStatus, ExecError> {
-    log.debug(&format!("Run in container: {}", plan.spec.argv.join(" ")));
+    let (mut forwarded, mut resizes) = signals::listen().map_err(ExecError::Signals)?;
+    let started = log.start(&format!("Run in container: {}", plan.spec.argv.join(" ")));
     let mut session = runtime.start(container, &plan.spec).await?;
-    let pump = tokio::spawn(stdin::forward(stdin::spawn_reader(), session.input));
+    let _raw = plan.raw_stdin.then(terminal::RawMode::enter).flatten();
+    let eof = if plan.spec.tty {
+        stdin::Eof::SendEofChar
+    } else {
+        stdin::Eof::Shutdown
+    };
+    let pump = tokio::spawn(stdin::forward(stdin::spawn_reader(), session.input, eof));
     let mut sink = output::Sink::new(log);
-    let mut broken_pipe = false;
-    while let Some(chunk) = session.output.next().await {
-        let written = match chunk? {
-            Chunk::Stdout(bytes) => sink.stdout(&bytes),
-            Chunk::Stderr(bytes) => sink.stderr(&bytes),
+    let mut timeout = match plan.timeout {
+        Some(limit) => Timeout::Armed(Instant::now() + limit),
+        None => Timeout::Off,
+    };
+    let mut ended_early = None;
+    loop {
+        let deadline = match timeout {
+            Timeout::Armed(at) | Timeout::Terminating(at) => Some(at),
+            Timeout::Off | Timeout::Killed => None,
         };
-        match written {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {
-                // Our reader went away (`dcx exec … | head`). Let the connection close so the
-                // process sees its output pipe closed, and end as a local process would.
-                broken_pipe = true;
-                break;
+        tokio::select! {
+            chunk = session.output.next() => {
+                let Some(chunk) = chunk else { break };
+                let written = match chunk? {
+                    Chunk::Stdout(bytes) => sink.stdout(&bytes),
+                    Chunk::Stderr(bytes) => sink.stderr(&bytes),
+                };
+                match written {
+                    Ok(()) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {
+                        // Our reader went away (`dcx exec … | head`). Let the connection close
+                        // so the process sees its output pipe closed; end as a local process
+                        // would.
+                        log.debug("stdout closed by its reader; ending with SIGPIPE's status");
+                        ended_early = Some(ExitStatus::Signal(libc::SIGPIPE));
+                        break;
+                    }
+                    Err(err) => return Err(ExecError::Output(err)),
+                }
             }
-            Err(err) => return Err(ExecError::Output(err)),
+            signal = forwarded.next() => {
+                log.debug(&format!("Forwarding signal {signal} to the process"));
+                if let Err(err) = session.process.signal(signal, SignalTarget::Process).await {
+                    log.debug(&format!("{err}; ending the exec"));
+                    ended_early = Some(ExitStatus::Signal(signal));
+                    break;
+                }
+            }
+            () = resizes.next(), if plan.follow_resize => {
+                if let Some(size) = terminal::host_size()
+                    && let Err(err) = session.process.resize(size).await
+                {
+                    log.debug(&format!("cannot resize the container's terminal: {err}"));
+                }
+            }
+            () = sleep_until(deadline), if deadline.is_some() => {
+                let (signal, next) = match timeout {
+                    Timeout::Armed(_) => (libc::SIGTERM, Timeout::Terminating(Instant::now() + KILL_GRACE)),
+                    _ => (libc::SIGKILL, Timeout::Killed),
+                };
+                timeout = next;
+                // As coreutils' timeout: the whole process group, children included.
+                if let Err(err) = session.process.signal(signal, SignalTarget::Group).await {
+                    log.debug(&format!("{err}; ending the exec"));
+                    break;
+                }
+            }
         }
     }
     pump.abort();
-    if broken_pipe {
-        log.debug("stdout closed by its reader; ending with SIGPIPE's status");
-        return Ok(ExitStatus::Signal(libc::SIGPIPE));
-    }
     sink.finish().map_err(ExecError::Output)?;
-    let status = session.process.wait().await?;
+    let status = match ended_early {
+        Some(status) => status,
+        None if matches!(timeout, Timeout::Terminating(_) | Timeout::Killed) => ExitStatus::Unknown,
+        None => session.process.wait().await?,
+    };
+    log.stop(started);
+    if let (Some(limit), Timeout::Terminating(_) | Timeout::Killed) = (plan.timeout, &timeout) {
+        return Err(ExecError::TimedOut(limit));
+    }
     log.debug(&format!("Exit status: {status:?}"));
     Ok(status)
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }

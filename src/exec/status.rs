@@ -76,6 +76,18 @@ pub fn signal_number(name: &str) -> Option<i32> {
     })
 }
 
+/// The name (without `SIG`) of a Linux signal number, as `kill -s` takes it.
+pub fn signal_name(number: i32) -> Option<&'static str> {
+    const NAMES: [&str; 31] = [
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+        "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+        "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+    ];
+    usize::try_from(number - 1)
+        .ok()
+        .and_then(|index| NAMES.get(index).copied())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +154,12 @@ mod tests {
             );
             assert_eq!(ExitStatus::Signal(number).exit_code(), 128 + number as u8);
         }
+        for number in 1..=31 {
+            let name = signal_name(number).unwrap();
+            assert_eq!(signal_number(name), Some(number), "{name}");
+        }
+        assert_eq!(signal_name(0), None);
+        assert_eq!(signal_name(32), None);
         for name in ["EMT", "CLD", "INFO", "LOST", "BOGUS", ""] {
             assert_eq!(ExitStatus::from_signal_name(name).exit_code(), 1, "{name}");
         }

@@ -8,6 +8,22 @@
 //!
 //! An exec's exit status is read with `GET /exec/{id}/json` after its output stream has ended;
 //! the daemon reports a process killed by signal N as 128+N.
+//!
+//! TTY execs are started on a connection of our own (hyper, HTTP/1.1 upgrade) instead of
+//! bollard's `start_exec`: bollard's output decoder takes TTY output whose chunk starts with a
+//! byte 0x00–0x02 for a multiplexing header and mangles it. The raw stream is passed on as is.
+//!
+//! Terminal size before the first instruction: API ≥ 1.42 takes it in exec-create
+//! (`ConsoleSize`); older daemons ignore that and a resize after start comes too late for a
+//! quick command, so there the command is started through
+//! `/bin/sh -c 'stty rows R cols C 2>/dev/null; exec "$@"' sh CMD…` (the container needs a
+//! `/bin/sh`, as the reference's own shell server does).
+//!
+//! Signals: the Engine API cannot signal an exec. On a local daemon the exec's `Pid` (a host pid)
+//! is checked to belong to the container (its `/proc/<pid>/cgroup` names the container id), its
+//! pid inside the container is read from the `NSpid:` line of `/proc/<pid>/status`, and a second
+//! exec as root runs `kill -s SIG <pid>`. Elsewhere (a remote daemon, another pid namespace) the
+//! signal cannot be delivered and [`SignalError`] says why.
 
 use std::time::Duration;
 
@@ -16,9 +32,18 @@ use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::ExecConfig;
+use bollard::query_parameters::ResizeExecOptions;
+use bytes::Bytes;
 use futures_util::StreamExt;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::io::ReaderStream;
 
-use super::{Chunk, Container, ExecSpec, Process, Runtime, RuntimeError, Session};
+use super::{
+    Chunk, Container, ExecSpec, Process, Runtime, RuntimeError, Session, SignalError, SignalTarget,
+    TermSize,
+};
 use crate::exec::ExitStatus;
 use crate::log::Log;
 
@@ -26,14 +51,18 @@ const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 /// Seconds bollard waits for a response (not for an exec's output, which may take any time).
 const REQUEST_TIMEOUT: u64 = 120;
 
+/// The first API version whose exec-create honours `ConsoleSize`.
+const CONSOLE_SIZE_API: (usize, usize) = (1, 42);
+
 /// A connection to one Docker daemon.
 pub struct Docker {
     client: bollard::Docker,
+    target: Endpoint,
     endpoint: String,
 }
 
 /// Where `DOCKER_HOST` points.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
     Unix(String),
     Tcp(String),
@@ -98,8 +127,85 @@ impl Docker {
         ));
         Ok(Self {
             client,
+            target: endpoint,
             endpoint: shown,
         })
+    }
+
+    fn api_at_least(&self, (major, minor): (usize, usize)) -> bool {
+        let version = self.client.client_version();
+        (version.major_version, version.minor_version) >= (major, minor)
+    }
+
+    /// Starts a TTY exec on a connection of our own and returns its raw byte stream halves.
+    async fn start_raw(
+        &self,
+        exec_id: &str,
+    ) -> Result<
+        (
+            impl AsyncRead + Send + 'static,
+            impl AsyncWrite + Send + 'static,
+        ),
+        RuntimeError,
+    > {
+        let unreachable = |reason: String| RuntimeError::Unreachable {
+            endpoint: self.endpoint.clone(),
+            reason,
+        };
+        let io: Box<dyn RawIo> = match &self.target {
+            Endpoint::Unix(path) => Box::new(
+                tokio::net::UnixStream::connect(path)
+                    .await
+                    .map_err(|err| unreachable(io_reason(&err)))?,
+            ),
+            Endpoint::Tcp(addr) => Box::new(
+                tokio::net::TcpStream::connect(addr.as_str())
+                    .await
+                    .map_err(|err| unreachable(io_reason(&err)))?,
+            ),
+        };
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|err| unreachable(err.to_string()))?;
+        tokio::spawn(connection.with_upgrades());
+        let version = self.client.client_version();
+        let request = http::Request::post(format!(
+            "/v{}.{}/exec/{exec_id}/start",
+            version.major_version, version.minor_version
+        ))
+        .header(http::header::HOST, "docker")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::CONNECTION, "Upgrade")
+        .header(http::header::UPGRADE, "tcp")
+        .body(Full::new(Bytes::from_static(
+            br#"{"Detach":false,"Tty":true}"#,
+        )))
+        .expect("a well-formed request");
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|err| unreachable(err.to_string()))?;
+        let status = response.status();
+        if status != http::StatusCode::SWITCHING_PROTOCOLS && !status.is_success() {
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map(|body| body.to_bytes())
+                .unwrap_or_default();
+            let message = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|json| json["message"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_owned());
+            return Err(RuntimeError::Engine {
+                endpoint: self.endpoint.clone(),
+                message,
+            });
+        }
+        let upgraded = hyper::upgrade::on(response)
+            .await
+            .map_err(|err| unreachable(err.to_string()))?;
+        Ok(tokio::io::split(TokioIo::new(upgraded)))
     }
 
     fn engine_error(&self, err: BollardError) -> RuntimeError {
@@ -114,6 +220,33 @@ impl Docker {
             },
         }
     }
+}
+
+/// A stream to the daemon: a unix socket or a TCP connection.
+trait RawIo: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> RawIo for T {}
+
+fn io_reason(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+/// The argv that sets the terminal size before `argv` starts (for daemons below API 1.42).
+pub fn sized_argv(argv: &[String], size: TermSize) -> Vec<String> {
+    let mut wrapped = vec![
+        "/bin/sh".to_owned(),
+        "-c".to_owned(),
+        format!(
+            "stty rows {} cols {} 2>/dev/null; exec \"$@\"",
+            size.rows, size.cols
+        ),
+        "sh".to_owned(),
+    ];
+    wrapped.extend(argv.iter().cloned());
+    wrapped
 }
 
 /// A short reason for a transport failure: the innermost cause, which names the real problem
@@ -181,13 +314,22 @@ impl Runtime for Docker {
     }
 
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError> {
+        let size = spec.size.filter(|_| spec.tty);
+        let console_size_honoured = self.api_at_least(CONSOLE_SIZE_API);
+        let argv = match size {
+            Some(size) if !console_size_honoured => sized_argv(&spec.argv, size),
+            _ => spec.argv.clone(),
+        };
         let config = ExecConfig {
             attach_stdin: Some(true),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             tty: Some(spec.tty),
+            console_size: size
+                .filter(|_| console_size_honoured)
+                .map(|size| vec![usize::from(size.rows), usize::from(size.cols)]),
             env: (!spec.env.is_empty()).then(|| spec.env.clone()),
-            cmd: Some(spec.argv.clone()),
+            cmd: Some(argv),
             user: spec.user.clone(),
             working_dir: spec.cwd.clone(),
             ..Default::default()
@@ -202,6 +344,32 @@ impl Runtime for Docker {
                 } => RuntimeError::NotRunning(container.name.clone()),
                 other => self.engine_error(other),
             })?;
+        let process = Box::new(DockerProcess {
+            client: self.client.clone(),
+            endpoint: self.endpoint.clone(),
+            container_id: container.id.clone(),
+            exec_id: created.id.clone(),
+        });
+        if spec.tty {
+            let (read, write) = self.start_raw(&created.id).await?;
+            let endpoint = self.endpoint.clone();
+            let output = ReaderStream::with_capacity(read, 64 * 1024).map(move |item| {
+                item.map(Chunk::Stdout)
+                    .map_err(|err| RuntimeError::Unreachable {
+                        endpoint: endpoint.clone(),
+                        reason: io_reason(&err),
+                    })
+            });
+            if let Some(size) = size {
+                // Keeps the daemon's record of the size; the process already has it.
+                let _ = process.resize(size).await;
+            }
+            return Ok(Session {
+                output: Box::pin(output),
+                input: Box::pin(write),
+                process,
+            });
+        }
         let options = StartExecOptions {
             detach: false,
             tty: spec.tty,
@@ -233,11 +401,7 @@ impl Runtime for Docker {
         Ok(Session {
             output: Box::pin(output),
             input,
-            process: Box::new(DockerProcess {
-                client: self.client.clone(),
-                endpoint: self.endpoint.clone(),
-                exec_id: created.id,
-            }),
+            process,
         })
     }
 }
@@ -245,7 +409,78 @@ impl Runtime for Docker {
 struct DockerProcess {
     client: bollard::Docker,
     endpoint: String,
+    container_id: String,
     exec_id: String,
+}
+
+impl DockerProcess {
+    /// The process's pid inside the container, when its host pid is visible and belongs to the
+    /// container (see the module docs).
+    fn container_pid(&self, host_pid: i64) -> Result<String, String> {
+        let cgroup = std::fs::read_to_string(format!("/proc/{host_pid}/cgroup")).map_err(|_| {
+            format!("its host pid {host_pid} is not visible here (a remote engine, or another pid namespace)")
+        })?;
+        if !cgroup.contains(&self.container_id) {
+            return Err(format!(
+                "host pid {host_pid} does not belong to the container here (a remote engine, or another pid namespace)"
+            ));
+        }
+        let status = std::fs::read_to_string(format!("/proc/{host_pid}/status"))
+            .map_err(|err| format!("cannot read /proc/{host_pid}/status: {err}"))?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("NSpid:"))
+            .and_then(|pids| pids.split_whitespace().last())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("/proc/{host_pid}/status has no NSpid line"))
+    }
+
+    async fn run_kill(&self, name: &str, target: &str) -> Result<(), String> {
+        let config = ExecConfig {
+            attach_stdout: Some(false),
+            attach_stderr: Some(false),
+            user: Some("0".into()),
+            cmd: Some(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "kill -s \"$0\" -- \"$1\"".into(),
+                name.into(),
+                target.into(),
+            ]),
+            ..Default::default()
+        };
+        let created = self
+            .client
+            .create_exec(&self.container_id, config)
+            .await
+            .map_err(|err| reason(&err))?;
+        self.client
+            .start_exec(
+                &created.id,
+                Some(StartExecOptions {
+                    detach: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(|err| reason(&err))?;
+        loop {
+            let info = self
+                .client
+                .inspect_exec(&created.id)
+                .await
+                .map_err(|err| reason(&err))?;
+            match (info.running, info.exit_code) {
+                (Some(true), _) => tokio::time::sleep(Duration::from_millis(5)).await,
+                (_, Some(0)) => return Ok(()),
+                (_, code) => {
+                    return Err(format!(
+                        "`kill -s {name} -- {target}` in the container exited with {code:?}"
+                    ));
+                }
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -267,6 +502,46 @@ impl Process for DockerProcess {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    async fn resize(&self, size: TermSize) -> Result<(), RuntimeError> {
+        self.client
+            .resize_exec(
+                &self.exec_id,
+                ResizeExecOptions {
+                    h: i32::from(size.rows),
+                    w: i32::from(size.cols),
+                },
+            )
+            .await
+            .map_err(|err| RuntimeError::Engine {
+                endpoint: self.endpoint.clone(),
+                message: reason(&err),
+            })
+    }
+
+    async fn signal(&self, signal: i32, target: SignalTarget) -> Result<(), SignalError> {
+        let fail = |reason: String| SignalError { signal, reason };
+        let name = crate::exec::signal_name(signal)
+            .ok_or_else(|| fail(format!("signal {signal} has no name")))?;
+        let info = self
+            .client
+            .inspect_exec(&self.exec_id)
+            .await
+            .map_err(|err| fail(reason(&err)))?;
+        if info.running != Some(true) {
+            return Ok(());
+        }
+        let host_pid = info
+            .pid
+            .filter(|pid| *pid > 0)
+            .ok_or_else(|| fail("the engine did not report the process id".into()))?;
+        let pid = self.container_pid(host_pid).map_err(fail)?;
+        let target = match target {
+            SignalTarget::Process => pid,
+            SignalTarget::Group => format!("-{pid}"),
+        };
+        self.run_kill(name, &target).await.map_err(fail)
     }
 }
 

@@ -43,6 +43,15 @@ pub struct ExecSpec {
     pub env: Vec<String>,
     pub cwd: Option<String>,
     pub tty: bool,
+    /// The terminal size the process must see from its first instruction (TTY only).
+    pub size: Option<TermSize>,
+}
+
+/// A terminal size in character cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TermSize {
+    pub rows: u16,
+    pub cols: u16,
 }
 
 /// A chunk of the process's output.
@@ -64,9 +73,31 @@ pub struct Session {
 
 /// The process behind a [`Session`].
 #[async_trait]
-pub trait Process: Send {
+pub trait Process: Send + Sync {
     /// The exit status; call it after the output stream has ended.
     async fn wait(&mut self) -> Result<ExitStatus, RuntimeError>;
+
+    /// Resizes the process's terminal (TTY sessions only).
+    async fn resize(&self, size: TermSize) -> Result<(), RuntimeError>;
+
+    /// Delivers a signal (Linux number) to the process, or to its whole process group (the
+    /// process and the children it started; engines start an exec as a group leader).
+    async fn signal(&self, signal: i32, target: SignalTarget) -> Result<(), SignalError>;
+}
+
+/// Who receives a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalTarget {
+    Process,
+    Group,
+}
+
+/// Why a signal could not be delivered.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot deliver signal {signal} to the process: {reason}")]
+pub struct SignalError {
+    pub signal: i32,
+    pub reason: String,
 }
 
 /// A container engine.

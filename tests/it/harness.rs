@@ -5,6 +5,7 @@
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -172,6 +173,11 @@ pub fn reference() -> Cmd {
 }
 
 impl Cmd {
+    /// Any program (found on PATH).
+    pub fn program(name: &str) -> Self {
+        Self::new(PathBuf::from(name))
+    }
+
     fn new(program: PathBuf) -> Self {
         Self {
             program,
@@ -228,11 +234,7 @@ impl Cmd {
                     .args(&self.args);
                 sh
             }
-            _ => {
-                let mut direct = Command::new(&self.program);
-                direct.args(&self.args);
-                direct
-            }
+            _ => self.command(),
         };
         for (name, value) in &self.env {
             match value {
@@ -359,5 +361,218 @@ impl Outcome {
             reference.context()
         );
         self
+    }
+}
+
+/// Output collected by a reader thread while the process runs.
+#[derive(Clone, Default)]
+pub struct Collected(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Collected {
+    fn spawn_reader(&self, mut source: impl Read + Send + 'static) -> std::thread::JoinHandle<()> {
+        let sink = self.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 64 * 1024];
+            // A pty master reports EIO once the last slave is closed: that is its EOF.
+            while let Ok(n) = source.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.0.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes()).into_owned()
+    }
+
+    /// Waits (under the hang guard) until the output contains `needle`.
+    #[track_caller]
+    pub fn wait_for(&self, needle: &str) {
+        let started = Instant::now();
+        while !self.text().contains(needle) {
+            assert!(
+                started.elapsed() < HANG_GUARD,
+                "never saw {needle:?}; got {:?}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// A process under test that is still running.
+pub struct Running {
+    child: std::process::Child,
+    pub stdout: Collected,
+    pub stderr: Collected,
+    readers: Vec<std::thread::JoinHandle<()>>,
+    terminal: Option<pty_process::blocking::Pty>,
+    /// The terminal's slave side, where its settings live.
+    terminal_path: Option<PathBuf>,
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`, …) to the process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Types into the terminal (terminal runs only).
+    pub fn type_in(&self, bytes: &[u8]) {
+        let mut pty = self.terminal.as_ref().expect("a terminal run");
+        pty.write_all(bytes).expect("write to the terminal");
+    }
+
+    /// Resizes the terminal; the kernel sends SIGWINCH to its foreground process group.
+    pub fn resize(&self, rows: u16, cols: u16) {
+        self.terminal
+            .as_ref()
+            .expect("a terminal run")
+            .resize(pty_process::Size::new(rows, cols))
+            .expect("resize the terminal");
+    }
+
+    /// The terminal's local flags have canonical mode and echo on (not raw).
+    pub fn terminal_is_cooked(&self) -> bool {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.terminal_path.as_ref().expect("a terminal run");
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(path)
+            .expect("open the terminal's slave side");
+        let termios = rustix::termios::tcgetattr(&slave).expect("tcgetattr");
+        termios
+            .local_modes
+            .contains(rustix::termios::LocalModes::ICANON | rustix::termios::LocalModes::ECHO)
+    }
+
+    /// Waits for the exit (under the hang guard); returns the exit code.
+    pub fn wait(&mut self) -> Option<i32> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code();
+            }
+            if started.elapsed() > HANG_GUARD {
+                let _ = self.child.kill();
+                panic!("hung for {HANG_GUARD:?}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits for the exit and for the output readers (pipe runs; a terminal's reader ends
+    /// when the terminal is dropped).
+    pub fn finish(mut self) -> Option<i32> {
+        let code = self.wait();
+        if self.terminal.is_none() {
+            for reader in self.readers.drain(..) {
+                reader.join().expect("reader");
+            }
+        }
+        code
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Cmd {
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        command.args(&self.args);
+        for (name, value) in &self.env {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
+        command
+    }
+
+    /// Starts the command with piped stdout and stderr (and stdin bytes, if given).
+    pub fn spawn(self) -> Running {
+        let mut command = self.command();
+        command
+            .stdin(match self.stdin {
+                Input::Bytes(_) => Stdio::piped(),
+                _ => Stdio::null(),
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn");
+        if let Input::Bytes(bytes) = &self.stdin {
+            let mut pipe = child.stdin.take().expect("piped stdin");
+            let bytes = bytes.clone();
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(&bytes);
+            });
+        }
+        let stdout = Collected::default();
+        let stderr = Collected::default();
+        let readers = vec![
+            stdout.spawn_reader(child.stdout.take().expect("stdout")),
+            stderr.spawn_reader(child.stderr.take().expect("stderr")),
+        ];
+        Running {
+            child,
+            stdout,
+            stderr,
+            readers,
+            terminal: None,
+            terminal_path: None,
+        }
+    }
+
+    /// Starts the command on a new pseudo-terminal of the given size (stdin, stdout and stderr
+    /// all on it, as in an interactive shell); its output is collected as `stdout`.
+    pub fn spawn_in_terminal(self, rows: u16, cols: u16) -> Running {
+        let (pty, pts) = pty_process::blocking::open().expect("open a pty");
+        pty.resize(pty_process::Size::new(rows, cols))
+            .expect("size the pty");
+        let mut command = pty_process::blocking::Command::new(&self.program).args(&self.args);
+        for (name, value) in &self.env {
+            command = match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
+        let child = command.spawn(pts).expect("spawn on the pty");
+        let terminal_path = rustix::pty::ptsname(&pty, Vec::new())
+            .ok()
+            .map(|name| PathBuf::from(std::ffi::OsStr::from_bytes(name.as_bytes())));
+        let reader = std::os::fd::AsFd::as_fd(&pty)
+            .try_clone_to_owned()
+            .expect("dup the pty");
+        let stdout = Collected::default();
+        let readers = vec![stdout.spawn_reader(std::fs::File::from(reader))];
+        Running {
+            child,
+            stdout,
+            stderr: Collected::default(),
+            readers,
+            terminal: Some(pty),
+            terminal_path,
+        }
     }
 }

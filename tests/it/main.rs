@@ -6,4 +6,7 @@ mod harness;
 mod command_vector;
 mod errors;
 mod exec_basics;
+mod logging;
+mod signals;
 mod streaming;
+mod terminal;
