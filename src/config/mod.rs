@@ -20,6 +20,8 @@
 
 pub mod locate;
 pub mod parse;
+pub mod substitute;
+pub mod workspace;
 
 use std::path::PathBuf;
 
@@ -27,6 +29,15 @@ use serde_json::{Map, Value};
 
 pub use locate::{Located, has_config, locate};
 pub use parse::read;
+pub use substitute::{
+    ContainerEnv, LocalContext, devcontainer_id, id_labels_to_map, substitute_container,
+    substitute_container_str, substitute_devcontainer_id, substitute_devcontainer_id_str,
+    substitute_local, substitute_local_str,
+};
+pub use workspace::{
+    CONFIG_FILE_LABEL, LOCAL_FOLDER_LABEL, default_id_labels, normalize_label_path,
+    remote_workspace_folder,
+};
 
 /// A JSON object, as read from `devcontainer.json` or a metadata label entry.
 pub type Object = Map<String, Value>;
