@@ -6,6 +6,7 @@
 //! engine and `log` the only one that writes diagnostics.
 
 pub mod cli;
+pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod exec;
