@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod discovery;
+pub mod env;
 pub mod error;
 pub mod exec;
 pub mod log;
