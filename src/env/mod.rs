@@ -11,10 +11,12 @@
 //!   order, where the CLI wins), with a `null` config value removing the variable.
 
 pub mod cache;
+pub mod compose;
 pub mod probe;
 pub mod user;
 
 pub use cache::{CacheKey, CacheMiss, CacheWriteError, ProbeCache};
+pub use compose::{EnvError, FinalEnv, Layer, compose, parse_remote_env_arg};
 pub use probe::{ProbeMode, new_marker, parse_probe_output, probe_argv};
 pub use user::{
     PasswdEntry, UserSource, choose_user, find_passwd_entry, home_folder, lookup_name,
