@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod discovery;
+pub mod env;
 pub mod error;
 pub mod exec;
 pub mod log;

@@ -1,0 +1,403 @@
+//! A host-side cache of `userEnvProbe` results, so that repeated execs into the same container
+//! skip the probe (a login shell start that can take seconds).
+//!
+//! An entry is valid for one [`CacheKey`]: the engine endpoint, the container id and its start
+//! time (a restart invalidates it), the user, the probe mode and the shell. Its file name is the
+//! SHA-256 of the key; the file repeats the whole key, which is compared on load, so a collision
+//! or a stale file reads as a miss. Files are private to the user (0600 in a 0700 directory)
+//! because environments hold secrets, and are written to a temporary file and renamed into place
+//! so a reader never sees half a file. Nothing here fails an exec: every problem is a miss (or a
+//! skipped store) with a reason for the debug log.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The format version stored in each file; bump it when the layout changes.
+const FORMAT: u32 = 1;
+
+/// What a cached probe result is valid for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheKey {
+    /// The engine endpoint (for example `unix:///var/run/docker.sock`).
+    pub endpoint: String,
+    /// The full container id.
+    pub container_id: String,
+    /// `State.StartedAt` of the container.
+    pub started_at: String,
+    /// The whole user string the probe ran as.
+    pub user: String,
+    /// The probe mode's name.
+    pub mode: String,
+    /// The shell the probe ran.
+    pub shell: String,
+}
+
+impl CacheKey {
+    /// The cache file name: the SHA-256 of the key's fields, in hex, with `.json`.
+    pub fn file_name(&self) -> String {
+        let mut hasher = Sha256::new();
+        for field in [
+            &self.endpoint,
+            &self.container_id,
+            &self.started_at,
+            &self.user,
+            &self.mode,
+            &self.shell,
+        ] {
+            // Length-prefixed, so that moving text between fields changes the hash.
+            hasher.update((field.len() as u64).to_le_bytes());
+            hasher.update(field.as_bytes());
+        }
+        let hex: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("{hex}.json")
+    }
+}
+
+/// Why a load found no usable entry (a missing file is `Ok(None)`, not one of these). The text is
+/// for the debug log.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheMiss {
+    #[error("cannot read probe cache {path}: {source}")]
+    Unreadable { path: PathBuf, source: io::Error },
+    #[error("ignoring corrupt probe cache {path}: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("ignoring probe cache {path}: it belongs to another key")]
+    KeyMismatch { path: PathBuf },
+}
+
+/// Why a store did not happen. The text is for the debug log.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write probe cache {path}: {source}")]
+pub struct CacheWriteError {
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+/// The file layout.
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    format: u32,
+    key: CacheKey,
+    env: Vec<(String, String)>,
+}
+
+/// A directory of cached probe results.
+#[derive(Debug, Clone)]
+pub struct ProbeCache {
+    dir: PathBuf,
+}
+
+impl ProbeCache {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The cache directory: `$XDG_CACHE_HOME/dcx/probe`, else `$HOME/.cache/dcx/probe`; `None`
+    /// when neither variable gives an absolute path.
+    pub fn default_dir() -> Option<PathBuf> {
+        default_dir_from(
+            std::env::var_os("XDG_CACHE_HOME").as_deref(),
+            std::env::var_os("HOME").as_deref(),
+        )
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The cached env for `key`: `Ok(None)` when there is none, `Err` when a file is there but
+    /// unusable.
+    pub fn load(&self, key: &CacheKey) -> Result<Option<Vec<(String, String)>>, CacheMiss> {
+        let path = self.dir.join(key.file_name());
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(CacheMiss::Unreadable { path, source }),
+        };
+        let entry: Entry = match serde_json::from_slice(&bytes) {
+            Ok(entry) => entry,
+            Err(err) => {
+                return Err(CacheMiss::Corrupt {
+                    path,
+                    reason: err.to_string(),
+                });
+            }
+        };
+        if entry.format != FORMAT {
+            return Err(CacheMiss::Corrupt {
+                path,
+                reason: format!("format {} (expected {FORMAT})", entry.format),
+            });
+        }
+        if entry.key != *key {
+            return Err(CacheMiss::KeyMismatch { path });
+        }
+        Ok(Some(entry.env))
+    }
+
+    /// Stores `env` for `key`, replacing any earlier entry atomically.
+    pub fn store(&self, key: &CacheKey, env: &[(String, String)]) -> Result<(), CacheWriteError> {
+        let path = self.dir.join(key.file_name());
+        let failed = |source| CacheWriteError {
+            path: path.clone(),
+            source,
+        };
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(failed)?;
+        let entry = Entry {
+            format: FORMAT,
+            key: key.clone(),
+            env: env.to_vec(),
+        };
+        let json = serde_json::to_vec(&entry).map_err(|err| failed(err.into()))?;
+        let temp = self.dir.join(format!(
+            ".{}.{}.{}.tmp",
+            key.file_name(),
+            std::process::id(),
+            temp_suffix()
+        ));
+        let written = write_private(&temp, &json).and_then(|()| fs::rename(&temp, &path));
+        if written.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        written.map_err(failed)
+    }
+}
+
+fn default_dir_from(
+    xdg_cache_home: Option<&std::ffi::OsStr>,
+    home: Option<&std::ffi::OsStr>,
+) -> Option<PathBuf> {
+    // The XDG spec says a relative XDG_CACHE_HOME is to be ignored.
+    absolute(xdg_cache_home)
+        .map(Path::to_path_buf)
+        .or_else(|| absolute(home).map(|h| h.join(".cache")))
+        .map(|base| base.join("dcx").join("probe"))
+}
+
+fn absolute(var: Option<&std::ffi::OsStr>) -> Option<&Path> {
+    var.map(Path::new).filter(|p| p.is_absolute())
+}
+
+/// Creates `path` (which must not exist) readable by the owner only, and writes `bytes` to it.
+fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)
+}
+
+/// Distinguishes temporary files of concurrent writers within one process.
+fn temp_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn key() -> CacheKey {
+        CacheKey {
+            endpoint: "unix:///var/run/docker.sock".into(),
+            container_id: "c0ffee".into(),
+            started_at: "2025-11-16T10:00:00.000000000Z".into(),
+            user: "vscode".into(),
+            mode: "loginInteractiveShell".into(),
+            shell: "/bin/bash".into(),
+        }
+    }
+
+    fn env() -> Vec<(String, String)> {
+        vec![
+            ("PATH".into(), "/usr/local/bin:/usr/bin".into()),
+            ("MULTI".into(), "a\nb=c\0d".into()),
+            ("EMPTY".into(), String::new()),
+        ]
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn round_trip() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = ProbeCache::new(tmp.path().join("dcx/probe"));
+        assert!(cache.load(&key()).unwrap().is_none());
+        cache.store(&key(), &env()).unwrap();
+        assert_eq!(cache.load(&key()).unwrap().unwrap(), env());
+        // A second store replaces the first.
+        cache.store(&key(), &[]).unwrap();
+        assert_eq!(cache.load(&key()).unwrap().unwrap(), vec![]);
+        // No temporary files are left behind.
+        assert_eq!(fs::read_dir(cache.dir()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn permissions_are_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = ProbeCache::new(tmp.path().join("probe"));
+        cache.store(&key(), &env()).unwrap();
+        assert_eq!(mode_of(cache.dir()), 0o700);
+        assert_eq!(mode_of(&cache.dir().join(key().file_name())), 0o600);
+    }
+
+    #[test]
+    fn every_key_field_counts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = ProbeCache::new(tmp.path());
+        cache.store(&key(), &env()).unwrap();
+        let variants: [fn(&mut CacheKey); 6] = [
+            |k| k.endpoint.push('x'),
+            |k| k.container_id.push('x'),
+            |k| k.started_at.push('x'),
+            |k| k.user.push('x'),
+            |k| k.mode.push('x'),
+            |k| k.shell.push('x'),
+        ];
+        for change in variants {
+            let mut other = key();
+            change(&mut other);
+            assert_ne!(other.file_name(), key().file_name());
+            assert!(cache.load(&other).unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn fields_do_not_run_together() {
+        let mut a = key();
+        let mut b = key();
+        a.user = "ab".into();
+        a.mode = "c".into();
+        b.user = "a".into();
+        b.mode = "bc".into();
+        assert_ne!(a.file_name(), b.file_name());
+    }
+
+    #[test]
+    fn file_name_is_stable() {
+        // The name must not change between dcx builds, or every upgrade empties the cache.
+        insta::assert_snapshot!(
+            key().file_name(),
+            @"ddb24c327898f78ed26e67ecfc7388d8dba0d09a8a5735757ed45f1ec5691058.json"
+        );
+    }
+
+    #[test]
+    fn corrupt_file_is_a_miss() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = ProbeCache::new(tmp.path());
+        let path = tmp.path().join(key().file_name());
+        fs::write(&path, b"{\"format\":1,\"key\"").unwrap();
+        let miss = cache.load(&key()).unwrap_err();
+        assert!(matches!(miss, CacheMiss::Corrupt { .. }), "{miss}");
+        let text = miss
+            .to_string()
+            .replace(tmp.path().to_str().unwrap(), "[DIR]");
+        insta::assert_snapshot!(
+            text,
+            @"ignoring corrupt probe cache [DIR]/ddb24c327898f78ed26e67ecfc7388d8dba0d09a8a5735757ed45f1ec5691058.json: EOF while parsing an object at line 1 column 17"
+        );
+        // The next store repairs it.
+        cache.store(&key(), &env()).unwrap();
+        assert_eq!(cache.load(&key()).unwrap().unwrap(), env());
+    }
+
+    #[test]
+    fn other_format_is_a_miss() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = ProbeCache::new(tmp.path());
+        let entry = serde_json::json!({"format": 99, "key": key(), "env": []});
+        fs::write(tmp.path().join(key().file_name()), entry.to_string()).unwrap();
+        let miss = cache.load(&key()).unwrap_err();
+        assert!(
+            miss.to_string().ends_with(": format 99 (expected 1)"),
+            "{miss}"
+        );
+    }
+
+    #[test]
+    fn stored_key_is_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = ProbeCache::new(tmp.path());
+        let mut other = key();
+        other.user = "root".into();
+        cache.store(&other, &env()).unwrap();
+        // Put the other key's file where this key's would be.
+        fs::rename(
+            tmp.path().join(other.file_name()),
+            tmp.path().join(key().file_name()),
+        )
+        .unwrap();
+        let miss = cache.load(&key()).unwrap_err();
+        let text = miss
+            .to_string()
+            .replace(tmp.path().to_str().unwrap(), "[DIR]");
+        insta::assert_snapshot!(
+            text,
+            @"ignoring probe cache [DIR]/ddb24c327898f78ed26e67ecfc7388d8dba0d09a8a5735757ed45f1ec5691058.json: it belongs to another key"
+        );
+    }
+
+    #[test]
+    fn unreadable_file_is_a_miss() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = ProbeCache::new(tmp.path());
+        // A directory where the file should be cannot be read as one.
+        fs::create_dir(tmp.path().join(key().file_name())).unwrap();
+        assert!(matches!(
+            cache.load(&key()).unwrap_err(),
+            CacheMiss::Unreadable { .. }
+        ));
+        // And it cannot be replaced by a file: the store fails, with a reason.
+        let err = cache.store(&key(), &env()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("cannot write probe cache "),
+            "{err}"
+        );
+        assert_eq!(fs::read_dir(cache.dir()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn default_dir_rules() {
+        let dir = |xdg: Option<&str>, home: Option<&str>| {
+            default_dir_from(xdg.map(OsStr::new), home.map(OsStr::new))
+        };
+        assert_eq!(
+            dir(Some("/xdg"), Some("/home/me")),
+            Some(PathBuf::from("/xdg/dcx/probe"))
+        );
+        assert_eq!(
+            dir(None, Some("/home/me")),
+            Some(PathBuf::from("/home/me/.cache/dcx/probe"))
+        );
+        assert_eq!(
+            dir(Some(""), Some("/home/me")),
+            Some(PathBuf::from("/home/me/.cache/dcx/probe"))
+        );
+        assert_eq!(
+            dir(Some("relative"), Some("/home/me")),
+            Some(PathBuf::from("/home/me/.cache/dcx/probe"))
+        );
+        assert_eq!(dir(None, None), None);
+        assert_eq!(dir(None, Some("")), None);
+    }
+}

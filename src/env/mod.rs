@@ -1,0 +1,24 @@
+//! The environment a command runs with, as pure logic: no engine calls live here. The caller runs
+//! the commands these functions build (the passwd lookup, the probe) and hands their output back.
+//!
+//! The steps, in the order the exec pipeline takes them:
+//! - [`user`]: which user runs the command (`--user` > `remoteUser` > the image's `User` >
+//!   `root`), its passwd entry, its home folder and the shell used for the probe;
+//! - [`probe`]: the `userEnvProbe` modes, the probe's argv and the parsing of its output;
+//! - [`cache`]: a host-side cache of probe results, keyed by endpoint, container, start time, user,
+//!   mode and shell, so repeated execs skip the probe;
+//! - [`compose`]: the final env: probe, then config `remoteEnv`, then `--remote-env` (the spec's
+//!   order, where the CLI wins), with a `null` config value removing the variable.
+
+pub mod cache;
+pub mod compose;
+pub mod probe;
+pub mod user;
+
+pub use cache::{CacheKey, CacheMiss, CacheWriteError, ProbeCache};
+pub use compose::{EnvError, FinalEnv, Layer, compose, parse_remote_env_arg};
+pub use probe::{ProbeMode, new_marker, parse_probe_output, probe_argv};
+pub use user::{
+    PasswdEntry, UserSource, choose_user, find_passwd_entry, home_folder, lookup_name,
+    passwd_lookup_script, probe_shell,
+};
