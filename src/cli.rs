@@ -35,6 +35,73 @@ pub struct ExecArgs {
     #[arg(long = "container-id", alias = "containerId", value_name = "ID")]
     pub container_id: Option<String>,
 
+    /// Find the container by this label (name=value); repeatable, all must match
+    #[arg(long = "id-label", alias = "idLabel", value_name = "NAME=VALUE")]
+    pub id_label: Vec<String>,
+
+    /// Find the container started for this workspace folder (its dev container config)
+    #[arg(
+        long = "workspace-folder",
+        alias = "workspaceFolder",
+        value_name = "PATH"
+    )]
+    pub workspace_folder: Option<String>,
+
+    /// devcontainer.json path (default: .devcontainer/devcontainer.json, then .devcontainer.json)
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<String>,
+
+    /// A file whose content replaces the dev container config
+    #[arg(
+        long = "override-config",
+        alias = "overrideConfig",
+        value_name = "PATH"
+    )]
+    pub override_config: Option<String>,
+
+    /// Default remote workspace folder from the git root of the workspace [default: true]
+    #[arg(long = "mount-workspace-git-root", alias = "mountWorkspaceGitRoot", value_name = "BOOL",
+          num_args = 0..=1, default_missing_value = "true")]
+    pub mount_workspace_git_root: Option<bool>,
+
+    /// Mount a git worktree's common dir (affects the default remote workspace folder)
+    #[arg(long = "mount-git-worktree-common-dir", alias = "mountGitWorktreeCommonDir",
+          value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub mount_git_worktree_common_dir: Option<bool>,
+
+    /// Add NAME=VALUE to the command's environment (wins over the config); repeatable
+    #[arg(long = "remote-env", alias = "remoteEnv", value_name = "NAME=VALUE")]
+    pub remote_env: Vec<String>,
+
+    /// userEnvProbe mode when the config sets none
+    #[arg(long = "default-user-env-probe", alias = "defaultUserEnvProbe", value_enum,
+          default_value_t = UserEnvProbe::LoginInteractiveShell)]
+    pub default_user_env_probe: UserEnvProbe,
+
+    /// Run as this user (user, uid, user:group, uid:gid); wins over remoteUser
+    #[arg(short = 'u', long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Working directory in the container (default: the remote workspace folder, else home)
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// Folder in the container for session data; the probed environment is cached there too
+    #[arg(
+        long = "container-session-data-folder",
+        alias = "containerSessionDataFolder",
+        value_name = "PATH"
+    )]
+    pub container_session_data_folder: Option<String>,
+
+    /// Probe the user's environment afresh instead of using the cache (also DCX_NO_PROBE_CACHE=1)
+    #[arg(long = "no-probe-cache", env = "DCX_NO_PROBE_CACHE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", hide_env_values = true)]
+    pub no_probe_cache: Option<bool>,
+
+    /// Print the resolved plan as JSON and run nothing
+    #[arg(long = "dry-run", alias = "dryRun")]
+    pub dry_run: bool,
+
     /// Log level for diagnostics on stderr
     #[arg(long = "log-level", alias = "logLevel", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
@@ -58,9 +125,73 @@ pub struct ExecArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
+    #[command(flatten)]
+    pub compat: CompatArgs,
+
     /// The command to run and its arguments: everything from the first word that is not an option
     #[arg(value_name = "CMD", num_args = 0..)]
     pub command: Vec<String>,
+}
+
+/// Flags of `devcontainer exec` that do not change what exec does (spec FR-008): accepted so
+/// that callers can pass them, recorded for `--dry-run`.
+#[derive(Debug, Args)]
+pub struct CompatArgs {
+    /// Docker CLI path; a path to podman selects the podman socket
+    #[arg(long = "docker-path", alias = "dockerPath", value_name = "PATH")]
+    pub docker_path: Option<String>,
+    /// Accepted for compatibility; exec needs no compose
+    #[arg(
+        long = "docker-compose-path",
+        alias = "dockerComposePath",
+        value_name = "PATH"
+    )]
+    pub docker_compose_path: Option<String>,
+    /// Accepted for compatibility; no effect on exec
+    #[arg(
+        long = "container-data-folder",
+        alias = "containerDataFolder",
+        value_name = "PATH"
+    )]
+    pub container_data_folder: Option<String>,
+    /// Accepted for compatibility; no effect on exec
+    #[arg(
+        long = "container-system-data-folder",
+        alias = "containerSystemDataFolder",
+        value_name = "PATH"
+    )]
+    pub container_system_data_folder: Option<String>,
+    /// Accepted for compatibility; no effect on exec
+    #[arg(
+        long = "user-data-folder",
+        alias = "userDataFolder",
+        value_name = "PATH"
+    )]
+    pub user_data_folder: Option<String>,
+    /// Accepted for compatibility; no effect on exec
+    #[arg(long = "skip-feature-auto-mapping", alias = "skipFeatureAutoMapping", hide = true,
+          value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub skip_feature_auto_mapping: Option<bool>,
+    /// Accepted for compatibility; no effect on exec
+    #[arg(long = "oci-auth-hardening", alias = "ociAuthHardening", value_name = "BOOL",
+          num_args = 0..=1, default_missing_value = "true")]
+    pub oci_auth_hardening: Option<bool>,
+    /// Accepted for compatibility (with --oci-auth-hardening); no effect on exec
+    #[arg(
+        long = "allow-cross-origin-auth-host",
+        alias = "allowCrossOriginAuthHost",
+        value_name = "REGISTRY=AUTH_HOST"
+    )]
+    pub allow_cross_origin_auth_host: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "camelCase")]
+pub enum UserEnvProbe {
+    None,
+    LoginInteractiveShell,
+    InteractiveShell,
+    LoginShell,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,19 +229,28 @@ pub enum ParseOutcome {
     Usage(UsageError),
 }
 
-/// A usage error, rendered as one line that ends by pointing at `--help`.
+/// A usage error, rendered as one line that ends by pointing at `--help` (or, for the
+/// messages the spec words exactly, as that text alone).
 #[derive(Debug, thiserror::Error)]
-#[error("{message} (see '{help}')")]
+#[error("{message}{}", .help.map(|help| format!(" (see '{help}')")).unwrap_or_default())]
 pub struct UsageError {
     message: String,
-    help: &'static str,
+    help: Option<&'static str>,
 }
 
 impl UsageError {
     pub fn exec(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
-            help: "dcx exec --help",
+            help: Some("dcx exec --help"),
+        }
+    }
+
+    /// A message printed exactly as given (the spec's and the reference's own texts).
+    pub fn exact(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            help: None,
         }
     }
 
@@ -120,11 +260,11 @@ impl UsageError {
         let message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
         Self {
             message,
-            help: if exec {
+            help: Some(if exec {
                 "dcx exec --help"
             } else {
                 "dcx --help"
-            },
+            }),
         }
     }
 }

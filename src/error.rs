@@ -2,7 +2,7 @@
 //! known. Each variant's text is the one line the user sees on stderr; the exit code is 1, as
 //! the reference CLI uses for every failure of its own, except a `--timeout` expiry (124).
 
-use crate::{cli, discovery, exec, runtime};
+use crate::{cli, config, discovery, env, exec, runtime};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -14,7 +14,11 @@ pub enum Error {
     Discovery(#[from] discovery::DiscoveryError),
     #[error(transparent)]
     Exec(#[from] exec::ExecError),
-    #[error("cannot start the async runtime: {0}")]
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Env(#[from] env::resolve::ResolveError),
+    #[error("{0}")]
     Io(std::io::Error),
 }
 

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The format version stored in each file; bump it when the layout changes.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// What a cached probe result is valid for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,12 +82,21 @@ pub struct CacheWriteError {
     pub source: io::Error,
 }
 
+/// What is cached for a key: the probed env and the user facts found on the way (home folder
+/// and probe shell, from the passwd lookup), so that a warm exec needs no helper process at all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedProbe {
+    pub home: String,
+    pub shell: String,
+    pub env: Vec<(String, String)>,
+}
+
 /// The file layout.
 #[derive(Serialize, Deserialize)]
 struct Entry {
     format: u32,
     key: CacheKey,
-    env: Vec<(String, String)>,
+    probe: CachedProbe,
 }
 
 /// A directory of cached probe results.
@@ -116,7 +125,7 @@ impl ProbeCache {
 
     /// The cached env for `key`: `Ok(None)` when there is none, `Err` when a file is there but
     /// unusable.
-    pub fn load(&self, key: &CacheKey) -> Result<Option<Vec<(String, String)>>, CacheMiss> {
+    pub fn load(&self, key: &CacheKey) -> Result<Option<CachedProbe>, CacheMiss> {
         let path = self.dir.join(key.file_name());
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
@@ -141,11 +150,11 @@ impl ProbeCache {
         if entry.key != *key {
             return Err(CacheMiss::KeyMismatch { path });
         }
-        Ok(Some(entry.env))
+        Ok(Some(entry.probe))
     }
 
-    /// Stores `env` for `key`, replacing any earlier entry atomically.
-    pub fn store(&self, key: &CacheKey, env: &[(String, String)]) -> Result<(), CacheWriteError> {
+    /// Stores `probe` for `key`, replacing any earlier entry atomically.
+    pub fn store(&self, key: &CacheKey, probe: &CachedProbe) -> Result<(), CacheWriteError> {
         let path = self.dir.join(key.file_name());
         let failed = |source| CacheWriteError {
             path: path.clone(),
@@ -159,7 +168,7 @@ impl ProbeCache {
         let entry = Entry {
             format: FORMAT,
             key: key.clone(),
-            env: env.to_vec(),
+            probe: probe.clone(),
         };
         let json = serde_json::to_vec(&entry).map_err(|err| failed(err.into()))?;
         let temp = self.dir.join(format!(
@@ -225,12 +234,16 @@ mod tests {
         }
     }
 
-    fn env() -> Vec<(String, String)> {
-        vec![
-            ("PATH".into(), "/usr/local/bin:/usr/bin".into()),
-            ("MULTI".into(), "a\nb=c\0d".into()),
-            ("EMPTY".into(), String::new()),
-        ]
+    fn env() -> CachedProbe {
+        CachedProbe {
+            home: "/home/vscode".into(),
+            shell: "/bin/bash".into(),
+            env: vec![
+                ("PATH".into(), "/usr/local/bin:/usr/bin".into()),
+                ("MULTI".into(), "a\nb=c\0d".into()),
+                ("EMPTY".into(), String::new()),
+            ],
+        }
     }
 
     fn mode_of(path: &Path) -> u32 {
@@ -245,8 +258,12 @@ mod tests {
         cache.store(&key(), &env()).unwrap();
         assert_eq!(cache.load(&key()).unwrap().unwrap(), env());
         // A second store replaces the first.
-        cache.store(&key(), &[]).unwrap();
-        assert_eq!(cache.load(&key()).unwrap().unwrap(), vec![]);
+        let empty = CachedProbe {
+            env: vec![],
+            ..env()
+        };
+        cache.store(&key(), &empty).unwrap();
+        assert_eq!(cache.load(&key()).unwrap().unwrap(), empty);
         // No temporary files are left behind.
         assert_eq!(fs::read_dir(cache.dir()).unwrap().count(), 1);
     }
@@ -325,11 +342,11 @@ mod tests {
     fn other_format_is_a_miss() {
         let tmp = tempfile::tempdir().unwrap();
         let cache = ProbeCache::new(tmp.path());
-        let entry = serde_json::json!({"format": 99, "key": key(), "env": []});
+        let entry = serde_json::json!({"format": 99, "key": key(), "probe": env()});
         fs::write(tmp.path().join(key().file_name()), entry.to_string()).unwrap();
         let miss = cache.load(&key()).unwrap_err();
         assert!(
-            miss.to_string().ends_with(": format 99 (expected 1)"),
+            miss.to_string().ends_with(": format 99 (expected 2)"),
             "{miss}"
         );
     }

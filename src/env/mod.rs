@@ -1,5 +1,6 @@
-//! The environment a command runs with, as pure logic: no engine calls live here. The caller runs
-//! the commands these functions build (the passwd lookup, the probe) and hands their output back.
+//! The environment a command runs with. The rules are pure logic in the modules below;
+//! [`resolve`] is the one place that runs the helper processes they describe (the passwd
+//! lookup, the probe) through the runtime, in pipeline order.
 //!
 //! The steps, in the order the exec pipeline takes them:
 //! - [`user`]: which user runs the command (`--user` > `remoteUser` > the image's `User` >
@@ -13,9 +14,10 @@
 pub mod cache;
 pub mod compose;
 pub mod probe;
+pub mod resolve;
 pub mod user;
 
-pub use cache::{CacheKey, CacheMiss, CacheWriteError, ProbeCache};
+pub use cache::{CacheKey, CacheMiss, CacheWriteError, CachedProbe, ProbeCache};
 pub use compose::{EnvError, FinalEnv, Layer, compose, parse_remote_env_arg};
 pub use probe::{ProbeMode, new_marker, parse_probe_output, probe_argv};
 pub use user::{

@@ -59,7 +59,15 @@ pub struct ExecPlan {
 }
 
 impl ExecPlan {
-    pub fn new(request: &ExecRequest, _container: &Container, host: HostTerminal) -> Self {
+    /// Decides the terminal from the request and the host; `user`, `env` and `cwd` come from
+    /// the environment layer.
+    pub fn new(
+        request: &ExecRequest,
+        host: HostTerminal,
+        user: String,
+        env: Vec<String>,
+        cwd: String,
+    ) -> Self {
         let tty = (host.stdin_tty && host.stdout_tty) || request.log_format == Format::Json;
         let size = match request.terminal_size {
             Some(fixed) => Some(fixed),
@@ -69,9 +77,11 @@ impl ExecPlan {
         Self {
             spec: ExecSpec {
                 argv: request.command.clone(),
+                user: Some(user),
+                env,
+                cwd: Some(cwd),
                 tty,
                 size: size.filter(|_| tty),
-                ..ExecSpec::default()
             },
             follow_resize: tty && host.stdout_tty && request.terminal_size.is_none(),
             raw_stdin: tty && host.stdin_tty,

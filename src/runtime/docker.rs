@@ -25,18 +25,21 @@
 //! exec as root runs `kill -s SIG <pid>`. Elsewhere (a remote daemon, another pid namespace) the
 //! signal cannot be delivered and [`SignalError`] says why.
 
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
 use bollard::exec::{StartExecOptions, StartExecResults};
+use bollard::models::ContainerSummaryStateEnum;
 use bollard::models::ExecConfig;
-use bollard::query_parameters::ResizeExecOptions;
+use bollard::query_parameters::{ListContainersOptions, ResizeExecOptions};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::io::ReaderStream;
 
@@ -97,8 +100,14 @@ impl Endpoint {
 
 impl Docker {
     /// Connects to the daemon named by `DOCKER_HOST` and negotiates the API version.
-    pub async fn connect(log: &Log) -> Result<Self, RuntimeError> {
-        let endpoint = Endpoint::parse(std::env::var("DOCKER_HOST").ok().as_deref())?;
+    /// `docker_path` is `--docker-path`: when it names podman and `DOCKER_HOST` is unset, the
+    /// podman socket is used.
+    pub async fn connect(log: &Log, docker_path: Option<&str>) -> Result<Self, RuntimeError> {
+        let docker_host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
+        let endpoint = match (docker_host, docker_path.filter(|p| is_podman(p))) {
+            (None, Some(_)) => Endpoint::Unix(podman_socket()),
+            (host, _) => Endpoint::parse(host.as_deref())?,
+        };
         let shown = endpoint.display();
         let unreachable = |reason: String| RuntimeError::Unreachable {
             endpoint: shown.clone(),
@@ -222,6 +231,33 @@ impl Docker {
     }
 }
 
+/// The OCI runtime's own failure to enter the working directory, which the daemon sends as the
+/// exec's first output (exit 126) instead of an API error: its reason, if this is one.
+fn chdir_failure(first_output: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(first_output).ok()?;
+    if !text.starts_with("OCI runtime exec failed") || !text.contains("chdir to cwd") {
+        return None;
+    }
+    let tail = text.rsplit_once("failed: ")?.1.trim_end();
+    Some(tail.trim_end_matches(": unknown").to_owned())
+}
+
+fn is_podman(docker_path: &str) -> bool {
+    Path::new(docker_path)
+        .file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with("podman"))
+}
+
+/// Podman's API socket: rootless under `$XDG_RUNTIME_DIR`, else the system one.
+fn podman_socket() -> String {
+    match std::env::var("XDG_RUNTIME_DIR") {
+        Ok(dir) if !dir.is_empty() && !rustix::process::geteuid().is_root() => {
+            format!("{dir}/podman/podman.sock")
+        }
+        _ => "/run/podman/podman.sock".to_owned(),
+    }
+}
+
 /// A stream to the daemon: a unix socket or a TCP connection.
 trait RawIo: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> RawIo for T {}
@@ -310,7 +346,33 @@ impl Runtime for Docker {
             user: config.user.filter(|user| !user.is_empty()),
             env: config.env.unwrap_or_default(),
             labels: config.labels.unwrap_or_default().into_iter().collect(),
+            started_at: state.started_at.unwrap_or_default(),
         })
+    }
+
+    async fn find_by_labels(&self, labels: &[String]) -> Result<Option<Container>, RuntimeError> {
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([("label".to_owned(), labels.to_vec())])),
+            ..Default::default()
+        };
+        let listed = self
+            .client
+            .list_containers(Some(options))
+            .await
+            .map_err(|err| self.engine_error(err))?;
+        // The daemon lists the newest first.
+        let newest = listed
+            .into_iter()
+            .find(|summary| summary.state != Some(ContainerSummaryStateEnum::REMOVING));
+        match newest.and_then(|summary| summary.id) {
+            Some(id) => self.inspect(&id).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn endpoint(&self) -> &str {
+        &self.endpoint
     }
 
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError> {
@@ -384,12 +446,25 @@ impl Runtime for Docker {
             unreachable!("start_exec attaches unless asked to detach");
         };
         let endpoint = self.endpoint.clone();
+        let workdir = spec.cwd.clone().unwrap_or_default();
+        let mut first = true;
         let output = output.filter_map(move |item| {
             let chunk = match item {
                 Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                    if std::mem::take(&mut first)
+                        && let Some(reason) = chdir_failure(&message)
+                    {
+                        return std::future::ready(Some(Err(RuntimeError::Workdir {
+                            dir: workdir.clone(),
+                            reason,
+                        })));
+                    }
                     Some(Ok(Chunk::Stdout(message)))
                 }
-                Ok(LogOutput::StdErr { message }) => Some(Ok(Chunk::Stderr(message))),
+                Ok(LogOutput::StdErr { message }) => {
+                    first = false;
+                    Some(Ok(Chunk::Stderr(message)))
+                }
                 Ok(LogOutput::StdIn { .. }) => None,
                 Err(err) => Some(Err(RuntimeError::Unreachable {
                     endpoint: endpoint.clone(),
@@ -571,6 +646,20 @@ mod tests {
             Endpoint::parse(Some("ssh://me@host")).unwrap_err(),
             @"Unsupported DOCKER_HOST ssh://me@host: dcx speaks to unix:// and tcp:// endpoints."
         );
+    }
+
+    #[test]
+    fn a_missing_working_directory_is_recognised() {
+        let runc = b"OCI runtime exec failed: exec failed: unable to start container process: chdir to cwd (\"/nope\") set in config.json failed: no such file or directory: unknown\r\n";
+        assert_eq!(
+            chdir_failure(runc).as_deref(),
+            Some("no such file or directory")
+        );
+        assert_eq!(
+            chdir_failure(b"OCI runtime exec failed: exec: \"x\": not found"),
+            None
+        );
+        assert_eq!(chdir_failure(b"chdir to cwd"), None);
     }
 
     #[test]

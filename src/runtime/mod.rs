@@ -5,6 +5,7 @@
 //! output chunks, a byte sink for the process's stdin (shut it down to send EOF), and a
 //! [`Process`] to ask for the exit status once the output has ended.
 
+pub mod capture;
 pub mod docker;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,8 @@ pub struct Container {
     /// The configured environment (`Config.Env`), `NAME=value` entries.
     pub env: Vec<String>,
     pub labels: BTreeMap<String, String>,
+    /// When the container was last started (`State.StartedAt`): a restart changes it.
+    pub started_at: String,
 }
 
 /// One process to start in a container.
@@ -106,6 +109,13 @@ pub trait Runtime: Send + Sync {
     /// Looks a container up by full id, name or unique id prefix.
     async fn inspect(&self, id: &str) -> Result<Container, RuntimeError>;
 
+    /// The most recently created container carrying all these `name=value` labels, stopped ones
+    /// included (containers being removed are skipped), as `docker ps -a --filter label=…`.
+    async fn find_by_labels(&self, labels: &[String]) -> Result<Option<Container>, RuntimeError>;
+
+    /// The engine's endpoint, as shown to the user (and keyed on by the probe cache).
+    fn endpoint(&self) -> &str;
+
     /// Starts a process in a running container, attached to its stdio.
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError>;
 }
@@ -125,6 +135,8 @@ pub enum RuntimeError {
     AmbiguousContainer(String),
     #[error("Container {0} is not running.")]
     NotRunning(String),
+    #[error("Cannot use the working directory {dir} in the container: {reason}.")]
+    Workdir { dir: String, reason: String },
     #[error("Docker Engine error ({endpoint}): {message}")]
     Engine { endpoint: String, message: String },
 }

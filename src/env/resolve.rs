@@ -1,0 +1,426 @@
+//! The environment layer's engine work, in pipeline order: choose the user, look it up in the
+//! container's passwd (as root, exact match, no getent needed), decide home and probe shell,
+//! run the `userEnvProbe` (or take it from the cache), and compose the final env. This is the
+//! only file of `env/` that starts processes; the rules themselves live in the pure modules.
+//!
+//! The probe runs as the user, without TTY, env or working directory (as the reference's does),
+//! and is **killed** after [`PROBE_LIMIT`]: a startup script waiting for input must not hold the
+//! command up or stay behind (the reference leaves it running).
+//!
+//! Cache: on the host ([`ProbeCache`]), keyed by engine endpoint, container id, the container's
+//! start time, user, probe mode and the image's `SHELL` (the passwd shell is found by the
+//! lookup the cache saves; it is stored with the env); or, with
+//! `--container-session-data-folder <dir>`, in the container at `<dir>/env-<mode>.json` as the
+//! reference's `up` keeps it. A timed-out probe is never cached.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{
+    CacheKey, CachedProbe, FinalEnv, PasswdEntry, ProbeCache, ProbeMode, UserSource, choose_user,
+    compose, find_passwd_entry, home_folder, lookup_name, new_marker, parse_probe_output,
+    passwd_lookup_script, probe_argv, probe_shell,
+};
+use crate::config::{
+    ConfigError, ContainerEnv, EffectiveConfig, LocalContext, substitute_container_str,
+    substitute_local_str,
+};
+use crate::log::Log;
+use crate::runtime::capture::{Outcome, capture};
+use crate::runtime::{Container, ExecSpec, Runtime, RuntimeError};
+
+/// How long the probe may take before it is killed.
+pub const PROBE_LIMIT: Duration = Duration::from_secs(10);
+/// How long a passwd lookup or a file read may take.
+const HELPER_LIMIT: Duration = Duration::from_secs(30);
+
+/// What the env layer needs from the request.
+#[derive(Debug, Clone)]
+pub struct EnvRequest<'a> {
+    pub user: Option<&'a str>,
+    pub default_probe: &'a ProbeMode,
+    pub remote_env: &'a [(String, String)],
+    pub cache: Option<&'a ProbeCache>,
+    pub session_data_folder: Option<&'a str>,
+    pub config_file: Option<&'a Path>,
+}
+
+/// Where the probed env came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeSource {
+    /// Mode `none`: no probe.
+    Off,
+    HostCache,
+    ContainerCache,
+    Probed,
+    /// The probe overran [`PROBE_LIMIT`] and was killed; the env is un-probed.
+    TimedOut,
+    /// The probe failed; the env is un-probed.
+    Failed,
+}
+
+/// The resolved environment of the command.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    /// The whole user string, as the engine takes it (`vscode`, `1000:1000`).
+    pub user: String,
+    pub user_source: UserSource,
+    pub home: String,
+    pub shell: String,
+    pub mode: ProbeMode,
+    pub probe: ProbeSource,
+    pub env: FinalEnv,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("Unknown user {0}: the container's /etc/passwd has no such user.")]
+    UnknownUser(String),
+    #[error("Cannot look up user {user} in the container: {reason}")]
+    Lookup { user: String, reason: String },
+}
+
+fn env_value<'a>(container: &'a Container, name: &str) -> Option<&'a str> {
+    container.env.iter().find_map(|entry| {
+        entry
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('='))
+    })
+}
+
+/// Resolves user, home, shell and the final env.
+pub async fn resolve(
+    runtime: &dyn Runtime,
+    container: &Container,
+    effective: &EffectiveConfig,
+    local: &LocalContext,
+    request: &EnvRequest<'_>,
+    log: &Log,
+) -> Result<Environment, ResolveError> {
+    let (user, user_source) = choose_user(
+        request.user,
+        effective.remote_user.as_deref(),
+        container.user.as_deref(),
+    );
+    let mode = match effective
+        .user_env_probe
+        .as_deref()
+        .filter(|m| !m.is_empty())
+    {
+        Some(mode) => {
+            log.debug(&format!("userEnvProbe: {mode}"));
+            ProbeMode::parse(mode)
+        }
+        None => {
+            log.debug(&format!(
+                "userEnvProbe: {} (default)",
+                request.default_probe
+            ));
+            request.default_probe.clone()
+        }
+    };
+    let image_shell = env_value(container, "SHELL").filter(|s| !s.is_empty());
+    let key = CacheKey {
+        endpoint: runtime.endpoint().to_owned(),
+        container_id: container.id.clone(),
+        started_at: container.started_at.clone(),
+        user: user.clone(),
+        mode: mode.as_str().to_owned(),
+        shell: image_shell.unwrap_or_default().to_owned(),
+    };
+
+    let cached = match (request.session_data_folder, request.cache) {
+        (Some(folder), _) => read_container_cache(runtime, container, &user, folder, &mode, log)
+            .await
+            .map(|probe| (probe, ProbeSource::ContainerCache)),
+        (None, Some(cache)) => match cache.load(&key) {
+            Ok(Some(probe)) => {
+                log.debug(&format!(
+                    "userEnvProbe: from the cache in {}",
+                    cache.dir().display()
+                ));
+                Some((probe, ProbeSource::HostCache))
+            }
+            Ok(None) => None,
+            Err(miss) => {
+                log.debug(&miss.to_string());
+                None
+            }
+        },
+        (None, None) => None,
+    };
+
+    let (probe, source) = match cached {
+        Some(found) => found,
+        None => {
+            let entry = lookup(runtime, container, &user, log).await?;
+            let home = home(runtime, container, &user, entry.as_ref()).await?;
+            let shell = probe_shell(image_shell, entry.as_ref());
+            let (env, source) = run_probe(runtime, container, &user, &shell, &mode, log).await?;
+            let probe = CachedProbe { home, shell, env };
+            if matches!(source, ProbeSource::Probed | ProbeSource::Off) {
+                match (request.session_data_folder, request.cache) {
+                    (Some(folder), _) => {
+                        write_container_cache(
+                            runtime, container, &user, folder, &mode, &probe, log,
+                        )
+                        .await;
+                    }
+                    (None, Some(cache)) => {
+                        if let Err(err) = cache.store(&key, &probe) {
+                            log.debug(&err.to_string());
+                        }
+                    }
+                    (None, None) => {}
+                }
+            }
+            (probe, source)
+        }
+    };
+
+    let container_env = ContainerEnv::from_list(&container.env);
+    let cli = request
+        .remote_env
+        .iter()
+        .map(|(name, value)| {
+            let local_pass = substitute_local_str(value, local)?;
+            let value = substitute_container_str(&local_pass, &container_env, request.config_file)?;
+            Ok((name.clone(), value))
+        })
+        .collect::<Result<Vec<_>, ConfigError>>()?;
+    let env = compose(&probe.env, &effective.remote_env, &cli);
+    Ok(Environment {
+        user,
+        user_source,
+        home: probe.home,
+        shell: probe.shell,
+        mode,
+        probe: source,
+        env,
+    })
+}
+
+fn helper(argv: Vec<String>, user: &str) -> ExecSpec {
+    ExecSpec {
+        argv,
+        user: Some(user.to_owned()),
+        ..ExecSpec::default()
+    }
+}
+
+/// The passwd entry of `user` (looked up as root, who can always read /etc/passwd). A name
+/// that is not there is an error; a bare uid need not be (the engine runs unnamed uids).
+async fn lookup(
+    runtime: &dyn Runtime,
+    container: &Container,
+    user: &str,
+    log: &Log,
+) -> Result<Option<PasswdEntry>, ResolveError> {
+    let name = lookup_name(user);
+    let failed = |reason: String| ResolveError::Lookup {
+        user: name.clone(),
+        reason,
+    };
+    let spec = helper(passwd_lookup_script(&name), "0");
+    let captured = match capture(runtime, container, &spec, b"", HELPER_LIMIT).await? {
+        Outcome::Finished(captured) => captured,
+        Outcome::TimedOut { .. } => return Err(failed("the lookup did not finish".into())),
+    };
+    if captured.status.exit_code() != 0 {
+        return Err(failed(format!(
+            "{} (exit {})",
+            String::from_utf8_lossy(&captured.stdout)
+                .trim()
+                .lines()
+                .chain(String::from_utf8_lossy(&captured.stderr).trim().lines())
+                .collect::<Vec<_>>()
+                .join(" "),
+            captured.status.exit_code()
+        )));
+    }
+    let entry = find_passwd_entry(&String::from_utf8_lossy(&captured.stdout), &name);
+    match &entry {
+        None if !name.chars().all(|c| c.is_ascii_digit()) => Err(ResolveError::UnknownUser(name)),
+        None => {
+            log.debug(&format!("User {name} not found with 'getent passwd'."));
+            Ok(None)
+        }
+        Some(found) => {
+            log.debug(&format!(
+                "User {name}: uid {}, home {}, shell {}",
+                found.uid, found.home, found.shell
+            ));
+            Ok(entry)
+        }
+    }
+}
+
+/// The home folder by the reference's rule; the writability test runs only when it matters.
+async fn home(
+    runtime: &dyn Runtime,
+    container: &Container,
+    user: &str,
+    entry: Option<&PasswdEntry>,
+) -> Result<String, ResolveError> {
+    let image_home = env_value(container, "HOME");
+    let needs_test = image_home.is_some_and(|home| {
+        !home.is_empty() && entry.is_none_or(|e| e.home != home && e.uid != "0")
+    });
+    let writable = match image_home.filter(|_| needs_test) {
+        Some(home) => {
+            let spec = helper(super::user::home_writable_script(home), user);
+            matches!(
+                capture(runtime, container, &spec, b"", HELPER_LIMIT).await?,
+                Outcome::Finished(c) if c.status.exit_code() == 0
+            )
+        }
+        None => false,
+    };
+    Ok(home_folder(entry, image_home, |_| writable))
+}
+
+/// Runs the probe (with its printenv fallback); never fails the exec.
+async fn run_probe(
+    runtime: &dyn Runtime,
+    container: &Container,
+    user: &str,
+    shell: &str,
+    mode: &ProbeMode,
+    log: &Log,
+) -> Result<(Vec<(String, String)>, ProbeSource), ResolveError> {
+    log.debug(&format!("userEnvProbe shell: {shell}"));
+    let marker = new_marker();
+    for fallback in [false, true] {
+        let Some(argv) = probe_argv(shell, mode, &marker, fallback) else {
+            return Ok((Vec::new(), ProbeSource::Off));
+        };
+        let started = log.start(&format!("Run in container: {}", argv.join(" ")));
+        let outcome = capture(runtime, container, &helper(argv, user), b"", PROBE_LIMIT).await?;
+        log.stop(started);
+        let captured = match outcome {
+            Outcome::Finished(captured) => captured,
+            Outcome::TimedOut { .. } => {
+                log.warn(&format!(
+                    "userEnvProbe is taking longer than {} seconds. Avoid waiting for user input in your shell's startup scripts. The probe was stopped; continuing without it.",
+                    PROBE_LIMIT.as_secs()
+                ));
+                return Ok((Vec::new(), ProbeSource::TimedOut));
+            }
+        };
+        if captured.status.exit_code() != 0 {
+            log.debug(&format!(
+                "userEnvProbe failed with exit code {}: {}",
+                captured.status.exit_code(),
+                String::from_utf8_lossy(&captured.stderr).trim()
+            ));
+            return Ok((Vec::new(), ProbeSource::Failed));
+        }
+        if let Some(env) = parse_probe_output(&captured.stdout, &marker, !fallback) {
+            if log.enabled(crate::log::Level::Trace) {
+                log.trace(&format!("userEnvProbe parsed: {env:?}"));
+            }
+            return Ok((env, ProbeSource::Probed));
+        }
+        if !fallback {
+            log.debug("userEnvProbe: falling back to printenv");
+        }
+    }
+    Ok((Vec::new(), ProbeSource::Failed))
+}
+
+fn session_file(folder: &str, mode: &ProbeMode) -> String {
+    format!(
+        "{}/env-{}.json",
+        folder.trim_end_matches('/'),
+        mode.as_str()
+    )
+}
+
+/// Reads `<folder>/env-<mode>.json` in the container (home and shell are looked up afresh:
+/// the file holds only the env, as the reference writes it).
+async fn read_container_cache(
+    runtime: &dyn Runtime,
+    container: &Container,
+    user: &str,
+    folder: &str,
+    mode: &ProbeMode,
+    log: &Log,
+) -> Option<CachedProbe> {
+    let file = session_file(folder, mode);
+    let argv = ["/bin/sh", "-c", r#"test -f "$1" && cat "$1""#, "sh", &file]
+        .map(str::to_owned)
+        .to_vec();
+    let Ok(Outcome::Finished(captured)) =
+        capture(runtime, container, &helper(argv, user), b"", HELPER_LIMIT).await
+    else {
+        return None;
+    };
+    if captured.status.exit_code() != 0 {
+        log.debug(&format!("userEnvProbe: not found in cache {file}"));
+        return None;
+    }
+    let map: serde_json::Map<String, serde_json::Value> =
+        match serde_json::from_slice(&captured.stdout) {
+            Ok(map) => map,
+            Err(err) => {
+                log.debug(&format!("Failed to read/parse user env cache: {err}"));
+                return None;
+            }
+        };
+    let env = map
+        .into_iter()
+        .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_owned())))
+        .collect();
+    let entry = lookup(runtime, container, user, log).await.ok()?;
+    let home = home(runtime, container, user, entry.as_ref()).await.ok()?;
+    let shell = probe_shell(env_value(container, "SHELL"), entry.as_ref());
+    log.debug(&format!("userEnvProbe: from the container's cache {file}"));
+    Some(CachedProbe { home, shell, env })
+}
+
+async fn write_container_cache(
+    runtime: &dyn Runtime,
+    container: &Container,
+    user: &str,
+    folder: &str,
+    mode: &ProbeMode,
+    probe: &CachedProbe,
+    log: &Log,
+) {
+    let file = session_file(folder, mode);
+    let map: serde_json::Map<String, serde_json::Value> = probe
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let json = serde_json::to_string_pretty(&map).unwrap_or_default();
+    let argv = [
+        "/bin/sh",
+        "-c",
+        r#"mkdir -p "$1" && cat > "$2.tmp" && mv "$2.tmp" "$2""#,
+        "sh",
+        folder,
+        &file,
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    match capture(
+        runtime,
+        container,
+        &helper(argv, user),
+        json.as_bytes(),
+        HELPER_LIMIT,
+    )
+    .await
+    {
+        Ok(Outcome::Finished(c)) if c.status.exit_code() == 0 => {}
+        _ => log.debug(&format!("cannot write the user env cache {file}")),
+    }
+}

@@ -1,0 +1,79 @@
+//! Short helper processes whose output dcx reads itself (the passwd lookup, the env probe):
+//! started through any [`Runtime`], stdin closed at once, output gathered up to a limit, and
+//! killed (with their process group) when they overrun their time.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use super::{Chunk, Container, ExecSpec, Runtime, RuntimeError, SignalTarget};
+use crate::exec::ExitStatus;
+
+/// More output than this from a helper is cut (an environment is a few KiB).
+const LIMIT: usize = 16 * 1024 * 1024;
+
+/// What a helper process produced.
+#[derive(Debug)]
+pub struct Captured {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// How a helper run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Finished(Captured),
+    /// It ran longer than allowed and was killed; the output so far.
+    TimedOut {
+        stdout: Vec<u8>,
+    },
+}
+
+/// Runs `spec` (without a TTY) with `stdin` as its input and gathers its output; kills it after
+/// `limit`.
+pub async fn capture(
+    runtime: &dyn Runtime,
+    container: &Container,
+    spec: &ExecSpec,
+    stdin: &[u8],
+    limit: Duration,
+) -> Result<Outcome, RuntimeError> {
+    let mut session = runtime.start(container, spec).await?;
+    if !stdin.is_empty() {
+        let _ = session.input.write_all(stdin).await;
+    }
+    let _ = session.input.shutdown().await;
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let gather = async {
+        while let Some(chunk) = session.output.next().await {
+            let (buffer, bytes) = match chunk? {
+                Chunk::Stdout(bytes) => (&mut stdout, bytes),
+                Chunk::Stderr(bytes) => (&mut stderr, bytes),
+            };
+            let room = LIMIT.saturating_sub(buffer.len());
+            buffer.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+        Ok::<(), RuntimeError>(())
+    };
+    match tokio::time::timeout(limit, gather).await {
+        Ok(gathered) => {
+            gathered?;
+            let status = session.process.wait().await?;
+            Ok(Outcome::Finished(Captured {
+                status,
+                stdout,
+                stderr,
+            }))
+        }
+        Err(_) => {
+            let _ = session
+                .process
+                .signal(libc::SIGKILL, SignalTarget::Group)
+                .await;
+            Ok(Outcome::TimedOut { stdout })
+        }
+    }
+}
