@@ -139,6 +139,7 @@ pub struct Cmd {
     args: Vec<OsString>,
     env: Vec<(String, Option<String>)>,
     stdin: Input,
+    current_dir: Option<PathBuf>,
 }
 
 enum Input {
@@ -147,9 +148,16 @@ enum Input {
     Closed,
 }
 
-/// The dcx binary built by cargo for these tests.
+/// The dcx binary built by cargo for these tests, with a probe cache private to this test run
+/// (never the user's own).
 pub fn dcx() -> Cmd {
     Cmd::new(PathBuf::from(env!("CARGO_BIN_EXE_dcx")))
+        .env("XDG_CACHE_HOME", &test_cache_home().display().to_string())
+}
+
+/// The `XDG_CACHE_HOME` dcx runs with in these tests.
+pub fn test_cache_home() -> PathBuf {
+    std::env::temp_dir().join(format!("dcx-it-cache-{}", std::process::id()))
 }
 
 /// The path of dcx's binary, for shell pipelines.
@@ -184,7 +192,14 @@ impl Cmd {
             args: Vec::new(),
             env: Vec::new(),
             stdin: Input::Null,
+            current_dir: None,
         }
+    }
+
+    /// Runs in this directory (the test process's otherwise).
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.current_dir = Some(dir.into());
+        self
     }
 
     pub fn args<I, S>(mut self, args: I) -> Self
@@ -232,6 +247,9 @@ impl Cmd {
                     .arg("sh")
                     .arg(&self.program)
                     .args(&self.args);
+                if let Some(dir) = &self.current_dir {
+                    sh.current_dir(dir);
+                }
                 sh
             }
             _ => self.command(),
@@ -501,6 +519,9 @@ impl Cmd {
     fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
         command.args(&self.args);
+        if let Some(dir) = &self.current_dir {
+            command.current_dir(dir);
+        }
         for (name, value) in &self.env {
             match value {
                 Some(value) => command.env(name, value),
@@ -551,6 +572,9 @@ impl Cmd {
         pty.resize(pty_process::Size::new(rows, cols))
             .expect("size the pty");
         let mut command = pty_process::blocking::Command::new(&self.program).args(&self.args);
+        if let Some(dir) = &self.current_dir {
+            command = command.current_dir(dir);
+        }
         for (name, value) in &self.env {
             command = match value {
                 Some(value) => command.env(name, value),
@@ -573,6 +597,89 @@ impl Cmd {
             readers,
             terminal: Some(pty),
             terminal_path,
+        }
+    }
+}
+
+/// A copy of a fixture workspace (`fixtures/workspaces/<name>`) at a path of its own, so its
+/// id labels are this test's alone; `up` brings its dev container up with the reference CLI.
+/// The container and the copy are removed on drop.
+pub struct TestWorkspace {
+    pub path: PathBuf,
+    containers: std::sync::Mutex<Vec<String>>,
+}
+
+impl TestWorkspace {
+    pub fn copy(fixture: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/workspaces")
+            .join(fixture);
+        let path = std::env::temp_dir().join(format!(
+            "dcx-ws-{}-{}/{fixture}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let status = Command::new("cp")
+            .arg("-r")
+            .arg(&source)
+            .arg(&path)
+            .status()
+            .expect("cp");
+        assert!(status.success(), "copy {}", source.display());
+        Self {
+            path,
+            containers: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn path_str(&self) -> &str {
+        self.path.to_str().expect("UTF-8 temp path")
+    }
+
+    /// `devcontainer up` with the given extra arguments; returns the container id.
+    pub fn up(&self, extra: &[&str]) -> String {
+        require_daemon();
+        let out = reference()
+            .args(["up", "--workspace-folder", self.path_str()])
+            .args(extra.iter().copied())
+            .run();
+        assert_eq!(
+            out.code,
+            Some(0),
+            "devcontainer up failed: {}",
+            out.stderr_text()
+        );
+        let text = out.stdout_text();
+        let json: serde_json::Value =
+            serde_json::from_str(text.trim().lines().last().unwrap_or(""))
+                .unwrap_or_else(|e| panic!("devcontainer up printed {text:?}: {e}"));
+        let id = json["containerId"]
+            .as_str()
+            .expect("containerId")
+            .to_owned();
+        self.containers.lock().unwrap().push(id.clone());
+        id
+    }
+
+    /// Marks a container for removal with the workspace.
+    pub fn adopt(&self, id: &str) {
+        self.containers.lock().unwrap().push(id.to_owned());
+    }
+}
+
+impl Drop for TestWorkspace {
+    fn drop(&mut self) {
+        for id in self.containers.lock().unwrap().iter() {
+            let _ = Command::new("docker")
+                .args(["rm", "-f", "-v", id])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        if let Some(parent) = self.path.parent() {
+            let _ = std::fs::remove_dir_all(parent);
         }
     }
 }

@@ -4,9 +4,11 @@
 mod harness;
 
 mod command_vector;
+mod environment;
 mod errors;
 mod exec_basics;
 mod logging;
+mod selection;
 mod signals;
 mod streaming;
 mod terminal;
