@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Benchmarks `dcx exec --container-id X true` against `docker exec X true` and the reference
-# `devcontainer exec --container-id X true` on the same container, in one hyperfine run, and
-# prints the ratios. Targets: dcx/docker <= 1.0, reference/dcx >= 7.
+# Benchmarks dcx against `docker exec` and the reference `devcontainer exec`, each pair on the
+# same container, in one run, and prints the ratios:
+#   1. --container-id:      dcx exec --container-id X true   vs docker exec X true
+#                           vs devcontainer exec --container-id X true
+#   2. --workspace-folder:  dcx exec --workspace-folder F true (warm probe cache)
+#                           vs docker exec -u vscode C true vs devcontainer exec --workspace-folder F true
+# Targets: dcx / docker <= 1.0 and reference / dcx >= 7 in both.
 # Usage: scripts/bench.sh [RUNS]   (default 30 runs per command)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,25 +16,40 @@ bash scripts/setup.sh
 . "${DCX_CACHE:-/var/cache/dcx}/env"
 cargo build --release --locked --quiet
 dcx=$root/target/release/dcx
+ref=$DCX_REFERENCE_CLI
 
+work=$(mktemp -d)
 name=dcx-bench-$$
-docker run -d --name "$name" --label dcx.test=1 dcx-test/debian:bookworm sleep 1000000 >/dev/null
-trap 'docker rm -f "$name" >/dev/null; rm -f "$report"' EXIT
-report=$(mktemp)
+cleanup() {
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  [ -n "${ws_id:-}" ] && docker rm -f "$ws_id" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
-hyperfine --style basic --warmup 3 --runs "$runs" --export-json "$report" \
+docker run -d --name "$name" --label dcx.test=1 dcx-test/debian:bookworm sleep 1000000 >/dev/null
+cp -r fixtures/workspaces/rootfile "$work/ws"
+ws_id=$("$ref" up --workspace-folder "$work/ws" 2>/dev/null | sed -n 's/.*"containerId":"\([0-9a-f]*\)".*/\1/p')
+[ -n "$ws_id" ] || { echo "bench: devcontainer up failed" >&2; exit 1; }
+export XDG_CACHE_HOME=$work/cache
+"$dcx" exec --workspace-folder "$work/ws" true # warms the probe cache
+
+hyperfine --style basic --warmup 3 --runs "$runs" --export-json "$work/id.json" \
   -n dcx "$dcx exec --container-id $name true" \
   -n docker "docker exec $name true" \
-  -n reference "$DCX_REFERENCE_CLI exec --container-id $name true"
+  -n reference "$ref exec --container-id $name true"
+hyperfine --style basic --warmup 3 --runs "$runs" --export-json "$work/ws.json" \
+  -n dcx "$dcx exec --workspace-folder $work/ws true" \
+  -n docker "docker exec -u vscode $ws_id true" \
+  -n reference "$ref exec --workspace-folder $work/ws true"
 
-python3 - "$report" <<'PY'
+python3 - "$work/id.json" "$work/ws.json" <<'PY'
 import json, sys
-means = {r["command"]: r["mean"] for r in json.load(open(sys.argv[1]))["results"]}
-dcx, docker, ref = means["dcx"], means["docker"], means["reference"]
 print()
-print(f"dcx exec true:          {dcx * 1000:7.1f} ms")
-print(f"docker exec true:       {docker * 1000:7.1f} ms")
-print(f"devcontainer exec true: {ref * 1000:7.1f} ms")
-print(f"dcx / docker exec:       {dcx / docker:.2f}x  (target <= 1.0)")
-print(f"reference / dcx:         {ref / dcx:.1f}x faster  (target >= 7)")
+for title, path in (("--container-id", sys.argv[1]), ("--workspace-folder (warm cache)", sys.argv[2])):
+    m = {r["command"]: r["mean"] for r in json.load(open(path))["results"]}
+    print(f"{title}: dcx {m['dcx']*1000:.1f} ms, docker exec {m['docker']*1000:.1f} ms, "
+          f"devcontainer exec {m['reference']*1000:.1f} ms")
+    print(f"  dcx / docker exec = {m['dcx']/m['docker']:.2f}x (target <= 1.0); "
+          f"reference / dcx = {m['reference']/m['dcx']:.1f}x (target >= 7)")
 PY

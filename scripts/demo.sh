@@ -23,9 +23,13 @@ run() {
   "$dcx" "$@"
   printf '(exit %s)\n' "$?"
 }
+ws=fixtures/workspaces/demo
 set +e
-run exec --container-id "$id" sh -c 'echo "hello from $(hostname), $(. /etc/os-release; echo "$PRETTY_NAME")"'
-run exec --container-id "$id" id
+run exec --workspace-folder "$ws" sh -c 'echo "hello from $(hostname), $(. /etc/os-release; echo "$PRETTY_NAME")"'
+run exec --workspace-folder "$ws" sh -c 'echo "$(id -un) in $(pwd): $DEMO_GREETING"'
+run exec --workspace-folder "$ws" --user root --remote-env DEMO_GREETING=overridden sh -c 'echo "$(id -un): $DEMO_GREETING"'
 run exec --container-id "$id" sh -c 'exit 7'
-printf 'bytes through stdin\n' | run exec --container-id "$id" tr a-z A-Z
+printf 'bytes through stdin\n' | run exec --workspace-folder "$ws" tr a-z A-Z
+run exec --workspace-folder "$ws" --timeout 1s sleep 30
+run exec --workspace-folder "$ws" --dry-run printenv DEMO_GREETING
 set -e

@@ -415,12 +415,22 @@ impl Runtime for Docker {
         if spec.tty {
             let (read, write) = self.start_raw(&created.id).await?;
             let endpoint = self.endpoint.clone();
+            let workdir = spec.cwd.clone().unwrap_or_default();
+            let mut first = true;
             let output = ReaderStream::with_capacity(read, 64 * 1024).map(move |item| {
-                item.map(Chunk::Stdout)
-                    .map_err(|err| RuntimeError::Unreachable {
-                        endpoint: endpoint.clone(),
-                        reason: io_reason(&err),
-                    })
+                let bytes = item.map_err(|err| RuntimeError::Unreachable {
+                    endpoint: endpoint.clone(),
+                    reason: io_reason(&err),
+                })?;
+                if std::mem::take(&mut first)
+                    && let Some(reason) = chdir_failure(&bytes)
+                {
+                    return Err(RuntimeError::Workdir {
+                        dir: workdir.clone(),
+                        reason,
+                    });
+                }
+                Ok(Chunk::Stdout(bytes))
             });
             if let Some(size) = size {
                 // Keeps the daemon's record of the size; the process already has it.
