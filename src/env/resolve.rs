@@ -400,7 +400,13 @@ async fn write_container_cache(
         .iter()
         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
         .collect();
-    let json = serde_json::to_string_pretty(&map).unwrap_or_default();
+    // Indented with tabs, as the reference writes the file.
+    let mut json = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut json, formatter);
+    if serde::Serialize::serialize(&map, &mut serializer).is_err() {
+        return;
+    }
     let argv = [
         "/bin/sh",
         "-c",

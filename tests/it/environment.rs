@@ -283,6 +283,7 @@ fn host_probe_cache_hits_misses_and_corruption() {
     }
     c.dcx(["echo", "ok"])
         .env("XDG_CACHE_HOME", &xdg)
+        .env("DCX_NO_PROBE_CACHE", "0")
         .run()
         .code(0)
         .stdout("ok\n")
