@@ -421,7 +421,7 @@ async fn write_container_cache(
         runtime,
         container,
         &helper(argv, user),
-        json.as_bytes(),
+        &json,
         HELPER_LIMIT,
     )
     .await
