@@ -5,7 +5,8 @@
 #   2. a Docker daemon on the default unix socket and on tcp://127.0.0.1:2375 (loopback only),
 #      started only when none answers;
 #   3. the local test images dcx-test/debian:bookworm and dcx-test/busybox, built from
-#      fixtures/images/*/build.sh and cached as root filesystem tarballs;
+#      fixtures/images/*/build.sh and cached as root filesystem tarballs, also unpacked under
+#      $DCX_CACHE/rootfs/ for crun bundles;
 #   4. the reference CLI @devcontainers/cli@0.89.0, installed with npm into the cache.
 # Everything it builds lives in $DCX_CACHE (default /var/cache/dcx); a second run takes seconds.
 # It writes $DCX_CACHE/env, which scripts/test.sh and scripts/bench.sh source: it names the
@@ -56,19 +57,35 @@ if ! ping; then
   fi
 fi
 
-# 3. Test images: the rootfs tarball is cached, so a lost image is re-imported in seconds.
-image() {
-  local tag=$1 recipe=$2 tarball=$cache/$3
-  if docker image inspect "$tag" >/dev/null 2>&1; then return; fi
-  if [ ! -s "$tarball" ]; then
-    say "building $tag root filesystem (recipe: ${recipe#"$root"/})"
-    bash "$recipe" "$tarball"
+# 3. Test images: the rootfs tarball is cached, so a lost image is re-imported in seconds. The
+#    same root filesystems are unpacked for the crun backend's test bundles.
+tarball() { # NAME RECIPE
+  if [ ! -s "$cache/$1" ]; then
+    say "building $1 (recipe: ${2#"$root"/})"
+    bash "$2" "$cache/$1"
   fi
-  say "importing $tag"
-  docker import -c 'CMD ["/bin/sh"]' "$tarball" "$tag" >/dev/null
 }
-image dcx-test/debian:bookworm "$root/fixtures/images/debian/build.sh" debian-bookworm.tar
-image dcx-test/busybox "$root/fixtures/images/busybox/build.sh" busybox.tar
+image() { # TAG TARBALL RECIPE
+  if docker image inspect "$1" >/dev/null 2>&1; then return; fi
+  tarball "$2" "$3"
+  say "importing $1"
+  docker import -c 'CMD ["/bin/sh"]' "$cache/$2" "$1" >/dev/null
+}
+rootfs() { # NAME TARBALL RECIPE
+  local dir=$cache/rootfs/$1
+  if [ -f "$dir/.complete" ]; then return; fi
+  tarball "$2" "$3"
+  say "unpacking $2 for crun bundles"
+  rm -rf "$dir" && mkdir -p "$dir"
+  tar --numeric-owner -C "$dir" -xf "$cache/$2"
+  touch "$dir/.complete"
+}
+debian_recipe=$root/fixtures/images/debian/build.sh
+busybox_recipe=$root/fixtures/images/busybox/build.sh
+image dcx-test/debian:bookworm debian-bookworm.tar "$debian_recipe"
+image dcx-test/busybox busybox.tar "$busybox_recipe"
+rootfs debian debian-bookworm.tar "$debian_recipe"
+rootfs busybox busybox.tar "$busybox_recipe"
 
 # 4. The reference CLI, the oracle of the parity tests.
 ref=$cache/reference
@@ -81,5 +98,6 @@ fi
 
 cat >"$cache/env" <<ENV
 export DCX_REFERENCE_CLI=$cli
+export DCX_TEST_ROOTFS=$cache/rootfs
 ENV
 say "ready (reference CLI: $cli)"

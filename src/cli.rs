@@ -125,6 +125,18 @@ pub struct ExecArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
+    /// The container engine: the Docker daemon, or containers run directly by crun
+    #[arg(long, env = "DCX_RUNTIME", value_enum, default_value_t = RuntimeKind::Docker)]
+    pub runtime: RuntimeKind,
+
+    /// crun's state root (with --runtime crun) [default: crun's own, /run/crun for root]
+    #[arg(long = "crun-root", value_name = "DIR")]
+    pub crun_root: Option<String>,
+
+    /// The crun binary (with --runtime crun) [default: crun on PATH]
+    #[arg(long = "crun-path", value_name = "PATH")]
+    pub crun_path: Option<String>,
+
     #[command(flatten)]
     pub compat: CompatArgs,
 
@@ -183,6 +195,12 @@ pub struct CompatArgs {
         value_name = "REGISTRY=AUTH_HOST"
     )]
     pub allow_cross_origin_auth_host: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeKind {
+    Docker,
+    Crun,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -285,13 +303,13 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Cli, ParseOutco
     }
     let mut clap_argv: Vec<String> = words.iter().take(1).cloned().collect();
     let is_exec = words.get(1).map(String::as_str) == Some("exec");
+    let mut definition = Cli::command();
     if is_exec {
         clap_argv.push("exec".into());
-        let exec = Cli::command()
-            .find_subcommand("exec")
-            .cloned()
+        let exec = definition
+            .find_subcommand_mut("exec")
             .expect("the exec subcommand is declared");
-        let (options, command) = split_exec_argv(&exec, &words[2..]);
+        let (options, command) = split_exec_argv(exec, &words[2..]);
         clap_argv.extend(options);
         if !command.is_empty() {
             clap_argv.push("--".into());
@@ -300,7 +318,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Cli, ParseOutco
     } else {
         clap_argv.extend(words.iter().skip(1).cloned());
     }
-    let matches = Cli::command()
+    let matches = definition
         .try_get_matches_from(clap_argv)
         .map_err(|err| clap_outcome(&err, is_exec))?;
     let cli = Cli::from_arg_matches(&matches).map_err(|err| clap_outcome(&err, is_exec))?;

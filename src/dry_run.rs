@@ -51,6 +51,7 @@ struct Variable<'a> {
 
 /// The plan as pretty JSON.
 pub fn describe(
+    runtime: &'static str,
     target: &Target,
     located: &Located,
     effective: &EffectiveConfig,
@@ -58,7 +59,7 @@ pub fn describe(
     plan: &ExecPlan,
 ) -> String {
     let plan = Plan {
-        runtime: "docker",
+        runtime,
         container: Container {
             id: &target.container.id,
             name: &target.container.name,

@@ -46,8 +46,7 @@ fn exec_command(args: cli::ExecArgs) -> u8 {
         .map_err(Error::Io)
         .and_then(|cwd| ExecRequest::from_args(args, &cwd).map_err(Error::from))
         .and_then(|request| {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
+            let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(Error::Io)?;
@@ -67,7 +66,16 @@ fn exec_command(args: cli::ExecArgs) -> u8 {
 
 /// The exec pipeline: config, container, effective config, environment, then the run.
 async fn execute(request: &ExecRequest, log: &Log) -> Result<exec::ExitStatus, Error> {
-    let engine = runtime::docker::Docker::connect(log, request.docker_path.as_deref()).await?;
+    let engine: Box<dyn runtime::Runtime> = match request.runtime {
+        cli::RuntimeKind::Docker => {
+            Box::new(runtime::docker::Docker::connect(log, request.docker_path.as_deref()).await?)
+        }
+        cli::RuntimeKind::Crun => Box::new(runtime::crun::Crun::new(
+            request.crun_root.clone(),
+            request.crun_path.clone(),
+        )),
+    };
+    let engine = engine.as_ref();
 
     let located = config::locate(
         &request.cwd,
@@ -96,7 +104,7 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<exec::ExitStatus, E
                 config_file: located.config_path.clone(),
             }),
     };
-    let target = discovery::resolve(&engine, &selection).await?;
+    let target = discovery::resolve(engine, &selection).await?;
     let container = &target.container;
     log.debug(&format!("Container: {} ({})", container.name, container.id));
 
@@ -108,7 +116,7 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<exec::ExitStatus, E
         .flatten()
         .map(env::ProbeCache::new);
     let environment = env::resolve::resolve(
-        &engine,
+        engine,
         container,
         &effective,
         &loaded.context,
@@ -141,11 +149,18 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<exec::ExitStatus, E
         cwd,
     );
     if request.dry_run {
-        let shown = dry_run::describe(&target, &located, &effective, &environment, &plan);
+        let shown = dry_run::describe(
+            engine.name(),
+            &target,
+            &located,
+            &effective,
+            &environment,
+            &plan,
+        );
         println!("{shown}");
         return Ok(exec::ExitStatus::Code(0));
     }
-    Ok(exec::run(&engine, container, &plan, log).await?)
+    Ok(exec::run(engine, container, &plan, log).await?)
 }
 
 /// The image metadata label merged with the local config, then `${devcontainerId}` and the

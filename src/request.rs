@@ -36,6 +36,9 @@ pub struct ExecRequest {
     pub dry_run: bool,
     /// `--docker-path`: only its being podman matters (the socket to use).
     pub docker_path: Option<String>,
+    pub runtime: cli::RuntimeKind,
+    pub crun_root: Option<PathBuf>,
+    pub crun_path: Option<PathBuf>,
     /// The command vector, never empty.
     pub command: Vec<String>,
     pub log_format: Format,
@@ -129,6 +132,9 @@ impl ExecRequest {
             probe_cache: args.no_probe_cache != Some(true),
             dry_run: args.dry_run,
             docker_path: present(args.compat.docker_path),
+            runtime: args.runtime,
+            crun_root: present(args.crun_root).map(|root| cwd.join(root)),
+            crun_path: present(args.crun_path).map(PathBuf::from),
             command: args.command,
             log_format: args.log_format.into(),
             terminal_size,

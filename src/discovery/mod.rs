@@ -62,10 +62,12 @@ pub enum DiscoveryError {
     Runtime(#[from] RuntimeError),
     #[error("Dev container not found.")]
     NotFound,
-    #[error(
-        "Container {name} is not running (state: {status}). Start it with `docker start {name}`."
-    )]
-    NotRunning { name: String, status: String },
+    #[error("Container {name} is not running (state: {status}). {hint}")]
+    NotRunning {
+        name: String,
+        status: String,
+        hint: String,
+    },
 }
 
 fn path_text(path: Option<&Path>) -> String {
@@ -80,6 +82,7 @@ pub async fn resolve(
     let target = find(runtime, selection).await?;
     if !target.container.running {
         return Err(DiscoveryError::NotRunning {
+            hint: runtime.start_hint(&target.container),
             name: target.container.name,
             status: target.container.status,
         });

@@ -417,15 +417,7 @@ async fn write_container_cache(
     ]
     .map(str::to_owned)
     .to_vec();
-    match capture(
-        runtime,
-        container,
-        &helper(argv, user),
-        &json,
-        HELPER_LIMIT,
-    )
-    .await
-    {
+    match capture(runtime, container, &helper(argv, user), &json, HELPER_LIMIT).await {
         Ok(Outcome::Finished(c)) if c.status.exit_code() == 0 => {}
         _ => log.debug(&format!("cannot write the user env cache {file}")),
     }

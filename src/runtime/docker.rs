@@ -305,7 +305,7 @@ fn reason(err: &BollardError) -> String {
 
 /// Container names and ids are `[A-Za-z0-9][A-Za-z0-9_.-]*`; anything else could not name a
 /// container, and must not reach a URL path.
-fn plausible_container_ref(id: &str) -> bool {
+pub(crate) fn plausible_container_ref(id: &str) -> bool {
     let mut chars = id.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
@@ -328,7 +328,10 @@ impl Runtime for Docker {
                 BollardError::DockerResponseServerError { ref message, .. }
                     if message.contains("multiple") =>
                 {
-                    RuntimeError::AmbiguousContainer(id.into())
+                    RuntimeError::AmbiguousContainer {
+                        prefix: id.into(),
+                        matches: Vec::new(),
+                    }
                 }
                 other => self.engine_error(other),
             })?;
@@ -347,6 +350,7 @@ impl Runtime for Docker {
             env: config.env.unwrap_or_default(),
             labels: config.labels.unwrap_or_default().into_iter().collect(),
             started_at: state.started_at.unwrap_or_default(),
+            rootfs: None,
         })
     }
 
@@ -373,6 +377,14 @@ impl Runtime for Docker {
 
     fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    fn start_hint(&self, container: &Container) -> String {
+        format!("Start it with `docker start {}`.", container.name)
     }
 
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError> {
@@ -528,7 +540,9 @@ impl DockerProcess {
             cmd: Some(vec![
                 "/bin/sh".into(),
                 "-c".into(),
-                "kill -s \"$0\" -- \"$1\"".into(),
+                // A process group's negative id needs `--` for dash's kill, which busybox's
+                // refuses (after killing all the same): try one form, then the other.
+                r#"case "$1" in -*) kill -"$0" -- "$1" 2>/dev/null || kill -"$0" "$1" 2>/dev/null; exit 0;; *) exec kill -s "$0" "$1";; esac"#.into(),
                 name.into(),
                 target.into(),
             ]),
@@ -560,7 +574,7 @@ impl DockerProcess {
                 (_, Some(0)) => return Ok(()),
                 (_, code) => {
                     return Err(format!(
-                        "`kill -s {name} -- {target}` in the container exited with {code:?}"
+                        "`kill -s {name} {target}` in the container exited with {code:?}"
                     ));
                 }
             }

@@ -6,6 +6,7 @@
 //! [`Process`] to ask for the exit status once the output has ended.
 
 pub mod capture;
+pub mod crun;
 pub mod docker;
 
 use std::collections::BTreeMap;
@@ -35,6 +36,8 @@ pub struct Container {
     pub labels: BTreeMap<String, String>,
     /// When the container was last started (`State.StartedAt`): a restart changes it.
     pub started_at: String,
+    /// Its root filesystem as seen from this host, when the engine tells (crun's bundle).
+    pub rootfs: Option<std::path::PathBuf>,
 }
 
 /// One process to start in a container.
@@ -116,6 +119,12 @@ pub trait Runtime: Send + Sync {
     /// The engine's endpoint, as shown to the user (and keyed on by the probe cache).
     fn endpoint(&self) -> &str;
 
+    /// The engine's name for `--dry-run` (`docker`, `crun`).
+    fn name(&self) -> &'static str;
+
+    /// What to tell the user about a container that is not running.
+    fn start_hint(&self, container: &Container) -> String;
+
     /// Starts a process in a running container, attached to its stdio.
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError>;
 }
@@ -131,8 +140,16 @@ pub enum RuntimeError {
     UnsupportedHost(String),
     #[error("No such container: {0}")]
     NoSuchContainer(String),
-    #[error("Container id prefix {0} matches more than one container; give more of the id.")]
-    AmbiguousContainer(String),
+    #[error("Container id prefix {prefix} matches more than one container{}; give more of the id.",
+        if .matches.is_empty() { String::new() } else { format!(" ({})", .matches.join(", ")) })]
+    AmbiguousContainer {
+        prefix: String,
+        matches: Vec<String>,
+    },
+    #[error("Unknown user {0}: the container's /etc/passwd has no such user.")]
+    UnknownUser(String),
+    #[error("Cannot run {program}: {reason}")]
+    Spawn { program: String, reason: String },
     #[error("Container {0} is not running.")]
     NotRunning(String),
     #[error("Cannot use the working directory {dir} in the container: {reason}.")]

@@ -683,3 +683,140 @@ impl Drop for TestWorkspace {
         }
     }
 }
+
+/// A container run directly by crun from an unpacked test root filesystem (`busybox` or
+/// `debian`), under a crun root private to this test run; deleted on drop.
+pub struct CrunContainer {
+    pub id: String,
+    pub root: PathBuf,
+}
+
+/// The crun state root of this test run.
+pub fn crun_root() -> PathBuf {
+    std::env::temp_dir().join(format!("dcx-it-crun-{}", std::process::id()))
+}
+
+impl CrunContainer {
+    pub fn start(rootfs: &str, annotations: &[&str]) -> Self {
+        Self::start_in(crun_root(), rootfs, annotations)
+    }
+
+    /// Under another crun root (for tests that list every container of their root).
+    pub fn start_in(root: PathBuf, rootfs: &str, annotations: &[&str]) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let id = format!(
+            "dcx-it-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let rootfs_dir = std::env::var_os("DCX_TEST_ROOTFS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/var/cache/dcx/rootfs"))
+            .join(rootfs);
+        assert!(
+            rootfs_dir.join(".complete").exists(),
+            "no unpacked {rootfs} root filesystem at {}; {SETUP_HINT}",
+            rootfs_dir.display()
+        );
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/crun/run.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg(&root)
+            .arg(&id)
+            .arg(&rootfs_dir)
+            .args(annotations)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run fixtures/crun/run.sh");
+        let container = Self { id, root };
+        assert!(
+            out.status.success(),
+            "crun run failed: {} {}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(container.bundle().join("crun.log")).unwrap_or_default()
+        );
+        container
+    }
+
+    fn bundle(&self) -> PathBuf {
+        PathBuf::from(format!("{}-bundles/{}", self.root.display(), self.id))
+    }
+
+    pub fn root_str(&self) -> &str {
+        self.root.to_str().expect("UTF-8 temp path")
+    }
+
+    /// Runs crun itself with these arguments after `--root R`; returns its stdout.
+    pub fn crun(&self, args: &[&str]) -> String {
+        let out = Command::new("crun")
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run crun");
+        assert!(
+            out.status.success(),
+            "crun {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for CrunContainer {
+    fn drop(&mut self) {
+        let _ = Command::new("crun")
+            .arg("--root")
+            .arg(&self.root)
+            .args(["delete", "-f", &self.id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(self.bundle());
+    }
+}
+
+/// A container under test on either runtime: the scenarios that must behave the same on
+/// Docker and on crun take one of these.
+pub trait Subject {
+    /// `dcx exec <runtime and container flags> <args…>`.
+    fn dcx(&self, args: &[&str]) -> Cmd;
+    /// The command lines of the processes running in the container (`ps -o args`).
+    fn processes(&self) -> Vec<String>;
+}
+
+impl Subject for TestContainer {
+    fn dcx(&self, args: &[&str]) -> Cmd {
+        TestContainer::dcx(self, args.iter().copied())
+    }
+
+    fn processes(&self) -> Vec<String> {
+        parse_cmdlines(&docker(&["exec", &self.id, "sh", "-c", LIST_CMDLINES]))
+    }
+}
+
+impl Subject for CrunContainer {
+    fn dcx(&self, args: &[&str]) -> Cmd {
+        dcx()
+            .args(["exec", "--runtime", "crun", "--crun-root", self.root_str()])
+            .args(["--container-id", &self.id])
+            .args(args.iter().copied())
+    }
+
+    fn processes(&self) -> Vec<String> {
+        parse_cmdlines(&self.crun(&["exec", &self.id, "sh", "-c", LIST_CMDLINES]))
+    }
+}
+
+/// Prints every process's command line, one a line (works with busybox and coreutils).
+const LIST_CMDLINES: &str =
+    r#"for f in /proc/[0-9]*/cmdline; do tr '\000' ' ' < "$f" 2>/dev/null; echo; done"#;
+
+fn parse_cmdlines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|line| line.trim().to_owned())
+        .filter(|line| !line.is_empty())
+        .collect()
+}

@@ -4,6 +4,7 @@
 mod harness;
 
 mod command_vector;
+mod crun;
 mod environment;
 mod errors;
 mod exec_basics;

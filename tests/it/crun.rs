@@ -1,0 +1,290 @@
+//! The crun backend: the same scenarios as on Docker, run against both runtimes where the
+//! behaviour is the same, and crun's own selection (annotations, prefixes), errors and the
+//! absence of any Docker daemon.
+
+use crate::harness::{BUSYBOX, CrunContainer, Subject, TestContainer, TestWorkspace, dcx};
+
+/// Waits until a process with exactly this command line runs in the container.
+fn wait_until_running(subject: &dyn Subject, cmdline: &str) {
+    let started = std::time::Instant::now();
+    while !subject.processes().iter().any(|p| p == cmdline) {
+        assert!(started.elapsed().as_secs() < 60, "{cmdline} never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn gone(subject: &dyn Subject, cmdline: &str) -> bool {
+    !subject.processes().iter().any(|p| p == cmdline)
+}
+
+/// Every scenario, against one subject.
+fn scenarios(subject: &dyn Subject) {
+    // Output, exit codes, signals as exit codes.
+    subject
+        .dcx(&["echo", "hi"])
+        .run()
+        .code(0)
+        .stdout("hi\n")
+        .stderr("");
+    subject.dcx(&["sh", "-c", "exit 123"]).run().code(123);
+    subject.dcx(&["sh", "-c", "kill -TERM $$"]).run().code(143);
+    subject.dcx(&["sh", "-c", "kill -KILL $$"]).run().code(137);
+    // Separate, byte-exact streams; stdin bytes and EOF.
+    subject
+        .dcx(&["sh", "-c", "printf out; printf err >&2"])
+        .run()
+        .code(0)
+        .stdout("out")
+        .stderr("err");
+    let bytes: Vec<u8> = (0..=255).collect();
+    subject
+        .dcx(&["cat"])
+        .stdin(bytes.clone())
+        .run()
+        .code(0)
+        .stdout_bytes(&bytes);
+    subject.dcx(&["cat"]).run().code(0).stdout("");
+    subject.dcx(&["[", "!", "-t", "1", "]"]).run().code(0);
+    // Env layers: the CLI's variables, substituted.
+    subject
+        .dcx(&[
+            "--remote-env",
+            "FOO=bar",
+            "--remote-env",
+            "EMPTY=",
+            "--remote-env",
+        ])
+        .args([
+            "VIA_LOCAL=${localEnv:DCX_TEST_LOCAL}",
+            "sh",
+            "-c",
+            r#"echo "$FOO/$EMPTY/$VIA_LOCAL""#,
+        ])
+        .env("DCX_TEST_LOCAL", "local-value")
+        .run()
+        .code(0)
+        .stdout("bar//local-value\n");
+    // User and working directory.
+    subject.dcx(&["id", "-un"]).run().code(0).stdout("root\n");
+    subject
+        .dcx(&["--user", "vscode", "sh", "-c", "id -un; pwd"])
+        .run()
+        .code(0)
+        .stdout("vscode\n/home/vscode\n");
+    subject
+        .dcx(&["-u", "1000", "id", "-u"])
+        .run()
+        .code(0)
+        .stdout("1000\n");
+    subject
+        .dcx(&["--workdir", "/tmp", "pwd"])
+        .run()
+        .code(0)
+        .stdout("/tmp\n");
+    subject
+        .dcx(&["--workdir", "/nonexistent", "true"])
+        .run()
+        .code(1)
+        .stdout("")
+        .stderr("Cannot use the working directory /nonexistent in the container: no such file or directory.\n");
+    subject
+        .dcx(&["--user", "nosuchuser", "true"])
+        .run()
+        .code(1)
+        .stderr("Unknown user nosuchuser: the container's /etc/passwd has no such user.\n");
+    // PTY: the size before the first instruction, interactive input.
+    for _ in 0..10 {
+        let mut run = subject
+            .dcx(&[
+                "--terminal-rows",
+                "33",
+                "--terminal-columns",
+                "101",
+                "stty",
+                "size",
+            ])
+            .spawn_in_terminal(24, 80);
+        assert_eq!(run.wait(), Some(0));
+        run.stdout.wait_for("\n");
+        assert_eq!(run.stdout.text().trim(), "33 101");
+    }
+    let mut run = subject.dcx(&["sh"]).spawn_in_terminal(24, 80);
+    run.type_in(b"FOO=BAR\necho ${FOO}hi${FOO}\nexit 5\n");
+    assert_eq!(run.wait(), Some(5));
+    run.stdout.wait_for("BARhiBAR");
+    // JSON mode: a TTY, output as raw events, stdin EOF forwarded.
+    let out = subject
+        .dcx(&["--log-format", "json", "cat"])
+        .stdin("json-in\n")
+        .run()
+        .code(0)
+        .stdout("");
+    assert!(
+        out.stderr_text().contains(r#""type":"raw""#),
+        "{}",
+        out.stderr_text()
+    );
+    assert!(
+        out.stderr_text().contains("json-in"),
+        "{}",
+        out.stderr_text()
+    );
+    // Signals reach the process; dcx ends with its code.
+    let run = subject
+        .dcx(&[
+            "sh",
+            "-c",
+            "trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 1; done",
+        ])
+        .spawn();
+    run.stdout.wait_for("ready");
+    run.signal("TERM");
+    let stdout = run.stdout.clone();
+    assert_eq!(run.finish(), Some(7));
+    stdout.wait_for("got TERM");
+    let run = subject.dcx(&["sleep", "200"]).spawn();
+    wait_until_running(subject, "sleep 200");
+    run.signal("TERM");
+    assert_eq!(run.finish(), Some(143));
+    assert!(gone(subject, "sleep 200"));
+    // --timeout.
+    subject
+        .dcx(&["--timeout", "1s", "sleep", "201"])
+        .run()
+        .code(124)
+        .stderr("Timed out after 1s.\n");
+    assert!(gone(subject, "sleep 201"));
+}
+
+#[test]
+fn the_scenarios_behave_the_same_on_docker() {
+    scenarios(&TestContainer::start(BUSYBOX));
+}
+
+#[test]
+fn the_scenarios_behave_the_same_on_crun() {
+    scenarios(&CrunContainer::start("busybox", &[]));
+}
+
+#[test]
+fn crun_needs_no_docker_daemon() {
+    let c = CrunContainer::start("busybox", &[]);
+    c.dcx(&["echo", "no daemon needed"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .run()
+        .code(0)
+        .stdout("no daemon needed\n");
+}
+
+#[test]
+fn crun_containers_are_found_by_prefix_and_annotations() {
+    let ws = TestWorkspace::copy("basic");
+    std::fs::write(
+        ws.path.join(".devcontainer/devcontainer.json"),
+        r#"{ "image": "crun", "workspaceFolder": "/tmp", "remoteEnv": { "FROM_WS": "yes" } }"#,
+    )
+    .unwrap();
+    let folder = format!("devcontainer.local_folder={}", ws.path_str());
+    let config = format!(
+        "devcontainer.config_file={}/.devcontainer/devcontainer.json",
+        ws.path_str()
+    );
+    let meta =
+        r#"devcontainer.metadata=[{"remoteUser":"vscode","remoteEnv":{"FROM_LABEL":"label"}}]"#;
+    // A root of its own: the test lists every container in it.
+    let root = std::path::PathBuf::from(format!(
+        "{}-selection",
+        crate::harness::crun_root().display()
+    ));
+    let c = CrunContainer::start_in(root.clone(), "busybox", &[&folder, &config, meta]);
+    let crun = |args: &[&str]| {
+        dcx()
+            .args(["exec", "--runtime", "crun", "--crun-root", c.root_str()])
+            .args(args.iter().copied())
+    };
+    let print = [
+        "sh",
+        "-c",
+        r#"echo "$(id -un) $(pwd) $FROM_WS $FROM_LABEL""#,
+    ];
+    crun(&["--workspace-folder", ws.path_str()])
+        .args(print)
+        .run()
+        .code(0)
+        .stdout("vscode /tmp yes label\n");
+    // The labels alone name no config: only the metadata applies, home is the directory.
+    crun(&["--id-label", &folder])
+        .args(print)
+        .run()
+        .code(0)
+        .stdout("vscode /home/vscode  label\n");
+    // Only the label applies with a bare id: home as the working directory.
+    crun(&["--container-id", &c.id])
+        .args(print)
+        .run()
+        .code(0)
+        .stdout("vscode /home/vscode  label\n");
+    // A unique prefix finds it; an ambiguous one lists the candidates; none names the id.
+    let prefix = &c.id[..c.id.len() - 1];
+    crun(&["--container-id", prefix, "true"]).run().code(0);
+    let twin = CrunContainer::start_in(root, "busybox", &[]);
+    let common: String =
+        c.id.chars()
+            .zip(twin.id.chars())
+            .take_while(|(a, b)| a == b)
+            .map(|(a, _)| a)
+            .collect();
+    let mut both = [c.id.clone(), twin.id.clone()];
+    both.sort();
+    crun(&["--container-id", &common, "true"])
+        .run()
+        .code(1)
+        .stderr(&format!(
+            "Container id prefix {common} matches more than one container ({}); give more of the id.\n",
+            both.join(", ")
+        ));
+    crun(&["--container-id", "no-such-crun-container", "true"])
+        .run()
+        .code(1)
+        .stderr("No such container: no-such-crun-container\n");
+}
+
+#[test]
+fn a_stopped_crun_container_is_refused() {
+    let c = CrunContainer::start("busybox", &[]);
+    c.crun(&["kill", &c.id, "KILL"]);
+    let started = std::time::Instant::now();
+    while c.crun(&["state", &c.id]).contains("\"running\"") {
+        assert!(started.elapsed().as_secs() < 30, "never stopped");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    c.dcx(&["true"]).run().code(1).stdout("").stderr(&format!(
+        "Container {id} is not running (state: stopped). A stopped OCI container cannot be restarted: delete it (`crun --root {root} delete {id}`) and run it again.\n",
+        id = c.id,
+        root = c.root_str()
+    ));
+}
+
+#[test]
+fn the_probe_and_its_cache_work_on_crun() {
+    let c = CrunContainer::start("debian", &[]);
+    let plan = |extra: &[&str]| -> serde_json::Value {
+        let out = c
+            .dcx(&[extra, &["--dry-run", "true"]].concat())
+            .run()
+            .code(0);
+        serde_json::from_str(&out.stdout_text()).unwrap()
+    };
+    let first = plan(&["--user", "vscode", "--no-probe-cache"]);
+    assert_eq!(first["runtime"], "crun");
+    assert_eq!(first["user_env_probe"]["source"], "probed");
+    assert_eq!(first["user_env_probe"]["shell"], "/bin/bash");
+    plan(&["--user", "vscode"]);
+    let warm = plan(&["--user", "vscode"]);
+    assert_eq!(warm["user_env_probe"]["source"], "host-cache");
+    // The probed env reaches the command: a login shell's PATH and HOME.
+    c.dcx(&["--user", "vscode", "sh", "-c", "echo $HOME; echo $PATH"])
+        .run()
+        .code(0)
+        .stdout("/home/vscode\n/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games\n");
+}
