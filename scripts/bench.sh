@@ -5,7 +5,9 @@
 #                           vs devcontainer exec --container-id X true
 #   2. --workspace-folder:  dcx exec --workspace-folder F true (warm probe cache)
 #                           vs docker exec -u vscode C true vs devcontainer exec --workspace-folder F true
-# Targets: dcx / docker <= 1.0 and reference / dcx >= 7 in both.
+#   3. crun:                dcx exec --runtime crun --container-id X true vs crun exec X true
+#                           vs docker exec Y true (Y: the same busybox rootfs as a Docker image)
+# Targets: dcx / docker <= 1.0 and reference / dcx >= 7 in 1 and 2; dcx / crun <= 1.2 in 3.
 # Usage: scripts/bench.sh [RUNS]   (default 30 runs per command)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,8 +22,10 @@ ref=$DCX_REFERENCE_CLI
 
 work=$(mktemp -d)
 name=dcx-bench-$$
+crun_root=$work/crun
 cleanup() {
-  docker rm -f "$name" >/dev/null 2>&1 || true
+  docker rm -f "$name" "$name-bb" >/dev/null 2>&1 || true
+  crun --root "$crun_root" delete -f "$name" >/dev/null 2>&1 || true
   [ -n "${ws_id:-}" ] && docker rm -f "$ws_id" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -33,6 +37,9 @@ ws_id=$("$ref" up --workspace-folder "$work/ws" 2>/dev/null | sed -n 's/.*"conta
 [ -n "$ws_id" ] || { echo "bench: devcontainer up failed" >&2; exit 1; }
 export XDG_CACHE_HOME=$work/cache
 "$dcx" exec --workspace-folder "$work/ws" true # warms the probe cache
+docker run -d --name "$name-bb" --label dcx.test=1 dcx-test/busybox sleep 1000000 >/dev/null
+bash fixtures/crun/run.sh "$crun_root" "$name" "${DCX_CACHE:-/var/cache/dcx}/rootfs/busybox"
+"$dcx" exec --runtime crun --crun-root "$crun_root" --container-id "$name" true # warms the cache
 
 hyperfine --style basic --warmup 3 --runs "$runs" --export-json "$work/id.json" \
   -n dcx "$dcx exec --container-id $name true" \
@@ -43,7 +50,12 @@ hyperfine --style basic --warmup 3 --runs "$runs" --export-json "$work/ws.json" 
   -n docker "docker exec -u vscode $ws_id true" \
   -n reference "$ref exec --workspace-folder $work/ws true"
 
-python3 - "$work/id.json" "$work/ws.json" <<'PY'
+hyperfine -N --style basic --warmup 10 --runs "$((runs * 5))" --export-json "$work/crun.json" \
+  -n dcx "$dcx exec --runtime crun --crun-root $crun_root --container-id $name true" \
+  -n crun "crun --root $crun_root exec $name true" \
+  -n docker "docker exec $name-bb true"
+
+python3 - "$work/id.json" "$work/ws.json" "$work/crun.json" <<'PY'
 import json, sys
 print()
 for title, path in (("--container-id", sys.argv[1]), ("--workspace-folder (warm cache)", sys.argv[2])):
@@ -52,4 +64,12 @@ for title, path in (("--container-id", sys.argv[1]), ("--workspace-folder (warm 
           f"devcontainer exec {m['reference']*1000:.1f} ms")
     print(f"  dcx / docker exec = {m['dcx']/m['docker']:.2f}x (target <= 1.0); "
           f"reference / dcx = {m['reference']/m['dcx']:.1f}x (target >= 7)")
+r = {x["command"]: x for x in json.load(open(sys.argv[3]))["results"]}
+mean = {k: v["mean"] for k, v in r.items()}
+median = {k: v["median"] for k, v in r.items()}
+print(f"--runtime crun: dcx {mean['dcx']*1000:.1f} ms (median {median['dcx']*1000:.1f}), "
+      f"crun exec {mean['crun']*1000:.1f} ms (median {median['crun']*1000:.1f}), "
+      f"docker exec {mean['docker']*1000:.1f} ms")
+print(f"  dcx / crun exec = {mean['dcx']/mean['crun']:.2f}x (median {median['dcx']/median['crun']:.2f}x; target <= 1.2); "
+      f"docker exec / dcx = {mean['docker']/mean['dcx']:.1f}x")
 PY
