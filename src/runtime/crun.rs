@@ -41,7 +41,7 @@ use tokio_util::io::ReaderStream;
 use super::docker::{plausible_container_ref, sized_argv};
 use super::{
     Chunk, Container, ExecSpec, Process, Runtime, RuntimeError, Session, SignalError, SignalTarget,
-    TermSize,
+    TermSize, WorkdirGuard,
 };
 use crate::exec::ExitStatus;
 
@@ -346,22 +346,14 @@ impl Runtime for Crun {
             .stderr(Stdio::piped());
         let mut child = command.spawn().map_err(|err| self.spawn_error(&err))?;
         let pid = child.id().unwrap_or_default();
-        let workdir = spec.cwd.clone().unwrap_or_default();
         let stderr = child.stderr.take().expect("piped stderr");
-        let mut first = true;
+        let mut guard = WorkdirGuard::new(spec.cwd.as_deref(), chdir_failure);
         let stderr = ReaderStream::new(stderr).map(move |item| {
             let bytes = item.map_err(|err| RuntimeError::Spawn {
                 program: "crun".into(),
                 reason: err.to_string(),
             })?;
-            if std::mem::take(&mut first)
-                && let Some(reason) = chdir_failure(&bytes)
-            {
-                return Err(RuntimeError::Workdir {
-                    dir: workdir.clone(),
-                    reason,
-                });
-            }
+            guard.check(&bytes)?;
             Ok(Chunk::Stderr(bytes))
         });
 

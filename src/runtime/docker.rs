@@ -45,7 +45,7 @@ use tokio_util::io::ReaderStream;
 
 use super::{
     Chunk, Container, ExecSpec, Process, Runtime, RuntimeError, Session, SignalError, SignalTarget,
-    TermSize,
+    TermSize, WorkdirGuard,
 };
 use crate::exec::ExitStatus;
 use crate::log::Log;
@@ -427,21 +427,13 @@ impl Runtime for Docker {
         if spec.tty {
             let (read, write) = self.start_raw(&created.id).await?;
             let endpoint = self.endpoint.clone();
-            let workdir = spec.cwd.clone().unwrap_or_default();
-            let mut first = true;
+            let mut guard = WorkdirGuard::new(spec.cwd.as_deref(), chdir_failure);
             let output = ReaderStream::with_capacity(read, 64 * 1024).map(move |item| {
                 let bytes = item.map_err(|err| RuntimeError::Unreachable {
                     endpoint: endpoint.clone(),
                     reason: io_reason(&err),
                 })?;
-                if std::mem::take(&mut first)
-                    && let Some(reason) = chdir_failure(&bytes)
-                {
-                    return Err(RuntimeError::Workdir {
-                        dir: workdir.clone(),
-                        reason,
-                    });
-                }
+                guard.check(&bytes)?;
                 Ok(Chunk::Stdout(bytes))
             });
             if let Some(size) = size {
@@ -468,23 +460,14 @@ impl Runtime for Docker {
             unreachable!("start_exec attaches unless asked to detach");
         };
         let endpoint = self.endpoint.clone();
-        let workdir = spec.cwd.clone().unwrap_or_default();
-        let mut first = true;
+        let mut guard = WorkdirGuard::new(spec.cwd.as_deref(), chdir_failure);
         let output = output.filter_map(move |item| {
             let chunk = match item {
                 Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
-                    if std::mem::take(&mut first)
-                        && let Some(reason) = chdir_failure(&message)
-                    {
-                        return std::future::ready(Some(Err(RuntimeError::Workdir {
-                            dir: workdir.clone(),
-                            reason,
-                        })));
-                    }
-                    Some(Ok(Chunk::Stdout(message)))
+                    Some(guard.check(&message).map(|()| Chunk::Stdout(message)))
                 }
                 Ok(LogOutput::StdErr { message }) => {
-                    first = false;
+                    guard.started();
                     Some(Ok(Chunk::Stderr(message)))
                 }
                 Ok(LogOutput::StdIn { .. }) => None,

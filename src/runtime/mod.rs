@@ -157,3 +157,41 @@ pub enum RuntimeError {
     #[error("Docker Engine error ({endpoint}): {message}")]
     Engine { endpoint: String, message: String },
 }
+
+/// Watches the first output of an exec for the engine's own failure to enter the working
+/// directory, which arrives as output (the process never started), and turns it into
+/// [`RuntimeError::Workdir`]. `recognise` knows the engine's wording and returns the reason.
+pub(crate) struct WorkdirGuard {
+    dir: String,
+    recognise: fn(&[u8]) -> Option<String>,
+    first: bool,
+}
+
+impl WorkdirGuard {
+    pub(crate) fn new(dir: Option<&str>, recognise: fn(&[u8]) -> Option<String>) -> Self {
+        Self {
+            dir: dir.unwrap_or_default().to_owned(),
+            recognise,
+            first: true,
+        }
+    }
+
+    /// Checks a chunk where the engine reports the failure; only the first chunk counts.
+    pub(crate) fn check(&mut self, bytes: &[u8]) -> Result<(), RuntimeError> {
+        if !std::mem::take(&mut self.first) {
+            return Ok(());
+        }
+        match (self.recognise)(bytes) {
+            Some(reason) => Err(RuntimeError::Workdir {
+                dir: self.dir.clone(),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Output on another stream came first: the process started.
+    pub(crate) fn started(&mut self) {
+        self.first = false;
+    }
+}

@@ -4,56 +4,13 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use crate::harness::{BUSYBOX, Cmd, DEBIAN, Outcome, TestContainer, dcx, docker, reference};
+use crate::harness::{BUSYBOX, DEBIAN, Outcome, TestContainer, docker};
 
-/// A container started with a `devcontainer.metadata` label, removed on drop (a failing test
-/// included).
-struct Labelled {
-    id: String,
-}
-
-impl Labelled {
-    fn start(image: &str, metadata: &str) -> Self {
-        let label = format!("devcontainer.metadata={metadata}");
-        let id = docker(&[
-            "run",
-            "-d",
-            "--label",
-            "dcx.test=1",
-            "--label",
-            &label,
-            image,
-            "sleep",
-            "1000000",
-        ])
-        .trim()
-        .to_owned();
-        Self { id }
-    }
-
-    fn dcx<'a>(&self, command: impl IntoIterator<Item = &'a str>) -> Cmd {
-        dcx()
-            .args(["exec", "--container-id", &self.id])
-            .args(command)
-    }
-
-    fn reference<'a>(&self, command: impl IntoIterator<Item = &'a str>) -> Cmd {
-        reference()
-            .args(["exec", "--container-id", &self.id])
-            .args(command)
-    }
-}
-
-impl Drop for Labelled {
-    fn drop(&mut self) {
-        let _ = Command::new("docker")
-            .args(["rm", "-f", "-v", &self.id])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
+/// A container started with a `devcontainer.metadata` label.
+fn labelled(image: &str, metadata: &str) -> TestContainer {
+    let label = format!("devcontainer.metadata={metadata}");
+    TestContainer::start_with(image, &["--label", &label])
 }
 
 /// Runs a shell script in the container as root, through the docker CLI.
@@ -157,7 +114,7 @@ fn remote_env_values_and_format_errors() {
 // FR-004: CLI `--remote-env` beats config `remoteEnv`, `null` unsets (the reference differs).
 #[test]
 fn cli_remote_env_beats_config_and_null_removes() {
-    let c = Labelled::start(DEBIAN, r#"[{"remoteEnv":{"FOO":"baz","GONE":null}}]"#);
+    let c = labelled(DEBIAN, r#"[{"remoteEnv":{"FOO":"baz","GONE":null}}]"#);
     c.dcx(["--remote-env", "FOO=bar", "printenv", "FOO"])
         .run()
         .code(0)
@@ -181,7 +138,7 @@ fn cli_remote_env_beats_config_and_null_removes() {
 // FR-013, ref. 6.1: metadata `remoteUser`, `--user` beating it, uid forms, unknown-user error.
 #[test]
 fn user_from_metadata_cli_uid_and_unknown() {
-    let c = Labelled::start(DEBIAN, r#"[{"remoteUser":"vscode"}]"#);
+    let c = labelled(DEBIAN, r#"[{"remoteUser":"vscode"}]"#);
     let theirs = c.reference(["id", "-un"]).run();
     c.dcx(["id", "-un"])
         .run()

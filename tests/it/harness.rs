@@ -72,6 +72,11 @@ pub struct TestContainer {
 
 impl TestContainer {
     pub fn start(image: &str) -> Self {
+        Self::start_with(image, &[])
+    }
+
+    /// With more `docker run` options (labels, `-e`, …) before the image.
+    pub fn start_with(image: &str, run_options: &[&str]) -> Self {
         require_daemon();
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
@@ -79,19 +84,10 @@ impl TestContainer {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        let id = docker(&[
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--label",
-            "dcx.test=1",
-            image,
-            "sleep",
-            "1000000",
-        ])
-        .trim()
-        .to_owned();
+        let mut args = vec!["run", "-d", "--name", &name, "--label", "dcx.test=1"];
+        args.extend_from_slice(run_options);
+        args.extend_from_slice(&[image, "sleep", "1000000"]);
+        let id = docker(&args).trim().to_owned();
         Self { id, name }
     }
 
@@ -661,11 +657,6 @@ impl TestWorkspace {
             .to_owned();
         self.containers.lock().unwrap().push(id.clone());
         id
-    }
-
-    /// Marks a container for removal with the workspace.
-    pub fn adopt(&self, id: &str) {
-        self.containers.lock().unwrap().push(id.to_owned());
     }
 }
 

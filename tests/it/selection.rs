@@ -138,30 +138,18 @@ fn container_id_wins_over_id_label_and_workspace_folder() {
 
 #[test]
 fn the_metadata_label_applies_with_only_a_container_id() {
-    let name = format!("dcx-it-meta-{}", std::process::id());
-    let ws = TestWorkspace::copy("rootfile");
-    let id = docker(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--label",
-        "dcx.test=1",
-        "-e",
-        "TEST_CE=from-run",
-        "--label",
-        r#"devcontainer.metadata={"remoteUser":"vscode","remoteEnv":{"TEST_RE":"${containerEnv:TEST_CE}","LABEL_ONLY":"yes"}}"#,
+    let c = TestContainer::start_with(
         DEBIAN,
-        "sleep",
-        "1000000",
-    ]);
-    ws.adopt(id.trim());
+        &[
+            "-e",
+            "TEST_CE=from-run",
+            "--label",
+            r#"devcontainer.metadata={"remoteUser":"vscode","remoteEnv":{"TEST_RE":"${containerEnv:TEST_CE}","LABEL_ONLY":"yes"}}"#,
+        ],
+    );
     let command = ["sh", "-c", "id -un; printenv TEST_RE LABEL_ONLY; pwd"];
-    let args = ["exec", "--container-id", id.trim()];
-    let theirs = reference().args(args).args(command).run();
-    dcx()
-        .args(args)
-        .args(command)
+    let theirs = c.reference(command).run();
+    c.dcx(command)
         .run()
         .code(0)
         .stdout("vscode\nfrom-run\nyes\n/home/vscode\n")
