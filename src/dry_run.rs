@@ -1,5 +1,7 @@
 //! `dcx exec --dry-run`: the resolved plan as JSON, for people and tools to check what would
-//! run, where, as whom and with which environment (each variable with the layer it came from).
+//! run, where, as whom and with which environment (each variable with the layer it came from:
+//! `probe`, `metadata` (the image's `devcontainer.metadata` label), `config` (devcontainer.json)
+//! or `cli`).
 
 use serde::Serialize;
 
@@ -57,7 +59,12 @@ pub fn describe(
     effective: &EffectiveConfig,
     environment: &Environment,
     plan: &ExecPlan,
+    local_config: &serde_json::Map<String, serde_json::Value>,
 ) -> String {
+    // devcontainer.json comes after the label entries in the merge: a key it sets is its own.
+    let local_remote_env = local_config
+        .get("remoteEnv")
+        .and_then(serde_json::Value::as_object);
     let plan = Plan {
         runtime,
         container: Container {
@@ -93,7 +100,10 @@ pub fn describe(
                 value,
                 layer: match layer {
                     Layer::Probe => "probe",
-                    Layer::Config => "config",
+                    Layer::Config if local_remote_env.is_some_and(|env| env.contains_key(name)) => {
+                        "config"
+                    }
+                    Layer::Config => "metadata",
                     Layer::Cli => "cli",
                 },
             })

@@ -156,6 +156,7 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<exec::ExitStatus, E
             &effective,
             &environment,
             &plan,
+            &loaded.config,
         );
         println!("{shown}");
         return Ok(exec::ExitStatus::Code(0));

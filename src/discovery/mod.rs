@@ -153,3 +153,175 @@ async fn find(runtime: &dyn Runtime, selection: &Selection) -> Result<Target, Di
         _ => Err(DiscoveryError::NotFound),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Selection rules against a small in-memory engine.
+
+    use std::collections::BTreeMap;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::runtime::{ExecSpec, Session};
+
+    /// Containers listed newest first, as the Docker daemon lists them.
+    struct Fake(Vec<Container>);
+
+    fn container(id: &str, running: bool, labels: &[(&str, &str)]) -> Container {
+        Container {
+            id: id.into(),
+            name: id.into(),
+            running,
+            status: if running { "running" } else { "exited" }.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<BTreeMap<_, _>>(),
+            ..Container::default()
+        }
+    }
+
+    #[async_trait]
+    impl Runtime for Fake {
+        async fn inspect(&self, id: &str) -> Result<Container, RuntimeError> {
+            self.0
+                .iter()
+                .find(|c| c.id == id)
+                .cloned()
+                .ok_or_else(|| RuntimeError::NoSuchContainer(id.into()))
+        }
+
+        async fn find_by_labels(
+            &self,
+            labels: &[String],
+        ) -> Result<Option<Container>, RuntimeError> {
+            Ok(self
+                .0
+                .iter()
+                .find(|c| {
+                    labels.iter().all(|label| {
+                        let (name, value) = label.split_once('=').unwrap();
+                        c.labels.get(name).map(String::as_str) == Some(value)
+                    })
+                })
+                .cloned())
+        }
+
+        fn endpoint(&self) -> &str {
+            "fake"
+        }
+
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+
+        fn start_hint(&self, _container: &Container) -> String {
+            "Start it.".into()
+        }
+
+        async fn start(&self, _: &Container, _: &ExecSpec) -> Result<Session, RuntimeError> {
+            unreachable!("selection starts nothing")
+        }
+    }
+
+    fn workspace() -> Selection {
+        Selection {
+            workspace: Some(Workspace {
+                folder: "/ws".into(),
+                config_file: Some("/ws/.devcontainer/devcontainer.json".into()),
+            }),
+            ..Selection::default()
+        }
+    }
+
+    const FOLDER: (&str, &str) = ("devcontainer.local_folder", "/ws");
+    const CONFIG: (&str, &str) = (
+        "devcontainer.config_file",
+        "/ws/.devcontainer/devcontainer.json",
+    );
+
+    fn run<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[test]
+    fn the_newest_match_of_both_labels_wins() {
+        let fake = Fake(vec![
+            container("new", true, &[FOLDER, CONFIG]),
+            container("old", true, &[FOLDER, CONFIG]),
+        ]);
+        let target = run(resolve(&fake, &workspace())).unwrap();
+        assert_eq!(target.container.id, "new");
+        assert_eq!(target.matched_by, MatchedBy::WorkspaceFolder);
+        assert_eq!(target.id_labels.len(), 2);
+    }
+
+    #[test]
+    fn a_legacy_container_is_found_by_its_folder_alone() {
+        let fake = Fake(vec![container("legacy", true, &[FOLDER])]);
+        let target = run(resolve(&fake, &workspace())).unwrap();
+        assert_eq!(target.container.id, "legacy");
+        assert_eq!(target.matched_by, MatchedBy::WorkspaceFolderLegacy);
+        assert_eq!(target.id_labels, ["devcontainer.local_folder=/ws"]);
+    }
+
+    #[test]
+    fn a_folder_match_with_another_config_is_not_ours() {
+        let other = ("devcontainer.config_file", "/ws/other.json");
+        let fake = Fake(vec![container("other", true, &[FOLDER, other])]);
+        let err = run(resolve(&fake, &workspace())).unwrap_err();
+        insta::assert_snapshot!(err, @"Dev container not found.");
+    }
+
+    #[test]
+    fn precedence_is_container_id_then_labels_then_workspace() {
+        let fake = Fake(vec![
+            container("by-label", true, &[("team", "a")]),
+            container("by-folder", true, &[FOLDER, CONFIG]),
+            container("by-id", true, &[]),
+        ]);
+        let mut selection = workspace();
+        selection.id_labels = vec!["team=a".into()];
+        let target = run(resolve(&fake, &selection)).unwrap();
+        assert_eq!(target.container.id, "by-label");
+        selection.container_id = Some("by-id".into());
+        let target = run(resolve(&fake, &selection)).unwrap();
+        assert_eq!(target.container.id, "by-id");
+        assert_eq!(target.matched_by, MatchedBy::ContainerId);
+        // Given id labels are the ones in force for the metadata rule.
+        assert_eq!(target.id_labels, ["team=a"]);
+        // Else the workspace's; without a config_file label on the container only the folder
+        // label is kept, as the reference does.
+        selection.id_labels.clear();
+        let target = run(resolve(&fake, &selection)).unwrap();
+        assert_eq!(target.id_labels, ["devcontainer.local_folder=/ws"]);
+    }
+
+    #[test]
+    fn a_container_id_without_workspace_writes_undefined_as_the_reference() {
+        let fake = Fake(vec![container("c", true, &[CONFIG])]);
+        let selection = Selection {
+            container_id: Some("c".into()),
+            ..Selection::default()
+        };
+        let target = run(resolve(&fake, &selection)).unwrap();
+        assert_eq!(
+            target.id_labels,
+            [
+                "devcontainer.local_folder=undefined",
+                "devcontainer.config_file=undefined"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stopped_container_is_refused_with_the_engine_hint() {
+        let fake = Fake(vec![container("stopped", false, &[FOLDER, CONFIG])]);
+        let err = run(resolve(&fake, &workspace())).unwrap_err();
+        insta::assert_snapshot!(err, @"Container stopped is not running (state: exited). Start it.");
+    }
+}

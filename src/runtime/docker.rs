@@ -670,6 +670,16 @@ mod tests {
     }
 
     #[test]
+    fn a_podman_docker_path_selects_podman() {
+        assert!(is_podman("podman"));
+        assert!(is_podman("/usr/bin/podman"));
+        assert!(is_podman("/opt/podman-remote"));
+        assert!(!is_podman("docker"));
+        assert!(!is_podman("/usr/local/bin/docker"));
+        assert!(podman_socket().ends_with("/podman/podman.sock"));
+    }
+
+    #[test]
     fn only_plausible_names_reach_the_engine() {
         assert!(plausible_container_ref("dcx-it_1.a"));
         assert!(plausible_container_ref("0123abcdef"));

@@ -378,3 +378,134 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
         .run()
         .code(0);
 }
+
+#[test]
+fn dry_run_names_each_variable_s_layer() {
+    let ws = TestWorkspace::copy("rootfile");
+    let label =
+        r#"devcontainer.metadata=[{"remoteEnv":{"FROM_LABEL":"label","ROOT_FILE":"label"}}]"#;
+    let folder = format!("devcontainer.local_folder={}", ws.path_str());
+    let config = format!(
+        "devcontainer.config_file={}/.devcontainer.json",
+        ws.path_str()
+    );
+    let _c = TestContainer::start_with(
+        BUSYBOX,
+        &["--label", label, "--label", &folder, "--label", &config],
+    );
+    let out = dcx()
+        .args([
+            "exec",
+            "--workspace-folder",
+            ws.path_str(),
+            "--remote-env",
+            "FROM_CLI=cli",
+        ])
+        .args(["--user", "root", "--dry-run", "true"])
+        .run()
+        .code(0);
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout_text()).unwrap();
+    let layer = |name: &str| {
+        plan["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .map(|v| {
+                (
+                    v["value"].as_str().unwrap().to_owned(),
+                    v["layer"].as_str().unwrap().to_owned(),
+                )
+            })
+    };
+    assert_eq!(
+        layer("FROM_LABEL"),
+        Some(("label".into(), "metadata".into()))
+    );
+    assert_eq!(layer("ROOT_FILE"), Some(("yes".into(), "config".into())));
+    assert_eq!(layer("FROM_CLI"), Some(("cli".into(), "cli".into())));
+    assert_eq!(layer("PATH").map(|(_, layer)| layer), Some("probe".into()));
+    assert_eq!(plan["matched_by"], "workspace-folder");
+}
+
+#[test]
+fn a_legacy_container_with_only_the_folder_label_is_found() {
+    let ws = TestWorkspace::copy("basic");
+    let folder = format!("devcontainer.local_folder={}", ws.path_str());
+    let c = TestContainer::start_with(BUSYBOX, &["--label", &folder]);
+    let out = dcx()
+        .args([
+            "exec",
+            "--workspace-folder",
+            ws.path_str(),
+            "--dry-run",
+            "true",
+        ])
+        .run()
+        .code(0);
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout_text()).unwrap();
+    assert_eq!(plan["container"]["id"], c.id.as_str());
+    assert_eq!(plan["matched_by"], "workspace-folder-legacy");
+}
+
+#[test]
+fn the_newest_of_several_matching_containers_wins() {
+    let ws = TestWorkspace::copy("basic");
+    let folder = format!("devcontainer.local_folder={}", ws.path_str());
+    let config = format!(
+        "devcontainer.config_file={}/.devcontainer/devcontainer.json",
+        ws.path_str()
+    );
+    let labels = ["--label", folder.as_str(), "--label", config.as_str()];
+    let _older = TestContainer::start_with(BUSYBOX, &labels);
+    let newer = TestContainer::start_with(BUSYBOX, &labels);
+    dcx()
+        .args([
+            "exec",
+            "--workspace-folder",
+            ws.path_str(),
+            "--workdir",
+            "/",
+            "hostname",
+        ])
+        .run()
+        .code(0)
+        .stdout(&format!("{}\n", &newer.id[..12]));
+}
+
+#[test]
+fn override_config_replaces_the_config_content() {
+    let ws = TestWorkspace::copy("basic");
+    ws.up(&[]);
+    let other = ws.path.join("override.json");
+    std::fs::write(
+        &other,
+        r#"{ "remoteEnv": { "FROM_CONFIG": "overridden" } }"#,
+    )
+    .unwrap();
+    let args = ["exec", "--workspace-folder", ws.path_str()];
+    let command = ["sh", "-c", "echo $FROM_CONFIG"];
+    let theirs = reference()
+        .args(args)
+        .args(["--override-config", other.to_str().unwrap()])
+        .args(command)
+        .run();
+    dcx()
+        .args(args)
+        .args(["--override-config", other.to_str().unwrap()])
+        .args(command)
+        .run()
+        .code(0)
+        .stdout("overridden\n")
+        .same_as(&theirs);
+    let missing = ws.path.join("missing.json");
+    dcx()
+        .args(args)
+        .args(["--override-config", missing.to_str().unwrap(), "true"])
+        .run()
+        .code(1)
+        .stderr(&format!(
+            "Dev container config ({}) not found.\n",
+            missing.display()
+        ));
+}
