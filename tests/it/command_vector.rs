@@ -31,3 +31,26 @@ fn help_and_version_after_the_command_go_to_the_command() {
     same_output(&["printf", "%s\\n", "--help"], "--help\n");
     same_output(&["printf", "%s\\n", "--version"], "--version\n");
 }
+
+#[test]
+fn a_link_named_devcontainer_takes_the_reference_command_line() {
+    let c = TestContainer::start(DEBIAN);
+    let dir = std::env::temp_dir().join(format!("dcx-link-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("devcontainer");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(crate::harness::dcx_path(), &link).unwrap();
+    crate::harness::Cmd::program(link.to_str().unwrap())
+        .args([
+            "exec",
+            "--container-id",
+            &c.id,
+            "echo",
+            "via",
+            "devcontainer",
+        ])
+        .run()
+        .code(0)
+        .stdout("via devcontainer\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
