@@ -335,6 +335,10 @@ fn clap_outcome(err: &clap::Error, exec: bool) -> ParseOutcome {
     use clap::error::ErrorKind;
     match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ParseOutcome::Print(err.to_string()),
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ParseOutcome::Usage(UsageError {
+            message: "a subcommand is required: dcx exec [OPTIONS] <CMD> [ARGS]...".into(),
+            help: Some("dcx --help"),
+        }),
         _ => ParseOutcome::Usage(UsageError::from_clap(err, exec)),
     }
 }
@@ -534,6 +538,10 @@ mod tests {
             @"a value is required for '--container-id <ID>' but none was supplied (see 'dcx exec --help')"
         );
         assert!(!usage_error(&["dcx", "frobnicate"]).contains('\n'));
+        insta::assert_snapshot!(
+            usage_error(&["dcx"]),
+            @"a subcommand is required: dcx exec [OPTIONS] <CMD> [ARGS]... (see 'dcx --help')"
+        );
     }
 
     #[test]

@@ -127,6 +127,7 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<exec::ExitStatus, E
             cache: cache.as_ref(),
             session_data_folder: request.container_session_data_folder.as_deref(),
             config_file: located.config_path.as_deref(),
+            read_only: request.dry_run,
         },
         log,
     )
@@ -146,6 +147,7 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<exec::ExitStatus, E
         exec::terminal::HostTerminal::detect(),
         environment.user.clone(),
         environment.env.to_env_list(),
+        environment.env.removed.clone(),
         cwd,
     );
     if request.dry_run {

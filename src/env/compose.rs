@@ -40,6 +40,9 @@ pub fn parse_remote_env_arg(s: &str) -> Result<(String, String), EnvError> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FinalEnv {
     pub entries: Vec<(String, String, Layer)>,
+    /// Names a config `null` removed and no later layer set again: the engine must not pass
+    /// them on from the container's own environment either.
+    pub removed: Vec<String>,
 }
 
 impl FinalEnv {
@@ -80,8 +83,14 @@ pub fn compose(
     for (name, value) in cli_remote_env {
         builder.set(name, value, Layer::Cli);
     }
+    let removed = builder
+        .removed
+        .into_iter()
+        .filter(|name| !builder.index.contains_key(name))
+        .collect();
     FinalEnv {
         entries: builder.slots.into_iter().flatten().collect(),
+        removed,
     }
 }
 
@@ -90,6 +99,7 @@ pub fn compose(
 struct Builder {
     slots: Vec<Option<(String, String, Layer)>>,
     index: HashMap<String, usize>,
+    removed: Vec<String>,
 }
 
 impl Builder {
@@ -107,6 +117,9 @@ impl Builder {
     fn remove(&mut self, name: &str) {
         if let Some(slot) = self.index.remove(name) {
             self.slots[slot] = None;
+        }
+        if !self.removed.iter().any(|removed| removed == name) {
+            self.removed.push(name.to_owned());
         }
     }
 }

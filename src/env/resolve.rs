@@ -45,6 +45,8 @@ pub struct EnvRequest<'a> {
     pub cache: Option<&'a ProbeCache>,
     pub session_data_folder: Option<&'a str>,
     pub config_file: Option<&'a Path>,
+    /// Store nothing (`--dry-run`): the lookup and probe still run, read-only.
+    pub read_only: bool,
 }
 
 /// Where the probed env came from.
@@ -81,8 +83,6 @@ pub enum ResolveError {
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("Unknown user {0}: the container's /etc/passwd has no such user.")]
-    UnknownUser(String),
     #[error("Cannot look up user {user} in the container: {reason}")]
     Lookup { user: String, reason: String },
 }
@@ -136,8 +136,17 @@ pub async fn resolve(
         shell: image_shell.unwrap_or_default().to_owned(),
     };
 
-    let cached = match (request.session_data_folder, request.cache) {
-        (Some(folder), _) => read_container_cache(runtime, container, &user, folder, &mode, log)
+    // The reference keeps one file per mode, for the one user it runs as; a `--user` of dcx's
+    // gets a file of its own so one user's env never reaches another.
+    let session_file = request.session_data_folder.map(|folder| {
+        let folder = folder.trim_end_matches('/');
+        match user_source {
+            UserSource::Cli => format!("{folder}/env-{mode}-{}.json", file_safe(&user)),
+            _ => format!("{folder}/env-{mode}.json"),
+        }
+    });
+    let cached = match (session_file.as_deref(), request.cache) {
+        (Some(file), _) => read_container_cache(runtime, container, &user, file, log)
             .await
             .map(|probe| (probe, ProbeSource::ContainerCache)),
         (None, Some(cache)) => match cache.load(&key) {
@@ -165,13 +174,10 @@ pub async fn resolve(
             let shell = probe_shell(image_shell, entry.as_ref());
             let (env, source) = run_probe(runtime, container, &user, &shell, &mode, log).await?;
             let probe = CachedProbe { home, shell, env };
-            if matches!(source, ProbeSource::Probed | ProbeSource::Off) {
-                match (request.session_data_folder, request.cache) {
-                    (Some(folder), _) => {
-                        write_container_cache(
-                            runtime, container, &user, folder, &mode, &probe, log,
-                        )
-                        .await;
+            if matches!(source, ProbeSource::Probed | ProbeSource::Off) && !request.read_only {
+                match (session_file.as_deref(), request.cache) {
+                    (Some(file), _) => {
+                        write_container_cache(runtime, container, &user, file, &probe, log).await;
                     }
                     (None, Some(cache)) => {
                         if let Err(err) = cache.store(&key, &probe) {
@@ -247,7 +253,9 @@ async fn lookup(
     }
     let entry = find_passwd_entry(&String::from_utf8_lossy(&captured.stdout), &name);
     match &entry {
-        None if !name.chars().all(|c| c.is_ascii_digit()) => Err(ResolveError::UnknownUser(name)),
+        None if !name.chars().all(|c| c.is_ascii_digit()) => {
+            Err(RuntimeError::UnknownUser(name).into())
+        }
         None => {
             log.debug(&format!("User {name} not found with 'getent passwd'."));
             Ok(None)
@@ -335,12 +343,17 @@ async fn run_probe(
     Ok((Vec::new(), ProbeSource::Failed))
 }
 
-fn session_file(folder: &str, mode: &ProbeMode) -> String {
-    format!(
-        "{}/env-{}.json",
-        folder.trim_end_matches('/'),
-        mode.as_str()
-    )
+/// `user` as a file name part (`vscode`, `1000_1000`).
+fn file_safe(user: &str) -> String {
+    user.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Reads `<folder>/env-<mode>.json` in the container (home and shell are looked up afresh:
@@ -349,12 +362,10 @@ async fn read_container_cache(
     runtime: &dyn Runtime,
     container: &Container,
     user: &str,
-    folder: &str,
-    mode: &ProbeMode,
+    file: &str,
     log: &Log,
 ) -> Option<CachedProbe> {
-    let file = session_file(folder, mode);
-    let argv = ["/bin/sh", "-c", r#"test -f "$1" && cat "$1""#, "sh", &file]
+    let argv = ["/bin/sh", "-c", r#"test -f "$1" && cat "$1""#, "sh", file]
         .map(str::to_owned)
         .to_vec();
     let Ok(Outcome::Finished(captured)) =
@@ -389,12 +400,11 @@ async fn write_container_cache(
     runtime: &dyn Runtime,
     container: &Container,
     user: &str,
-    folder: &str,
-    mode: &ProbeMode,
+    file: &str,
     probe: &CachedProbe,
     log: &Log,
 ) {
-    let file = session_file(folder, mode);
+    let folder = file.rsplit_once('/').map_or(".", |(folder, _)| folder);
     let map: serde_json::Map<String, serde_json::Value> = probe
         .env
         .iter()
@@ -413,7 +423,7 @@ async fn write_container_cache(
         r#"mkdir -p "$1" && cat > "$2.tmp" && mv "$2.tmp" "$2""#,
         "sh",
         folder,
-        &file,
+        file,
     ]
     .map(str::to_owned)
     .to_vec();

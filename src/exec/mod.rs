@@ -30,7 +30,7 @@ mod status;
 mod stdin;
 pub mod terminal;
 
-pub use status::{ExitStatus, signal_name, signal_number};
+pub use status::{ExitStatus, signal_name};
 
 use std::time::Duration;
 
@@ -66,6 +66,7 @@ impl ExecPlan {
         host: HostTerminal,
         user: String,
         env: Vec<String>,
+        unset: Vec<String>,
         cwd: String,
     ) -> Self {
         let tty = (host.stdin_tty && host.stdout_tty) || request.log_format == Format::Json;
@@ -79,6 +80,7 @@ impl ExecPlan {
                 argv: request.command.clone(),
                 user: Some(user),
                 env,
+                unset,
                 cwd: Some(cwd),
                 tty,
                 size: size.filter(|_| tty),
@@ -113,12 +115,36 @@ impl ExecError {
 }
 
 /// Where the timeout stands.
+#[derive(Clone, Copy)]
 enum Timeout {
     Off,
     Armed(Instant),
     /// SIGTERM sent; SIGKILL due at this instant.
     Terminating(Instant),
-    Killed,
+    /// SIGKILL sent; dcx stops waiting at this instant.
+    Killed(Instant),
+}
+
+impl Timeout {
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Self::Off => None,
+            Self::Armed(at) | Self::Terminating(at) | Self::Killed(at) => Some(at),
+        }
+    }
+
+    fn expired(self) -> bool {
+        matches!(self, Self::Terminating(_) | Self::Killed(_))
+    }
+}
+
+/// What woke the session up.
+enum Event {
+    Output(Option<Result<Chunk, RuntimeError>>),
+    Exited(Result<ExitStatus, RuntimeError>),
+    Signal(i32),
+    Resize,
+    Deadline,
 }
 
 /// Runs the plan in the container and returns how the process ended.
@@ -137,21 +163,30 @@ pub async fn run(
     } else {
         stdin::Eof::Shutdown
     };
-    let pump = tokio::spawn(stdin::forward(stdin::spawn_reader(), session.input, eof));
+    let mut pump = tokio::spawn(stdin::forward(stdin::spawn_reader(), session.input, eof));
     let mut sink = output::Sink::new(log);
     let mut timeout = match plan.timeout {
         Some(limit) => Timeout::Armed(Instant::now() + limit),
         None => Timeout::Off,
     };
-    let mut ended_early = None;
-    loop {
-        let deadline = match timeout {
-            Timeout::Armed(at) | Timeout::Terminating(at) => Some(at),
-            Timeout::Off | Timeout::Killed => None,
+    let mut output_open = true;
+    // Signals and the timeout are watched until the process has ended, not only while it writes.
+    let status = loop {
+        let deadline = timeout.deadline();
+        let event = tokio::select! {
+            chunk = session.output.next(), if output_open => Event::Output(chunk),
+            status = session.process.wait(), if !output_open => Event::Exited(status),
+            signal = forwarded.next() => Event::Signal(signal),
+            () = resizes.next(), if plan.follow_resize => Event::Resize,
+            () = sleep_until(deadline), if deadline.is_some() => Event::Deadline,
         };
-        tokio::select! {
-            chunk = session.output.next() => {
-                let Some(chunk) = chunk else { break };
+        match event {
+            Event::Output(None) => {
+                output_open = false;
+                pump.abort();
+                sink.finish().map_err(ExecError::Output)?;
+            }
+            Event::Output(Some(chunk)) => {
                 let written = match chunk? {
                     Chunk::Stdout(bytes) => sink.stdout(&bytes),
                     Chunk::Stderr(bytes) => sink.stderr(&bytes),
@@ -159,54 +194,65 @@ pub async fn run(
                 match written {
                     Ok(()) => {}
                     Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {
-                        // Our reader went away (`dcx exec … | head`). Let the connection close
-                        // so the process sees its output pipe closed; end as a local process
-                        // would.
+                        // Our reader went away (`dcx exec … | head`). The engine would go on
+                        // draining the process's output, so it gets the SIGPIPE a local writer
+                        // would; dcx ends as that writer would.
+                        // The connection is closed first: a daemon left with unread output
+                        // would hold the exec (and the signal's own exec) up.
                         log.debug("stdout closed by its reader; ending with SIGPIPE's status");
-                        ended_early = Some(ExitStatus::Signal(libc::SIGPIPE));
-                        break;
+                        session.output = Box::pin(futures_util::stream::empty());
+                        pump.abort();
+                        let _ = (&mut pump).await;
+                        if let Err(err) = session
+                            .process
+                            .signal(libc::SIGPIPE, SignalTarget::Group)
+                            .await
+                        {
+                            log.debug(&err.to_string());
+                        }
+                        break ExitStatus::Signal(libc::SIGPIPE);
                     }
                     Err(err) => return Err(ExecError::Output(err)),
                 }
             }
-            signal = forwarded.next() => {
+            Event::Exited(status) => break status?,
+            Event::Signal(signal) => {
                 log.debug(&format!("Forwarding signal {signal} to the process"));
                 if let Err(err) = session.process.signal(signal, SignalTarget::Process).await {
                     log.debug(&format!("{err}; ending the exec"));
-                    ended_early = Some(ExitStatus::Signal(signal));
-                    break;
+                    break ExitStatus::Signal(signal);
                 }
             }
-            () = resizes.next(), if plan.follow_resize => {
+            Event::Resize => {
                 if let Some(size) = terminal::host_size()
                     && let Err(err) = session.process.resize(size).await
                 {
                     log.debug(&format!("cannot resize the container's terminal: {err}"));
                 }
             }
-            () = sleep_until(deadline), if deadline.is_some() => {
+            Event::Deadline => {
+                let now = Instant::now();
                 let (signal, next) = match timeout {
-                    Timeout::Armed(_) => (libc::SIGTERM, Timeout::Terminating(Instant::now() + KILL_GRACE)),
-                    _ => (libc::SIGKILL, Timeout::Killed),
+                    Timeout::Armed(_) => (libc::SIGTERM, Timeout::Terminating(now + KILL_GRACE)),
+                    Timeout::Terminating(_) => (libc::SIGKILL, Timeout::Killed(now + KILL_GRACE)),
+                    // Killed and still not gone: stop waiting.
+                    Timeout::Killed(_) | Timeout::Off => break ExitStatus::Unknown,
                 };
                 timeout = next;
                 // As coreutils' timeout: the whole process group, children included.
                 if let Err(err) = session.process.signal(signal, SignalTarget::Group).await {
                     log.debug(&format!("{err}; ending the exec"));
-                    break;
+                    break ExitStatus::Unknown;
                 }
             }
         }
-    }
-    pump.abort();
-    sink.finish().map_err(ExecError::Output)?;
-    let status = match ended_early {
-        Some(status) => status,
-        None if matches!(timeout, Timeout::Terminating(_) | Timeout::Killed) => ExitStatus::Unknown,
-        None => session.process.wait().await?,
     };
+    pump.abort();
+    if output_open {
+        sink.finish().map_err(ExecError::Output)?;
+    }
     log.stop(started);
-    if let (Some(limit), Timeout::Terminating(_) | Timeout::Killed) = (plan.timeout, &timeout) {
+    if let (Some(limit), true) = (plan.timeout, timeout.expired()) {
         return Err(ExecError::TimedOut(limit));
     }
     log.debug(&format!("Exit status: {status:?}"));

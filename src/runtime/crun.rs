@@ -38,7 +38,7 @@ use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 use serde::Deserialize;
 use tokio_util::io::ReaderStream;
 
-use super::docker::{plausible_container_ref, sized_argv};
+use super::docker::{io_reason, plausible_container_ref, sized_argv};
 use super::{
     Chunk, Container, ExecSpec, Process, Runtime, RuntimeError, Session, SignalError, SignalTarget,
     TermSize, WorkdirGuard,
@@ -173,7 +173,7 @@ impl Crun {
                 .map(|line| line.split(':').collect::<Vec<_>>())
                 .find(|fields| fields.len() >= 3 && fields[0] == group)
                 .map(|fields| fields[2].to_owned())
-                .ok_or_else(|| RuntimeError::UnknownUser(user.to_owned()))?,
+                .ok_or_else(|| RuntimeError::UnknownGroup(group.to_owned()))?,
             None => entry.map_or_else(|| "0".to_owned(), |entry| entry.gid),
         };
         Ok(format!("{uid}:{gid}"))
@@ -182,7 +182,7 @@ impl Crun {
     fn spawn_error(&self, err: &std::io::Error) -> RuntimeError {
         RuntimeError::Spawn {
             program: self.program.display().to_string(),
-            reason: err.to_string(),
+            reason: io_reason(err),
         }
     }
 }
@@ -212,6 +212,16 @@ fn start_time(pid: i64) -> Option<u64> {
     fields.nth(18)?.parse().ok()
 }
 
+/// Field 5 of `/proc/<pid>/stat`: the process group.
+fn process_group(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..]
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
+}
+
 fn alive(pid: i64, recorded_start: Option<u64>) -> bool {
     match (start_time(pid), recorded_start) {
         (Some(now), Some(recorded)) => now == recorded,
@@ -231,11 +241,15 @@ fn full_env(base: &[String], extra: &[String]) -> Vec<String> {
     merged
 }
 
-/// crun's own failure to enter the working directory (``chdir `/x`: No such file…``).
-fn chdir_failure(first_stderr: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(first_stderr).ok()?;
-    let rest = text.strip_prefix("chdir `")?;
-    let reason = rest.split_once("`: ")?.1.lines().next()?.trim();
+/// crun's own failure to enter the working directory (``chdir `/x`: No such file…``; on a
+/// terminal coloured and behind a timestamp).
+fn chdir_failure(first_output: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(first_output);
+    let line = text.lines().next()?;
+    let rest = &line[line.find("chdir `")? + "chdir `".len()..];
+    let reason = rest.split_once("`: ")?.1;
+    // Drop a trailing colour reset (ESC[0m) and spaces.
+    let reason = reason.split('\u{1b}').next().unwrap_or(reason).trim();
     Some(reason.to_lowercase())
 }
 
@@ -302,14 +316,28 @@ impl Runtime for Crun {
 
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError> {
         let user = self.numeric_user(container, spec.user.as_deref().unwrap_or("root"))?;
-        let argv = match spec.size.filter(|_| spec.tty) {
+        // The wrapper needs a shell; without one the size is set when the terminal arrives.
+        let has_shell = container
+            .rootfs
+            .as_ref()
+            .is_none_or(|rootfs| std::fs::symlink_metadata(rootfs.join("bin/sh")).is_ok());
+        let argv = match spec.size.filter(|_| spec.tty && has_shell) {
             Some(size) => sized_argv(&spec.argv, size),
             None => spec.argv.clone(),
         };
         let mut command = tokio::process::Command::new(&self.program);
         command.arg("--root").arg(&self.root).arg("exec");
-        if !spec.env.is_empty() {
-            for entry in full_env(&container.env, &spec.env) {
+        if !spec.env.is_empty() || !spec.unset.is_empty() {
+            let base: Vec<String> = container
+                .env
+                .iter()
+                .filter(|entry| {
+                    let name = entry.split('=').next().unwrap_or_default();
+                    !spec.unset.iter().any(|unset| unset == name)
+                })
+                .cloned()
+                .collect();
+            for entry in full_env(&base, &spec.env) {
                 command.arg("--env").arg(entry);
             }
         }
@@ -319,7 +347,7 @@ impl Runtime for Crun {
         command.arg("--user").arg(&user);
         let console = if spec.tty {
             let dir = console_dir()?;
-            let socket = dir.join("console.sock");
+            let socket = dir.0.join("console.sock");
             let listener =
                 tokio::net::UnixListener::bind(&socket).map_err(|err| self.spawn_error(&err))?;
             command.arg("-t").arg("--console-socket").arg(&socket);
@@ -364,9 +392,12 @@ impl Runtime for Crun {
                     Ok(Err(err)) => Err(err.to_string()),
                     Err(_) => Err("crun did not hand over the terminal".into()),
                 },
-                status = child.wait() => Err(format!("crun exited first ({status:?})")),
+                status = child.wait() => Err(match status.ok().and_then(|s| s.code()) {
+                    Some(code) => format!("crun exited with {code} before handing over the terminal:"),
+                    None => "crun ended before handing over the terminal:".to_owned(),
+                }),
             };
-            let _ = std::fs::remove_dir_all(&dir);
+            drop(dir);
             let master = match received {
                 Ok(master) => master,
                 Err(reason) => {
@@ -395,17 +426,20 @@ impl Runtime for Crun {
                 master.try_clone().map_err(|err| self.spawn_error(&err))?,
             ));
             // The master reads EIO once the terminal's last user has closed it: its end.
+            let mut guard = WorkdirGuard::new(spec.cwd.as_deref(), chdir_failure);
             let output = ReaderStream::with_capacity(reader, 64 * 1024)
                 .take_while(|item| {
                     std::future::ready(
                         !matches!(item, Err(err) if err.raw_os_error() == Some(libc::EIO)),
                     )
                 })
-                .map(|item| {
-                    item.map(Chunk::Stdout).map_err(|err| RuntimeError::Spawn {
+                .map(move |item| {
+                    let bytes = item.map_err(|err| RuntimeError::Spawn {
                         program: "crun".into(),
                         reason: err.to_string(),
-                    })
+                    })?;
+                    guard.check(&bytes)?;
+                    Ok(Chunk::Stdout(bytes))
                 });
             let output = futures_util::stream::select(output, stderr);
             return Ok(Session {
@@ -439,8 +473,17 @@ impl Runtime for Crun {
     }
 }
 
-/// A private directory for the console socket.
-fn console_dir() -> Result<PathBuf, RuntimeError> {
+/// A private directory for the console socket, removed when dropped (on every way out).
+struct ConsoleDir(PathBuf);
+
+impl Drop for ConsoleDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Creates the console socket's directory.
+fn console_dir() -> Result<ConsoleDir, RuntimeError> {
     use std::os::unix::fs::DirBuilderExt;
     static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
@@ -453,9 +496,9 @@ fn console_dir() -> Result<PathBuf, RuntimeError> {
         .create(&dir)
         .map_err(|err| RuntimeError::Spawn {
             program: "crun".into(),
-            reason: format!("cannot create {}: {err}", dir.display()),
+            reason: format!("cannot create {}: {}", dir.display(), io_reason(&err)),
         })?;
-    Ok(dir)
+    Ok(ConsoleDir(dir))
 }
 
 /// Receives the terminal master crun sends: one byte with one descriptor (SCM_RIGHTS).
@@ -546,19 +589,29 @@ impl Process for CrunProcess {
             .ok_or_else(|| fail(format!("signal {signal} has no name")))?;
         let crun = rustix::process::Pid::from_raw(self.pid as i32)
             .ok_or_else(|| fail("crun has no pid".into()))?;
-        if signal != libc::SIGKILL && target == SignalTarget::Process {
-            // crun passes it on to the process.
-            return rustix::process::kill_process(crun, sig).map_err(|err| fail(err.to_string()));
+        let process = self.target().and_then(rustix::process::Pid::from_raw);
+        match target {
+            SignalTarget::Process if signal != libc::SIGKILL => {
+                // crun passes it on to the process.
+                rustix::process::kill_process(crun, sig).map_err(|err| fail(err.to_string()))
+            }
+            SignalTarget::Process => match process {
+                Some(pid) => {
+                    rustix::process::kill_process(pid, sig).map_err(|err| fail(err.to_string()))
+                }
+                None => Ok(()), // the process has already ended
+            },
+            SignalTarget::Group => {
+                // crun starts the process in a session and process group of its own (led by an
+                // intermediate process that has already exited): signal that group.
+                let group = process.and_then(|pid| process_group(pid.as_raw_nonzero().get()));
+                match group.and_then(rustix::process::Pid::from_raw) {
+                    Some(group) => rustix::process::kill_process_group(group, sig)
+                        .map_err(|err| fail(err.to_string())),
+                    None => Ok(()), // the process has already ended
+                }
+            }
         }
-        let Some(pid) = self.target().and_then(rustix::process::Pid::from_raw) else {
-            return Ok(()); // the process has already ended
-        };
-        let result = match target {
-            SignalTarget::Group => rustix::process::kill_process_group(pid, sig)
-                .or_else(|_| rustix::process::kill_process(pid, sig)),
-            SignalTarget::Process => rustix::process::kill_process(pid, sig),
-        };
-        result.map_err(|err| fail(err.to_string()))
     }
 }
 
@@ -583,6 +636,15 @@ mod tests {
             Some("no such file or directory")
         );
         assert_eq!(chdir_failure(b"executable file `x` not found"), None);
+    }
+
+    #[test]
+    fn process_group_reads_field_5() {
+        let own = std::process::id() as i32;
+        assert_eq!(
+            process_group(own),
+            Some(rustix::process::getpgrp().as_raw_nonzero().get())
+        );
     }
 
     #[test]

@@ -262,7 +262,7 @@ fn podman_socket() -> String {
 trait RawIo: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> RawIo for T {}
 
-fn io_reason(err: &std::io::Error) -> String {
+pub(crate) fn io_reason(err: &std::io::Error) -> String {
     let text = err.to_string();
     match text.find(" (os error") {
         Some(at) => text[..at].to_owned(),
@@ -270,13 +270,31 @@ fn io_reason(err: &std::io::Error) -> String {
     }
 }
 
-/// The argv that sets the terminal size before `argv` starts (for daemons below API 1.42).
+/// The argv that starts `argv` without the variables in `unset`: the daemon always passes the
+/// container's own environment, so removing one of its variables takes `env -u`.
+fn unset_argv(argv: &[String], unset: &[String]) -> Vec<String> {
+    if unset.is_empty() {
+        return argv.to_vec();
+    }
+    let mut wrapped = vec!["env".to_owned()];
+    for name in unset {
+        wrapped.push("-u".to_owned());
+        wrapped.push(name.clone());
+    }
+    wrapped.push("--".to_owned());
+    wrapped.extend(argv.iter().cloned());
+    wrapped
+}
+
+/// The argv that sets the terminal size before `argv` starts (for daemons below API 1.42, and
+/// for crun, whose terminal reaches dcx only after the process may have started).
 pub fn sized_argv(argv: &[String], size: TermSize) -> Vec<String> {
     let mut wrapped = vec![
         "/bin/sh".to_owned(),
         "-c".to_owned(),
+        // A missing command still fails as the engine's own exec would (126), not as sh's.
         format!(
-            "stty rows {} cols {} 2>/dev/null; exec \"$@\"",
+            "stty rows {} cols {} 2>/dev/null; command -v \"$1\" >/dev/null 2>&1 || {{ printf 'exec: \"%s\": executable file not found in $PATH\\n' \"$1\" >&2; exit 126; }}; exec \"$@\"",
             size.rows, size.cols
         ),
         "sh".to_owned(),
@@ -390,9 +408,10 @@ impl Runtime for Docker {
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError> {
         let size = spec.size.filter(|_| spec.tty);
         let console_size_honoured = self.api_at_least(CONSOLE_SIZE_API);
+        let argv = unset_argv(&spec.argv, &spec.unset);
         let argv = match size {
-            Some(size) if !console_size_honoured => sized_argv(&spec.argv, size),
-            _ => spec.argv.clone(),
+            Some(size) if !console_size_honoured => sized_argv(&argv, size),
+            _ => argv,
         };
         let config = ExecConfig {
             attach_stdin: Some(true),

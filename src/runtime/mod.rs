@@ -47,6 +47,8 @@ pub struct ExecSpec {
     pub user: Option<String>,
     /// `NAME=value` entries added to the container's environment.
     pub env: Vec<String>,
+    /// Names to remove from the container's own environment (a `null` in `remoteEnv`).
+    pub unset: Vec<String>,
     pub cwd: Option<String>,
     pub tty: bool,
     /// The terminal size the process must see from its first instruction (TTY only).
@@ -148,6 +150,8 @@ pub enum RuntimeError {
     },
     #[error("Unknown user {0}: the container's /etc/passwd has no such user.")]
     UnknownUser(String),
+    #[error("Unknown group {0}: the container's /etc/group has no such group.")]
+    UnknownGroup(String),
     #[error("Cannot run {program}: {reason}")]
     Spawn { program: String, reason: String },
     #[error("Container {0} is not running.")]

@@ -147,13 +147,50 @@ fn scenarios(subject: &dyn Subject) {
     run.signal("TERM");
     assert_eq!(run.finish(), Some(143));
     assert!(gone(subject, "sleep 200"));
-    // --timeout.
+    // --timeout: the whole process group, children included.
     subject
         .dcx(&["--timeout", "1s", "sleep", "201"])
         .run()
         .code(124)
         .stderr("Timed out after 1s.\n");
     assert!(gone(subject, "sleep 201"));
+    subject
+        .dcx(&["--timeout", "1s", "sh", "-c", "sleep 202; echo never"])
+        .run()
+        .code(124)
+        .stdout("");
+    assert!(gone(subject, "sleep 202"));
+    // A reader that goes away ends the process too (SIGPIPE), not only dcx.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{} | head -n 1; echo \"${{PIPESTATUS[0]}}\"",
+            subject.dcx_line(&["yes", "piped"])
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "piped\n141\n");
+    let started = std::time::Instant::now();
+    while !gone(subject, "yes piped") {
+        assert!(started.elapsed().as_secs() < 30, "yes piped still runs");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Under a terminal: a missing command is 126 as without one, a missing directory dcx's error.
+    let mut run = subject
+        .dcx(&["no-such-command-here"])
+        .spawn_in_terminal(24, 80);
+    let code = run.wait();
+    assert!(
+        code == Some(126) || code == Some(255),
+        "{code:?}: {}",
+        run.stdout.text()
+    );
+    let mut run = subject
+        .dcx(&["--workdir", "/nonexistent", "true"])
+        .spawn_in_terminal(24, 80);
+    assert_eq!(run.wait(), Some(1));
+    run.stdout
+        .wait_for("Cannot use the working directory /nonexistent in the container");
 }
 
 #[test]
@@ -279,7 +316,12 @@ fn the_probe_and_its_cache_work_on_crun() {
     assert_eq!(first["runtime"], "crun");
     assert_eq!(first["user_env_probe"]["source"], "probed");
     assert_eq!(first["user_env_probe"]["shell"], "/bin/bash");
-    plan(&["--user", "vscode"]);
+    // A dry run stores nothing; a real run fills the cache.
+    assert_eq!(
+        plan(&["--user", "vscode"])["user_env_probe"]["source"],
+        "probed"
+    );
+    c.dcx(&["--user", "vscode", "true"]).run().code(0);
     let warm = plan(&["--user", "vscode"]);
     assert_eq!(warm["user_env_probe"]["source"], "host-cache");
     // The probed env reaches the command: a login shell's PATH and HOME.

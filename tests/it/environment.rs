@@ -198,14 +198,23 @@ fn host_probe_cache_hits_misses_and_corruption() {
         .expect("UTF-8 temp path")
         .to_owned();
     // An outer DCX_NO_PROBE_CACHE must not turn the cache off here (a later `.env` wins).
-    let run = |extra: &[&str]| {
-        c.dcx(extra.iter().copied().chain(["--dry-run", "true"]))
-            .env("XDG_CACHE_HOME", &xdg)
+    // `run` looks with --dry-run (which stores nothing); `fill` runs for real and stores.
+    let with_cache = |cmd: crate::harness::Cmd| {
+        cmd.env("XDG_CACHE_HOME", &xdg)
             .env("DCX_NO_PROBE_CACHE", "0")
+    };
+    let run =
+        |extra: &[&str]| with_cache(c.dcx(extra.iter().copied().chain(["--dry-run", "true"])));
+    let fill = |extra: &[&str]| {
+        with_cache(c.dcx(extra.iter().copied().chain(["true"])))
+            .run()
+            .code(0);
     };
     let probe_dir = cache_home.path().join("dcx/probe");
 
     assert_eq!(probe_source(run(&[]).run()), "probed");
+    assert!(!probe_dir.exists(), "a dry run stores nothing");
+    fill(&[]);
     assert_eq!(probe_source(run(&[]).run()), "host-cache");
     assert_eq!(probe_source(run(&["--no-probe-cache"]).run()), "probed");
     assert_eq!(
@@ -213,6 +222,7 @@ fn host_probe_cache_hits_misses_and_corruption() {
         "probed"
     );
     assert_eq!(probe_source(run(&["--user", "vscode"]).run()), "probed");
+    fill(&["--user", "vscode"]);
     assert_eq!(probe_source(run(&["--user", "vscode"]).run()), "host-cache");
 
     assert_eq!(mode_of(&probe_dir), 0o700, "{}", probe_dir.display());
@@ -224,6 +234,7 @@ fn host_probe_cache_hits_misses_and_corruption() {
 
     docker(&["restart", "-t", "0", &c.id]);
     assert_eq!(probe_source(run(&[]).run()), "probed");
+    fill(&[]);
     assert_eq!(probe_source(run(&[]).run()), "host-cache");
 
     for file in json_files(&probe_dir) {
@@ -330,4 +341,82 @@ fn container_session_data_folder_caches_the_probe_in_the_container() {
         probe_source(c.dcx(folder.into_iter().chain(["--dry-run", "true"])).run()),
         "container-cache"
     );
+}
+
+// FR-004 (divergence 27): a `null` in remoteEnv removes the variable even when the container's
+// own env defines it, on Docker (`env -u`) as on crun.
+#[test]
+fn null_removes_a_variable_of_the_container_env() {
+    let c = TestContainer::start_with(
+        DEBIAN,
+        &[
+            "-e",
+            "CE_GONE=from-image",
+            "--label",
+            r#"devcontainer.metadata=[{"remoteEnv":{"CE_GONE":null}}]"#,
+        ],
+    );
+    c.dcx(["sh", "-c", "echo \"[${CE_GONE-unset}]\""])
+        .run()
+        .code(0)
+        .stdout("[unset]\n");
+    // A later layer may set it again.
+    c.dcx([
+        "--remote-env",
+        "CE_GONE=cli",
+        "sh",
+        "-c",
+        "echo \"[${CE_GONE-unset}]\"",
+    ])
+    .run()
+    .code(0)
+    .stdout("[cli]\n");
+}
+
+// The in-container session cache keeps one file per `--user`, and a dry run writes none.
+#[test]
+fn session_cache_files_are_per_user_and_dry_runs_write_none() {
+    let c = TestContainer::start(DEBIAN);
+    let folder = "/tmp/dcx-session-users";
+    c.dcx([
+        "--container-session-data-folder",
+        folder,
+        "--user",
+        "root",
+        "--dry-run",
+        "true",
+    ])
+    .run()
+    .code(0);
+    c.dcx(["sh", "-c", &format!("test ! -e {folder}")])
+        .run()
+        .code(0);
+    c.dcx([
+        "--container-session-data-folder",
+        folder,
+        "-u",
+        "vscode",
+        "sh",
+        "-c",
+        "echo $HOME",
+    ])
+    .run()
+    .code(0)
+    .stdout("/home/vscode\n");
+    c.dcx([
+        "--container-session-data-folder",
+        folder,
+        "-u",
+        "root",
+        "sh",
+        "-c",
+        "echo $HOME",
+    ])
+    .run()
+    .code(0)
+    .stdout("/root\n");
+    c.dcx(["sh", "-c", &format!("ls {folder}")])
+        .run()
+        .code(0)
+        .stdout("env-loginInteractiveShell-root.json\nenv-loginInteractiveShell-vscode.json\n");
 }

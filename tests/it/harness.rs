@@ -177,6 +177,15 @@ pub fn reference() -> Cmd {
 }
 
 impl Cmd {
+    /// The command line for `sh -c` (environment settings not included).
+    pub fn shell_line(&self) -> String {
+        std::iter::once(self.program.as_os_str())
+            .chain(self.args.iter().map(OsString::as_os_str))
+            .map(|word| format!("'{}'", word.to_string_lossy().replace('\'', r"'\''")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// Any program (found on PATH).
     pub fn program(name: &str) -> Self {
         Self::new(PathBuf::from(name))
@@ -774,6 +783,10 @@ impl Drop for CrunContainer {
 pub trait Subject {
     /// `dcx exec <runtime and container flags> <args…>`.
     fn dcx(&self, args: &[&str]) -> Cmd;
+    /// The same as a shell command line (for pipelines).
+    fn dcx_line(&self, args: &[&str]) -> String {
+        self.dcx(args).shell_line()
+    }
     /// The command lines of the processes running in the container (`ps -o args`).
     fn processes(&self) -> Vec<String>;
 }
