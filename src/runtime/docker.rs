@@ -625,18 +625,26 @@ impl Process for DockerProcess {
         let fail = |reason: String| SignalError { signal, reason };
         let name = crate::exec::signal_name(signal)
             .ok_or_else(|| fail(format!("signal {signal} has no name")))?;
-        let info = self
-            .client
-            .inspect_exec(&self.exec_id)
-            .await
-            .map_err(|err| fail(reason(&err)))?;
-        if info.running != Some(true) {
-            return Ok(());
+        // The daemon can report a running exec without its pid for a moment (seen right after
+        // the attach connection closes): ask again, briefly.
+        let mut host_pid = None;
+        for _ in 0..50 {
+            let info = self
+                .client
+                .inspect_exec(&self.exec_id)
+                .await
+                .map_err(|err| fail(reason(&err)))?;
+            if info.running != Some(true) {
+                return Ok(());
+            }
+            host_pid = info.pid.filter(|pid| *pid > 0);
+            if host_pid.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let host_pid = info
-            .pid
-            .filter(|pid| *pid > 0)
-            .ok_or_else(|| fail("the engine did not report the process id".into()))?;
+        let host_pid =
+            host_pid.ok_or_else(|| fail("the engine did not report the process id".into()))?;
         let pid = self.container_pid(host_pid).map_err(fail)?;
         let target = match target {
             SignalTarget::Process => pid,
