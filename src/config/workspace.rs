@@ -179,9 +179,17 @@ fn win32_normalize(path: &str) -> String {
     } else {
         (String::new(), false, path.clone())
     };
-    let trailing = tail.ends_with('\\');
+    let tail = normalize_segments(&tail, '\\', absolute);
+    format!("{device}{}{tail}", if absolute { "\\" } else { "" })
+}
+
+/// Node's segment normalisation, shared by the win32 and posix forms: `.` and empty segments
+/// dropped, `..` resolved (kept at the start of a relative path), a trailing separator kept,
+/// and `.` for an empty relative result. The leading separator is the caller's.
+fn normalize_segments(tail: &str, separator: char, absolute: bool) -> String {
+    let trailing = tail.ends_with(separator);
     let mut segments: Vec<&str> = Vec::new();
-    for segment in tail.split('\\') {
+    for segment in tail.split(separator) {
         match segment {
             "" | "." => {}
             ".." => {
@@ -194,14 +202,14 @@ fn win32_normalize(path: &str) -> String {
             other => segments.push(other),
         }
     }
-    let mut tail = segments.join("\\");
-    if tail.is_empty() && !absolute {
-        tail.push('.');
+    let mut out = segments.join(&separator.to_string());
+    if out.is_empty() && !absolute {
+        out.push('.');
     }
-    if !tail.is_empty() && trailing {
-        tail.push('\\');
+    if !out.is_empty() && trailing {
+        out.push(separator);
     }
-    format!("{device}{}{tail}", if absolute { "\\" } else { "" })
+    out
 }
 
 fn file_name(path: &Path) -> String {
@@ -234,32 +242,8 @@ fn posix_join(parts: &[&str]) -> String {
         return ".".to_owned();
     }
     let absolute = joined.starts_with('/');
-    let trailing = joined.ends_with('/');
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in joined.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                if segments.last().is_some_and(|s| *s != "..") {
-                    segments.pop();
-                } else if !absolute {
-                    segments.push("..");
-                }
-            }
-            other => segments.push(other),
-        }
-    }
-    let mut out = segments.join("/");
-    if out.is_empty() && !absolute {
-        out.push('.');
-    }
-    if !out.is_empty() && trailing {
-        out.push('/');
-    }
-    if absolute {
-        out.insert(0, '/');
-    }
-    out
+    let out = normalize_segments(&joined, '/', absolute);
+    if absolute { format!("/{out}") } else { out }
 }
 
 #[cfg(test)]

@@ -386,7 +386,10 @@ impl Runtime for Crun {
         });
 
         if let Some((dir, listener)) = console {
+            // Biased: a quick command can be over, and crun gone, by the time dcx looks; the
+            // terminal crun sent before starting it is still waiting in the socket.
             let received = tokio::select! {
+                biased;
                 accepted = tokio::time::timeout(CONSOLE_WAIT, listener.accept()) => match accepted {
                     Ok(Ok((stream, _))) => receive_fd(stream).await,
                     Ok(Err(err)) => Err(err.to_string()),

@@ -104,9 +104,9 @@ fn scenarios(subject: &dyn Subject) {
                 "size",
             ])
             .spawn_in_terminal(24, 80);
-        assert_eq!(run.wait(), Some(0));
+        let code = run.wait();
         run.stdout.wait_for("\n");
-        assert_eq!(run.stdout.text().trim(), "33 101");
+        assert_eq!((code, run.stdout.text().trim()), (Some(0), "33 101"));
     }
     let mut run = subject.dcx(&["sh"]).spawn_in_terminal(24, 80);
     run.type_in(b"FOO=BAR\necho ${FOO}hi${FOO}\nexit 5\n");
