@@ -243,72 +243,18 @@ impl Cmd {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
-        let mut command = match self.stdin {
-            // A closed fd 0 needs a shell to close it after fork.
-            Input::Closed => {
-                let mut sh = Command::new("sh");
-                sh.arg("-c")
-                    .arg("exec \"$@\" <&-")
-                    .arg("sh")
-                    .arg(&self.program)
-                    .args(&self.args);
-                if let Some(dir) = &self.current_dir {
-                    sh.current_dir(dir);
-                }
-                sh
-            }
-            _ => self.command(),
-        };
-        for (name, value) in &self.env {
-            match value {
-                Some(value) => command.env(name, value),
-                None => command.env_remove(name),
-            };
+        let mut running = self.spawn();
+        let code = running.wait();
+        for reader in running.readers.drain(..) {
+            reader.join().expect("an output reader");
         }
-        command
-            .stdin(match self.stdin {
-                Input::Bytes(_) => Stdio::piped(),
-                _ => Stdio::null(),
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|err| panic!("cannot start {description}: {err}"));
-        if let Input::Bytes(bytes) = self.stdin {
-            let mut pipe = child.stdin.take().expect("piped stdin");
-            std::thread::spawn(move || {
-                let _ = pipe.write_all(&bytes);
-            });
-        }
-        let stdout = drain(child.stdout.take().expect("piped stdout"));
-        let stderr = drain(child.stderr.take().expect("piped stderr"));
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait for the child") {
-                break status;
-            }
-            if started.elapsed() > HANG_GUARD {
-                let _ = child.kill();
-                panic!("{description} hung for {HANG_GUARD:?}");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
         Outcome {
             description,
-            code: status.code(),
-            stdout: stdout.join().expect("stdout reader"),
-            stderr: stderr.join().expect("stderr reader"),
+            code,
+            stdout: running.stdout.bytes(),
+            stderr: running.stderr.bytes(),
         }
     }
-}
-
-fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        bytes
-    })
 }
 
 /// What a run produced; the assertion methods chain and show everything on failure.
@@ -522,7 +468,18 @@ impl Drop for Running {
 
 impl Cmd {
     fn command(&self) -> Command {
-        let mut command = Command::new(&self.program);
+        let mut command = match self.stdin {
+            // A closed fd 0 needs a shell to close it after fork.
+            Input::Closed => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg("exec \"$@\" <&-")
+                    .arg("sh")
+                    .arg(&self.program);
+                sh
+            }
+            _ => Command::new(&self.program),
+        };
         command.args(&self.args);
         if let Some(dir) = &self.current_dir {
             command.current_dir(dir);
