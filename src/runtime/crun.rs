@@ -38,10 +38,9 @@ use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 use serde::Deserialize;
 use tokio_util::io::ReaderStream;
 
-use super::docker::{io_reason, plausible_container_ref, sized_argv};
 use super::{
     Chunk, Container, ExecSpec, Process, Runtime, RuntimeError, Session, SignalError, SignalTarget,
-    TermSize, WorkdirGuard,
+    TermSize, WorkdirGuard, io_reason, plausible_container_ref, sized_argv,
 };
 use crate::exec::ExitStatus;
 

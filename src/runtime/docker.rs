@@ -45,7 +45,7 @@ use tokio_util::io::ReaderStream;
 
 use super::{
     Chunk, Container, ExecSpec, Process, Runtime, RuntimeError, Session, SignalError, SignalTarget,
-    TermSize, WorkdirGuard,
+    TermSize, WorkdirGuard, io_reason, plausible_container_ref, sized_argv, without_os_error,
 };
 use crate::exec::ExitStatus;
 use crate::log::Log;
@@ -262,14 +262,6 @@ fn podman_socket() -> String {
 trait RawIo: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> RawIo for T {}
 
-pub(crate) fn io_reason(err: &std::io::Error) -> String {
-    let text = err.to_string();
-    match text.find(" (os error") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
-}
-
 /// The argv that starts `argv` without the variables in `unset`: the daemon always passes the
 /// container's own environment, so removing one of its variables takes `env -u`.
 fn unset_argv(argv: &[String], unset: &[String]) -> Vec<String> {
@@ -286,23 +278,6 @@ fn unset_argv(argv: &[String], unset: &[String]) -> Vec<String> {
     wrapped
 }
 
-/// The argv that sets the terminal size before `argv` starts (for daemons below API 1.42, and
-/// for crun, whose terminal reaches dcx only after the process may have started).
-pub fn sized_argv(argv: &[String], size: TermSize) -> Vec<String> {
-    let mut wrapped = vec![
-        "/bin/sh".to_owned(),
-        "-c".to_owned(),
-        // A missing command still fails as the engine's own exec would (126), not as sh's.
-        format!(
-            "stty rows {} cols {} 2>/dev/null; command -v \"$1\" >/dev/null 2>&1 || {{ printf 'exec: \"%s\": executable file not found in $PATH\\n' \"$1\" >&2; exit 126; }}; exec \"$@\"",
-            size.rows, size.cols
-        ),
-        "sh".to_owned(),
-    ];
-    wrapped.extend(argv.iter().cloned());
-    wrapped
-}
-
 /// A short reason for a transport failure: the innermost cause, which names the real problem
 /// (`No such file or directory`, `Connection refused`).
 fn reason(err: &BollardError) -> String {
@@ -313,20 +288,7 @@ fn reason(err: &BollardError) -> String {
     while let Some(next) = source.source() {
         source = next;
     }
-    let text = source.to_string();
-    // io::Error's text ends with " (os error N)", which says nothing more to a user.
-    match text.find(" (os error") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
-}
-
-/// Container names and ids are `[A-Za-z0-9][A-Za-z0-9_.-]*`; anything else could not name a
-/// container, and must not reach a URL path.
-pub(crate) fn plausible_container_ref(id: &str) -> bool {
-    let mut chars = id.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    without_os_error(source.to_string())
 }
 
 #[async_trait]

@@ -199,3 +199,41 @@ impl WorkdirGuard {
         self.first = false;
     }
 }
+
+/// A short reason for an I/O failure, as users read it.
+pub(crate) fn io_reason(err: &std::io::Error) -> String {
+    without_os_error(err.to_string())
+}
+
+/// Drops the " (os error N)" an `io::Error`'s text ends with: it says nothing more to a user.
+pub(crate) fn without_os_error(text: String) -> String {
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+/// The argv that sets the terminal size before `argv` starts (for daemons below API 1.42, and
+/// for crun, whose terminal reaches dcx only after the process may have started).
+pub(crate) fn sized_argv(argv: &[String], size: TermSize) -> Vec<String> {
+    let mut wrapped = vec![
+        "/bin/sh".to_owned(),
+        "-c".to_owned(),
+        // A missing command still fails as the engine's own exec would (126), not as sh's.
+        format!(
+            "stty rows {} cols {} 2>/dev/null; command -v \"$1\" >/dev/null 2>&1 || {{ printf 'exec: \"%s\": executable file not found in $PATH\\n' \"$1\" >&2; exit 126; }}; exec \"$@\"",
+            size.rows, size.cols
+        ),
+        "sh".to_owned(),
+    ];
+    wrapped.extend(argv.iter().cloned());
+    wrapped
+}
+
+/// Container names and ids are `[A-Za-z0-9][A-Za-z0-9_.-]*`; anything else could not name a
+/// container, and must not reach a URL path.
+pub(crate) fn plausible_container_ref(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
