@@ -23,6 +23,10 @@
 //!   level and ends at once with 128+N;
 //! * `--timeout`: SIGTERM at expiry, SIGKILL after [`KILL_GRACE`], both to the process group
 //!   (as coreutils' `timeout`), exit 124.
+//!
+//! Hand-over: when dcx would have nothing to do while the command runs (no terminal, no
+//! timeout, nothing to log), the engine is first offered to replace dcx with its own exec
+//! command ([`Runtime::hand_over`]; crun takes it), which then behaves as the relay would.
 
 mod output;
 mod signals;
@@ -37,9 +41,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
-use crate::log::{Format, Log};
+use crate::log::{Format, Level, Log};
 use crate::request::ExecRequest;
-use crate::runtime::{Chunk, Container, ExecSpec, Runtime, RuntimeError, SignalTarget};
+use crate::runtime::{Chunk, Container, ExecSpec, HandOver, Runtime, RuntimeError, SignalTarget};
 use terminal::HostTerminal;
 
 /// Exit code of a run ended by `--timeout` (as coreutils' `timeout`).
@@ -89,6 +93,15 @@ impl ExecPlan {
             raw_stdin: tty && host.stdin_tty,
             timeout: request.timeout,
         }
+    }
+
+    /// Whether dcx has nothing to do while the command runs: no terminal to relay or resize,
+    /// no timeout to enforce, no events to log around it.
+    fn needs_no_relay(&self, log: &Log) -> bool {
+        !self.spec.tty
+            && self.timeout.is_none()
+            && log.format() == Format::Text
+            && !log.enabled(Level::Debug)
     }
 }
 
@@ -154,6 +167,11 @@ pub async fn run(
     plan: &ExecPlan,
     log: &Log,
 ) -> Result<ExitStatus, ExecError> {
+    if plan.needs_no_relay(log)
+        && let HandOver::Failed(err) = runtime.hand_over(container, &plan.spec)
+    {
+        return Err(err.into());
+    }
     let (mut forwarded, mut resizes) = signals::listen().map_err(ExecError::Signals)?;
     let started = log.start(&format!("Run in container: {}", plan.spec.argv.join(" ")));
     let mut session = runtime.start(container, &plan.spec).await?;

@@ -331,6 +331,7 @@ impl Runtime for Docker {
             labels: config.labels.unwrap_or_default().into_iter().collect(),
             started_at: state.started_at.unwrap_or_default(),
             rootfs: None,
+            mounts: Vec::new(),
         })
     }
 

@@ -38,6 +38,17 @@ pub struct Container {
     pub started_at: String,
     /// Its root filesystem as seen from this host, when the engine tells (crun's bundle).
     pub rootfs: Option<std::path::PathBuf>,
+    /// Its mounts, when the engine tells (crun's `config.json`); Docker leaves this empty.
+    pub mounts: Vec<Mount>,
+}
+
+/// A filesystem mounted in a container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mount {
+    /// Where it appears in the container (absolute).
+    pub destination: String,
+    /// For a bind mount, the host directory it shows.
+    pub bind_source: Option<std::path::PathBuf>,
 }
 
 /// One process to start in a container.
@@ -129,6 +140,22 @@ pub trait Runtime: Send + Sync {
 
     /// Starts a process in a running container, attached to its stdio.
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError>;
+
+    /// Replaces dcx with the engine's own exec command, when that command gives the process
+    /// dcx's stdio, exit status and signals exactly as [`Runtime::start`] and a relay would (see
+    /// `exec::run` for when it is asked). Returns only when that did not happen.
+    fn hand_over(&self, _container: &Container, _spec: &ExecSpec) -> HandOver {
+        HandOver::Declined
+    }
+}
+
+/// Why [`Runtime::hand_over`] returned.
+#[derive(Debug)]
+pub enum HandOver {
+    /// Not for this engine or this exec: start and relay it instead.
+    Declined,
+    /// The engine's command could not be run.
+    Failed(RuntimeError),
 }
 
 /// Failures of an engine, worded for the user.

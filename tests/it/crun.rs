@@ -330,3 +330,81 @@ fn the_probe_and_its_cache_work_on_crun() {
         .code(0)
         .stdout("/home/vscode\n/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games\n");
 }
+
+/// What the process with this pid runs: its argv[0] and the file behind `/proc/<pid>/exe`.
+fn running_as(pid: u32) -> (String, String) {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let arg0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    (
+        String::from_utf8_lossy(arg0).into_owned(),
+        exe.display().to_string(),
+    )
+}
+
+/// Waits until the process with this pid has become crun (it starts as dcx).
+fn becomes_crun(pid: u32) -> (String, String) {
+    let started = std::time::Instant::now();
+    loop {
+        let seen = running_as(pid);
+        if seen.0 == "crun" || started.elapsed().as_secs() > 30 {
+            return seen;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_plain_exec_hands_over_to_a_sealed_crun() {
+    let c = CrunContainer::start("busybox", &[]);
+    // Nothing to relay: dcx becomes crun, which runs from a sealed copy of itself (crun does not
+    // start a second time), and still forwards signals and reports the process's status.
+    let run = c.dcx(&["sh", "-c", "echo ready; exec sleep 300"]).spawn();
+    run.stdout.wait_for("ready");
+    let (arg0, exe) = becomes_crun(run.pid());
+    assert_eq!(arg0, "crun");
+    assert!(exe.starts_with("/memfd:crun"), "crun runs from {exe}");
+    run.signal("TERM");
+    assert_eq!(run.finish(), Some(143));
+    // The copy is close-on-exec: the container's process never holds it.
+    c.dcx(&["sh", "-c", "ls -l /proc/self/fd/ | grep -c memfd"])
+        .run()
+        .code(1)
+        .stdout("0\n");
+    // Something to relay (a timeout): dcx stays, and still runs crun from a sealed copy.
+    let run = c
+        .dcx(&["--timeout", "60s", "sh", "-c", "echo ready; exec sleep 301"])
+        .spawn();
+    run.stdout.wait_for("ready");
+    assert_ne!(running_as(run.pid()).0, "crun");
+    let crun_pid = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", run.pid()))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (arg0, exe) = running_as(crun_pid);
+    assert_eq!(arg0, "crun");
+    assert!(exe.starts_with("/memfd:crun"), "crun runs from {exe}");
+    run.signal("TERM");
+    assert_eq!(run.finish(), Some(143));
+    // A working directory dcx cannot see (under a tmpfs) is left to crun, through the relay, so
+    // that its absence is still dcx's error.
+    c.dcx(&["--workdir", "/tmp/not-there", "true"])
+        .run()
+        .code(1)
+        .stdout("")
+        .stderr("Cannot use the working directory /tmp/not-there in the container: no such file or directory.\n");
+    c.dcx(&["--workdir", "/tmp", "pwd"])
+        .run()
+        .code(0)
+        .stdout("/tmp\n");
+    // A crun that is not there: dcx's error, whichever path runs it.
+    for extra in [&[][..], &["--timeout", "5s"][..]] {
+        c.dcx(&[extra, &["--crun-path", "/nonexistent/crun", "true"]].concat())
+            .run()
+            .code(1)
+            .stderr("Cannot run /nonexistent/crun: No such file or directory\n");
+    }
+}

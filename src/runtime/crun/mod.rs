@@ -24,6 +24,8 @@
 //! set by the `stty` wrapper before the command starts, since the process may run before the
 //! master arrives.
 
+mod binary;
+
 use std::collections::BTreeMap;
 use std::io::IoSliceMut;
 use std::mem::MaybeUninit;
@@ -39,10 +41,12 @@ use serde::Deserialize;
 use tokio_util::io::ReaderStream;
 
 use super::{
-    Chunk, Container, ExecSpec, Process, Runtime, RuntimeError, Session, SignalError, SignalTarget,
-    TermSize, WorkdirGuard, io_reason, plausible_container_ref, sized_argv,
+    Chunk, Container, ExecSpec, HandOver, Mount, Process, Runtime, RuntimeError, Session,
+    SignalError, SignalTarget, TermSize, WorkdirGuard, io_reason, plausible_container_ref,
+    sized_argv,
 };
 use crate::exec::ExitStatus;
+use binary::CrunBinary;
 
 /// How long crun may take to hand over the terminal.
 const CONSOLE_WAIT: Duration = Duration::from_secs(10);
@@ -70,6 +74,36 @@ struct Config {
     process: ProcessConfig,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    mounts: Vec<MountConfig>,
+}
+
+#[derive(Deserialize)]
+struct MountConfig {
+    destination: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    options: Vec<String>,
+}
+
+impl MountConfig {
+    fn into_mount(self) -> Mount {
+        let bind = self.kind.as_deref() == Some("bind")
+            || self
+                .options
+                .iter()
+                .any(|option| option == "bind" || option == "rbind");
+        Mount {
+            destination: self.destination,
+            bind_source: self
+                .source
+                .filter(|source| bind && source.starts_with('/'))
+                .map(PathBuf::from),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -129,6 +163,11 @@ impl Crun {
                 status.process_start_time.unwrap_or_default()
             ),
             rootfs,
+            mounts: config
+                .mounts
+                .into_iter()
+                .map(MountConfig::into_mount)
+                .collect(),
         })
     }
 
@@ -176,6 +215,52 @@ impl Crun {
             None => entry.map_or_else(|| "0".to_owned(), |entry| entry.gid),
         };
         Ok(format!("{uid}:{gid}"))
+    }
+
+    /// `crun --root R exec [--env …] [--cwd D] --user UID:GID [-t --console-socket S] -- <id>
+    /// <argv…>`, with the argv behind the `stty` size wrapper on a terminal.
+    fn exec_command(
+        &self,
+        binary: &CrunBinary,
+        container: &Container,
+        spec: &ExecSpec,
+        console_socket: Option<&Path>,
+    ) -> Result<std::process::Command, RuntimeError> {
+        let user = self.numeric_user(container, spec.user.as_deref().unwrap_or("root"))?;
+        // The wrapper needs a shell; without one the size is set when the terminal arrives.
+        let has_shell = container
+            .rootfs
+            .as_ref()
+            .is_none_or(|rootfs| std::fs::symlink_metadata(rootfs.join("bin/sh")).is_ok());
+        let argv = match spec.size.filter(|_| spec.tty && has_shell) {
+            Some(size) => sized_argv(&spec.argv, size),
+            None => spec.argv.clone(),
+        };
+        let mut command = binary.command();
+        command.arg("--root").arg(&self.root).arg("exec");
+        if !spec.env.is_empty() || !spec.unset.is_empty() {
+            let base: Vec<String> = container
+                .env
+                .iter()
+                .filter(|entry| {
+                    let name = entry.split('=').next().unwrap_or_default();
+                    !spec.unset.iter().any(|unset| unset == name)
+                })
+                .cloned()
+                .collect();
+            for entry in full_env(&base, &spec.env) {
+                command.arg("--env").arg(entry);
+            }
+        }
+        if let Some(cwd) = &spec.cwd {
+            command.arg("--cwd").arg(cwd);
+        }
+        command.arg("--user").arg(&user);
+        if let Some(socket) = console_socket {
+            command.arg("-t").arg("--console-socket").arg(socket);
+        }
+        command.arg("--").arg(&container.id).args(&argv);
+        Ok(command)
     }
 
     fn spawn_error(&self, err: &std::io::Error) -> RuntimeError {
@@ -238,6 +323,46 @@ fn full_env(base: &[String], extra: &[String]) -> Vec<String> {
         merged.push(entry.clone());
     }
     merged
+}
+
+/// Whether `cwd` is certainly a directory in the container, as seen from the host: below the
+/// deepest mount that holds it (a bind mount's source, or the rootfs), every component is a
+/// directory and none a symlink (which would resolve on the host, not in the container). A
+/// mount point itself always qualifies; anything under another kind of mount does not.
+fn workdir_visible(container: &Container, cwd: &str) -> bool {
+    let cwd = Path::new(cwd);
+    if !cwd.is_absolute()
+        || cwd
+            .components()
+            .skip(1)
+            .any(|part| !matches!(part, std::path::Component::Normal(_)))
+    {
+        return false;
+    }
+    let holder = container
+        .mounts
+        .iter()
+        .filter(|mount| cwd.starts_with(&mount.destination))
+        .max_by_key(|mount| Path::new(&mount.destination).components().count());
+    let (base, rest) = match holder {
+        Some(mount) if cwd == Path::new(&mount.destination) => return true,
+        Some(mount) => match &mount.bind_source {
+            Some(source) => (
+                source.as_path(),
+                cwd.strip_prefix(&mount.destination).unwrap_or(cwd),
+            ),
+            None => return false,
+        },
+        None => match &container.rootfs {
+            Some(rootfs) => (rootfs.as_path(), cwd.strip_prefix("/").unwrap_or(cwd)),
+            None => return false,
+        },
+    };
+    let mut path = base.to_path_buf();
+    rest.components().all(|part| {
+        path.push(part);
+        std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.is_dir())
+    })
 }
 
 /// crun's own failure to enter the working directory (``chdir `/x`: No such file…``; on a
@@ -313,51 +438,45 @@ impl Runtime for Crun {
         )
     }
 
-    async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError> {
-        let user = self.numeric_user(container, spec.user.as_deref().unwrap_or("root"))?;
-        // The wrapper needs a shell; without one the size is set when the terminal arrives.
-        let has_shell = container
-            .rootfs
-            .as_ref()
-            .is_none_or(|rootfs| std::fs::symlink_metadata(rootfs.join("bin/sh")).is_ok());
-        let argv = match spec.size.filter(|_| spec.tty && has_shell) {
-            Some(size) => sized_argv(&spec.argv, size),
-            None => spec.argv.clone(),
+    /// Without a terminal, `crun exec` itself gives the process dcx's stdio, forwards signals
+    /// and exits with the process's status: dcx becomes it (as TCR's client does), unless the
+    /// working directory cannot be seen to exist, so that crun's failure to enter it still
+    /// reaches the user as dcx's working-directory error through [`Runtime::start`].
+    fn hand_over(&self, container: &Container, spec: &ExecSpec) -> HandOver {
+        if spec.tty
+            || !spec
+                .cwd
+                .as_deref()
+                .is_none_or(|cwd| workdir_visible(container, cwd))
+        {
+            return HandOver::Declined;
+        }
+        let binary = CrunBinary::prepare(&self.program);
+        let mut command = match self.exec_command(&binary, container, spec, None) {
+            Ok(command) => command,
+            Err(err) => return HandOver::Failed(err),
         };
-        let mut command = tokio::process::Command::new(&self.program);
-        command.arg("--root").arg(&self.root).arg("exec");
-        if !spec.env.is_empty() || !spec.unset.is_empty() {
-            let base: Vec<String> = container
-                .env
-                .iter()
-                .filter(|entry| {
-                    let name = entry.split('=').next().unwrap_or_default();
-                    !spec.unset.iter().any(|unset| unset == name)
-                })
-                .cloned()
-                .collect();
-            for entry in full_env(&base, &spec.env) {
-                command.arg("--env").arg(entry);
-            }
-        }
-        if let Some(cwd) = &spec.cwd {
-            command.arg("--cwd").arg(cwd);
-        }
-        command.arg("--user").arg(&user);
+        use std::os::unix::process::CommandExt;
+        let err = command.exec();
+        HandOver::Failed(self.spawn_error(&err))
+    }
+
+    async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError> {
         let console = if spec.tty {
             let dir = console_dir()?;
             let socket = dir.0.join("console.sock");
             let listener =
                 tokio::net::UnixListener::bind(&socket).map_err(|err| self.spawn_error(&err))?;
-            command.arg("-t").arg("--console-socket").arg(&socket);
-            Some((dir, listener))
+            Some((dir, listener, socket))
         } else {
             None
         };
+        let socket = console.as_ref().map(|(_, _, socket)| socket.as_path());
+        let binary = CrunBinary::prepare(&self.program);
+        let mut command =
+            tokio::process::Command::from(self.exec_command(&binary, container, spec, socket)?);
+        let console = console.map(|(dir, listener, _)| (dir, listener));
         command
-            .arg("--")
-            .arg(&container.id)
-            .args(&argv)
             .process_group(0)
             .kill_on_drop(false)
             .stdin(if spec.tty {
@@ -372,6 +491,7 @@ impl Runtime for Crun {
             })
             .stderr(Stdio::piped());
         let mut child = command.spawn().map_err(|err| self.spawn_error(&err))?;
+        drop(binary);
         let pid = child.id().unwrap_or_default();
         let stderr = child.stderr.take().expect("piped stderr");
         let mut guard = WorkdirGuard::new(spec.cwd.as_deref(), chdir_failure);
@@ -656,5 +776,82 @@ mod tests {
         assert!(alive(own, start_time(own)));
         assert!(!alive(own, start_time(own).map(|t| t + 1)));
         assert!(!alive(i64::from(i32::MAX), None));
+    }
+
+    #[test]
+    fn a_working_directory_is_visible_only_when_certainly_a_directory() {
+        let base = std::env::temp_dir().join(format!("dcx-workdir-{}", std::process::id()));
+        let rootfs = base.join("rootfs");
+        let bound = base.join("bound");
+        for dir in ["rootfs/home/u", "rootfs/tmp", "rootfs/ws", "bound/src"] {
+            std::fs::create_dir_all(base.join(dir)).unwrap();
+        }
+        std::fs::write(rootfs.join("home/file"), "").unwrap();
+        std::os::unix::fs::symlink("/", rootfs.join("home/link")).unwrap();
+        let container = Container {
+            rootfs: Some(rootfs.clone()),
+            mounts: vec![
+                Mount {
+                    destination: "/tmp".into(),
+                    bind_source: None,
+                },
+                Mount {
+                    destination: "/ws".into(),
+                    bind_source: Some(bound.clone()),
+                },
+            ],
+            ..Container::default()
+        };
+        let visible = |cwd: &str| workdir_visible(&container, cwd);
+        // In the rootfs.
+        assert!(visible("/"));
+        assert!(visible("/home/u"));
+        assert!(!visible("/home/missing"));
+        assert!(!visible("/home/file"));
+        // A symlink would resolve on the host, not in the container.
+        assert!(!visible("/home/link"));
+        assert!(!visible("/home/link/tmp"));
+        // Relative or dotted paths are not judged.
+        assert!(!visible("home/u"));
+        assert!(!visible("/home/../home/u"));
+        // A mount point always exists; under a bind mount, its source decides; under another
+        // kind of mount, nothing can be seen.
+        assert!(visible("/tmp"));
+        assert!(!visible("/tmp/anything"));
+        assert!(visible("/ws"));
+        assert!(visible("/ws/src"));
+        assert!(!visible("/ws/missing"));
+        // A longer name is not under the mount.
+        assert!(!visible("/tmpfoo"));
+        // No rootfs known: nothing is visible but mount points.
+        let unknown = Container {
+            mounts: container.mounts.clone(),
+            ..Container::default()
+        };
+        assert!(!workdir_visible(&unknown, "/home/u"));
+        assert!(workdir_visible(&unknown, "/tmp"));
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn mounts_know_their_bind_sources() {
+        let mount = |json: &str| {
+            serde_json::from_str::<MountConfig>(json)
+                .unwrap()
+                .into_mount()
+        };
+        assert_eq!(
+            mount(r#"{"destination":"/w","type":"bind","source":"/host/w"}"#).bind_source,
+            Some(PathBuf::from("/host/w"))
+        );
+        assert_eq!(
+            mount(r#"{"destination":"/w","source":"/host/w","options":["rbind","ro"]}"#)
+                .bind_source,
+            Some(PathBuf::from("/host/w"))
+        );
+        assert_eq!(
+            mount(r#"{"destination":"/tmp","type":"tmpfs","source":"tmpfs"}"#).bind_source,
+            None
+        );
     }
 }
