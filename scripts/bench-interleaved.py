@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Times commands in interleaved rounds and writes the results as JSON.
+
+Each round runs every command once, in a fresh random order, so that a change in the machine's
+speed during the run (another process, a daemon waking up) weighs on every command alike; run
+one after the other (as hyperfine does), a ratio of a few percent can come from the order alone.
+A command that exits non-zero stops the benchmark.
+
+Usage: bench-interleaved.py RUNS OUT.json NAME=COMMAND...   (COMMAND is split as a shell would)
+Output: {"NAME": {"mean": s, "median": s, "p10": s, "p90": s, "runs": n}, ...}
+"""
+import json
+import random
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+
+WARMUP = 5
+
+
+def run_once(argv):
+    started = time.perf_counter_ns()
+    result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    elapsed = (time.perf_counter_ns() - started) / 1e9
+    if result.returncode != 0:
+        sys.exit(f"bench: `{shlex.join(argv)}` exited {result.returncode}")
+    return elapsed
+
+
+def main():
+    runs, out = int(sys.argv[1]), sys.argv[2]
+    commands = dict(arg.split("=", 1) for arg in sys.argv[3:])
+    argvs = {name: shlex.split(command) for name, command in commands.items()}
+    for argv in argvs.values():
+        for _ in range(WARMUP):
+            run_once(argv)
+    times = {name: [] for name in argvs}
+    for _ in range(runs):
+        order = list(argvs)
+        random.shuffle(order)
+        for name in order:
+            times[name].append(run_once(argvs[name]))
+    results = {}
+    for name, samples in times.items():
+        samples.sort()
+        results[name] = {
+            "mean": statistics.mean(samples),
+            "median": statistics.median(samples),
+            "p10": samples[len(samples) // 10],
+            "p90": samples[len(samples) * 9 // 10],
+            "runs": len(samples),
+        }
+    with open(out, "w") as file:
+        json.dump(results, file, indent=2)
+
+
+if __name__ == "__main__":
+    main()
