@@ -7,10 +7,10 @@
 #                           vs docker exec -u vscode C true vs devcontainer exec --workspace-folder F true
 #   3. crun:                dcx exec --runtime crun --container-id X true vs crun exec X true
 #                           vs docker exec Y true (Y: the same busybox rootfs as a Docker image);
-#                           also dcx with --timeout, which keeps dcx in between (the relay path);
-#                           interleaved rounds, 10x RUNS (scripts/bench-interleaved.py)
+#                           also dcx with --timeout, which keeps dcx in between (the relay path)
+# Each group runs in interleaved rounds (scripts/bench-interleaved.py); crun's has 10x RUNS.
 # Targets: dcx / docker <= 1.0 and reference / dcx >= 7 in 1 and 2; dcx / crun <= 1.2 in 3.
-# Usage: scripts/bench.sh [RUNS]   (default 30 runs per command)
+# Usage: scripts/bench.sh [RUNS]   (default 30 rounds)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -43,38 +43,46 @@ docker run -d --name "$name-bb" --label dcx.test=1 dcx-test/busybox sleep 100000
 bash fixtures/crun/run.sh "$crun_root" "$name" "${DCX_CACHE:-/var/cache/dcx}/rootfs/busybox"
 "$dcx" exec --runtime crun --crun-root "$crun_root" --container-id "$name" true # warms the cache
 
-hyperfine --style basic --warmup 3 --runs "$runs" --export-json "$work/id.json" \
-  -n dcx "$dcx exec --container-id $name true" \
-  -n docker "docker exec $name true" \
-  -n reference "$ref exec --container-id $name true"
-hyperfine --style basic --warmup 3 --runs "$runs" --export-json "$work/ws.json" \
-  -n dcx "$dcx exec --workspace-folder $work/ws true" \
-  -n docker "docker exec -u vscode $ws_id true" \
-  -n reference "$ref exec --workspace-folder $work/ws true"
-
-# crun: interleaved rounds (scripts/bench-interleaved.py), as a few percent is what is measured.
-python3 scripts/bench-interleaved.py "$((runs * 10))" "$work/crun.json" \
+# Interleaved rounds (scripts/bench-interleaved.py): every command once per round, in a random
+# order, so that the machine's drift weighs on all of them alike.
+bench() { python3 scripts/bench-interleaved.py "$@"; }
+bench "$runs" "$work/id.json" \
+  "dcx=$dcx exec --container-id $name true" \
+  "docker=docker exec $name true" \
+  "reference=$ref exec --container-id $name true"
+bench "$runs" "$work/ws.json" \
+  "dcx=$dcx exec --workspace-folder $work/ws true" \
+  "docker=docker exec -u vscode $ws_id true" \
+  "reference=$ref exec --workspace-folder $work/ws true"
+# crun: more rounds, as a few percent is what is measured; docker exec on its own, as the
+# daemon's work after each exec slows whatever runs next (dcx on crun doubled in time).
+bench "$((runs * 10))" "$work/crun.json" \
   "dcx=$dcx exec --runtime crun --crun-root $crun_root --container-id $name true" \
   "dcx-relay=$dcx exec --runtime crun --crun-root $crun_root --container-id $name --timeout 1h true" \
-  "crun=crun --root $crun_root exec $name true" \
-  "docker=docker exec $name-bb true"
+  "crun=crun --root $crun_root exec $name true"
+bench "$runs" "$work/crun-docker.json" "docker=docker exec $name-bb true"
 
-python3 - "$work/id.json" "$work/ws.json" "$work/crun.json" <<'PY'
+python3 - "$work/id.json" "$work/ws.json" "$work/crun.json" "$work/crun-docker.json" <<'PY'
 import json, sys
 print()
 for title, path in (("--container-id", sys.argv[1]), ("--workspace-folder (warm cache)", sys.argv[2])):
-    m = {r["command"]: r["mean"] for r in json.load(open(path))["results"]}
-    print(f"{title}: dcx {m['dcx']*1000:.1f} ms, docker exec {m['docker']*1000:.1f} ms, "
-          f"devcontainer exec {m['reference']*1000:.1f} ms")
-    print(f"  dcx / docker exec = {m['dcx']/m['docker']:.2f}x (target <= 1.0); "
+    r = json.load(open(path))
+    m = {name: x["mean"] for name, x in r.items()}
+    med = {name: x["median"] for name, x in r.items()}
+    print(f"{title} ({r['dcx']['runs']} interleaved rounds): dcx {m['dcx']*1000:.1f} ms, "
+          f"docker exec {m['docker']*1000:.1f} ms, devcontainer exec {m['reference']*1000:.1f} ms")
+    print(f"  dcx / docker exec = {m['dcx']/m['docker']:.2f}x (median {med['dcx']/med['docker']:.2f}x; target <= 1.0); "
           f"reference / dcx = {m['reference']/m['dcx']:.1f}x (target >= 7)")
 r = json.load(open(sys.argv[3]))
 mean = {k: v["mean"] for k, v in r.items()}
 median = {k: v["median"] for k, v in r.items()}
+d = json.load(open(sys.argv[4]))
 print(f"--runtime crun ({r['dcx']['runs']} interleaved rounds): dcx {mean['dcx']*1000:.1f} ms "
-      f"(median {median['dcx']*1000:.1f}), dcx relaying (--timeout) {mean['dcx-relay']*1000:.1f} ms, "
-      f"crun exec {mean['crun']*1000:.1f} ms (median {median['crun']*1000:.1f}), "
-      f"docker exec {mean['docker']*1000:.1f} ms")
+      f"(median {median['dcx']*1000:.1f}), dcx relaying (--timeout) {mean['dcx-relay']*1000:.1f} ms "
+      f"(median {median['dcx-relay']*1000:.1f}), crun exec {mean['crun']*1000:.1f} ms "
+      f"(median {median['crun']*1000:.1f})")
 print(f"  dcx / crun exec = {mean['dcx']/mean['crun']:.2f}x (median {median['dcx']/median['crun']:.2f}x; target <= 1.2); "
-      f"relaying: {mean['dcx-relay']/mean['crun']:.2f}x; docker exec / dcx = {mean['docker']/mean['dcx']:.1f}x")
+      f"relaying: {mean['dcx-relay']/mean['crun']:.2f}x (median {median['dcx-relay']/median['crun']:.2f}x)")
+print(f"  docker exec on the same rootfs ({d['docker']['runs']} runs): {d['docker']['mean']*1000:.1f} ms; "
+      f"docker exec / dcx = {d['docker']['mean']/mean['dcx']:.1f}x")
 PY
