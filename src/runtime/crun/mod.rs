@@ -6,8 +6,10 @@
 //! is running when its pid is alive and is still the process crun recorded (same start time).
 //! `--id-label` and `--workspace-folder` match annotations, whose keys are the Docker label names.
 //!
-//! An exec spawns `crun --root R exec [--env …] [--cwd D] --user UID:GID [-t --console-socket S]
-//! -- <id> <cmd…>`, following crun 1.8.1's rules (see shared/reference/crun-backend.md):
+//! An exec runs `crun --root R exec [--env …] [--cwd D] --user UID:GID [-t --console-socket S]
+//! -- <id> <cmd…>` from a sealed copy of the crun binary (`binary.rs`): spawned and relayed by
+//! [`Runtime::start`], or, with nothing to relay, in place of dcx ([`Runtime::hand_over`]). It
+//! follows crun 1.8.1's rules (see shared/reference/crun-backend.md):
 //! * `--env` replaces the whole environment, so the container's env is always passed first,
 //!   followed by dcx's variables (later entries win);
 //! * `--user` takes numbers only: names are resolved in the container's `/etc/passwd` and
@@ -16,8 +18,9 @@
 //!   working directory is turned into dcx's working-directory error;
 //! * crun forwards catchable signals to the process; SIGKILL (and a group signal) goes to the
 //!   process itself, found as crun's child;
-//! * crun runs in a process group of its own, so a terminal's ^C reaches the process once,
-//!   through dcx's forwarding, not twice.
+//! * relayed, crun runs in a process group of its own, so a terminal's ^C reaches the process
+//!   once, through dcx's forwarding, not twice; handed over, crun is in the caller's group and
+//!   forwards the ^C itself.
 //!
 //! TTY: crun creates the terminal and passes its master over `--console-socket` (one byte and
 //! SCM_RIGHTS); dcx relays it and resizes it (crun 1.8.1 forwards no resizes). The size is also
