@@ -4,7 +4,9 @@
 Each round runs every command once, in a fresh random order, so that a change in the machine's
 speed during the run (another process, a daemon waking up) weighs on every command alike; run
 one after the other (as hyperfine does), a ratio of a few percent can come from the order alone.
-A command that exits non-zero stops the benchmark.
+Commands get /dev/null as stdin and stdout and a pipe as stderr (shown if one fails): no
+terminal and no file, as in a CI job that captures output. A command that exits non-zero stops
+the benchmark.
 
 Usage: bench-interleaved.py RUNS OUT.json NAME=COMMAND...   (COMMAND is split as a shell would)
 Output: {"NAME": {"mean": s, "median": s, "p10": s, "p90": s, "runs": n}, ...}
@@ -22,9 +24,12 @@ WARMUP = 5
 
 def run_once(argv):
     started = time.perf_counter_ns()
-    result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    result = subprocess.run(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     elapsed = (time.perf_counter_ns() - started) / 1e9
     if result.returncode != 0:
+        sys.stderr.buffer.write(result.stderr)
         sys.exit(f"bench: `{shlex.join(argv)}` exited {result.returncode}")
     return elapsed
 

@@ -25,8 +25,10 @@
 //!   (as coreutils' `timeout`), exit 124.
 //!
 //! Hand-over: when dcx would have nothing to do while the command runs (no terminal, no
-//! timeout, nothing to log), the engine is first offered to replace dcx with its own exec
-//! command ([`Runtime::hand_over`]; crun takes it), which then behaves as the relay would.
+//! timeout, nothing to log) and its stdin, stdout and stderr are pipes, sockets or /dev/null
+//! (never a terminal or a file, which the process could do more with than write), the engine is
+//! first offered to replace dcx with its own exec command ([`Runtime::hand_over`]; crun takes
+//! it): the process then holds those streams itself.
 
 mod output;
 mod signals;
@@ -60,6 +62,8 @@ pub struct ExecPlan {
     /// Put the host terminal (stdin) in raw mode.
     pub raw_stdin: bool,
     pub timeout: Option<Duration>,
+    /// dcx's stdin, stdout and stderr could be the process's own (pipes, sockets, /dev/null).
+    pub stdio_shareable: bool,
 }
 
 impl ExecPlan {
@@ -92,13 +96,16 @@ impl ExecPlan {
             follow_resize: tty && host.stdout_tty && request.terminal_size.is_none(),
             raw_stdin: tty && host.stdin_tty,
             timeout: request.timeout,
+            stdio_shareable: host.stdio_shareable,
         }
     }
 
-    /// Whether dcx has nothing to do while the command runs: no terminal to relay or resize,
-    /// no timeout to enforce, no events to log around it.
-    fn needs_no_relay(&self, log: &Log) -> bool {
+    /// Whether the engine may run the command in dcx's place: dcx would have nothing to do
+    /// while it runs (no terminal to relay or resize, no timeout to enforce, no events to log),
+    /// and dcx's own stdio gives the process nothing more than the relay's pipes would.
+    fn may_hand_over(&self, log: &Log) -> bool {
         !self.spec.tty
+            && self.stdio_shareable
             && self.timeout.is_none()
             && log.format() == Format::Text
             && !log.enabled(Level::Debug)
@@ -167,7 +174,7 @@ pub async fn run(
     plan: &ExecPlan,
     log: &Log,
 ) -> Result<ExitStatus, ExecError> {
-    if plan.needs_no_relay(log)
+    if plan.may_hand_over(log)
         && let HandOver::Failed(err) = runtime.hand_over(container, &plan.spec)
     {
         return Err(err.into());
@@ -281,5 +288,46 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> ExecPlan {
+        ExecPlan {
+            spec: ExecSpec::default(),
+            follow_resize: false,
+            raw_stdin: false,
+            timeout: None,
+            stdio_shareable: true,
+        }
+    }
+
+    #[test]
+    fn only_an_exec_with_nothing_to_relay_is_handed_over() {
+        let quiet = Log::new(Level::Info, Format::Text);
+        assert!(plan().may_hand_over(&quiet));
+        let mut tty = plan();
+        tty.spec.tty = true;
+        assert!(!tty.may_hand_over(&quiet));
+        let timed = ExecPlan {
+            timeout: Some(Duration::from_secs(1)),
+            ..plan()
+        };
+        assert!(!timed.may_hand_over(&quiet));
+        let terminal_or_file = ExecPlan {
+            stdio_shareable: false,
+            ..plan()
+        };
+        assert!(!terminal_or_file.may_hand_over(&quiet));
+        for log in [
+            Log::new(Level::Debug, Format::Text),
+            Log::new(Level::Trace, Format::Text),
+            Log::new(Level::Info, Format::Json),
+        ] {
+            assert!(!plan().may_hand_over(&log), "{log:?}");
+        }
     }
 }

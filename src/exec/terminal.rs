@@ -1,4 +1,5 @@
-//! The host terminal: whether stdin and stdout are terminals, their size, and raw mode.
+//! The host terminal: whether stdin and stdout are terminals, whether dcx's standard streams
+//! could be handed to the process as they are, the terminal's size, and raw mode.
 //!
 //! Raw mode is entered only for a PTY session whose stdin is a terminal, and the saved settings
 //! are restored on every way out: the [`RawMode`] guard's drop (normal exit, errors, and the
@@ -18,6 +19,8 @@ use crate::runtime::TermSize;
 pub struct HostTerminal {
     pub stdin_tty: bool,
     pub stdout_tty: bool,
+    /// stdin, stdout and stderr are each a pipe, a socket or `/dev/null` (see [`shareable`]).
+    pub stdio_shareable: bool,
 }
 
 impl HostTerminal {
@@ -25,7 +28,29 @@ impl HostTerminal {
         Self {
             stdin_tty: std::io::stdin().is_terminal(),
             stdout_tty: std::io::stdout().is_terminal(),
+            stdio_shareable: shareable(std::io::stdin().as_fd())
+                && shareable(std::io::stdout().as_fd())
+                && shareable(std::io::stderr().as_fd()),
         }
+    }
+}
+
+/// Whether the process could hold this stream itself instead of a pipe from dcx: a pipe, a
+/// socket or `/dev/null` gives it nothing a relay's pipe would not. A terminal would (its
+/// settings; typing into it with TIOCSTI), and so would a file (its mode and owner, its
+/// content through `/proc/self/fd`).
+pub fn shareable(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    use rustix::fs::FileType;
+    let Ok(stat) = rustix::fs::fstat(fd) else {
+        return false;
+    };
+    match FileType::from_raw_mode(stat.st_mode) {
+        FileType::Fifo | FileType::Socket => true,
+        FileType::CharacterDevice => {
+            let device = stat.st_rdev;
+            (rustix::fs::major(device), rustix::fs::minor(device)) == (1, 3)
+        }
+        _ => false,
     }
 }
 
@@ -82,5 +107,26 @@ impl RawMode {
 impl Drop for RawMode {
     fn drop(&mut self) {
         restore();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipes_sockets_and_dev_null_are_shareable_files_and_terminals_are_not() {
+        let (read, write) = std::io::pipe().unwrap();
+        assert!(shareable(read.as_fd()) && shareable(write.as_fd()));
+        let (one, _two) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert!(shareable(one.as_fd()));
+        let null = std::fs::File::open("/dev/null").unwrap();
+        assert!(shareable(null.as_fd()));
+        let zero = std::fs::File::open("/dev/zero").unwrap();
+        assert!(!shareable(zero.as_fd()));
+        let file = tempfile::tempfile().unwrap();
+        assert!(!shareable(file.as_fd()));
+        let pty = rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR).unwrap();
+        assert!(!shareable(pty.as_fd()));
     }
 }

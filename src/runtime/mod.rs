@@ -1,9 +1,10 @@
-//! The one seam to container engines. Everything that talks to Docker (or, later, crun) sits
-//! behind [`Runtime`]; the rest of dcx works on the plain values defined here.
+//! The one seam to container engines. Everything that talks to Docker or crun sits behind
+//! [`Runtime`]; the rest of dcx works on the plain values defined here.
 //!
 //! An exec is started with [`Runtime::start`] and comes back as a [`Session`]: a stream of
 //! output chunks, a byte sink for the process's stdin (shut it down to send EOF), and a
-//! [`Process`] to ask for the exit status once the output has ended.
+//! [`Process`] to ask for the exit status once the output has ended. An engine whose own exec
+//! command needs no relay may instead take dcx's place ([`Runtime::hand_over`]).
 
 pub mod capture;
 pub mod crun;
@@ -141,9 +142,10 @@ pub trait Runtime: Send + Sync {
     /// Starts a process in a running container, attached to its stdio.
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError>;
 
-    /// Replaces dcx with the engine's own exec command, when that command gives the process
-    /// dcx's stdio, exit status and signals exactly as [`Runtime::start`] and a relay would (see
-    /// `exec::run` for when it is asked). Returns only when that did not happen.
+    /// Replaces dcx with the engine's own exec command, which gives the process dcx's own stdio
+    /// (`exec::run` asks only when those are pipes, sockets or /dev/null) and ends with its exit
+    /// status, forwarding signals meanwhile, as [`Runtime::start`] and the relay would. Returns
+    /// only when that did not happen.
     fn hand_over(&self, _container: &Container, _spec: &ExecSpec) -> HandOver {
         HandOver::Declined
     }

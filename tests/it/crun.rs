@@ -342,6 +342,23 @@ fn running_as(pid: u32) -> (String, String) {
     )
 }
 
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|child| child.parse().unwrap())
+        .collect()
+}
+
+/// What the process's open file descriptors point at.
+fn open_files(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .map(|target| target.display().to_string())
+        .collect()
+}
+
 /// Waits until the process with this pid has become crun (it starts as dcx).
 fn becomes_crun(pid: u32) -> (String, String) {
     let started = std::time::Instant::now();
@@ -364,26 +381,29 @@ fn a_plain_exec_hands_over_to_a_sealed_crun() {
     let (arg0, exe) = becomes_crun(run.pid());
     assert_eq!(arg0, "crun");
     assert!(exe.starts_with("/memfd:crun"), "crun runs from {exe}");
+    // The copy is close-on-exec: neither crun nor the container's process holds it open.
+    let container_process = children(run.pid())[0];
+    for pid in [run.pid(), container_process] {
+        assert!(
+            open_files(pid).iter().all(|file| !file.contains("memfd")),
+            "{pid}: {:?}",
+            open_files(pid)
+        );
+    }
+    assert_eq!(
+        running_as(container_process).0,
+        "sleep",
+        "{container_process}"
+    );
     run.signal("TERM");
     assert_eq!(run.finish(), Some(143));
-    // The copy is close-on-exec: the container's process never holds it.
-    c.dcx(&["sh", "-c", "ls -l /proc/self/fd/ | grep -c memfd"])
-        .run()
-        .code(1)
-        .stdout("0\n");
     // Something to relay (a timeout): dcx stays, and still runs crun from a sealed copy.
     let run = c
         .dcx(&["--timeout", "60s", "sh", "-c", "echo ready; exec sleep 301"])
         .spawn();
     run.stdout.wait_for("ready");
     assert_ne!(running_as(run.pid()).0, "crun");
-    let crun_pid = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", run.pid()))
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let crun_pid = children(run.pid())[0];
     let (arg0, exe) = running_as(crun_pid);
     assert_eq!(arg0, "crun");
     assert!(exe.starts_with("/memfd:crun"), "crun runs from {exe}");
@@ -406,5 +426,46 @@ fn a_plain_exec_hands_over_to_a_sealed_crun() {
             .run()
             .code(1)
             .stderr("Cannot run /nonexistent/crun: No such file or directory\n");
+    }
+}
+
+#[test]
+fn no_hand_over_gives_the_process_a_file_of_the_host_and_wrapped_cruns_still_run() {
+    let c = CrunContainer::start("busybox", &[]);
+    // stdout is a file: the process gets a pipe from dcx, as on Docker, not the file itself.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut child = std::process::Command::new(crate::harness::dcx_path())
+        .args(["exec", "--runtime", "crun", "--crun-root", c.root_str()])
+        .args(["--container-id", &c.id])
+        .args(["sh", "-c", "ls -l /proc/self/fd/1; exec sleep 302"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .spawn()
+        .unwrap();
+    wait_until_running(&c, "sleep 302");
+    assert_ne!(running_as(child.id()).0, "crun");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+    let listing = std::fs::read_to_string(&out).unwrap();
+    assert!(listing.contains("pipe:"), "{listing}");
+    // A crun behind a wrapper script runs from its path, in both ways of running it.
+    let wrapper = dir.path().join("crun-wrapper");
+    std::fs::write(&wrapper, "#!/bin/sh\nexec crun \"$@\"\n").unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let wrapper = wrapper.display().to_string();
+    for extra in [&[][..], &["--timeout", "30s"][..]] {
+        c.dcx(&[extra, &["--crun-path", &wrapper, "echo", "wrapped"]].concat())
+            .run()
+            .code(0)
+            .stdout("wrapped\n");
     }
 }

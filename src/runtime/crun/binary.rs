@@ -8,12 +8,14 @@
 //! `crun exec`; dcx makes the sealed copy itself (one memfd, one in-kernel copy) and starts crun
 //! from it, so crun starts once, with the same protection.
 //!
-//! When no sealed copy can be made (memfds disabled, `vm.memfd_noexec = 2`, a binary dcx cannot
-//! read), crun runs from its path and makes its own copy, as it always does.
+//! crun runs from its path, and makes its own copy as it always does, when no sealed copy can be
+//! made (memfds disabled, `vm.memfd_noexec = 2`, a binary dcx cannot read), when the program is
+//! not an ELF binary (a wrapper script, whose interpreter could not open the copy: it is
+//! close-on-exec), and when starting the copy fails (callers then retry with
+//! [`CrunBinary::run_from_path`]).
 
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
@@ -36,11 +38,24 @@ pub(super) struct CrunBinary {
 impl CrunBinary {
     /// Finds `program` (on PATH when it has no `/`) and copies it into a sealed memfd.
     pub(super) fn prepare(program: &Path) -> Self {
-        let sealed = find_program(program).and_then(|path| sealed_copy(&path).ok());
+        let sealed = find_program(program).and_then(|path| sealed_copy(&path).ok().flatten());
         Self {
             program: program.to_path_buf(),
             sealed,
         }
+    }
+
+    /// The same program, run from its path.
+    pub(super) fn run_from_path(&self) -> Self {
+        Self {
+            program: self.program.clone(),
+            sealed: None,
+        }
+    }
+
+    /// Whether crun runs from the sealed copy.
+    pub(super) fn is_sealed(&self) -> bool {
+        self.sealed.is_some()
     }
 
     /// A command that runs crun, from the sealed copy when there is one. The copy is opened
@@ -59,24 +74,32 @@ impl CrunBinary {
     }
 }
 
-/// `program` itself when it names a path, else the first executable file called so on PATH.
+/// `program` itself when it names a path, else the first file called so on PATH that this
+/// user may execute (as execvp looks for it; glibc's PATH when there is none).
 fn find_program(program: &Path) -> Option<PathBuf> {
     if program.components().count() > 1 {
         return Some(program.to_path_buf());
     }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/bin:/bin"));
+    let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/bin:/usr/bin"));
     std::env::split_paths(&path)
         .filter(|dir| !dir.as_os_str().is_empty())
         .map(|dir| dir.join(program))
         .find(|candidate| {
-            std::fs::metadata(candidate)
-                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+            std::fs::metadata(candidate).is_ok_and(|meta| meta.is_file())
+                && rustix::fs::access(candidate, rustix::fs::Access::EXEC_OK).is_ok()
         })
 }
 
-/// An executable memfd holding `path`'s bytes, sealed as crun expects.
-fn sealed_copy(path: &Path) -> std::io::Result<OwnedFd> {
+/// An executable memfd holding `path`'s bytes, sealed as crun expects; `None` when `path` is
+/// not an ELF binary.
+fn sealed_copy(path: &Path) -> std::io::Result<Option<OwnedFd>> {
+    use std::io::{Read, Seek};
     let mut source = std::fs::File::open(path)?;
+    let mut magic = [0u8; 4];
+    if source.read_exact(&mut magic).is_err() || &magic != b"\x7fELF" {
+        return Ok(None);
+    }
+    source.rewind()?;
     let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
     // Kernels from 6.3 want executability said; older ones refuse the flag.
     let memfd = match rustix::fs::memfd_create("crun", flags | MemfdFlags::EXEC) {
@@ -87,7 +110,7 @@ fn sealed_copy(path: &Path) -> std::io::Result<OwnedFd> {
     std::io::copy(&mut source, &mut copy)?;
     let memfd = OwnedFd::from(copy);
     rustix::fs::fcntl_add_seals(&memfd, CRUN_SEALS)?;
-    Ok(memfd)
+    Ok(Some(memfd))
 }
 
 #[cfg(test)]
@@ -100,18 +123,20 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("program");
         std::fs::write(&file, b"\x7fELF not really").unwrap();
-        let memfd = sealed_copy(&file).unwrap();
+        let memfd = sealed_copy(&file).unwrap().expect("an ELF file is copied");
         assert_eq!(rustix::fs::fcntl_get_seals(&memfd).unwrap(), CRUN_SEALS);
         let copied = std::fs::read(format!("/proc/self/fd/{}", memfd.as_raw_fd())).unwrap();
         assert_eq!(copied, b"\x7fELF not really");
         // Sealed: no more writes.
         let mut writable = std::fs::OpenOptions::new()
             .write(true)
-            .open(format!("/proc/self/fd/{}", memfd.as_raw_fd()));
-        if let Ok(file) = writable.as_mut() {
-            use std::io::Write;
-            assert!(file.write_all(b"x").is_err());
-        }
+            .open(format!("/proc/self/fd/{}", memfd.as_raw_fd()))
+            .unwrap();
+        use std::io::Write;
+        assert!(writable.write_all(b"x").is_err());
+        // A script is not copied: its interpreter could not open the copy.
+        std::fs::write(&file, b"#!/bin/sh\nexec crun \"$@\"\n").unwrap();
+        assert!(sealed_copy(&file).unwrap().is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -133,13 +158,16 @@ mod tests {
     #[test]
     fn a_missing_program_runs_by_its_name_and_fails_there() {
         let binary = CrunBinary::prepare(Path::new("/no/such/crun"));
-        assert!(binary.sealed.is_none());
+        assert!(!binary.is_sealed());
         assert_eq!(binary.command().get_program(), "/no/such/crun");
     }
 
     #[test]
     fn a_program_found_runs_from_its_sealed_copy_under_its_own_name() {
         let binary = CrunBinary::prepare(Path::new("sh"));
+        assert!(binary.is_sealed());
+        assert!(!binary.run_from_path().is_sealed());
+        assert_eq!(binary.run_from_path().command().get_program(), "sh");
         let command = binary.command();
         let program = command.get_program().to_string_lossy().into_owned();
         assert!(program.starts_with("/proc/self/fd/"), "{program}");

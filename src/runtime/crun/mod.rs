@@ -328,12 +328,21 @@ fn full_env(base: &[String], extra: &[String]) -> Vec<String> {
     merged
 }
 
-/// Whether `cwd` is certainly a directory in the container, as seen from the host: below the
-/// deepest mount that holds it (a bind mount's source, or the rootfs), every component is a
-/// directory and none a symlink (which would resolve on the host, not in the container). A
-/// mount point itself always qualifies; anything under another kind of mount does not.
+/// Whether `cwd` is certainly a directory in the container, as seen from the host:
+/// * `cwd` is absolute, without `.` or `..`, and the rootfs is known;
+/// * no mount's destination goes through a symlink of the rootfs (crun follows those when it
+///   mounts, so such a mount lands where the destination does not say);
+/// * the mount that shows `cwd` is the last one, in config order (later mounts cover earlier
+///   ones), whose destination holds it. At its mount point, a bind mount's source must be a
+///   directory; any other mount point is one. Below it, a bind mount's source (or, with no
+///   mount, the rootfs) must hold a directory at every component, and no symlink (which would
+///   resolve on the host, not in the container); below any other kind of mount (tmpfs, proc)
+///   nothing can be seen.
 fn workdir_visible(container: &Container, cwd: &str) -> bool {
     let cwd = Path::new(cwd);
+    let Some(rootfs) = &container.rootfs else {
+        return false;
+    };
     if !cwd.is_absolute()
         || cwd
             .components()
@@ -342,13 +351,33 @@ fn workdir_visible(container: &Container, cwd: &str) -> bool {
     {
         return false;
     }
+    let through_symlink = |destination: &Path| {
+        let mut path = rootfs.clone();
+        destination.components().skip(1).any(|part| {
+            path.push(part);
+            // A missing component is created by crun, as a directory: nothing to follow.
+            std::fs::symlink_metadata(&path).is_ok_and(|meta| meta.file_type().is_symlink())
+        })
+    };
+    if container
+        .mounts
+        .iter()
+        .any(|mount| through_symlink(Path::new(&mount.destination)))
+    {
+        return false;
+    }
     let holder = container
         .mounts
         .iter()
-        .filter(|mount| cwd.starts_with(&mount.destination))
-        .max_by_key(|mount| Path::new(&mount.destination).components().count());
+        .rev()
+        .find(|mount| cwd.starts_with(&mount.destination));
     let (base, rest) = match holder {
-        Some(mount) if cwd == Path::new(&mount.destination) => return true,
+        Some(mount) if cwd == Path::new(&mount.destination) => {
+            return mount
+                .bind_source
+                .as_ref()
+                .is_none_or(|source| source.is_dir());
+        }
         Some(mount) => match &mount.bind_source {
             Some(source) => (
                 source.as_path(),
@@ -356,10 +385,7 @@ fn workdir_visible(container: &Container, cwd: &str) -> bool {
             ),
             None => return false,
         },
-        None => match &container.rootfs {
-            Some(rootfs) => (rootfs.as_path(), cwd.strip_prefix("/").unwrap_or(cwd)),
-            None => return false,
-        },
+        None => (rootfs.as_path(), cwd.strip_prefix("/").unwrap_or(cwd)),
     };
     let mut path = base.to_path_buf();
     rest.components().all(|part| {
@@ -454,14 +480,19 @@ impl Runtime for Crun {
         {
             return HandOver::Declined;
         }
-        let binary = CrunBinary::prepare(&self.program);
-        let mut command = match self.exec_command(&binary, container, spec, None) {
-            Ok(command) => command,
-            Err(err) => return HandOver::Failed(err),
-        };
         use std::os::unix::process::CommandExt;
-        let err = command.exec();
-        HandOver::Failed(self.spawn_error(&err))
+        let exec = |binary: &CrunBinary| match self.exec_command(binary, container, spec, None) {
+            Ok(mut command) => self.spawn_error(&command.exec()),
+            Err(err) => err,
+        };
+        let binary = CrunBinary::prepare(&self.program);
+        let err = exec(&binary);
+        // A sealed copy the system would not run (a policy, no /proc): crun from its path.
+        HandOver::Failed(if binary.is_sealed() {
+            exec(&binary.run_from_path())
+        } else {
+            err
+        })
     }
 
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError> {
@@ -475,26 +506,33 @@ impl Runtime for Crun {
             None
         };
         let socket = console.as_ref().map(|(_, _, socket)| socket.as_path());
+        let spawn = |binary: &CrunBinary| -> Result<tokio::process::Child, RuntimeError> {
+            let mut command =
+                tokio::process::Command::from(self.exec_command(binary, container, spec, socket)?);
+            command
+                .process_group(0)
+                .kill_on_drop(false)
+                .stdin(if spec.tty {
+                    Stdio::null()
+                } else {
+                    Stdio::piped()
+                })
+                .stdout(if spec.tty {
+                    Stdio::null()
+                } else {
+                    Stdio::piped()
+                })
+                .stderr(Stdio::piped());
+            command.spawn().map_err(|err| self.spawn_error(&err))
+        };
         let binary = CrunBinary::prepare(&self.program);
-        let mut command =
-            tokio::process::Command::from(self.exec_command(&binary, container, spec, socket)?);
-        let console = console.map(|(dir, listener, _)| (dir, listener));
-        command
-            .process_group(0)
-            .kill_on_drop(false)
-            .stdin(if spec.tty {
-                Stdio::null()
-            } else {
-                Stdio::piped()
-            })
-            .stdout(if spec.tty {
-                Stdio::null()
-            } else {
-                Stdio::piped()
-            })
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().map_err(|err| self.spawn_error(&err))?;
+        let mut child = match spawn(&binary) {
+            // A sealed copy the system would not run (a policy, no /proc): crun from its path.
+            Err(_) if binary.is_sealed() => spawn(&binary.run_from_path())?,
+            other => other?,
+        };
         drop(binary);
+        let console = console.map(|(dir, listener, _)| (dir, listener));
         let pid = child.id().unwrap_or_default();
         let stderr = child.stderr.take().expect("piped stderr");
         let mut guard = WorkdirGuard::new(spec.cwd.as_deref(), chdir_failure);
@@ -783,25 +821,37 @@ mod tests {
 
     #[test]
     fn a_working_directory_is_visible_only_when_certainly_a_directory() {
-        let base = std::env::temp_dir().join(format!("dcx-workdir-{}", std::process::id()));
+        let base = tempfile::tempdir().unwrap();
+        let base = base.path();
         let rootfs = base.join("rootfs");
         let bound = base.join("bound");
-        for dir in ["rootfs/home/u", "rootfs/tmp", "rootfs/ws", "bound/src"] {
+        let other = base.join("other");
+        for dir in [
+            "rootfs/home/u",
+            "rootfs/tmp",
+            "rootfs/ws",
+            "rootfs/data/sub",
+            "bound/src",
+            "other/sub",
+        ] {
             std::fs::create_dir_all(base.join(dir)).unwrap();
         }
         std::fs::write(rootfs.join("home/file"), "").unwrap();
+        std::fs::write(base.join("hosts"), "").unwrap();
         std::os::unix::fs::symlink("/", rootfs.join("home/link")).unwrap();
+        let mount = |destination: &str, source: Option<PathBuf>| Mount {
+            destination: destination.into(),
+            bind_source: source,
+        };
         let container = Container {
             rootfs: Some(rootfs.clone()),
             mounts: vec![
-                Mount {
-                    destination: "/tmp".into(),
-                    bind_source: None,
-                },
-                Mount {
-                    destination: "/ws".into(),
-                    bind_source: Some(bound.clone()),
-                },
+                mount("/tmp", None),
+                mount("/ws", Some(bound.clone())),
+                mount("/etc/hosts", Some(base.join("hosts"))),
+                // A later mount covers an earlier, deeper one.
+                mount("/data/sub", Some(bound.clone())),
+                mount("/data", Some(other.clone())),
             ],
             ..Container::default()
         };
@@ -817,23 +867,30 @@ mod tests {
         // Relative or dotted paths are not judged.
         assert!(!visible("home/u"));
         assert!(!visible("/home/../home/u"));
-        // A mount point always exists; under a bind mount, its source decides; under another
-        // kind of mount, nothing can be seen.
+        // A mount point is a directory, unless a bind mount shows a file there; under a bind
+        // mount, its source decides; under another kind of mount, nothing can be seen.
         assert!(visible("/tmp"));
         assert!(!visible("/tmp/anything"));
         assert!(visible("/ws"));
         assert!(visible("/ws/src"));
         assert!(!visible("/ws/missing"));
+        assert!(!visible("/etc/hosts"));
         // A longer name is not under the mount.
         assert!(!visible("/tmpfoo"));
-        // No rootfs known: nothing is visible but mount points.
+        // The last mount holding the directory shows it: /data's source, not /data/sub's.
+        assert!(visible("/data/sub"));
+        assert!(!visible("/data/sub/src"));
+        // No rootfs known: nothing is judged.
         let unknown = Container {
             mounts: container.mounts.clone(),
             ..Container::default()
         };
-        assert!(!workdir_visible(&unknown, "/home/u"));
-        assert!(workdir_visible(&unknown, "/tmp"));
-        std::fs::remove_dir_all(&base).unwrap();
+        assert!(!workdir_visible(&unknown, "/tmp"));
+        // A mount through a symlink of the rootfs lands elsewhere: nothing is judged.
+        std::os::unix::fs::symlink("/tmp", rootfs.join("run")).unwrap();
+        let mut through = container.clone();
+        through.mounts.push(mount("/run/shm", None));
+        assert!(!workdir_visible(&through, "/home/u"));
     }
 
     #[test]
