@@ -30,6 +30,7 @@
 mod binary;
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::io::IoSliceMut;
 use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
@@ -220,27 +221,23 @@ impl Crun {
         Ok(format!("{uid}:{gid}"))
     }
 
-    /// `crun --root R exec [--env …] [--cwd D] --user UID:GID [-t --console-socket S] -- <id>
-    /// <argv…>`, with the argv behind the `stty` size wrapper on a terminal.
-    fn exec_command(
+    /// The arguments of `crun --root R exec [--env …] [--cwd D] --user UID:GID [-t
+    /// --console-socket S] -- <id> <argv…>`, with the argv behind the `stty` size wrapper on a
+    /// terminal of a given size.
+    fn exec_args(
         &self,
-        binary: &CrunBinary,
         container: &Container,
         spec: &ExecSpec,
         console_socket: Option<&Path>,
-    ) -> Result<std::process::Command, RuntimeError> {
+    ) -> Result<Vec<OsString>, RuntimeError> {
         let user = self.numeric_user(container, spec.user.as_deref().unwrap_or("root"))?;
-        // The wrapper needs a shell; without one the size is set when the terminal arrives.
-        let has_shell = container
-            .rootfs
-            .as_ref()
-            .is_none_or(|rootfs| std::fs::symlink_metadata(rootfs.join("bin/sh")).is_ok());
-        let argv = match spec.size.filter(|_| spec.tty && has_shell) {
-            Some(size) => sized_argv(&spec.argv, size),
-            None => spec.argv.clone(),
+        let argv = match spec.size.filter(|_| spec.tty) {
+            // The wrapper needs a shell; without one the size is set when the terminal arrives.
+            Some(size) if has_shell(container) => sized_argv(&spec.argv, size),
+            _ => spec.argv.clone(),
         };
-        let mut command = binary.command();
-        command.arg("--root").arg(&self.root).arg("exec");
+        let mut args: Vec<OsString> =
+            vec!["--root".into(), self.root.clone().into(), "exec".into()];
         if !spec.env.is_empty() || !spec.unset.is_empty() {
             let base: Vec<String> = container
                 .env
@@ -252,18 +249,19 @@ impl Crun {
                 .cloned()
                 .collect();
             for entry in full_env(&base, &spec.env) {
-                command.arg("--env").arg(entry);
+                args.extend(["--env".into(), entry.into()]);
             }
         }
         if let Some(cwd) = &spec.cwd {
-            command.arg("--cwd").arg(cwd);
+            args.extend(["--cwd".into(), cwd.into()]);
         }
-        command.arg("--user").arg(&user);
+        args.extend(["--user".into(), user.into()]);
         if let Some(socket) = console_socket {
-            command.arg("-t").arg("--console-socket").arg(socket);
+            args.extend(["-t".into(), "--console-socket".into(), socket.into()]);
         }
-        command.arg("--").arg(&container.id).args(&argv);
-        Ok(command)
+        args.extend(["--".into(), container.id.clone().into()]);
+        args.extend(argv.into_iter().map(OsString::from));
+        Ok(args)
     }
 
     fn spawn_error(&self, err: &std::io::Error) -> RuntimeError {
@@ -326,6 +324,15 @@ fn full_env(base: &[String], extra: &[String]) -> Vec<String> {
         merged.push(entry.clone());
     }
     merged
+}
+
+/// Whether the container has the shell that the `stty` size wrapper needs (assumed without a
+/// known rootfs).
+fn has_shell(container: &Container) -> bool {
+    container
+        .rootfs
+        .as_ref()
+        .is_none_or(|rootfs| std::fs::symlink_metadata(rootfs.join("bin/sh")).is_ok())
 }
 
 /// Whether `cwd` is certainly a directory in the container, as seen from the host:
@@ -480,36 +487,35 @@ impl Runtime for Crun {
         {
             return HandOver::Declined;
         }
-        use std::os::unix::process::CommandExt;
-        let exec = |binary: &CrunBinary| match self.exec_command(binary, container, spec, None) {
-            Ok(mut command) => self.spawn_error(&command.exec()),
-            Err(err) => err,
+        let args = match self.exec_args(container, spec, None) {
+            Ok(args) => args,
+            Err(err) => return HandOver::Failed(err),
         };
+        use std::os::unix::process::CommandExt;
         let binary = CrunBinary::prepare(&self.program);
-        let err = exec(&binary);
-        // A sealed copy the system would not run (a policy, no /proc): crun from its path.
-        HandOver::Failed(if binary.is_sealed() {
-            exec(&binary.run_from_path())
-        } else {
-            err
-        })
+        let mut err = binary.command().args(&args).exec();
+        if binary.is_sealed() {
+            // A sealed copy the system would not run (a policy, no /proc): crun from its path.
+            err = binary.run_from_path().command().args(&args).exec();
+        }
+        HandOver::Failed(self.spawn_error(&err))
     }
 
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError> {
         let console = if spec.tty {
             let dir = console_dir()?;
-            let socket = dir.0.join("console.sock");
-            let listener =
-                tokio::net::UnixListener::bind(&socket).map_err(|err| self.spawn_error(&err))?;
-            Some((dir, listener, socket))
+            let listener = tokio::net::UnixListener::bind(dir.socket())
+                .map_err(|err| self.spawn_error(&err))?;
+            Some((dir, listener))
         } else {
             None
         };
-        let socket = console.as_ref().map(|(_, _, socket)| socket.as_path());
-        let spawn = |binary: &CrunBinary| -> Result<tokio::process::Child, RuntimeError> {
-            let mut command =
-                tokio::process::Command::from(self.exec_command(binary, container, spec, socket)?);
+        let socket = console.as_ref().map(|(dir, _)| dir.socket());
+        let args = self.exec_args(container, spec, socket.as_deref())?;
+        let spawn = |binary: &CrunBinary| {
+            let mut command = tokio::process::Command::from(binary.command());
             command
+                .args(&args)
                 .process_group(0)
                 .kill_on_drop(false)
                 .stdin(if spec.tty {
@@ -523,16 +529,16 @@ impl Runtime for Crun {
                     Stdio::piped()
                 })
                 .stderr(Stdio::piped());
-            command.spawn().map_err(|err| self.spawn_error(&err))
+            command.spawn()
         };
         let binary = CrunBinary::prepare(&self.program);
         let mut child = match spawn(&binary) {
             // A sealed copy the system would not run (a policy, no /proc): crun from its path.
-            Err(_) if binary.is_sealed() => spawn(&binary.run_from_path())?,
-            other => other?,
-        };
+            Err(_) if binary.is_sealed() => spawn(&binary.run_from_path()),
+            other => other,
+        }
+        .map_err(|err| self.spawn_error(&err))?;
         drop(binary);
-        let console = console.map(|(dir, listener, _)| (dir, listener));
         let pid = child.id().unwrap_or_default();
         let stderr = child.stderr.take().expect("piped stderr");
         let mut guard = WorkdirGuard::new(spec.cwd.as_deref(), chdir_failure);
@@ -638,6 +644,12 @@ impl Runtime for Crun {
 
 /// A private directory for the console socket, removed when dropped (on every way out).
 struct ConsoleDir(PathBuf);
+
+impl ConsoleDir {
+    fn socket(&self) -> PathBuf {
+        self.0.join("console.sock")
+    }
+}
 
 impl Drop for ConsoleDir {
     fn drop(&mut self) {
