@@ -326,6 +326,14 @@ fn full_env(base: &[String], extra: &[String]) -> Vec<String> {
     merged
 }
 
+/// A failure reading crun's output or waiting for it.
+fn stream_error(err: std::io::Error) -> RuntimeError {
+    RuntimeError::Spawn {
+        program: "crun".into(),
+        reason: err.to_string(),
+    }
+}
+
 /// Whether the container has the shell that the `stty` size wrapper needs (assumed without a
 /// known rootfs).
 fn has_shell(container: &Container) -> bool {
@@ -543,10 +551,7 @@ impl Runtime for Crun {
         let stderr = child.stderr.take().expect("piped stderr");
         let mut guard = WorkdirGuard::new(spec.cwd.as_deref(), chdir_failure);
         let stderr = ReaderStream::new(stderr).map(move |item| {
-            let bytes = item.map_err(|err| RuntimeError::Spawn {
-                program: "crun".into(),
-                reason: err.to_string(),
-            })?;
+            let bytes = item.map_err(stream_error)?;
             guard.check(&bytes)?;
             Ok(Chunk::Stderr(bytes))
         });
@@ -603,10 +608,7 @@ impl Runtime for Crun {
                     )
                 })
                 .map(move |item| {
-                    let bytes = item.map_err(|err| RuntimeError::Spawn {
-                        program: "crun".into(),
-                        reason: err.to_string(),
-                    })?;
+                    let bytes = item.map_err(stream_error)?;
                     guard.check(&bytes)?;
                     Ok(Chunk::Stdout(bytes))
                 });
@@ -624,12 +626,8 @@ impl Runtime for Crun {
 
         let stdout = child.stdout.take().expect("piped stdout");
         let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = ReaderStream::with_capacity(stdout, 64 * 1024).map(|item| {
-            item.map(Chunk::Stdout).map_err(|err| RuntimeError::Spawn {
-                program: "crun".into(),
-                reason: err.to_string(),
-            })
-        });
+        let stdout = ReaderStream::with_capacity(stdout, 64 * 1024)
+            .map(|item| item.map(Chunk::Stdout).map_err(stream_error));
         Ok(Session {
             output: Box::pin(futures_util::stream::select(stdout, stderr)),
             input: Box::pin(stdin),
@@ -736,10 +734,7 @@ impl CrunProcess {
 #[async_trait]
 impl Process for CrunProcess {
     async fn wait(&mut self) -> Result<ExitStatus, RuntimeError> {
-        let status = self.child.wait().await.map_err(|err| RuntimeError::Spawn {
-            program: "crun".into(),
-            reason: err.to_string(),
-        })?;
+        let status = self.child.wait().await.map_err(stream_error)?;
         use std::os::unix::process::ExitStatusExt;
         Ok(match (status.code(), status.signal()) {
             (Some(code), _) => ExitStatus::Code(i64::from(code)),
