@@ -4,19 +4,6 @@
 
 use crate::harness::{BUSYBOX, CrunContainer, Subject, TestContainer, TestWorkspace, dcx};
 
-/// Waits until a process with exactly this command line runs in the container.
-fn wait_until_running(subject: &dyn Subject, cmdline: &str) {
-    let started = std::time::Instant::now();
-    while !subject.processes().iter().any(|p| p == cmdline) {
-        assert!(started.elapsed().as_secs() < 60, "{cmdline} never started");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
-fn gone(subject: &dyn Subject, cmdline: &str) -> bool {
-    !subject.processes().iter().any(|p| p == cmdline)
-}
-
 /// Every scenario, against one subject.
 fn scenarios(subject: &dyn Subject) {
     // Output, exit codes, signals as exit codes.
@@ -143,23 +130,23 @@ fn scenarios(subject: &dyn Subject) {
     assert_eq!(run.finish(), Some(7));
     stdout.wait_for("got TERM");
     let run = subject.dcx(&["sleep", "200"]).spawn();
-    wait_until_running(subject, "sleep 200");
+    subject.wait_until_running("sleep 200");
     run.signal("TERM");
     assert_eq!(run.finish(), Some(143));
-    assert!(gone(subject, "sleep 200"));
+    assert_eq!(subject.count_running("sleep 200"), 0);
     // --timeout: the whole process group, children included.
     subject
         .dcx(&["--timeout", "1s", "sleep", "201"])
         .run()
         .code(124)
         .stderr("Timed out after 1s.\n");
-    assert!(gone(subject, "sleep 201"));
+    assert_eq!(subject.count_running("sleep 201"), 0);
     subject
         .dcx(&["--timeout", "1s", "sh", "-c", "sleep 202; echo never"])
         .run()
         .code(124)
         .stdout("");
-    assert!(gone(subject, "sleep 202"));
+    assert_eq!(subject.count_running("sleep 202"), 0);
     // A reader that goes away ends the process too (SIGPIPE), not only dcx.
     let out = std::process::Command::new("bash")
         .arg("-c")
@@ -171,7 +158,7 @@ fn scenarios(subject: &dyn Subject) {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "piped\n141\n");
     let started = std::time::Instant::now();
-    while !gone(subject, "yes piped") {
+    while subject.count_running("yes piped") > 0 {
         assert!(started.elapsed().as_secs() < 30, "yes piped still runs");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
@@ -443,7 +430,7 @@ fn no_hand_over_gives_the_process_a_file_of_the_host_and_wrapped_cruns_still_run
         .stdout(std::fs::File::create(&out).unwrap())
         .spawn()
         .unwrap();
-    wait_until_running(&c, "sleep 302");
+    c.wait_until_running("sleep 302");
     assert_ne!(running_as(child.id()).0, "crun");
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(child.id() as i32).unwrap(),

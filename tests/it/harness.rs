@@ -746,6 +746,18 @@ pub trait Subject {
     }
     /// The command lines of the processes running in the container (`ps -o args`).
     fn processes(&self) -> Vec<String>;
+    /// How many processes in the container run exactly this command line.
+    fn count_running(&self, cmdline: &str) -> usize {
+        self.processes().iter().filter(|p| *p == cmdline).count()
+    }
+    /// Waits (up to a minute) until a process with exactly this command line runs.
+    fn wait_until_running(&self, cmdline: &str) {
+        let started = std::time::Instant::now();
+        while self.count_running(cmdline) == 0 {
+            assert!(started.elapsed().as_secs() < 60, "{cmdline} never started");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }
 
 impl Subject for TestContainer {

@@ -1,23 +1,7 @@
 //! Signals sent to dcx reach the process in the container, in pipe and PTY mode, and dcx ends
 //! with that process's status; `--timeout` ends a command with 124.
 
-use crate::harness::{DEBIAN, TestContainer, docker};
-
-/// How many processes in the container run exactly this command line.
-fn count(c: &TestContainer, cmdline: &str) -> usize {
-    docker(&["exec", &c.id, "ps", "-eo", "args"])
-        .lines()
-        .filter(|line| line.trim() == cmdline)
-        .count()
-}
-
-fn wait_until_running(c: &TestContainer, cmdline: &str) {
-    let started = std::time::Instant::now();
-    while count(c, cmdline) == 0 {
-        assert!(started.elapsed().as_secs() < 60, "{cmdline} never started");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
+use crate::harness::{DEBIAN, Subject, TestContainer};
 
 #[test]
 fn sigterm_reaches_a_trapping_process_and_its_code_is_dcx_code() {
@@ -30,22 +14,22 @@ fn sigterm_reaches_a_trapping_process_and_its_code_is_dcx_code() {
         ])
         .spawn();
     run.stdout.wait_for("ready");
-    wait_until_running(&c, "sleep 100");
+    c.wait_until_running("sleep 100");
     run.signal("TERM");
     let stdout = run.stdout.clone();
     assert_eq!(run.finish(), Some(7));
     assert_eq!(stdout.text(), "ready\ngot TERM\n");
-    assert_eq!(count(&c, "sleep 100"), 0);
+    assert_eq!(c.count_running("sleep 100"), 0);
 }
 
 #[test]
 fn sigterm_ends_a_plain_process_with_143() {
     let c = TestContainer::start(DEBIAN);
     let run = c.dcx(["sleep", "100"]).spawn();
-    wait_until_running(&c, "sleep 100");
+    c.wait_until_running("sleep 100");
     run.signal("TERM");
     assert_eq!(run.finish(), Some(143));
-    assert_eq!(count(&c, "sleep 100"), 0);
+    assert_eq!(c.count_running("sleep 100"), 0);
 }
 
 #[test]
@@ -53,10 +37,10 @@ fn sighup_and_sigquit_are_forwarded_too() {
     let c = TestContainer::start(DEBIAN);
     for (name, code) in [("HUP", 129), ("QUIT", 131)] {
         let run = c.dcx(["sleep", "101"]).spawn();
-        wait_until_running(&c, "sleep 101");
+        c.wait_until_running("sleep 101");
         run.signal(name);
         assert_eq!(run.finish(), Some(code), "SIG{name}");
-        assert_eq!(count(&c, "sleep 101"), 0);
+        assert_eq!(c.count_running("sleep 101"), 0);
     }
 }
 
@@ -64,10 +48,10 @@ fn sighup_and_sigquit_are_forwarded_too() {
 fn sigint_under_a_pty_gives_130() {
     let c = TestContainer::start(DEBIAN);
     let mut run = c.dcx(["sleep", "102"]).spawn_in_terminal(24, 80);
-    wait_until_running(&c, "sleep 102");
+    c.wait_until_running("sleep 102");
     run.signal("INT");
     assert_eq!(run.wait(), Some(130));
-    assert_eq!(count(&c, "sleep 102"), 0);
+    assert_eq!(c.count_running("sleep 102"), 0);
 }
 
 #[test]
@@ -78,12 +62,12 @@ fn a_timeout_ends_the_command_with_124() {
         .code(124)
         .stdout("")
         .stderr("Timed out after 1s.\n");
-    assert_eq!(count(&c, "sleep 30"), 0);
+    assert_eq!(c.count_running("sleep 30"), 0);
     // A command that ignores SIGTERM is killed after the grace period.
     c.dcx(["--timeout", "1", "sh", "-c", "trap '' TERM; sleep 31"])
         .run()
         .code(124);
-    assert_eq!(count(&c, "sleep 31"), 0);
+    assert_eq!(c.count_running("sleep 31"), 0);
     // A command that ends in time keeps its own code.
     c.dcx(["--timeout", "30s", "sh", "-c", "exit 3"])
         .run()
@@ -100,7 +84,7 @@ fn an_undeliverable_signal_is_reported_at_debug_level_and_ends_the_exec() {
         .args([crate::harness::dcx_path(), "exec", "--log-level", "debug"])
         .args(["--container-id", &c.id, "sleep", "104"])
         .spawn();
-    wait_until_running(&c, "sleep 104");
+    c.wait_until_running("sleep 104");
     // unshare ignores SIGTERM while it waits: signal dcx, its child, directly.
     let out = std::process::Command::new("pgrep")
         .args(["-P", &run.pid().to_string()])
