@@ -2,7 +2,10 @@
 //! behaviour is the same, and crun's own selection (annotations, prefixes), errors and the
 //! absence of any Docker daemon.
 
-use crate::harness::{BUSYBOX, CrunContainer, Subject, TestContainer, TestWorkspace, dcx};
+use crate::harness::{
+    BUSYBOX, CrunContainer, Subject, TestContainer, TestWorkspace,
+    assert_fixed_size_from_the_start, dcx,
+};
 
 /// Every scenario, against one subject.
 fn scenarios(subject: &dyn Subject) {
@@ -80,21 +83,7 @@ fn scenarios(subject: &dyn Subject) {
         .code(1)
         .stderr("Unknown user nosuchuser: the container's /etc/passwd has no such user.\n");
     // PTY: the size before the first instruction, interactive input.
-    for _ in 0..10 {
-        let mut run = subject
-            .dcx(&[
-                "--terminal-rows",
-                "33",
-                "--terminal-columns",
-                "101",
-                "stty",
-                "size",
-            ])
-            .spawn_in_terminal(24, 80);
-        let code = run.wait();
-        run.stdout.wait_for("\n");
-        assert_eq!((code, run.stdout.text().trim()), (Some(0), "33 101"));
-    }
+    assert_fixed_size_from_the_start(subject, 10);
     let mut run = subject.dcx(&["sh"]).spawn_in_terminal(24, 80);
     run.type_in(b"FOO=BAR\necho ${FOO}hi${FOO}\nexit 5\n");
     assert_eq!(run.wait(), Some(5));

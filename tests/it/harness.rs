@@ -783,6 +783,26 @@ impl Subject for CrunContainer {
     }
 }
 
+/// `stty size` under a 24x80 terminal with the size fixed at 33x101, `attempts` times: the
+/// process must see the fixed size from its first instruction, every time.
+pub fn assert_fixed_size_from_the_start(subject: &dyn Subject, attempts: usize) {
+    for attempt in 0..attempts {
+        let mut run = subject
+            .dcx(&[
+                "--terminal-rows",
+                "33",
+                "--terminal-columns",
+                "101",
+                "stty",
+                "size",
+            ])
+            .spawn_in_terminal(24, 80);
+        assert_eq!(run.wait(), Some(0), "attempt {attempt}");
+        run.stdout.wait_for("\n");
+        assert_eq!(run.stdout.text().trim(), "33 101", "attempt {attempt}");
+    }
+}
+
 /// Prints every process's command line, one a line (works with busybox and coreutils).
 const LIST_CMDLINES: &str =
     r#"for f in /proc/[0-9]*/cmdline; do tr '\000' ' ' < "$f" 2>/dev/null; echo; done"#;

@@ -2,7 +2,7 @@
 //! exact size before the first instruction, resizes, interactive use, byte-exact output, and
 //! the host terminal restored afterwards.
 
-use crate::harness::{DEBIAN, TestContainer};
+use crate::harness::{DEBIAN, TestContainer, assert_fixed_size_from_the_start};
 
 #[test]
 fn a_terminal_gets_a_tty_and_pipes_do_not() {
@@ -18,21 +18,7 @@ fn a_terminal_gets_a_tty_and_pipes_do_not() {
 #[test]
 fn the_given_size_holds_from_the_first_instruction_every_time() {
     let c = TestContainer::start(DEBIAN);
-    for attempt in 0..50 {
-        let mut run = c
-            .dcx([
-                "--terminal-rows",
-                "33",
-                "--terminal-columns",
-                "101",
-                "stty",
-                "size",
-            ])
-            .spawn_in_terminal(24, 80);
-        assert_eq!(run.wait(), Some(0), "attempt {attempt}");
-        run.stdout.wait_for("\n");
-        assert_eq!(run.stdout.text().trim(), "33 101", "attempt {attempt}");
-    }
+    assert_fixed_size_from_the_start(&c, 50);
 }
 
 #[test]
