@@ -39,7 +39,7 @@ impl HostTerminal {
 /// socket or `/dev/null` gives it nothing a relay's pipe would not. A terminal would (its
 /// settings; typing into it with TIOCSTI), and so would a file (its mode and owner, its
 /// content through `/proc/self/fd`).
-pub fn shareable(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+fn shareable(fd: std::os::fd::BorrowedFd<'_>) -> bool {
     use rustix::fs::FileType;
     let Ok(stat) = rustix::fs::fstat(fd) else {
         return false;
