@@ -1,12 +1,14 @@
-//! The one output path for diagnostics. Stdout belongs to the command; everything dcx has to
-//! say goes to stderr through a [`Log`], as text or as the reference CLI's JSON events
-//! (`{"type","level","timestamp","text"}`, one object per line), filtered by level.
+//! The one output path for diagnostics. Everything dcx has to say goes through a [`Log`], as
+//! text or as the reference CLI's JSON events (`{"type","level","timestamp","text"}`, one object
+//! per line), filtered by level, into the [`LogSink`] the front end installs: the CLI's writes
+//! to its stderr, an agent server's to its own stderr or a file. Nothing here knows where the
+//! lines end up, or how the front end spells its options.
 //!
 //! Text format: errors are printed as their message alone, one line, so scripts can match the
 //! spec's texts exactly; debug and trace lines carry an ISO-8601 UTC timestamp, as the
 //! reference's plain format does.
 
-use std::io::Write;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -27,35 +29,31 @@ pub enum Format {
     Json,
 }
 
-impl From<crate::cli::LogLevel> for Level {
-    fn from(level: crate::cli::LogLevel) -> Self {
-        match level {
-            crate::cli::LogLevel::Info => Level::Info,
-            crate::cli::LogLevel::Debug => Level::Debug,
-            crate::cli::LogLevel::Trace => Level::Trace,
-        }
+/// Where log lines go: each call is one whole line (or event), newline included.
+pub trait LogSink: Send + Sync {
+    fn write_line(&self, line: &[u8]);
+}
+
+impl<F: Fn(&[u8]) + Send + Sync> LogSink for F {
+    fn write_line(&self, line: &[u8]) {
+        self(line);
     }
 }
 
-impl From<crate::cli::LogFormat> for Format {
-    fn from(format: crate::cli::LogFormat) -> Self {
-        match format {
-            crate::cli::LogFormat::Text => Format::Text,
-            crate::cli::LogFormat::Json => Format::Json,
-        }
-    }
-}
-
-/// The diagnostics writer.
-#[derive(Debug, Clone)]
+/// The diagnostics writer. Clones share the sink.
+#[derive(Clone)]
 pub struct Log {
     threshold: Level,
     format: Format,
+    sink: Arc<dyn LogSink>,
 }
 
-impl Default for Log {
-    fn default() -> Self {
-        Self::new(Level::Info, Format::Text)
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("threshold", &self.threshold)
+            .field("format", &self.format)
+            .finish_non_exhaustive()
     }
 }
 
@@ -78,8 +76,17 @@ pub struct Started {
 }
 
 impl Log {
-    pub fn new(threshold: Level, format: Format) -> Self {
-        Self { threshold, format }
+    pub fn new(threshold: Level, format: Format, sink: Arc<dyn LogSink>) -> Self {
+        Self {
+            threshold,
+            format,
+            sink,
+        }
+    }
+
+    /// A log that keeps nothing (library use without diagnostics, tests).
+    pub fn discard() -> Self {
+        Self::new(Level::Error, Format::Text, Arc::new(|_: &[u8]| {}))
     }
 
     pub fn format(&self) -> Format {
@@ -119,7 +126,7 @@ impl Log {
                 text.trim_end()
             ),
         };
-        write_stderr(line.as_bytes());
+        self.sink.write_line(line.as_bytes());
     }
 
     /// Opens a step: `Start: <text>` (text) or a `start` event (JSON), at debug level.
@@ -132,7 +139,7 @@ impl Log {
                     format!("[{}] Start: {text}\n", humantime::format_rfc3339_millis(at))
                 }
             };
-            write_stderr(line.as_bytes());
+            self.sink.write_line(line.as_bytes());
         }
         Started {
             text: text.to_owned(),
@@ -163,13 +170,14 @@ impl Log {
                 started.text
             ),
         };
-        write_stderr(line.as_bytes());
+        self.sink.write_line(line.as_bytes());
     }
 
     /// The command's output as a JSON `raw` event (level 2, as the reference writes them).
     /// Callers pass whole UTF-8 text; splitting multi-byte sequences is theirs to avoid.
     pub fn raw_event(&self, text: &str) {
-        write_stderr(json_line("raw", Level::Debug, text, SystemTime::now(), None).as_bytes());
+        self.sink
+            .write_line(json_line("raw", Level::Debug, text, SystemTime::now(), None).as_bytes());
     }
 }
 
@@ -195,11 +203,6 @@ fn json_line(
     let mut line = serde_json::to_string(&event).expect("a log event serialises");
     line.push('\n');
     line
-}
-
-fn write_stderr(bytes: &[u8]) {
-    // A closed stderr must not turn a diagnostic into a crash.
-    let _ = std::io::stderr().lock().write_all(bytes);
 }
 
 #[cfg(test)]
@@ -244,9 +247,20 @@ mod tests {
 
     #[test]
     fn levels_filter() {
-        let log = Log::new(Level::Info, Format::Json);
+        let lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let kept = lines.clone();
+        let sink = move |line: &[u8]| {
+            kept.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(line).into_owned());
+        };
+        let log = Log::new(Level::Info, Format::Text, Arc::new(sink));
         assert!(!log.enabled(Level::Debug));
         assert!(log.enabled(Level::Error));
-        assert!(Log::new(Level::Trace, Format::Text).enabled(Level::Trace));
+        log.debug("hidden");
+        log.warn("shown");
+        assert_eq!(*lines.lock().unwrap(), ["shown\n"]);
+        assert!(Log::discard().enabled(Level::Error));
+        assert!(!Log::discard().enabled(Level::Warning));
     }
 }

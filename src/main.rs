@@ -1,6 +1,5 @@
-//! The `dcx` binary: hand argv to the library and turn its answer into the process exit code.
-//! Everything else, parsing included, lives in the library so that it can be tested.
+//! The `dcx` binary: hand argv to the CLI front end and turn its answer into the exit code.
 
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::from(dcx::run(std::env::args_os()))
+    std::process::ExitCode::from(dcx::cli::run(std::env::args_os()))
 }

@@ -19,6 +19,7 @@
 //! objects do, because the order of `remoteEnv` becomes the order of the `-e` pairs.
 
 pub mod locate;
+pub mod merged;
 pub mod metadata;
 pub mod parse;
 pub mod substitute;
@@ -30,9 +31,9 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 pub use locate::{Located, has_config, locate};
+pub use merged::merge_configuration;
 pub use metadata::{
-    EffectiveConfig, METADATA_LABEL, merge, merge_configuration, metadata_entries,
-    parse_metadata_label, updates_only,
+    EffectiveConfig, METADATA_LABEL, merge, metadata_entries, parse_metadata_label, updates_only,
 };
 pub use parse::read;
 pub use substitute::{

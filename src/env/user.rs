@@ -11,6 +11,8 @@
 //! (or missing); else the passwd home, else `/root`. The shell is the image's `SHELL`, else the
 //! passwd shell, else `/bin/sh`.
 
+pub use crate::passwd::{PasswdEntry, find_passwd_entry};
+
 /// Where the chosen user came from, for the debug log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserSource {
@@ -50,48 +52,6 @@ pub fn lookup_name(user: &str) -> String {
         "0" => "root".to_owned(),
         name => name.to_owned(),
     }
-}
-
-/// The fields of one passwd line that dcx uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PasswdEntry {
-    pub name: String,
-    pub uid: String,
-    pub gid: String,
-    pub home: String,
-    pub shell: String,
-}
-
-impl PasswdEntry {
-    /// Parses one `name:password:uid:gid:gecos:home:shell` line; anything but seven fields is
-    /// malformed and gives `None`.
-    fn parse(line: &str) -> Option<Self> {
-        let fields: Vec<&str> = line.split(':').collect();
-        let [name, _, uid, gid, _, home, shell] = fields.as_slice() else {
-            return None;
-        };
-        Some(Self {
-            name: (*name).to_owned(),
-            uid: (*uid).to_owned(),
-            gid: (*gid).to_owned(),
-            home: (*home).to_owned(),
-            shell: (*shell).to_owned(),
-        })
-    }
-}
-
-/// The first passwd line whose whole name or whole uid equals `user`. Comments, blank and
-/// malformed lines are skipped; `\r\n` line ends are accepted.
-pub fn find_passwd_entry(passwd_text: &str, user: &str) -> Option<PasswdEntry> {
-    if user.is_empty() {
-        return None;
-    }
-    passwd_text
-        .lines()
-        .map(|line| line.strip_suffix('\r').unwrap_or(line))
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .filter_map(PasswdEntry::parse)
-        .find(|entry| entry.name == user || entry.uid == user)
 }
 
 /// The lookup, run by `sh` in the container with the user as `$1` (never spliced into the

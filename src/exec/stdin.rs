@@ -1,78 +1,55 @@
-//! The stdin pump: a plain thread does blocking reads of fd 0 (a tokio stdin read could not be
-//! abandoned when the command ends first), and hands 64 KiB chunks through a small bounded
-//! channel to [`forward`], which writes them to the exec and passes EOF on (see [`Eof`]).
-//! A closed or unreadable stdin counts as EOF.
+//! The input pump: copies the caller's stdin stream to the exec's input in chunks of at most
+//! 64 KiB and passes its EOF on (see [`Eof`]). A read error counts as EOF; a write error means
+//! the process no longer reads, and the pump stops quietly.
 
-use std::io::Read;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
-
+use super::Input;
 use crate::runtime::InputSink;
 
 const CHUNK: usize = 64 * 1024;
-/// Chunks in flight: bounds memory whatever the input size.
-const DEPTH: usize = 4;
 
-/// Starts the reader thread; the receiver yields chunks and ends at EOF.
-pub fn spawn_reader() -> mpsc::Receiver<Bytes> {
-    let (tx, rx) = mpsc::channel(DEPTH);
-    std::thread::Builder::new()
-        .name("dcx-stdin".into())
-        .spawn(move || {
-            let mut stdin = std::io::stdin().lock();
-            loop {
-                let mut buf = BytesMut::zeroed(CHUNK);
-                match stdin.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        buf.truncate(n);
-                        if tx.blocking_send(buf.freeze()).is_err() {
-                            break;
-                        }
-                    }
-                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
-            }
-        })
-        .expect("spawn the stdin reader thread");
-    rx
-}
-
-/// How EOF on our stdin reaches the process.
+/// How EOF on the caller's stdin reaches the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Eof {
     /// Shut the input down (pipes: the process reads EOF).
     Shutdown,
     /// Type the terminal's EOF character, ^D (twice after a partial line, as the first only
     /// ends the line). Shutting a TTY exec's input down would make Docker end its output too.
+    /// With no input at all, nothing is typed.
     SendEofChar,
 }
 
-/// Copies chunks to the exec's input until EOF, then passes EOF on. A write error means the
-/// process no longer reads: stop quietly.
-pub async fn forward(mut chunks: mpsc::Receiver<Bytes>, mut input: InputSink, eof: Eof) {
+/// Copies `input` to the exec's input until EOF, then passes EOF on.
+pub async fn forward(input: Option<Input>, mut sink: InputSink, eof: Eof) {
     let mut last = None;
-    while let Some(chunk) = chunks.recv().await {
-        if input.write_all(&chunk).await.is_err() {
-            return;
+    let had_input = input.is_some();
+    if let Some(mut input) = input {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = match input.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if sink.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+            last = Some(buf[n - 1]);
         }
-        last = chunk.last().copied().or(last);
     }
     match eof {
         Eof::Shutdown => {
-            let _ = input.flush().await;
-            let _ = input.shutdown().await;
+            let _ = sink.flush().await;
+            let _ = sink.shutdown().await;
         }
-        Eof::SendEofChar => {
+        Eof::SendEofChar if had_input => {
             let eof: &[u8] = match last {
                 None | Some(b'\n') => b"\x04",
                 Some(_) => b"\x04\x04",
             };
-            let _ = input.write_all(eof).await;
-            let _ = input.flush().await;
+            let _ = sink.write_all(eof).await;
+            let _ = sink.flush().await;
         }
+        Eof::SendEofChar => {}
     }
 }

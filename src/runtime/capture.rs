@@ -7,8 +7,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
+use super::ExitStatus;
 use super::{Chunk, Container, ExecSpec, Runtime, RuntimeError, SignalTarget};
-use crate::exec::ExitStatus;
 
 /// More output than this from a helper is cut (an environment is a few KiB).
 const LIMIT: usize = 16 * 1024 * 1024;

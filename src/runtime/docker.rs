@@ -43,11 +43,11 @@ use std::collections::HashMap;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::io::ReaderStream;
 
+use super::ExitStatus;
 use super::{
     Chunk, Container, ExecSpec, Process, Runtime, RuntimeError, Session, SignalError, SignalTarget,
     TermSize, WorkdirGuard, io_reason, plausible_container_ref, sized_argv, without_os_error,
 };
-use crate::exec::ExitStatus;
 use crate::log::Log;
 
 const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
@@ -99,14 +99,18 @@ impl Endpoint {
 }
 
 impl Docker {
-    /// Connects to the daemon named by `DOCKER_HOST` and negotiates the API version.
-    /// `docker_path` is `--docker-path`: when it names podman and `DOCKER_HOST` is unset, the
-    /// podman socket is used.
-    pub async fn connect(log: &Log, docker_path: Option<&str>) -> Result<Self, RuntimeError> {
-        let docker_host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
+    /// Connects to the daemon `docker_host` names (`DOCKER_HOST`'s value) and negotiates the
+    /// API version. `docker_path` is `--docker-path`: when it names podman and there is no
+    /// `docker_host`, the podman socket is used.
+    pub async fn connect(
+        log: &Log,
+        docker_host: Option<&str>,
+        docker_path: Option<&str>,
+    ) -> Result<Self, RuntimeError> {
+        let docker_host = docker_host.filter(|h| !h.is_empty());
         let endpoint = match (docker_host, docker_path.filter(|p| is_podman(p))) {
             (None, Some(_)) => Endpoint::Unix(podman_socket()),
-            (host, _) => Endpoint::parse(host.as_deref())?,
+            (host, _) => Endpoint::parse(host)?,
         };
         let shown = endpoint.display();
         let unreachable = |reason: String| RuntimeError::Unreachable {
@@ -586,7 +590,7 @@ impl Process for DockerProcess {
 
     async fn signal(&self, signal: i32, target: SignalTarget) -> Result<(), SignalError> {
         let fail = |reason: String| SignalError { signal, reason };
-        let name = crate::exec::signal_name(signal)
+        let name = super::signal_name(signal)
             .ok_or_else(|| fail(format!("signal {signal} has no name")))?;
         // The daemon can report a running exec without its pid for a moment (seen right after
         // the attach connection closes): ask again, briefly.

@@ -9,6 +9,11 @@
 pub mod capture;
 pub mod crun;
 pub mod docker;
+#[cfg(test)]
+pub mod memory;
+mod status;
+
+pub use status::{ExitStatus, signal_name};
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -17,8 +22,6 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::Stream;
 use tokio::io::AsyncWrite;
-
-use crate::exec::ExitStatus;
 
 /// What dcx needs to know about a container.
 #[derive(Debug, Clone, Default)]
@@ -142,22 +145,54 @@ pub trait Runtime: Send + Sync {
     /// Starts a process in a running container, attached to its stdio.
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError>;
 
-    /// Replaces dcx with the engine's own exec command, which gives the process dcx's own stdio
-    /// (`exec::run` asks only when those are pipes, sockets or /dev/null) and ends with its exit
-    /// status, forwarding signals meanwhile, as [`Runtime::start`] and the relay would. Returns
-    /// only when that did not happen.
-    fn hand_over(&self, _container: &Container, _spec: &ExecSpec) -> HandOver {
-        HandOver::Declined
+    /// The engine's own exec command, for a front end that would have nothing to relay: run in
+    /// the front end's place (`exec`), it gives the process the caller's own stdio and ends with
+    /// its exit status, forwarding signals meanwhile, as [`Runtime::start`] and the relay would.
+    /// `None` when the engine has no such command, or not for this exec.
+    fn hand_over(
+        &self,
+        _container: &Container,
+        _spec: &ExecSpec,
+    ) -> Result<Option<HandOver>, RuntimeError> {
+        Ok(None)
     }
 }
 
-/// Why [`Runtime::hand_over`] returned.
-#[derive(Debug)]
-pub enum HandOver {
-    /// Not for this engine or this exec: start and relay it instead.
-    Declined,
-    /// The engine's command could not be run.
-    Failed(RuntimeError),
+/// The commands that run an exec in the caller's place ([`Runtime::hand_over`]): the caller
+/// replaces itself with the first of [`HandOver::attempts`] that starts. Only a front end that
+/// owns its process may do this; it keeps the value alive until then.
+pub struct HandOver {
+    attempts: Vec<std::process::Command>,
+    program: String,
+    /// What the commands need alive until they run (a sealed binary's descriptor).
+    _keep: Box<dyn Send>,
+}
+
+impl HandOver {
+    pub(crate) fn new(
+        attempts: Vec<std::process::Command>,
+        program: String,
+        keep: Box<dyn Send>,
+    ) -> Self {
+        Self {
+            attempts,
+            program,
+            _keep: keep,
+        }
+    }
+
+    /// The commands to try, in order.
+    pub fn attempts(&mut self) -> &mut [std::process::Command] {
+        &mut self.attempts
+    }
+
+    /// The error to report when no attempt could be started.
+    pub fn failure(&self, err: &std::io::Error) -> RuntimeError {
+        RuntimeError::Spawn {
+            program: self.program.clone(),
+            reason: io_reason(err),
+        }
+    }
 }
 
 /// Failures of an engine, worded for the user.

@@ -5,6 +5,7 @@ mod harness;
 
 mod command_vector;
 mod crun;
+mod engine;
 mod environment;
 mod errors;
 mod exec_basics;

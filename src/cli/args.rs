@@ -1,5 +1,5 @@
 //! The command line: clap structs, and the reference CLI's rule for where the options end and
-//! the command vector begins. Nothing here does I/O; `lib::run` prints what parsing returns.
+//! the command vector begins. Nothing here does I/O; `cli::run` prints what parsing returns.
 //!
 //! `devcontainer exec` (yargs with `halt-at-non-option`) stops reading options at the first word
 //! that is not an option: that word and every word after it, options included, are the command
@@ -223,6 +223,25 @@ pub enum LogLevel {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+impl From<LogLevel> for crate::log::Level {
+    fn from(level: LogLevel) -> Self {
+        match level {
+            LogLevel::Info => Self::Info,
+            LogLevel::Debug => Self::Debug,
+            LogLevel::Trace => Self::Trace,
+        }
+    }
+}
+
+impl From<LogFormat> for crate::log::Format {
+    fn from(format: LogFormat) -> Self {
+        match format {
+            LogFormat::Text => Self::Text,
+            LogFormat::Json => Self::Json,
+        }
+    }
 }
 
 /// Parses `--timeout`: a humantime duration (`1s`, `2m 30s`, `500ms`) or a number of seconds.

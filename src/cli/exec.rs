@@ -1,0 +1,159 @@
+//! `dcx exec`: the request goes to the engine, and the process's own streams, signals and
+//! terminal are wired to the run.
+//!
+//! Terminal rules (spec FR-009):
+//! * a container TTY when stdin and stdout are both terminals, or with `--log-format json`;
+//! * its size: `--terminal-rows`/`--terminal-columns`, else the host terminal's; in place
+//!   before the command starts, and following host resizes (SIGWINCH) unless fixed by the
+//!   flags;
+//! * the host terminal is raw for the run when stdin is one ([`RawMode`]).
+//!
+//! Output goes byte-exact to fd 1 and 2, or in `--log-format json` as `raw` events on stderr;
+//! fd 0 is the command's input. SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to dcx are delivered
+//! to the process, and dcx ends with its status; `--timeout` ends with exit 124.
+//!
+//! Hand-over: when dcx would have nothing to do while the command runs (no terminal, no
+//! timeout, nothing to log) and its stdin, stdout and stderr are pipes, sockets or /dev/null
+//! (never a terminal or a file, which the process could do more with than write), the engine's
+//! own exec command, when it has one (crun), replaces dcx: the process then holds those streams
+//! itself.
+
+use std::os::unix::process::CommandExt;
+
+use super::error::Error;
+use super::request::ExecRequest;
+use super::stdio::{self, Stream};
+use super::terminal::{self, HostTerminal, RawMode};
+use super::{args, signals, stderr_log};
+use crate::engine::{Command, End, Engine, ExecIo};
+use crate::log::{Format, Level, Log};
+
+/// Runs `dcx exec` and returns the process exit code.
+pub(super) fn command(exec_args: args::ExecArgs) -> u8 {
+    let log = stderr_log(exec_args.log_level.into(), exec_args.log_format.into());
+    let outcome = std::env::current_dir()
+        .map_err(Error::Io)
+        .and_then(|cwd| ExecRequest::from_args(exec_args, &cwd).map_err(Error::from))
+        .and_then(|request| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(Error::Io)?;
+            let result = runtime.block_on(execute(&request, &log));
+            // Never wait for the stdin reader: it may sit in a read on a terminal forever.
+            runtime.shutdown_background();
+            result
+        });
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            log.error(&err.to_string());
+            err.exit_code()
+        }
+    }
+}
+
+async fn execute(request: &ExecRequest, log: &Log) -> Result<u8, Error> {
+    let engine = Engine::connect(&request.settings, log.clone()).await?;
+    let prepared = engine.prepare(&request.prepare).await?;
+    let host = HostTerminal::detect();
+    let tty = (host.stdin_tty && host.stdout_tty) || request.log_format == Format::Json;
+    let size = match request.terminal_size {
+        Some(fixed) => Some(fixed),
+        None if tty && host.stdout_tty => terminal::host_size(),
+        None => None,
+    };
+    let command = Command {
+        argv: request.command.clone(),
+        tty,
+        size: size.filter(|_| tty),
+        timeout: request.timeout,
+        ..Command::default()
+    };
+    if request.dry_run {
+        let plan = engine.plan(&prepared, &command);
+        let shown = serde_json::to_string_pretty(&plan).map_err(|err| Error::Io(err.into()))?;
+        stdio::print(&format!("{shown}\n"));
+        return Ok(0);
+    }
+    if may_hand_over(&command, host, log)
+        && let Some(mut hand_over) = engine.hand_over(&prepared, &command)?
+    {
+        let mut failure = None;
+        for attempt in hand_over.attempts() {
+            // Returns only when the command could not be started.
+            failure = Some(attempt.exec());
+        }
+        let failure = failure.unwrap_or_else(|| std::io::Error::other("nothing to run"));
+        return Err(hand_over.failure(&failure).into());
+    }
+    let follow_resize = tty && host.stdout_tty && request.terminal_size.is_none();
+    let control = signals::listen(follow_resize).map_err(Error::Signals)?;
+    let events = (log.format() == Format::Json).then_some(log);
+    let io = ExecIo {
+        stdin: Some(stdio::stdin_input().map_err(Error::Io)?),
+        stdout: stdio::output(Stream::Stdout, events),
+        stderr: stdio::output(Stream::Stderr, events),
+        control: Some(control),
+    };
+    let _raw = (tty && host.stdin_tty).then(RawMode::enter).flatten();
+    let finished = engine.run(&prepared, &command, io).await?;
+    match finished.end {
+        End::TimedOut(limit) => Err(Error::TimedOut(limit)),
+        _ => Ok(finished.status.exit_code()),
+    }
+}
+
+/// Whether the engine may run the command in dcx's place: dcx would have nothing to do while
+/// it runs (no terminal to relay or resize, no timeout to enforce, no events to log), and
+/// dcx's own stdio gives the process nothing more than the relay's pipes would.
+fn may_hand_over(command: &Command, host: HostTerminal, log: &Log) -> bool {
+    !command.tty
+        && host.stdio_shareable
+        && command.timeout.is_none()
+        && log.format() == Format::Text
+        && !log.enabled(Level::Debug)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn only_an_exec_with_nothing_to_relay_is_handed_over() {
+        let host = HostTerminal {
+            stdin_tty: false,
+            stdout_tty: false,
+            stdio_shareable: true,
+        };
+        let log = |level, format| Log::new(level, format, Arc::new(|_: &[u8]| {}));
+        let quiet = log(Level::Info, Format::Text);
+        let plain = Command::new(["true"]);
+        assert!(may_hand_over(&plain, host, &quiet));
+        let tty = Command {
+            tty: true,
+            ..plain.clone()
+        };
+        assert!(!may_hand_over(&tty, host, &quiet));
+        let timed = Command {
+            timeout: Some(Duration::from_secs(1)),
+            ..plain.clone()
+        };
+        assert!(!may_hand_over(&timed, host, &quiet));
+        let terminal_or_file = HostTerminal {
+            stdio_shareable: false,
+            ..host
+        };
+        assert!(!may_hand_over(&plain, terminal_or_file, &quiet));
+        for log in [
+            log(Level::Debug, Format::Text),
+            log(Level::Trace, Format::Text),
+            log(Level::Info, Format::Json),
+        ] {
+            assert!(!may_hand_over(&plain, host, &log), "{log:?}");
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! The CLI front end: everything bound to the dcx process lives here and only here: argv
+//! ([`args`], clap), the validated request ([`request`]), the host terminal and raw mode
+//! ([`terminal`]), OS signals turned into control messages ([`signals`]), fd 0, 1 and 2 as the
+//! engine's I/O ([`stdio`]), the hand-over to the engine's own exec command, printing, and exit
+//! codes. The work itself is the engine's ([`crate::engine`]).
+
+pub mod args;
+mod error;
+mod exec;
+pub mod request;
+mod signals;
+mod stdio;
+pub mod terminal;
+
+use std::ffi::OsString;
+use std::sync::Arc;
+
+pub use args::{ParseOutcome, UsageError, parse};
+pub use error::{Error, TIMEOUT_EXIT};
+
+use crate::log::{Format, Level, Log};
+
+/// Runs dcx with the given argv (program name first) and returns the process exit code.
+pub fn run(argv: impl IntoIterator<Item = OsString>) -> u8 {
+    let parsed = match args::parse(argv) {
+        Ok(parsed) => parsed,
+        Err(ParseOutcome::Print(text)) => {
+            stdio::print(&text);
+            return 0;
+        }
+        Err(ParseOutcome::Usage(err)) => {
+            stderr_log(Level::Info, Format::Text).error(&err.to_string());
+            return Error::from(err).exit_code();
+        }
+    };
+    match parsed.command {
+        args::Command::Exec(exec_args) => exec::command(*exec_args),
+    }
+}
+
+/// The log the CLI installs: diagnostics on its own stderr.
+fn stderr_log(level: Level, format: Format) -> Log {
+    Log::new(level, format, Arc::new(stdio::stderr_line))
+}

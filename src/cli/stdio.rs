@@ -1,0 +1,210 @@
+//! The CLI's own standard streams as the engine's I/O: fd 0 as the command's input, fd 1 and 2
+//! as its output sinks, or, in `--log-format json`, the output as JSON `raw` events on stderr.
+//!
+//! * fd 0 is read by a plain thread with blocking reads (a tokio stdin read could not be
+//!   abandoned when the command ends first), in 64 KiB chunks through a small bounded channel,
+//!   so memory stays bounded whatever the input size; a closed or unreadable stdin is EOF. The
+//!   thread is never joined: a read on a terminal may never return, and the process exits
+//!   without waiting for it.
+//! * fd 1 and 2 are written synchronously, each chunk whole and flushed, as the command wrote
+//!   it; shutting a sink down only flushes (the streams stay open for dcx's own messages).
+//! * raw events keep the tail of an incomplete UTF-8 sequence until the stream's next chunk, so
+//!   a character split across chunks arrives whole; what is left at the end is shown lossily.
+
+use std::io::{Read, Write};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWrite;
+use tokio::sync::mpsc;
+use tokio_util::io::StreamReader;
+
+use crate::engine::{Input, Output};
+use crate::log::Log;
+
+const CHUNK: usize = 64 * 1024;
+/// Chunks in flight between the reader thread and the exec.
+const DEPTH: usize = 4;
+
+/// Starts the fd 0 reader thread and returns its chunks as the command's input.
+pub fn stdin_input() -> std::io::Result<Input> {
+    let (tx, rx) = mpsc::channel::<Bytes>(DEPTH);
+    std::thread::Builder::new()
+        .name("dcx-stdin".into())
+        .spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            loop {
+                let mut buf = BytesMut::zeroed(CHUNK);
+                match stdin.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        if tx.blocking_send(buf.freeze()).is_err() {
+                            break;
+                        }
+                    }
+                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        })?;
+    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
+    });
+    Ok(Box::pin(StreamReader::new(Box::pin(chunks))))
+}
+
+/// Which of dcx's own output streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// A sink writing to fd 1 or fd 2.
+struct FdSink(Stream);
+
+impl AsyncWrite for FdSink {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let written = match self.0 {
+            Stream::Stdout => write_all(&mut std::io::stdout().lock(), bytes),
+            Stream::Stderr => write_all(&mut std::io::stderr().lock(), bytes),
+        };
+        Poll::Ready(written.map(|()| bytes.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn write_all(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    out.write_all(bytes)?;
+    out.flush()
+}
+
+/// A sink turning one output stream into JSON `raw` events.
+struct RawEvents {
+    log: Log,
+    tail: Vec<u8>,
+}
+
+impl AsyncWrite for RawEvents {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        this.tail.extend_from_slice(bytes);
+        let text = take_text(&mut this.tail);
+        if !text.is_empty() {
+            this.log.raw_event(&text);
+        }
+        Poll::Ready(Ok(bytes.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if !this.tail.is_empty() {
+            this.log.raw_event(&String::from_utf8_lossy(&this.tail));
+            this.tail.clear();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The sink for one of the command's streams: our own fd, or raw events through `log`.
+pub fn output(stream: Stream, events: Option<&Log>) -> Output {
+    match events {
+        Some(log) => Box::pin(RawEvents {
+            log: log.clone(),
+            tail: Vec::new(),
+        }),
+        None => Box::pin(FdSink(stream)),
+    }
+}
+
+/// Writes `text` to stdout; a reader that went away is not an error.
+pub fn print(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// Writes one diagnostic line to stderr (the log sink the CLI installs); a closed stderr must
+/// not turn a diagnostic into a crash.
+pub fn stderr_line(line: &[u8]) {
+    let _ = std::io::stderr().lock().write_all(line);
+}
+
+/// Takes the longest prefix of `buf` that can be decoded now, leaving an incomplete trailing
+/// UTF-8 sequence in `buf`. Invalid bytes become U+FFFD.
+fn take_text(buf: &mut Vec<u8>) -> String {
+    let mut text = String::new();
+    let mut rest: &[u8] = buf;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => {
+                text.push_str(valid);
+                rest = &[];
+                break;
+            }
+            Err(err) => {
+                let (valid, after) = rest.split_at(err.valid_up_to());
+                text.push_str(&String::from_utf8_lossy(valid));
+                match err.error_len() {
+                    Some(len) => {
+                        text.push(char::REPLACEMENT_CHARACTER);
+                        rest = &after[len..];
+                    }
+                    None => {
+                        rest = after;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let keep = rest.to_vec();
+    *buf = keep;
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_split_four_byte_character_arrives_whole() {
+        let emoji = "🦀".as_bytes();
+        let mut tail = b"a".to_vec();
+        tail.extend_from_slice(&emoji[..2]);
+        assert_eq!(take_text(&mut tail), "a");
+        assert_eq!(tail, &emoji[..2]);
+        tail.extend_from_slice(&emoji[2..]);
+        tail.extend_from_slice(b"b");
+        assert_eq!(take_text(&mut tail), "🦀b");
+        assert!(tail.is_empty());
+    }
+
+    #[test]
+    fn invalid_bytes_become_replacement_characters() {
+        let mut buf = vec![b'x', 0xff, b'y', 0xe2, 0x82];
+        assert_eq!(take_text(&mut buf), "x\u{fffd}y");
+        assert_eq!(buf, [0xe2, 0x82]);
+    }
+}

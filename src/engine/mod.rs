@@ -1,0 +1,236 @@
+//! The exec engine as a library: the API every front end (the CLI, the agent service, the MCP
+//! server) drives. Three steps, each a plain value passed forward:
+//!
+//! 1. [`Engine::connect`]: once per engine, from [`EngineSettings`] (Docker with its endpoint,
+//!    crun with its root and binary);
+//! 2. [`Engine::prepare`]: once per target (once per agent session): selection → config →
+//!    effective config → user, env and working directory, into a [`Prepared`] value that any
+//!    number of commands reuse;
+//! 3. [`Engine::run`]: once per [`Command`], with the caller's [`ExecIo`] (input stream, output
+//!    sinks, control channel), returning how the process ended ([`Finished`]).
+//!
+//! [`Engine::plan`] is `--dry-run`'s plan as a value, and [`Engine::hand_over`] the engine's own
+//! exec command for a front end that would have nothing to relay. Nothing here reads or writes
+//! the process's own stdio, installs signal handlers, touches a terminal or replaces the
+//! process: those belong to the front ends. Diagnostics go through the [`Log`] the front end
+//! hands in.
+
+mod plan;
+mod prepare;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use crate::exec::{Control, End, ExecIo, Finished, Input, KILL_GRACE, Output};
+pub use crate::runtime::{ExitStatus, HandOver, TermSize};
+pub use plan::Plan;
+pub use prepare::{Prepared, SelectorError, default_workspace};
+
+use crate::env::ProbeMode;
+use crate::log::Log;
+use crate::runtime::{ExecSpec, Runtime, RuntimeError};
+
+/// Which engine to connect to, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineSettings {
+    /// A Docker Engine API daemon.
+    Docker {
+        /// `DOCKER_HOST` as given (`unix://`, `tcp://`); `None` for the default socket.
+        host: Option<String>,
+        /// `--docker-path`: only its naming podman matters (podman's socket is used).
+        docker_path: Option<String>,
+    },
+    /// Containers run directly by crun.
+    Crun {
+        /// crun's state root; `None` for crun's own default.
+        root: Option<PathBuf>,
+        /// The crun binary; `None` for `crun` on PATH.
+        path: Option<PathBuf>,
+    },
+}
+
+/// What to prepare: the target's selectors and everything that decides its environment.
+#[derive(Debug, Clone)]
+pub struct PrepareRequest {
+    /// Relative paths are resolved against it.
+    pub cwd: PathBuf,
+    pub container_id: Option<String>,
+    /// `name=value` strings, both parts non-empty.
+    pub id_labels: Vec<String>,
+    /// The workspace folder (see [`default_workspace`] for the current directory's rule).
+    pub workspace_folder: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub override_config: Option<PathBuf>,
+    pub mount_workspace_git_root: bool,
+    pub mount_git_worktree_common_dir: bool,
+    /// Run as this user (wins over `remoteUser`).
+    pub user: Option<String>,
+    /// The working directory (default: the remote workspace folder, else the user's home).
+    pub workdir: Option<String>,
+    /// `--remote-env` pairs, unsubstituted; they win over the config's.
+    pub remote_env: Vec<(String, String)>,
+    /// The `userEnvProbe` when the config sets none.
+    pub default_user_env_probe: ProbeMode,
+    /// The host folder of the probe cache; `None` probes every time.
+    pub probe_cache: Option<PathBuf>,
+    /// A folder in the container for the probe's cache, as the reference's `up` keeps it.
+    pub container_session_data_folder: Option<String>,
+    /// Store nothing (caches included): `--dry-run`.
+    pub read_only: bool,
+    /// The host environment, for `${localEnv:…}`.
+    pub host_env: HashMap<String, String>,
+}
+
+impl PrepareRequest {
+    /// A request with no selector, config or options yet, resolving paths against `cwd`.
+    pub fn new(cwd: impl Into<PathBuf>) -> Self {
+        Self {
+            cwd: cwd.into(),
+            container_id: None,
+            id_labels: Vec::new(),
+            workspace_folder: None,
+            config: None,
+            override_config: None,
+            mount_workspace_git_root: true,
+            mount_git_worktree_common_dir: false,
+            user: None,
+            workdir: None,
+            remote_env: Vec::new(),
+            default_user_env_probe: ProbeMode::LoginInteractiveShell,
+            probe_cache: None,
+            container_session_data_folder: None,
+            read_only: false,
+            host_env: HashMap::new(),
+        }
+    }
+}
+
+/// One command to run in a prepared target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Command {
+    /// The program and its arguments, never empty.
+    pub argv: Vec<String>,
+    /// Give it a terminal; the output then comes as one stream (the stdout sink).
+    pub tty: bool,
+    /// The terminal's size from its first instruction (TTY only).
+    pub size: Option<TermSize>,
+    /// Stop it after this long (SIGTERM, then SIGKILL after [`KILL_GRACE`]).
+    pub timeout: Option<Duration>,
+    /// `NAME=value` entries on top of the prepared env (later entries win).
+    pub env: Vec<String>,
+    /// A working directory other than the prepared one.
+    pub cwd: Option<String>,
+}
+
+impl Command {
+    pub fn new<I, S>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            argv: argv.into_iter().map(Into::into).collect(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Every way the engine can fail; each message is the line the user sees.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Discovery(#[from] crate::discovery::DiscoveryError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Env(#[from] crate::env::resolve::ResolveError),
+    #[error(transparent)]
+    Exec(#[from] crate::exec::ExecError),
+}
+
+/// A connected engine.
+pub struct Engine {
+    runtime: Box<dyn Runtime>,
+    log: Log,
+}
+
+impl Engine {
+    /// Connects to the engine (for Docker: reaches the daemon and negotiates the API version).
+    pub async fn connect(settings: &EngineSettings, log: Log) -> Result<Self, EngineError> {
+        let runtime: Box<dyn Runtime> = match settings {
+            EngineSettings::Docker { host, docker_path } => Box::new(
+                crate::runtime::docker::Docker::connect(
+                    &log,
+                    host.as_deref(),
+                    docker_path.as_deref(),
+                )
+                .await?,
+            ),
+            EngineSettings::Crun { root, path } => {
+                Box::new(crate::runtime::crun::Crun::new(root.clone(), path.clone()))
+            }
+        };
+        Ok(Self::with_runtime(runtime, log))
+    }
+
+    /// An engine on a runtime of the caller's (another engine kind, an in-memory one in tests).
+    pub fn with_runtime(runtime: Box<dyn Runtime>, log: Log) -> Self {
+        Self { runtime, log }
+    }
+
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
+    /// The engine's name (`docker`, `crun`).
+    pub fn name(&self) -> &'static str {
+        self.runtime.name()
+    }
+
+    /// Resolves the target and everything its commands share.
+    pub async fn prepare(&self, request: &PrepareRequest) -> Result<Prepared, EngineError> {
+        prepare::prepare(self.runtime.as_ref(), request, &self.log).await
+    }
+
+    /// What `command` would run, as `--dry-run` shows it.
+    pub fn plan(&self, prepared: &Prepared, command: &Command) -> Plan {
+        plan::describe(self.runtime.name(), prepared, &prepared.spec(command))
+    }
+
+    /// The engine's own exec command for `command`, to be run in the caller's place, when the
+    /// engine has one (crun) and the exec allows it (see [`Runtime::hand_over`]).
+    pub fn hand_over(
+        &self,
+        prepared: &Prepared,
+        command: &Command,
+    ) -> Result<Option<HandOver>, EngineError> {
+        Ok(self
+            .runtime
+            .hand_over(&prepared.container, &prepared.spec(command))?)
+    }
+
+    /// Runs `command` with the caller's I/O until the process has ended.
+    pub async fn run(
+        &self,
+        prepared: &Prepared,
+        command: &Command,
+        io: ExecIo,
+    ) -> Result<Finished, EngineError> {
+        let spec: ExecSpec = prepared.spec(command);
+        Ok(crate::exec::run(
+            self.runtime.as_ref(),
+            &prepared.container,
+            &spec,
+            command.timeout,
+            io,
+            &self.log,
+        )
+        .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests;

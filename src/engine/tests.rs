@@ -1,0 +1,158 @@
+//! The engine through its own API, on the in-memory engine: a target prepared once serves many
+//! commands, and the plan is a value.
+
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::io::AsyncWrite;
+
+use super::*;
+use crate::runtime::memory::Memory;
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl AsyncWrite for Buffer {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Poll::Ready(Ok(bytes.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn engine() -> (Engine, Arc<Mutex<Vec<Vec<String>>>>) {
+    let mut memory = Memory::with_container("c1");
+    memory.containers[0].env = vec!["PATH=/bin".into(), "KEEP=1".into()];
+    memory.passwd =
+        "root:x:0:0:root:/root:/bin/sh\nvscode:x:1000:1000::/home/vscode:/bin/bash\n".into();
+    let started = memory.started.clone();
+    (
+        Engine::with_runtime(Box::new(memory), Log::discard()),
+        started,
+    )
+}
+
+fn request() -> PrepareRequest {
+    let mut request = PrepareRequest::new(std::env::temp_dir());
+    request.container_id = Some("c1".into());
+    request.user = Some("vscode".into());
+    request.default_user_env_probe = ProbeMode::None;
+    request.remote_env = vec![("GREETING".into(), "hi".into())];
+    request
+}
+
+#[tokio::test]
+async fn one_preparation_serves_many_commands() {
+    let (engine, started) = engine();
+    let prepared = engine.prepare(&request()).await.unwrap();
+    assert_eq!(prepared.container.id, "c1");
+    assert_eq!(prepared.user, "vscode");
+    assert_eq!(prepared.home, "/home/vscode");
+    assert_eq!(prepared.cwd, "/home/vscode");
+    assert!(prepared.env.contains(&"GREETING=hi".to_owned()));
+    let helpers = started.lock().unwrap().len();
+    for n in 0..20 {
+        let out = Buffer::default();
+        let io = ExecIo {
+            stdin: None,
+            stdout: Box::pin(out.clone()),
+            stderr: Box::pin(tokio::io::sink()),
+            control: None,
+        };
+        let word = format!("run{n}");
+        let command = Command::new(["echo", word.as_str(), "", &n.to_string()]);
+        let finished = engine.run(&prepared, &command, io).await.unwrap();
+        assert_eq!(finished.status, ExitStatus::Code(n));
+        assert_eq!(finished.end, End::Exited);
+        assert_eq!(*out.0.lock().unwrap(), word.as_bytes());
+    }
+    // Nothing but the commands themselves ran after the preparation.
+    assert_eq!(started.lock().unwrap().len(), helpers + 20);
+}
+
+#[tokio::test]
+async fn a_command_adds_env_and_its_own_working_directory() {
+    let (engine, _) = engine();
+    let prepared = engine.prepare(&request()).await.unwrap();
+    let command = Command {
+        env: vec!["EXTRA=1".into(), "GREETING=bye".into()],
+        cwd: Some("/tmp".into()),
+        tty: false,
+        size: Some(TermSize { rows: 1, cols: 1 }),
+        ..Command::new(["true"])
+    };
+    let spec = prepared.spec(&command);
+    assert_eq!(spec.cwd.as_deref(), Some("/tmp"));
+    assert_eq!(spec.user.as_deref(), Some("vscode"));
+    // Later entries win: the engine passes them in order.
+    assert_eq!(
+        spec.env[spec.env.len() - 2..],
+        ["EXTRA=1".to_owned(), "GREETING=bye".to_owned()]
+    );
+    assert_eq!(spec.size, None, "a size only with a terminal");
+}
+
+#[tokio::test]
+async fn the_plan_is_a_value() {
+    let (engine, started) = engine();
+    let mut request = request();
+    request.read_only = true;
+    let prepared = engine.prepare(&request).await.unwrap();
+    let before = started.lock().unwrap().len();
+    let plan = engine.plan(&prepared, &Command::new(["ls", "-l"]));
+    assert_eq!(
+        started.lock().unwrap().len(),
+        before,
+        "planning runs nothing"
+    );
+    assert_eq!(plan.runtime, "memory");
+    assert_eq!(plan.container.id, "c1");
+    assert_eq!(plan.user, "vscode");
+    assert_eq!(plan.argv, ["ls", "-l"]);
+    assert_eq!(plan.workdir.as_deref(), Some("/home/vscode"));
+    let greeting = plan.env.iter().find(|v| v.name == "GREETING").unwrap();
+    assert_eq!((greeting.value.as_str(), greeting.layer), ("hi", "cli"));
+    serde_json::to_string(&plan).unwrap();
+}
+
+#[tokio::test]
+async fn selection_errors_come_from_prepare() {
+    let (engine, _) = engine();
+    let mut request = request();
+    request.container_id = Some("nope".into());
+    let err = engine.prepare(&request).await.unwrap_err();
+    insta::assert_snapshot!(err, @"No such container: nope");
+}
+
+#[test]
+fn the_current_directory_is_the_workspace_only_with_a_config() {
+    let dir = tempfile::tempdir().unwrap();
+    insta::assert_snapshot!(
+        default_workspace(dir.path(), None, &[], None).unwrap_err(),
+        @"Missing required argument: One of --container-id, --id-label or --workspace-folder is required."
+    );
+    std::fs::write(dir.path().join(".devcontainer.json"), "{}").unwrap();
+    assert_eq!(
+        default_workspace(dir.path(), None, &[], None).unwrap(),
+        Some(dir.path().to_path_buf())
+    );
+    assert_eq!(
+        default_workspace(dir.path(), Some("c"), &[], None).unwrap(),
+        None
+    );
+}

@@ -1,0 +1,336 @@
+//! The relay loop through its own API, on the in-memory engine with in-memory I/O.
+
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use super::*;
+use crate::runtime::memory::{Memory, Received};
+
+/// An output sink the test can read afterwards.
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Buffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl AsyncWrite for Buffer {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Poll::Ready(Ok(bytes.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// A sink whose reader goes away after `room` bytes.
+struct Closing {
+    room: usize,
+}
+
+impl AsyncWrite for Closing {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.room < bytes.len() {
+            return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
+        }
+        self.room -= bytes.len();
+        Poll::Ready(Ok(bytes.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// An input that never ends and never yields.
+struct Endless;
+
+impl AsyncRead for Endless {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Poll::Pending
+    }
+}
+
+struct Run {
+    engine: Memory,
+    spec: ExecSpec,
+    timeout: Option<Duration>,
+    stdin: Option<Input>,
+    stdout: Buffer,
+    stderr: Buffer,
+    sink: Option<Output>,
+    controls: Vec<Control>,
+}
+
+impl Run {
+    fn new(argv: &[&str]) -> Self {
+        Self {
+            engine: Memory::with_container("c"),
+            spec: ExecSpec {
+                argv: argv.iter().map(|word| (*word).to_owned()).collect(),
+                ..ExecSpec::default()
+            },
+            timeout: None,
+            stdin: None,
+            stdout: Buffer::default(),
+            stderr: Buffer::default(),
+            sink: None,
+            controls: Vec::new(),
+        }
+    }
+
+    fn stdin(mut self, bytes: &'static [u8]) -> Self {
+        self.stdin = Some(Box::pin(bytes));
+        self
+    }
+
+    fn control(mut self, message: Control) -> Self {
+        self.controls.push(message);
+        self
+    }
+
+    async fn go(mut self) -> (Finished, Self) {
+        let (tx, rx) = mpsc::channel(8);
+        let controls = std::mem::take(&mut self.controls);
+        let io = ExecIo {
+            stdin: self.stdin.take(),
+            stdout: self
+                .sink
+                .take()
+                .unwrap_or_else(|| Box::pin(self.stdout.clone())),
+            stderr: Box::pin(self.stderr.clone()),
+            control: Some(rx),
+        };
+        let container = self.engine.containers[0].clone();
+        let sender = tokio::spawn(async move {
+            for message in controls {
+                // Let the program start before each message.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let _ = tx.send(message).await;
+            }
+            tx
+        });
+        let finished = run(
+            &self.engine,
+            &container,
+            &self.spec,
+            self.timeout,
+            io,
+            &Log::discard(),
+        )
+        .await
+        .unwrap();
+        drop(sender.await);
+        (finished, self)
+    }
+}
+
+fn exited(code: i64) -> Finished {
+    Finished {
+        status: ExitStatus::Code(code),
+        end: End::Exited,
+    }
+}
+
+#[tokio::test]
+async fn separate_streams_and_the_exit_code() {
+    let (finished, run) = Run::new(&["echo", "out", "err", "7"]).go().await;
+    assert_eq!(finished, exited(7));
+    assert_eq!(run.stdout.text(), "out");
+    assert_eq!(run.stderr.text(), "err");
+}
+
+#[tokio::test]
+async fn input_reaches_the_process_and_its_eof_too() {
+    let (finished, run) = Run::new(&["cat"]).stdin(b"hello\0world").go().await;
+    assert_eq!(finished, exited(0));
+    assert_eq!(run.stdout.text(), "hello\0world");
+    assert_eq!(
+        run.engine.received(),
+        [Received::Input(b"hello\0world".to_vec())]
+    );
+}
+
+#[tokio::test]
+async fn no_input_is_an_immediate_eof() {
+    let (finished, run) = Run::new(&["cat"]).go().await;
+    assert_eq!(finished, exited(0));
+    assert_eq!(run.stdout.text(), "");
+}
+
+#[tokio::test]
+async fn an_input_that_never_ends_does_not_hold_the_run() {
+    let mut run = Run::new(&["echo", "done"]);
+    run.stdin = Some(Box::pin(Endless));
+    let (finished, run) = run.go().await;
+    assert_eq!(finished, exited(0));
+    assert_eq!(run.stdout.text(), "done");
+}
+
+#[tokio::test]
+async fn a_terminal_stream_its_size_resizes_and_the_eof_character() {
+    let mut run = Run::new(&["tty"])
+        .stdin(b"partial")
+        .control(Control::Resize(TermSize {
+            rows: 30,
+            cols: 100,
+        }));
+    run.spec.tty = true;
+    run.spec.size = Some(TermSize { rows: 24, cols: 80 });
+    // The resize comes before the input ends the program: input after a pause.
+    let (tx, rx) = tokio::io::duplex(64);
+    run.stdin = Some(Box::pin(rx));
+    let writer = tokio::spawn(async move {
+        let mut tx = tx;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        tx.write_all(b"partial").await.unwrap();
+    });
+    let (finished, run) = run.go().await;
+    writer.await.unwrap();
+    assert_eq!(finished, exited(0));
+    assert_eq!(run.stdout.text(), "tty 24x80\r\ntty 30x100\r\n");
+    // After a partial line the EOF character goes twice, as at a terminal.
+    assert!(
+        run.engine
+            .received()
+            .contains(&Received::Input(b"partial\x04\x04".to_vec())),
+        "{:?}",
+        run.engine.received()
+    );
+}
+
+#[tokio::test]
+async fn a_signal_reaches_the_process_and_its_status_is_the_result() {
+    let (finished, run) = Run::new(&["sleep"])
+        .control(Control::Signal(libc::SIGINT))
+        .go()
+        .await;
+    assert_eq!(finished, exited(130));
+    assert_eq!(
+        run.engine.received(),
+        [Received::Signal(libc::SIGINT, SignalTarget::Process)]
+    );
+}
+
+#[tokio::test]
+async fn an_undeliverable_signal_ends_the_run_at_once() {
+    let (finished, _) = Run::new(&["nosignal"])
+        .control(Control::Signal(libc::SIGTERM))
+        .go()
+        .await;
+    assert_eq!(
+        finished,
+        Finished {
+            status: ExitStatus::Signal(libc::SIGTERM),
+            end: End::Abandoned
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_signals_the_group_then_kills_it() {
+    let (finished, run) = Run::new(&["stubborn"])
+        .control(Control::Cancel {
+            signal: libc::SIGTERM,
+        })
+        .go()
+        .await;
+    assert_eq!(
+        finished,
+        Finished {
+            status: ExitStatus::Code(137),
+            end: End::Cancelled
+        }
+    );
+    assert_eq!(
+        run.engine.received(),
+        [
+            Received::Signal(libc::SIGTERM, SignalTarget::Group),
+            Received::Signal(libc::SIGKILL, SignalTarget::Group)
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_terminates_the_group() {
+    let mut run = Run::new(&["sleep"]);
+    run.timeout = Some(Duration::from_secs(1));
+    let started = Instant::now();
+    let (finished, run) = run.go().await;
+    assert_eq!(
+        finished,
+        Finished {
+            status: ExitStatus::Code(143),
+            end: End::TimedOut(Duration::from_secs(1))
+        }
+    );
+    assert_eq!(started.elapsed(), Duration::from_secs(1));
+    assert_eq!(
+        run.engine.received(),
+        [Received::Signal(libc::SIGTERM, SignalTarget::Group)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_process_that_outlives_sigkill_is_given_up_on() {
+    let mut run = Run::new(&["deaf"]);
+    run.timeout = Some(Duration::from_secs(1));
+    let started = Instant::now();
+    let (finished, _) = run.go().await;
+    assert_eq!(
+        finished,
+        Finished {
+            status: ExitStatus::Unknown,
+            end: End::TimedOut(Duration::from_secs(1))
+        }
+    );
+    assert_eq!(started.elapsed(), Duration::from_secs(1) + KILL_GRACE * 2);
+}
+
+#[tokio::test]
+async fn an_endless_timeout_never_expires() {
+    let mut run = Run::new(&["echo", "x"]);
+    run.timeout = Some(Duration::MAX);
+    let (finished, _) = run.go().await;
+    assert_eq!(finished, exited(0));
+}
+
+#[tokio::test]
+async fn a_reader_that_goes_away_ends_the_run_with_sigpipe() {
+    let mut run = Run::new(&["yes"]);
+    run.sink = Some(Box::pin(Closing { room: 1000 }));
+    let (finished, run) = run.go().await;
+    // The signal was sent; let the program take it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        finished,
+        Finished {
+            status: ExitStatus::Signal(libc::SIGPIPE),
+            end: End::OutputClosed
+        }
+    );
+    assert_eq!(
+        run.engine.received(),
+        [Received::Signal(libc::SIGPIPE, SignalTarget::Group)]
+    );
+}

@@ -1,0 +1,194 @@
+//! crun's state directory, read with no crun process: `<root>/<id>/status` (pid, process start
+//! time, bundle, rootfs, created) and `<root>/<id>/config.json` (the create-time config: env,
+//! user, annotations, mounts) become a [`Container`]. A container is running when its pid is
+//! alive and is still the process crun recorded (same start time).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::runtime::{Container, Mount, RuntimeError};
+
+#[derive(Deserialize)]
+struct Status {
+    pid: i64,
+    #[serde(rename = "process-start-time")]
+    process_start_time: Option<u64>,
+    bundle: Option<String>,
+    rootfs: Option<String>,
+    created: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Config {
+    #[serde(default)]
+    process: ProcessConfig,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    mounts: Vec<MountConfig>,
+}
+
+#[derive(Deserialize)]
+struct MountConfig {
+    destination: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    options: Vec<String>,
+}
+
+impl MountConfig {
+    fn into_mount(self) -> Mount {
+        let bind = self.kind.as_deref() == Some("bind")
+            || self
+                .options
+                .iter()
+                .any(|option| option == "bind" || option == "rbind");
+        Mount {
+            destination: self.destination,
+            bind_source: self
+                .source
+                .filter(|source| bind && source.starts_with('/'))
+                .map(PathBuf::from),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct ProcessConfig {
+    #[serde(default)]
+    env: Vec<String>,
+    #[serde(default)]
+    user: UserConfig,
+}
+
+#[derive(Deserialize, Default)]
+struct UserConfig {
+    #[serde(default)]
+    uid: u32,
+    #[serde(default)]
+    gid: u32,
+}
+
+/// The container `id` under `root`, read from its `status` and `config.json`.
+pub(super) fn read(root: &Path, id: &str) -> Result<Container, RuntimeError> {
+    let dir = root.join(id);
+    let status: Status = read_json(&dir.join("status"))
+        .ok_or_else(|| RuntimeError::NoSuchContainer(id.to_owned()))?;
+    let config: Config = read_json(&dir.join("config.json")).unwrap_or_default();
+    let running = status.pid > 0 && alive(status.pid, status.process_start_time);
+    let rootfs = status.rootfs.as_deref().map(|rootfs| {
+        let rootfs = Path::new(rootfs);
+        match &status.bundle {
+            Some(bundle) if rootfs.is_relative() => Path::new(bundle).join(rootfs),
+            _ => rootfs.to_path_buf(),
+        }
+    });
+    let user = config.process.user;
+    Ok(Container {
+        id: id.to_owned(),
+        name: id.to_owned(),
+        running,
+        status: if running { "running" } else { "stopped" }.to_owned(),
+        user: (user.uid != 0 || user.gid != 0).then(|| format!("{}:{}", user.uid, user.gid)),
+        env: config.process.env,
+        labels: config.annotations,
+        started_at: format!(
+            "{}/{}",
+            status.created.unwrap_or_default(),
+            status.process_start_time.unwrap_or_default()
+        ),
+        rootfs,
+        mounts: config
+            .mounts
+            .into_iter()
+            .map(MountConfig::into_mount)
+            .collect(),
+    })
+}
+
+pub(super) fn ids(root: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().join("status").is_file())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect();
+    ids.sort();
+    ids
+}
+
+pub(super) fn default_root() -> PathBuf {
+    match std::env::var("XDG_RUNTIME_DIR") {
+        Ok(dir) if !dir.is_empty() && !rustix::process::geteuid().is_root() => {
+            Path::new(&dir).join("crun")
+        }
+        _ => PathBuf::from("/run/crun"),
+    }
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Field 22 of `/proc/<pid>/stat`, the process's start time in clock ticks since boot, for a
+/// process that has not exited (a zombie or dead entry gives `None`).
+pub(super) fn start_time(pid: i64) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from its end.
+    let mut fields = stat[stat.rfind(')')? + 2..].split_whitespace();
+    if matches!(fields.next(), Some("Z" | "X" | "x")) {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+pub(super) fn alive(pid: i64, recorded_start: Option<u64>) -> bool {
+    match (start_time(pid), recorded_start) {
+        (Some(now), Some(recorded)) => now == recorded,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_reads_field_22() {
+        let own = std::process::id() as i64;
+        assert!(start_time(own).is_some());
+        assert!(alive(own, start_time(own)));
+        assert!(!alive(own, start_time(own).map(|t| t + 1)));
+        assert!(!alive(i64::from(i32::MAX), None));
+    }
+
+    #[test]
+    fn mounts_know_their_bind_sources() {
+        let mount = |json: &str| {
+            serde_json::from_str::<MountConfig>(json)
+                .unwrap()
+                .into_mount()
+        };
+        assert_eq!(
+            mount(r#"{"destination":"/w","type":"bind","source":"/host/w"}"#).bind_source,
+            Some(PathBuf::from("/host/w"))
+        );
+        assert_eq!(
+            mount(r#"{"destination":"/w","source":"/host/w","options":["rbind","ro"]}"#)
+                .bind_source,
+            Some(PathBuf::from("/host/w"))
+        );
+        assert_eq!(
+            mount(r#"{"destination":"/tmp","type":"tmpfs","source":"tmpfs"}"#).bind_source,
+            None
+        );
+    }
+}

@@ -1,0 +1,343 @@
+//! An in-memory engine for unit tests of everything above [`Runtime`]: containers are plain
+//! values, and an exec runs one of a few scripted programs (chosen by `argv[0]`) as a tokio task
+//! on in-memory pipes, reacting to signals and resizes as a process would. What the programs
+//! receive is recorded for the tests to check.
+//!
+//! Programs: `echo OUT [ERR [CODE]]`; `cat` (stdin to stdout); `sleep` (until a signal);
+//! `stubborn` (ignores everything but SIGKILL); `deaf` (never ends); `yes` (`y` lines until a
+//! signal); `tty` (prints its terminal size, again on each resize, ends at `^D`); `nosignal`
+//! (a process no signal can reach); `/bin/sh` running the passwd lookup (answers from
+//! [`Memory::passwd`]). Anything else exits 127.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, DuplexStream};
+use tokio::sync::{mpsc, watch};
+
+use super::{
+    Chunk, Container, ExecSpec, ExitStatus, Process, Runtime, RuntimeError, Session, SignalError,
+    SignalTarget, TermSize,
+};
+
+/// What a program was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    Signal(i32, SignalTarget),
+    Resize(TermSize),
+    Input(Vec<u8>),
+}
+
+/// The in-memory engine.
+#[derive(Default)]
+pub struct Memory {
+    pub containers: Vec<Container>,
+    /// The containers' `/etc/passwd`.
+    pub passwd: String,
+    /// Every exec's argv, in start order.
+    pub started: Arc<Mutex<Vec<Vec<String>>>>,
+    /// What the programs received, in order.
+    pub received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Memory {
+    /// One running container with this id.
+    pub fn with_container(id: &str) -> Self {
+        Self {
+            containers: vec![Container {
+                id: id.into(),
+                name: id.into(),
+                running: true,
+                status: "running".into(),
+                ..Container::default()
+            }],
+            passwd: "root:x:0:0:root:/root:/bin/sh\n".into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+enum Message {
+    Signal(i32, SignalTarget),
+    Resize(TermSize),
+}
+
+struct MemoryProcess {
+    exit: watch::Receiver<Option<ExitStatus>>,
+    messages: mpsc::UnboundedSender<Message>,
+    signalable: bool,
+}
+
+#[async_trait]
+impl Process for MemoryProcess {
+    async fn wait(&mut self) -> Result<ExitStatus, RuntimeError> {
+        let status =
+            self.exit
+                .wait_for(Option::is_some)
+                .await
+                .map_err(|_| RuntimeError::Spawn {
+                    program: "memory".into(),
+                    reason: "the program vanished".into(),
+                })?;
+        Ok(status.unwrap_or(ExitStatus::Unknown))
+    }
+
+    async fn resize(&self, size: TermSize) -> Result<(), RuntimeError> {
+        let _ = self.messages.send(Message::Resize(size));
+        Ok(())
+    }
+
+    async fn signal(&self, signal: i32, target: SignalTarget) -> Result<(), SignalError> {
+        if !self.signalable {
+            return Err(SignalError {
+                signal,
+                reason: "no way to reach the process".into(),
+            });
+        }
+        let _ = self.messages.send(Message::Signal(signal, target));
+        Ok(())
+    }
+}
+
+/// Waits for the next message, recording it.
+async fn next(
+    messages: &mut mpsc::UnboundedReceiver<Message>,
+    received: &Mutex<Vec<Received>>,
+) -> Option<Message> {
+    let message = messages.recv().await?;
+    received.lock().unwrap().push(match &message {
+        Message::Signal(signal, target) => Received::Signal(*signal, *target),
+        Message::Resize(size) => Received::Resize(*size),
+    });
+    Some(message)
+}
+
+/// The program's side of an exec.
+struct Program {
+    spec: ExecSpec,
+    input: DuplexStream,
+    output: mpsc::Sender<Result<Chunk, RuntimeError>>,
+    messages: mpsc::UnboundedReceiver<Message>,
+    received: Arc<Mutex<Vec<Received>>>,
+    passwd: String,
+}
+
+impl Program {
+    async fn out(&self, text: impl Into<Bytes>) -> bool {
+        self.output
+            .send(Ok(Chunk::Stdout(text.into())))
+            .await
+            .is_ok()
+    }
+
+    async fn err(&self, text: impl Into<Bytes>) -> bool {
+        self.output
+            .send(Ok(Chunk::Stderr(text.into())))
+            .await
+            .is_ok()
+    }
+
+    fn record(&self, what: Received) {
+        self.received.lock().unwrap().push(what);
+    }
+
+    /// Waits for the next message, recording it.
+    async fn next(&mut self) -> Option<Message> {
+        next(&mut self.messages, &self.received).await
+    }
+
+    /// Runs until a signal it does not ignore; returns the status it dies with.
+    async fn until_signal(&mut self, ignores: &[i32]) -> ExitStatus {
+        loop {
+            match self.next().await {
+                Some(Message::Signal(signal, _)) if !ignores.contains(&signal) => {
+                    return ExitStatus::Code(128 + i64::from(signal));
+                }
+                Some(_) => {}
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    async fn run(mut self) -> ExitStatus {
+        let argv = self.spec.argv.clone();
+        let arg = |n: usize| argv.get(n).cloned().unwrap_or_default();
+        match argv.first().map(String::as_str) {
+            Some("echo") => {
+                self.out(arg(1)).await;
+                if argv.len() > 2 {
+                    self.err(arg(2)).await;
+                }
+                ExitStatus::Code(arg(3).parse().unwrap_or(0))
+            }
+            Some("cat") => {
+                let mut buf = vec![0u8; 4096];
+                let mut seen = Vec::new();
+                loop {
+                    match self.input.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            seen.extend_from_slice(&buf[..n]);
+                            if !self.out(buf[..n].to_vec()).await {
+                                break;
+                            }
+                        }
+                    }
+                }
+                self.record(Received::Input(seen));
+                ExitStatus::Code(0)
+            }
+            Some("sleep") => self.until_signal(&[]).await,
+            Some("stubborn") => self.until_signal(&[libc::SIGTERM, libc::SIGINT]).await,
+            Some("deaf") => {
+                while self.next().await.is_some() {}
+                std::future::pending().await
+            }
+            Some("nosignal") => std::future::pending().await,
+            Some("yes") => {
+                let output = self.output.clone();
+                let mut open = true;
+                loop {
+                    tokio::select! {
+                        message = self.next() => {
+                            if let Some(Message::Signal(signal, _)) = message {
+                                break ExitStatus::Code(128 + i64::from(signal));
+                            }
+                        }
+                        sent = output.send(Ok(Chunk::Stdout(Bytes::from_static(b"y\n")))), if open => {
+                            open = sent.is_ok();
+                        }
+                    }
+                }
+            }
+            Some("tty") => {
+                let size = self.spec.size.unwrap_or(TermSize { rows: 0, cols: 0 });
+                self.out(format!("tty {}x{}\r\n", size.rows, size.cols))
+                    .await;
+                let mut buf = vec![0u8; 4096];
+                let mut seen = Vec::new();
+                loop {
+                    tokio::select! {
+                        read = self.input.read(&mut buf) => match read {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                seen.extend_from_slice(&buf[..n]);
+                                if buf[..n].contains(&0x04) {
+                                    break;
+                                }
+                            }
+                        },
+                        message = next(&mut self.messages, &self.received) => match message {
+                            Some(Message::Resize(size)) => {
+                                self.out(format!("tty {}x{}\r\n", size.rows, size.cols)).await;
+                            }
+                            Some(Message::Signal(signal, _)) => {
+                                return ExitStatus::Code(128 + i64::from(signal));
+                            }
+                            None => {}
+                        },
+                    }
+                }
+                self.record(Received::Input(seen));
+                ExitStatus::Code(0)
+            }
+            Some("/bin/sh") if arg(2).contains("getent passwd") => {
+                let user = argv.last().cloned().unwrap_or_default();
+                let line = self
+                    .passwd
+                    .lines()
+                    .find(|line| {
+                        let fields: Vec<&str> = line.split(':').collect();
+                        fields.first() == Some(&user.as_str())
+                            || fields.get(2) == Some(&user.as_str())
+                    })
+                    .map(|line| format!("{line}\n"))
+                    .unwrap_or_default();
+                self.out(line).await;
+                ExitStatus::Code(0)
+            }
+            _ => {
+                self.err(format!("{}: not found\n", arg(0))).await;
+                ExitStatus::Code(127)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Runtime for Memory {
+    async fn inspect(&self, id: &str) -> Result<Container, RuntimeError> {
+        self.containers
+            .iter()
+            .find(|c| c.id == id || c.name == id)
+            .cloned()
+            .ok_or_else(|| RuntimeError::NoSuchContainer(id.into()))
+    }
+
+    async fn find_by_labels(&self, labels: &[String]) -> Result<Option<Container>, RuntimeError> {
+        Ok(self
+            .containers
+            .iter()
+            .find(|c| {
+                labels.iter().all(|label| {
+                    label.split_once('=').is_some_and(|(name, value)| {
+                        c.labels.get(name).map(String::as_str) == Some(value)
+                    })
+                })
+            })
+            .cloned())
+    }
+
+    fn endpoint(&self) -> &str {
+        "memory"
+    }
+
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn start_hint(&self, _container: &Container) -> String {
+        "Start it.".into()
+    }
+
+    async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError> {
+        if !container.running {
+            return Err(RuntimeError::NotRunning(container.name.clone()));
+        }
+        self.started.lock().unwrap().push(spec.argv.clone());
+        let (input, program_input) = tokio::io::duplex(64 * 1024);
+        let (output_tx, output_rx) = mpsc::channel(8);
+        let (messages_tx, messages_rx) = mpsc::unbounded_channel();
+        let (exit_tx, exit_rx) = watch::channel(None);
+        let program = Program {
+            spec: spec.clone(),
+            input: program_input,
+            output: output_tx,
+            messages: messages_rx,
+            received: self.received.clone(),
+            passwd: self.passwd.clone(),
+        };
+        let signalable = spec.argv.first().map(String::as_str) != Some("nosignal");
+        tokio::spawn(async move {
+            let status = program.run().await;
+            let _ = exit_tx.send(Some(status));
+        });
+        let output = futures_util::stream::unfold(output_rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        });
+        Ok(Session {
+            output: Box::pin(output),
+            input: Box::pin(input),
+            process: Box::new(MemoryProcess {
+                exit: exit_rx,
+                messages: messages_tx,
+                signalable,
+            }),
+        })
+    }
+}
