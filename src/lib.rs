@@ -10,27 +10,9 @@
 //!   (devcontainer.json, metadata, substitution), [`passwd`], [`log`] (diagnostics into a sink
 //!   the front end installs).
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), dcx::engine::EngineError> {
-//! use dcx::engine::{Command, Engine, EngineSettings, ExecIo, PrepareRequest};
-//!
-//! let settings = EngineSettings::Docker { host: None, docker_path: None };
-//! let engine = Engine::connect(&settings, dcx::log::Log::discard()).await?;
-//! let mut request = PrepareRequest::new("/");
-//! request.container_id = Some("my-dev-container".into());
-//! let prepared = engine.prepare(&request).await?; // once per target
-//! for word in ["one", "two"] {
-//!     let io = ExecIo {
-//!         stdin: None,
-//!         stdout: Box::pin(tokio::io::stdout()),
-//!         stderr: Box::pin(tokio::io::sink()),
-//!         control: None,
-//!     };
-//!     let finished = engine.run(&prepared, &Command::new(["echo", word]), io).await?;
-//!     assert_eq!(finished.status.exit_code(), 0);
-//! }
-//! # Ok(()) }
-//! ```
+//! The engine API in a few lines, and what belongs to a front end, follow (from
+//! `docs/architecture.md`; its example is compiled as a doctest).
+#![doc = include_str!("../docs/architecture.md")]
 
 pub mod cli;
 pub mod config;

@@ -9,6 +9,7 @@ mod engine;
 mod environment;
 mod errors;
 mod exec_basics;
+mod layout;
 mod logging;
 mod selection;
 mod signals;

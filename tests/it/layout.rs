@@ -1,0 +1,190 @@
+//! The shape of the code, checked: imports point down the layers (runtime, config, passwd and
+//! log at the bottom; then exec, discovery and env; then the engine; then the front ends), and
+//! only front ends touch what belongs to the process (its stdio, signal handlers, the host
+//! terminal, `exec`). Read from the sources as text, which is what a reviewer would grep.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The `crate::` modules each top-level module may use.
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("log", &[]),
+    ("passwd", &[]),
+    ("config", &[]),
+    ("runtime", &["log", "passwd"]),
+    ("exec", &["runtime", "log"]),
+    ("discovery", &["runtime", "config"]),
+    ("env", &["runtime", "config", "passwd", "log"]),
+    (
+        "engine",
+        &[
+            "exec",
+            "discovery",
+            "env",
+            "runtime",
+            "config",
+            "passwd",
+            "log",
+        ],
+    ),
+    (
+        "cli",
+        &[
+            "engine",
+            "exec",
+            "discovery",
+            "env",
+            "runtime",
+            "config",
+            "passwd",
+            "log",
+        ],
+    ),
+];
+
+/// Folders (under `src/`) and files that are front ends.
+const FRONT_ENDS: &[&str] = &["cli", "agent", "mcp", "main.rs"];
+
+/// What only a front end may do, as it reads in the source.
+const PROCESS_BOUND: &[&str] = &[
+    "io::stdin()",
+    "io::stdout()",
+    "io::stderr()",
+    "print!(",
+    "println!(",
+    "eprint!(",
+    "eprintln!(",
+    "tokio::signal",
+    "sigaction",
+    "tcsetattr",
+    "tcgetattr",
+    "tcgetwinsize",
+    "is_terminal",
+    ".exec()",
+];
+
+fn sources(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, found);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+/// Every source file, by its top-level module (`src/exec/mod.rs` → `exec`).
+fn modules() -> BTreeMap<PathBuf, (String, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    files
+        .into_iter()
+        .map(|path| {
+            let relative = path.strip_prefix(&src).unwrap().to_path_buf();
+            let first = relative.components().next().unwrap();
+            let module = first
+                .as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_owned();
+            let text = std::fs::read_to_string(&path).unwrap();
+            (relative, (module, text))
+        })
+        .collect()
+}
+
+/// The top-level modules a source names through `crate::` (in `use` lines and paths).
+fn crate_uses(text: &str) -> Vec<String> {
+    let mut used = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("crate::") {
+        rest = &rest[at + "crate::".len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '{')
+            .collect();
+        if name.starts_with('{') {
+            // `crate::{a, b::c}`
+            let end = rest.find('}').unwrap_or(rest.len());
+            for part in rest[1..end].split(',') {
+                let part = part.trim();
+                let head = part.split("::").next().unwrap_or_default().trim();
+                if !head.is_empty() {
+                    used.push(head.to_owned());
+                }
+            }
+        } else if !name.is_empty() {
+            used.push(name);
+        }
+    }
+    used
+}
+
+#[test]
+fn imports_point_down_the_layers() {
+    let allowed: BTreeMap<&str, &[&str]> = ALLOWED.iter().copied().collect();
+    let mut wrong = Vec::new();
+    for (path, (module, text)) in modules() {
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let Some(may_use) = allowed.get(module.as_str()) else {
+            wrong.push(format!("{}: module {module} has no layer", path.display()));
+            continue;
+        };
+        for used in crate_uses(&text) {
+            if used != module && !may_use.contains(&used.as_str()) {
+                wrong.push(format!("{}: {module} uses crate::{used}", path.display()));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "imports against the layers:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn only_front_ends_touch_the_process() {
+    let mut wrong = Vec::new();
+    for (path, (_, text)) in modules() {
+        let first = path
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        if FRONT_ENDS.contains(&first.as_ref()) {
+            continue;
+        }
+        for (number, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            for pattern in PROCESS_BOUND {
+                if code.contains(pattern) {
+                    wrong.push(format!(
+                        "{}:{}: {}",
+                        path.display(),
+                        number + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "process-bound code outside the front ends:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_checks_see_what_they_look_for() {
+    assert_eq!(
+        crate_uses("use crate::runtime::X;\nuse crate::{log::Log, env};\nx(crate::cli::run)"),
+        ["runtime", "log", "env", "cli"]
+    );
+}
