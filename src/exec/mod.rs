@@ -15,14 +15,18 @@
 //!   ends never holds the run up;
 //! * nothing is gathered in memory: chunks flow from the engine to the sinks as they come, and
 //!   the sinks are shut down (flushed) when the output ends;
+//! * the run ends when the process does: once it has exited, its output is read until it ends
+//!   or stays silent for [`DRAIN`], so a background child that keeps the output open (`server
+//!   &`) does not hold the run; that child is left running;
 //! * a sink whose reader has gone away (a broken pipe) ends the run: the connection is closed,
 //!   the process group gets the SIGPIPE a local writer would, and the status is SIGPIPE's;
 //! * [`Control::Signal`] is delivered to the process; when it cannot be, the run ends at once
 //!   with that signal's status ([`End::Abandoned`]);
 //! * `timeout` and [`Control::Cancel`]: SIGTERM (or the signal asked for) to the process group,
 //!   SIGKILL after [`KILL_GRACE`] (as coreutils' `timeout`), and after another grace the run
-//!   stops waiting. Signals and the timeout are watched until the process has ended, not only
-//!   while it writes.
+//!   stops waiting; once the process has ended, SIGKILL goes to what is left of its group.
+//!   Signals and the timeout are watched until the process has ended, not only while it
+//!   writes.
 
 mod stdin;
 
@@ -41,6 +45,9 @@ use crate::runtime::{
 
 /// How long a stopped process has between SIGTERM and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(2);
+/// Once the process has exited, how long its output may stay silent before the run stops
+/// reading it (a background child holding it open is left running).
+pub const DRAIN: Duration = Duration::from_millis(200);
 
 /// A byte stream the command reads as its stdin.
 pub type Input = Pin<Box<dyn AsyncRead + Send>>;
@@ -115,6 +122,10 @@ enum Event {
     Exited(Result<ExitStatus, RuntimeError>),
     Control(Option<Control>),
     Deadline,
+    /// The process has exited; its output may still be open.
+    ProcessGone,
+    /// The output stayed silent for [`DRAIN`] after the process exited.
+    Drained,
 }
 
 /// Runs `spec` in `container` with the caller's I/O until the process has ended; `timeout`
@@ -145,11 +156,16 @@ pub async fn run(
     let timeout_at = timeout.and_then(|limit| Instant::now().checked_add(limit));
     let mut stopping: Option<Stopping> = None;
     let mut output_open = true;
+    let mut exited = session.process.exited();
+    // Set once the process has exited while its output is still open.
+    let mut drain_until: Option<Instant> = None;
     let (status, forced) = loop {
         let deadline = stopping.map(|stop| stop.next).or(timeout_at);
         let event = tokio::select! {
             chunk = session.output.next(), if output_open => Event::Output(chunk),
             status = session.process.wait(), if !output_open => Event::Exited(status),
+            () = &mut exited, if output_open && drain_until.is_none() => Event::ProcessGone,
+            () = sleep_until(drain_until), if output_open => Event::Drained,
             message = next_control(&mut control) => Event::Control(message),
             () = sleep_until(deadline) => Event::Deadline,
         };
@@ -159,7 +175,18 @@ pub async fn run(
                 pump.abort();
                 finish(&mut stdout, &mut stderr).await?;
             }
+            Event::ProcessGone => drain_until = Some(Instant::now() + DRAIN),
+            Event::Drained => {
+                log.debug("The process has exited and its output is still open (a background child?): not waiting for it");
+                session.output = Box::pin(futures_util::stream::empty());
+                output_open = false;
+                pump.abort();
+                finish(&mut stdout, &mut stderr).await?;
+            }
             Event::Output(Some(chunk)) => {
+                if drain_until.is_some() {
+                    drain_until = Some(Instant::now() + DRAIN);
+                }
                 let written = match chunk? {
                     Chunk::Stdout(bytes) => write(&mut stdout, &bytes).await,
                     Chunk::Stderr(bytes) => write(&mut stderr, &bytes).await,
@@ -248,6 +275,16 @@ pub async fn run(
     pump.abort();
     if output_open {
         finish(&mut stdout, &mut stderr).await?;
+    }
+    if stopping.is_some() {
+        // A stopped command leaves nothing behind: whatever is left of its group goes too.
+        if let Err(err) = session
+            .process
+            .signal(libc::SIGKILL, SignalTarget::Group)
+            .await
+        {
+            log.debug(&err.to_string());
+        }
     }
     log.stop(started);
     log.debug(&format!("Exit status: {status:?}"));

@@ -334,3 +334,16 @@ async fn a_reader_that_goes_away_ends_the_run_with_sigpipe() {
         [Received::Signal(libc::SIGPIPE, SignalTarget::Group)]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_background_child_holding_the_output_does_not_hold_the_run() {
+    let started = Instant::now();
+    let (finished, run) = Run::new(&["background"]).go().await;
+    assert_eq!(finished, exited(0));
+    assert_eq!(run.stdout.text(), "hi");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -45,8 +45,9 @@ use tokio_util::io::ReaderStream;
 
 use super::ExitStatus;
 use super::{
-    Chunk, Container, ExecSpec, Process, Runtime, RuntimeError, Session, SignalError, SignalTarget,
-    TermSize, WorkdirGuard, io_reason, plausible_container_ref, sized_argv, without_os_error,
+    Chunk, Container, ExecSpec, ExitWatch, Process, Runtime, RuntimeError, Session, SignalError,
+    SignalTarget, TermSize, WorkdirGuard, io_reason, plausible_container_ref, sized_argv,
+    without_os_error,
 };
 use crate::log::Log;
 
@@ -409,6 +410,7 @@ impl Runtime for Docker {
             endpoint: self.endpoint.clone(),
             container_id: container.id.clone(),
             exec_id: created.id.clone(),
+            pid: std::sync::Mutex::new(None),
         });
         if spec.tty {
             let (read, write) = self.start_raw(&created.id).await?;
@@ -477,6 +479,9 @@ struct DockerProcess {
     endpoint: String,
     container_id: String,
     exec_id: String,
+    /// The process's pid in the container, once a signal has needed it: its group can still be
+    /// signalled after it has exited.
+    pid: std::sync::Mutex<Option<String>>,
 }
 
 impl DockerProcess {
@@ -588,6 +593,26 @@ impl Process for DockerProcess {
             })
     }
 
+    /// Polls the exec's state, from rarely to every quarter second: a command that ends with
+    /// its output never waits for this.
+    fn exited(&self) -> ExitWatch {
+        let client = self.client.clone();
+        let exec_id = self.exec_id.clone();
+        Box::pin(async move {
+            let mut pause = Duration::from_millis(20);
+            loop {
+                tokio::time::sleep(pause).await;
+                match client.inspect_exec(&exec_id).await {
+                    Ok(info) if info.running == Some(false) => return,
+                    Ok(_) => {}
+                    // No answer: this cannot tell; the output's end still can.
+                    Err(_) => std::future::pending::<()>().await,
+                }
+                pause = (pause * 2).min(Duration::from_millis(250));
+            }
+        })
+    }
+
     async fn signal(&self, signal: i32, target: SignalTarget) -> Result<(), SignalError> {
         let fail = |reason: String| SignalError { signal, reason };
         let name = super::signal_name(signal)
@@ -602,7 +627,14 @@ impl Process for DockerProcess {
                 .await
                 .map_err(|err| fail(reason(&err)))?;
             if info.running != Some(true) {
-                return Ok(());
+                // Gone: only the group it led may still have members to reach.
+                let known = self.pid.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                return match (target, known) {
+                    (SignalTarget::Group, Some(pid)) => {
+                        self.run_kill(name, &format!("-{pid}")).await.map_err(fail)
+                    }
+                    _ => Ok(()),
+                };
             }
             host_pid = info.pid.filter(|pid| *pid > 0);
             if host_pid.is_some() {
@@ -613,6 +645,7 @@ impl Process for DockerProcess {
         let host_pid =
             host_pid.ok_or_else(|| fail("the engine did not report the process id".into()))?;
         let pid = self.container_pid(host_pid).map_err(fail)?;
+        *self.pid.lock().unwrap_or_else(|e| e.into_inner()) = Some(pid.clone());
         let target = match target {
             SignalTarget::Process => pid,
             SignalTarget::Group => format!("-{pid}"),

@@ -4,6 +4,7 @@
 //! receive is recorded for the tests to check.
 //!
 //! Programs: `echo OUT [ERR [CODE]]`; `cat` (stdin to stdout); `sleep` (until a signal);
+//! `background` (prints `hi` and exits, leaving a child that holds the output open);
 //! `stubborn` (ignores everything but SIGKILL); `deaf` (never ends); `yes` (`y` lines until a
 //! signal); `tty` (prints its terminal size, again on each resize, ends at `^D`); `nosignal`
 //! (a process no signal can reach); `/bin/sh` running the passwd lookup (answers from
@@ -17,8 +18,8 @@ use tokio::io::{AsyncReadExt, DuplexStream};
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    Chunk, Container, ExecSpec, ExitStatus, Process, Runtime, RuntimeError, Session, SignalError,
-    SignalTarget, TermSize,
+    Chunk, Container, ExecSpec, ExitStatus, ExitWatch, Process, Runtime, RuntimeError, Session,
+    SignalError, SignalTarget, TermSize,
 };
 
 /// What a program was sent.
@@ -90,6 +91,13 @@ impl Process for MemoryProcess {
     async fn resize(&self, size: TermSize) -> Result<(), RuntimeError> {
         let _ = self.messages.send(Message::Resize(size));
         Ok(())
+    }
+
+    fn exited(&self) -> ExitWatch {
+        let mut exit = self.exit.clone();
+        Box::pin(async move {
+            let _ = exit.wait_for(Option::is_some).await;
+        })
     }
 
     async fn signal(&self, signal: i32, target: SignalTarget) -> Result<(), SignalError> {
@@ -193,6 +201,16 @@ impl Program {
                 ExitStatus::Code(0)
             }
             Some("sleep") => self.until_signal(&[]).await,
+            Some("background") => {
+                // A child that keeps the output open long after the process has exited.
+                let held = self.output.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                    drop(held);
+                });
+                self.out("hi").await;
+                ExitStatus::Code(0)
+            }
             Some("stubborn") => self.until_signal(&[libc::SIGTERM, libc::SIGINT]).await,
             Some("deaf") => {
                 while self.next().await.is_some() {}

@@ -104,9 +104,19 @@ pub trait Process: Send + Sync {
     async fn resize(&self, size: TermSize) -> Result<(), RuntimeError>;
 
     /// Delivers a signal (Linux number) to the process, or to its whole process group (the
-    /// process and the children it started; engines start an exec as a group leader).
+    /// process and the children it started; engines start an exec as a group leader). A group
+    /// once signalled can be signalled again after its leader has exited (to end stragglers).
     async fn signal(&self, signal: i32, target: SignalTarget) -> Result<(), SignalError>;
+
+    /// Resolves once the process itself has exited, whether or not its output has ended (a
+    /// background child may hold it open). An engine that cannot tell never resolves it.
+    fn exited(&self) -> ExitWatch {
+        Box::pin(std::future::pending())
+    }
 }
+
+/// See [`Process::exited`].
+pub type ExitWatch = Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// Who receives a signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

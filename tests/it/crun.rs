@@ -9,6 +9,14 @@ use crate::harness::{
 
 /// Every scenario, against one subject.
 fn scenarios(subject: &dyn Subject) {
+    // The run ends with the process, not with a background child that keeps its output open;
+    // that child is left running. (`--timeout` keeps dcx relaying on crun too.)
+    subject
+        .dcx(&["--timeout", "1h", "sh", "-c", "sleep 13 & echo hi"])
+        .run()
+        .code(0)
+        .stdout("hi\n");
+    assert_eq!(subject.count_running("sleep 13"), 1);
     // Output, exit codes, signals as exit codes.
     subject
         .dcx(&["echo", "hi"])

@@ -287,6 +287,7 @@ impl Runtime for Crun {
                     child,
                     pid,
                     master: Some(master),
+                    group: std::sync::Mutex::new(None),
                 }),
             });
         }
@@ -302,6 +303,7 @@ impl Runtime for Crun {
                 child,
                 pid,
                 master: None,
+                group: std::sync::Mutex::new(None),
             }),
         })
     }

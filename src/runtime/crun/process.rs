@@ -8,12 +8,17 @@ use async_trait::async_trait;
 
 use super::console::set_size;
 use super::stream_error;
-use crate::runtime::{ExitStatus, Process, RuntimeError, SignalError, SignalTarget, TermSize};
+use crate::runtime::{
+    ExitStatus, ExitWatch, Process, RuntimeError, SignalError, SignalTarget, TermSize,
+};
 
 pub(super) struct CrunProcess {
     pub(super) child: tokio::process::Child,
     pub(super) pid: u32,
     pub(super) master: Option<OwnedFd>,
+    /// The process group, once a group signal has needed it: it can still be signalled after
+    /// the process has exited.
+    pub(super) group: std::sync::Mutex<Option<i32>>,
 }
 
 impl CrunProcess {
@@ -47,6 +52,29 @@ impl Process for CrunProcess {
         Ok(())
     }
 
+    /// crun exits when the process does: its `/proc` entry turns zombie (dcx reaps it only in
+    /// [`Process::wait`]). Polled from rarely to every quarter second.
+    fn exited(&self) -> ExitWatch {
+        let stat = format!("/proc/{}/stat", self.pid);
+        Box::pin(async move {
+            let mut pause = std::time::Duration::from_millis(5);
+            loop {
+                tokio::time::sleep(pause).await;
+                let state = std::fs::read_to_string(&stat).ok().and_then(|text| {
+                    let rest = &text[text.rfind(')')? + 2..];
+                    rest.split_whitespace().next().map(str::to_owned)
+                });
+                if state
+                    .as_deref()
+                    .is_none_or(|state| matches!(state, "Z" | "X" | "x"))
+                {
+                    return;
+                }
+                pause = (pause * 2).min(std::time::Duration::from_millis(250));
+            }
+        })
+    }
+
     async fn signal(&self, signal: i32, target: SignalTarget) -> Result<(), SignalError> {
         let fail = |reason: String| SignalError { signal, reason };
         let sig = rustix::process::Signal::from_named_raw(signal)
@@ -68,7 +96,12 @@ impl Process for CrunProcess {
             SignalTarget::Group => {
                 // crun starts the process in a session and process group of its own (led by an
                 // intermediate process that has already exited): signal that group.
-                let group = process.and_then(|pid| process_group(pid.as_raw_nonzero().get()));
+                let mut known = self.group.lock().unwrap_or_else(|e| e.into_inner());
+                let group = process
+                    .and_then(|pid| process_group(pid.as_raw_nonzero().get()))
+                    .or(*known);
+                *known = group;
+                drop(known);
                 match group.and_then(rustix::process::Pid::from_raw) {
                     Some(group) => rustix::process::kill_process_group(group, sig)
                         .map_err(|err| fail(err.to_string())),
