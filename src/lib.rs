@@ -14,6 +14,7 @@
 //! `docs/architecture.md`; its example is compiled as a doctest).
 #![doc = include_str!("../docs/architecture.md")]
 
+pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod discovery;

@@ -89,6 +89,11 @@ impl Log {
         Self::new(Level::Error, Format::Text, Arc::new(|_: &[u8]| {}))
     }
 
+    /// The sink this log writes into (for a second log on the same output).
+    pub fn sink(&self) -> Arc<dyn LogSink> {
+        self.sink.clone()
+    }
+
     pub fn format(&self) -> Format {
         self.format
     }
@@ -99,6 +104,10 @@ impl Log {
 
     pub fn error(&self, text: &str) {
         self.text(Level::Error, text);
+    }
+
+    pub fn info(&self, text: &str) {
+        self.text(Level::Info, text);
     }
 
     pub fn warn(&self, text: &str) {

@@ -26,6 +26,47 @@ pub enum Command {
     /// Execute a command on a running dev container
     #[command(override_usage = "dcx exec [OPTIONS] <CMD> [ARGS]...")]
     Exec(Box<ExecArgs>),
+    /// Serve the exec engine to agents: sessions bound to dev containers, over a unix socket
+    /// (newline-delimited JSON) and optionally HTTP (docs/agent-protocol.md)
+    Serve(ServeArgs),
+}
+
+/// The flags of `dcx serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The unix socket to listen on [default: $XDG_RUNTIME_DIR/dcx/agent.sock, else /run/dcx/agent.sock]
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<std::path::PathBuf>,
+
+    /// Also listen for HTTP on this loopback address (needs DCX_AUTH_TOKEN in the environment)
+    #[arg(long, value_name = "127.0.0.1:PORT")]
+    pub http: Option<std::net::SocketAddr>,
+
+    /// Sessions at most
+    #[arg(long = "max-sessions", value_name = "N", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_sessions: u32,
+
+    /// Running commands at most, over all sessions
+    #[arg(long = "max-execs", value_name = "N", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_execs: u32,
+
+    /// Drop a session after this long without requests (30m, 1h, 90s)
+    #[arg(long = "idle-timeout", value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// The longest timeout a command may ask for
+    #[arg(long = "max-timeout", value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub max_timeout: Duration,
+
+    /// Log level for the server's log on stderr
+    #[arg(long = "log-level", value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+
+    /// Log format for the server's log on stderr
+    #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// The flags of `dcx exec`; camelCase aliases mirror yargs' (`--containerId`).
@@ -341,8 +382,9 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Cli, ParseOutco
         .try_get_matches_from(clap_argv)
         .map_err(|err| clap_outcome(&err, is_exec))?;
     let cli = Cli::from_arg_matches(&matches).map_err(|err| clap_outcome(&err, is_exec))?;
-    let Command::Exec(args) = &cli.command;
-    if args.command.is_empty() {
+    if let Command::Exec(args) = &cli.command
+        && args.command.is_empty()
+    {
         return Err(ParseOutcome::Usage(UsageError::exec(
             "no command given: dcx exec [OPTIONS] <CMD> [ARGS]...",
         )));
@@ -450,6 +492,7 @@ mod tests {
             Ok(Cli {
                 command: Command::Exec(args),
             }) => args.command,
+            Ok(other) => panic!("{words:?} parsed as {other:?}"),
             Err(err) => panic!("{words:?} did not parse: {err:?}"),
         }
     }
@@ -494,7 +537,9 @@ mod tests {
             @"a value is required for '--container-id <ID>' but none was supplied (see 'dcx exec --help')"
         );
         let cli = parse_words(&["dcx", "exec", "--container-id", "-", "true"]).unwrap();
-        let Command::Exec(args) = cli.command;
+        let Command::Exec(args) = cli.command else {
+            panic!("not exec")
+        };
         assert_eq!(args.container_id.as_deref(), Some("-"));
         assert_eq!(args.command, ["true"]);
     }
@@ -510,7 +555,9 @@ mod tests {
             "id",
         ])
         .unwrap();
-        let Command::Exec(args) = cli.command;
+        let Command::Exec(args) = cli.command else {
+            panic!("not exec")
+        };
         assert_eq!(args.container_id.as_deref(), Some("c"));
         assert_eq!(args.log_level, LogLevel::Debug);
         assert_eq!(args.command, ["id"]);

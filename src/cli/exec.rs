@@ -90,14 +90,32 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<u8, Error> {
     let follow_resize = tty && host.stdout_tty && request.terminal_size.is_none();
     let control = signals::listen(follow_resize).map_err(Error::Signals)?;
     let events = (log.format() == Format::Json).then_some(log);
+    let (started, on_start) = tokio::sync::oneshot::channel();
     let io = ExecIo {
-        stdin: Some(stdio::stdin_input().map_err(Error::Io)?),
+        stdin: Some(stdio::stdin_input()),
         stdout: stdio::output(Stream::Stdout, events),
         stderr: stdio::output(Stream::Stderr, events),
         control: Some(control),
+        started: Some(started),
     };
-    let _raw = (tty && host.stdin_tty).then(RawMode::enter).flatten();
-    let finished = engine.run(&prepared, &command, io).await?;
+    // The host terminal goes raw once the command has started, and back on every way out.
+    let run = engine.run(&prepared, &command, io);
+    tokio::pin!(run);
+    let mut on_start = Some(on_start);
+    let mut raw = None;
+    let finished = loop {
+        tokio::select! {
+            finished = &mut run => break finished,
+            began = async { on_start.as_mut().expect("guarded").await }, if on_start.is_some() => {
+                on_start = None;
+                if began.is_ok() && tty && host.stdin_tty {
+                    raw = RawMode::enter();
+                }
+            }
+        }
+    };
+    drop(raw);
+    let finished = finished?;
     match finished.end {
         End::TimedOut(limit) => Err(Error::TimedOut(limit)),
         _ => Ok(finished.status.exit_code()),

@@ -35,10 +35,35 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> u8 {
     };
     match parsed.command {
         args::Command::Exec(exec_args) => exec::command(*exec_args),
+        args::Command::Serve(serve_args) => serve(serve_args),
     }
 }
 
 /// The log the CLI installs: diagnostics on its own stderr.
 fn stderr_log(level: Level, format: Format) -> Log {
     Log::new(level, format, Arc::new(stdio::stderr_line))
+}
+
+/// `dcx serve`: the agent service until SIGTERM or SIGINT.
+fn serve(serve_args: args::ServeArgs) -> u8 {
+    let log = stderr_log(serve_args.log_level.into(), serve_args.log_format.into());
+    let options = crate::agent::ServeOptions {
+        socket: serve_args
+            .socket
+            .unwrap_or_else(crate::agent::default_socket),
+        http: serve_args.http,
+        limits: crate::agent::service::Limits {
+            max_sessions: serve_args.max_sessions as usize,
+            max_execs: serve_args.max_execs as usize,
+            idle_timeout: serve_args.idle_timeout,
+            max_timeout: serve_args.max_timeout,
+        },
+    };
+    match crate::agent::serve(options, log.clone()) {
+        Ok(()) => 0,
+        Err(err) => {
+            log.error(&err.to_string());
+            1
+        }
+    }
 }

@@ -27,8 +27,32 @@ const CHUNK: usize = 64 * 1024;
 /// Chunks in flight between the reader thread and the exec.
 const DEPTH: usize = 4;
 
-/// Starts the fd 0 reader thread and returns its chunks as the command's input.
-pub fn stdin_input() -> std::io::Result<Input> {
+/// The command's input from fd 0: the reader thread starts at the first read, which the engine
+/// makes only once the command has started.
+pub fn stdin_input() -> Input {
+    Box::pin(LazyStdin(None))
+}
+
+struct LazyStdin(Option<Input>);
+
+impl tokio::io::AsyncRead for LazyStdin {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.0.is_none() {
+            self.0 = Some(spawn_reader()?);
+        }
+        match self.0.as_mut() {
+            Some(input) => input.as_mut().poll_read(cx, buf),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// Starts the fd 0 reader thread and returns its chunks as a stream.
+fn spawn_reader() -> std::io::Result<Input> {
     let (tx, rx) = mpsc::channel::<Bytes>(DEPTH);
     std::thread::Builder::new()
         .name("dcx-stdin".into())
@@ -199,6 +223,40 @@ mod tests {
         tail.extend_from_slice(b"b");
         assert_eq!(take_text(&mut tail), "🦀b");
         assert!(tail.is_empty());
+    }
+
+    #[tokio::test]
+    async fn raw_events_hold_a_split_character_and_flush_the_rest_at_the_end() {
+        use std::sync::{Arc, Mutex};
+        use tokio::io::AsyncWriteExt;
+        let lines = Arc::new(Mutex::new(Vec::<serde_json::Value>::new()));
+        let kept = lines.clone();
+        let log = Log::new(
+            crate::log::Level::Info,
+            crate::log::Format::Json,
+            Arc::new(move |line: &[u8]| {
+                kept.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(line).unwrap());
+            }),
+        );
+        let mut sink = output(Stream::Stdout, Some(&log));
+        let crab = "🦀".as_bytes();
+        sink.write_all(b"a").await.unwrap();
+        sink.write_all(&crab[..2]).await.unwrap();
+        sink.write_all(&crab[2..]).await.unwrap();
+        sink.write_all(&crab[..1]).await.unwrap();
+        sink.shutdown().await.unwrap();
+        let texts: Vec<String> = lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|event| {
+                assert_eq!(event["type"], "raw");
+                event["text"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(texts, ["a", "🦀", "\u{fffd}"]);
     }
 
     #[test]

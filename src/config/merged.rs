@@ -5,8 +5,38 @@
 
 use serde_json::{Map, Value};
 
-use super::Object;
-use super::metadata::{js_number, js_string, truthy};
+use std::path::Path;
+
+use super::metadata::{js_number, js_string, metadata_entries, truthy};
+use super::{ConfigError, Object, substitute_container};
+
+/// The reference applies the container pass to its whole merged configuration, so a
+/// `${containerEnv}` without a name in any key fails its exec, used by exec or not. Exec reads
+/// only a few keys: this finds such an error elsewhere, at the cost of the whole merge only
+/// when some value mentions `${containerEnv` at all.
+pub fn check_container_pass(
+    label_entries: &[Object],
+    local: &Object,
+    updates_only: bool,
+    container_env: &[String],
+    config_file: Option<&Path>,
+) -> Result<(), ConfigError> {
+    fn mentions(value: &Value) -> bool {
+        match value {
+            Value::String(text) => text.contains("${containerEnv"),
+            Value::Array(items) => items.iter().any(mentions),
+            Value::Object(map) => map.values().any(mentions),
+            _ => false,
+        }
+    }
+    let any = |object: &Object| object.values().any(mentions);
+    if !label_entries.iter().any(any) && !any(local) {
+        return Ok(());
+    }
+    let entries = metadata_entries(label_entries, local, updates_only);
+    let mut merged = Value::Object(merge_configuration(local, &entries));
+    substitute_container(&mut merged, container_env, config_file)
+}
 
 /// Keys of the local config that the merged result does not copy.
 const REPLACED_KEYS: [&str; 8] = [
@@ -404,9 +434,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    use crate::config::metadata::metadata_entries;
-    use crate::config::substitute_container;
-
     fn obj(value: Value) -> Object {
         match value {
             Value::Object(object) => object,
@@ -593,6 +620,33 @@ mod tests {
         assert_eq!(js_string(&json!(-0.0)), "0");
         assert_eq!(js_number(2.0), "2");
         assert_eq!(js_number(0.1), "0.1");
+    }
+
+    #[test]
+    fn a_nameless_container_env_anywhere_is_an_error() {
+        let local =
+            obj(json!({"postCreateCommand": "echo ${containerEnv}", "remoteEnv": {"P": "x"}}));
+        let err = check_container_pass(
+            &[],
+            &local,
+            false,
+            &[],
+            Some(Path::new("/w/devcontainer.json")),
+        )
+        .unwrap_err();
+        insta::assert_snapshot!(err, @"'${containerEnv}' in devcontainer.json can not be resolved because no environment variable name is given.");
+        let fine = obj(json!({"postCreateCommand": "echo ${containerEnv:HOME}"}));
+        assert!(check_container_pass(&[], &fine, false, &[], None).is_ok());
+        assert!(
+            check_container_pass(
+                &[obj(json!({"remoteUser": "u"}))],
+                &Object::new(),
+                true,
+                &[],
+                None
+            )
+            .is_ok()
+        );
     }
 
     #[test]

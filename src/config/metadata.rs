@@ -11,7 +11,10 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::substitute::{ContainerEnv, substitute_container_str, substitute_devcontainer_id_str};
+use super::substitute::{
+    ContainerEnv, substitute_container, substitute_container_str, substitute_devcontainer_id,
+    substitute_devcontainer_id_str,
+};
 use super::{ConfigError, Object};
 
 /// The label that carries the image/container metadata.
@@ -132,6 +135,9 @@ pub struct EffectiveConfig {
     pub remote_env: Vec<(String, Option<String>)>,
     /// The local config's `workspaceFolder`, when it is a string.
     pub workspace_folder: Option<String>,
+    /// `remoteEnv` as merged, before it is written as text: substitution walks these values,
+    /// as the reference's walks its merged configuration.
+    remote_env_values: Vec<(String, Value)>,
 }
 
 impl EffectiveConfig {
@@ -146,42 +152,50 @@ impl EffectiveConfig {
                 }
             }
         }
-        Self {
+        let mut config = Self {
             remote_user: last_truthy("remoteUser").and_then(scalar_string),
             user_env_probe: last_truthy("userEnvProbe").and_then(scalar_string),
-            remote_env: remote_env
-                .into_iter()
-                .map(|(name, value)| {
-                    let value = match value {
-                        Value::Null => None,
-                        other => Some(js_string(&other)),
-                    };
-                    (name, value)
-                })
-                .collect(),
+            remote_env: Vec::new(),
             workspace_folder: match local.get("workspaceFolder") {
                 Some(Value::String(folder)) => Some(folder.clone()),
                 _ => None,
             },
-        }
+            remote_env_values: remote_env.into_iter().collect(),
+        };
+        config.derive_env();
+        config
+    }
+
+    /// `remoteEnv` as text from its values (`null` kept as `None`).
+    fn derive_env(&mut self) {
+        self.remote_env = self
+            .remote_env_values
+            .iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    Value::Null => None,
+                    other => Some(js_string(other)),
+                };
+                (name.clone(), value)
+            })
+            .collect();
     }
 
     /// Applies the `${devcontainerId}` pass to the same values as the container pass.
     pub fn substitute_devcontainer_id(&mut self, id: &str) {
-        for text in self.substituted_values() {
+        for text in self.substituted_strings() {
             *text = substitute_devcontainer_id_str(text, id);
         }
+        for (_, value) in &mut self.remote_env_values {
+            substitute_devcontainer_id(value, id);
+        }
+        self.derive_env();
     }
 
-    fn substituted_values(&mut self) -> impl Iterator<Item = &mut String> {
+    fn substituted_strings(&mut self) -> impl Iterator<Item = &mut String> {
         self.user_env_probe
             .iter_mut()
             .chain(self.workspace_folder.iter_mut())
-            .chain(
-                self.remote_env
-                    .iter_mut()
-                    .filter_map(|(_, value)| value.as_mut()),
-            )
     }
 
     /// Applies the container pass (`${containerEnv:…}` from `Config.Env`) to `userEnvProbe`,
@@ -192,9 +206,13 @@ impl EffectiveConfig {
         config_file: Option<&Path>,
     ) -> Result<(), ConfigError> {
         let env = ContainerEnv::from_list(container_env);
-        for text in self.substituted_values() {
+        for text in self.substituted_strings() {
             *text = substitute_container_str(text, &env, config_file)?;
         }
+        for (_, value) in &mut self.remote_env_values {
+            substitute_container(value, container_env, config_file)?;
+        }
+        self.derive_env();
         Ok(())
     }
 }

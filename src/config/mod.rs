@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 pub use locate::{Located, has_config, locate};
-pub use merged::merge_configuration;
+pub use merged::{check_container_pass, merge_configuration};
 pub use metadata::{
     EffectiveConfig, METADATA_LABEL, merge, metadata_entries, parse_metadata_label, updates_only,
 };

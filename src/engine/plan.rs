@@ -67,7 +67,7 @@ fn merged_config(prepared: &Prepared) -> Value {
         shown.config_path.as_deref(),
     ) {
         Ok(()) => substituted,
-        // A key exec does not read cannot be substituted: shown as written.
+        // Not reached: preparing found any such error first.
         Err(_) => merged,
     }
 }

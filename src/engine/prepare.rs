@@ -143,6 +143,13 @@ pub(super) async fn prepare(
     let devcontainer_id = config::devcontainer_id(&config::id_labels_to_map(&target.id_labels));
     effective.substitute_devcontainer_id(&devcontainer_id);
     effective.substitute_container(&container.env, located.config_path.as_deref())?;
+    config::check_container_pass(
+        &label_entries,
+        &loaded.config,
+        updates_only,
+        &container.env,
+        located.config_path.as_deref(),
+    )?;
 
     let cache = request.probe_cache.clone().map(env::ProbeCache::new);
     let environment = env::resolve::resolve(

@@ -73,6 +73,7 @@ async fn one_preparation_serves_many_commands() {
             stdout: Box::pin(out.clone()),
             stderr: Box::pin(tokio::io::sink()),
             control: None,
+            started: None,
         };
         let word = format!("run{n}");
         let command = Command::new(["echo", word.as_str(), "", &n.to_string()]);

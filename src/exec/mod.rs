@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::log::Log;
@@ -63,6 +63,9 @@ pub struct ExecIo {
     pub stderr: Output,
     /// Signals, resizes and cancel while it runs; `None` or a closed channel sends nothing.
     pub control: Option<mpsc::Receiver<Control>>,
+    /// Told once the process has started (before any input is read), for what the caller
+    /// does only while a command runs (a terminal in raw mode, a `start` event).
+    pub started: Option<oneshot::Sender<()>>,
 }
 
 /// What the caller can do to a running command.
@@ -143,9 +146,13 @@ pub async fn run(
         mut stdout,
         mut stderr,
         mut control,
+        started: on_start,
     } = io;
     let started = log.start(&format!("Run in container: {}", spec.argv.join(" ")));
     let mut session = runtime.start(container, spec).await?;
+    if let Some(on_start) = on_start {
+        let _ = on_start.send(());
+    }
     let eof = if spec.tty {
         stdin::Eof::SendEofChar
     } else {
@@ -290,8 +297,10 @@ pub async fn run(
     log.debug(&format!("Exit status: {status:?}"));
     Ok(Finished {
         status,
-        end: forced
-            .or(stopping.map(|stop| stop.end))
+        // A stop the run began (timeout, cancel) names the end, however the loop ended.
+        end: stopping
+            .map(|stop| stop.end)
+            .or(forced)
             .unwrap_or(End::Exited),
     })
 }

@@ -120,6 +120,7 @@ impl Run {
                 .unwrap_or_else(|| Box::pin(self.stdout.clone())),
             stderr: Box::pin(self.stderr.clone()),
             control: Some(rx),
+            started: None,
         };
         let container = self.engine.containers[0].clone();
         let sender = tokio::spawn(async move {
@@ -346,4 +347,41 @@ async fn a_background_child_holding_the_output_does_not_hold_the_run() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_names_the_end_even_when_the_reader_goes_away_after_it() {
+    let mut run = Run::new(&["late"]);
+    run.timeout = Some(Duration::from_secs(1));
+    run.sink = Some(Box::pin(Closing { room: 0 }));
+    let (finished, _) = run.go().await;
+    assert_eq!(finished.end, End::TimedOut(Duration::from_secs(1)));
+}
+
+#[tokio::test]
+async fn a_closed_control_channel_changes_nothing() {
+    let mut run = Run::new(&["echo", "fine"]);
+    let (tx, rx) = mpsc::channel(1);
+    drop(tx);
+    let container = run.engine.containers[0].clone();
+    let io = ExecIo {
+        stdin: None,
+        stdout: Box::pin(run.stdout.clone()),
+        stderr: Box::pin(run.stderr.clone()),
+        control: Some(rx),
+        started: None,
+    };
+    let finished = super::run(
+        &run.engine,
+        &container,
+        &run.spec,
+        None,
+        io,
+        &Log::discard(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(finished, exited(0));
+    assert_eq!(run.stdout.text(), "fine");
+    run.controls.clear();
 }

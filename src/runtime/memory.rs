@@ -5,7 +5,8 @@
 //!
 //! Programs: `echo OUT [ERR [CODE]]`; `cat` (stdin to stdout); `sleep` (until a signal);
 //! `background` (prints `hi` and exits, leaving a child that holds the output open);
-//! `stubborn` (ignores everything but SIGKILL); `deaf` (never ends); `yes` (`y` lines until a
+//! `stubborn` (ignores everything but SIGKILL); `late` (ignores the first signal, then writes
+//! until the next); `deaf` (never ends); `yes` (`y` lines until a
 //! signal); `tty` (prints its terminal size, again on each resize, ends at `^D`); `nosignal`
 //! (a process no signal can reach); `/bin/sh` running the passwd lookup (answers from
 //! [`Memory::passwd`]). Anything else exits 127.
@@ -212,6 +213,21 @@ impl Program {
                 ExitStatus::Code(0)
             }
             Some("stubborn") => self.until_signal(&[libc::SIGTERM, libc::SIGINT]).await,
+            Some("late") => {
+                // Ignores the first signal, then writes until the next one.
+                self.next().await;
+                let output = self.output.clone();
+                loop {
+                    tokio::select! {
+                        message = self.next() => {
+                            if let Some(Message::Signal(signal, _)) = message {
+                                break ExitStatus::Code(128 + i64::from(signal));
+                            }
+                        }
+                        _ = output.send(Ok(Chunk::Stdout(Bytes::from_static(b"y\n")))) => {}
+                    }
+                }
+            }
             Some("deaf") => {
                 while self.next().await.is_some() {}
                 std::future::pending().await

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod agent;
 mod command_vector;
 mod crun;
 mod engine;

@@ -2,7 +2,7 @@
 //! up`: the same container, working directory and output as the reference for each selector,
 //! precedence, config files, metadata labels, substitution, and every error's exact text.
 
-use crate::harness::{BUSYBOX, DEBIAN, TestContainer, TestWorkspace, dcx, docker, reference};
+use crate::harness::{BUSYBOX, Cmd, DEBIAN, TestContainer, TestWorkspace, dcx, docker, reference};
 
 const PRINT: [&str; 3] = ["sh", "-c", "hostname; pwd; printenv | sort"];
 
@@ -508,4 +508,23 @@ fn override_config_replaces_the_config_content() {
             "Dev container config ({}) not found.\n",
             missing.display()
         ));
+}
+
+#[test]
+fn a_nameless_container_env_in_any_key_fails_as_in_the_reference() {
+    let ws = TestWorkspace::copy("nameless-env");
+    let folder = format!("devcontainer.local_folder={}", ws.path_str());
+    let _c = TestContainer::start_with(BUSYBOX, &["--label", &folder]);
+    let args = |cmd: Cmd| {
+        cmd.args(["exec", "--workspace-folder", ws.path_str(), "true"])
+            .run()
+    };
+    const MESSAGE: &str = "'${containerEnv}' in devcontainer.json can not be resolved because no environment variable name is given.";
+    let theirs = args(reference()).code(1);
+    assert!(
+        theirs.stderr_text().contains(MESSAGE),
+        "{}",
+        theirs.stderr_text()
+    );
+    args(dcx()).code(1).stderr(&format!("{MESSAGE}\n"));
 }

@@ -1,0 +1,170 @@
+//! The HTTP transport: `POST /` with one request as its JSON body, answered with the JSON
+//! answer, or for `exec.stream` with `application/x-ndjson` events as a chunked body. Every
+//! request needs `Authorization: Bearer <DCX_AUTH_TOKEN>`, compared in constant time;
+//! without it the answer is 401 (`unauthorized`). Listens only where it is told.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request as HttpRequest, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::protocol::{Code, Failure, Request, answer_err};
+use super::service::Service;
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// A request body larger than this is refused.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
+    let mut text = value.to_string();
+    text.push('\n');
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(text)).boxed())
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()))
+}
+
+fn failure(status: StatusCode, code: Code, message: &str) -> Response<Body> {
+    json_response(
+        status,
+        &answer_err(&Value::Null, &Failure::new(code, message)),
+    )
+}
+
+/// Serves HTTP on `listener` until `stop`; connections on `tracker`, finishing what they
+/// answer when stopped.
+pub async fn accept(
+    listener: TcpListener,
+    service: Arc<Service>,
+    token: Arc<String>,
+    tracker: TaskTracker,
+    stop: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _)) = accepted else {
+            continue;
+        };
+        let service = service.clone();
+        let token = token.clone();
+        let stop = stop.clone();
+        tracker.spawn(async move {
+            let handler = hyper::service::service_fn(move |request| {
+                let service = service.clone();
+                let token = token.clone();
+                async move { Ok::<_, Infallible>(handle(request, service, &token).await) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), handler);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = stop.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+}
+
+fn authorised(request: &HttpRequest<Incoming>, token: &str) -> bool {
+    let given = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    constant_time_eq::constant_time_eq(given.as_bytes(), token.as_bytes())
+}
+
+async fn handle(
+    request: HttpRequest<Incoming>,
+    service: Arc<Service>,
+    token: &str,
+) -> Response<Body> {
+    if !authorised(&request, token) {
+        return failure(
+            StatusCode::UNAUTHORIZED,
+            Code::Unauthorized,
+            "a bearer token is required (Authorization: Bearer $DCX_AUTH_TOKEN)",
+        );
+    }
+    if request.uri().path() != "/" {
+        return failure(
+            StatusCode::NOT_FOUND,
+            Code::BadRequest,
+            "POST requests to /",
+        );
+    }
+    if request.method() != http::Method::POST {
+        return failure(
+            StatusCode::METHOD_NOT_ALLOWED,
+            Code::BadRequest,
+            "POST requests to /",
+        );
+    }
+    let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => {
+            return failure(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Code::BadRequest,
+                "the request body is too large or broken",
+            );
+        }
+    };
+    let request = match Request::parse(&body) {
+        Ok(request) => request,
+        Err(answer) => return json_response(StatusCode::BAD_REQUEST, &answer),
+    };
+    if request.method == "exec.stream" {
+        let (tx, mut rx) = mpsc::channel::<Value>(16);
+        let (frames_tx, frames_rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(16);
+        tokio::spawn(async move {
+            let forward = async {
+                while let Some(event) = rx.recv().await {
+                    let mut line = event.to_string();
+                    line.push('\n');
+                    if frames_tx
+                        .send(Ok(Frame::data(Bytes::from(line))))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            };
+            let answer = async {
+                let answer = service.handle(request, &tx).await;
+                let _ = tx.send(answer).await;
+                drop(tx);
+            };
+            tokio::join!(forward, answer);
+        });
+        let frames = futures_util::stream::unfold(frames_rx, |mut rx| async move {
+            rx.recv().await.map(|frame| (frame, rx))
+        });
+        return Response::builder()
+            .header(http::header::CONTENT_TYPE, "application/x-ndjson")
+            .body(BodyExt::boxed(StreamBody::new(frames)))
+            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()));
+    }
+    let (tx, _rx) = mpsc::channel::<Value>(1);
+    let answer = service.handle(request, &tx).await;
+    json_response(StatusCode::OK, &answer)
+}

@@ -1,0 +1,205 @@
+//! A command's output as the agent service keeps it: per stream, the first half of the budget
+//! (the head) and the last half (the tail, a ring), with the real byte count. The envelope
+//! shows head and tail (marked where bytes were left out); `exec.read` serves any offset still
+//! held, reporting what was lost in between as skipped bytes. Memory is bounded by the budget
+//! whatever the output size.
+
+use std::collections::VecDeque;
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+/// One stream's kept bytes.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    head: Vec<u8>,
+    head_room: usize,
+    tail: VecDeque<u8>,
+    tail_room: usize,
+    total: u64,
+}
+
+impl Kept {
+    /// Keeps up to `budget` bytes: half from the start, half from the end.
+    pub fn new(budget: usize) -> Self {
+        let head_room = budget / 2;
+        Self {
+            head: Vec::new(),
+            head_room,
+            tail: VecDeque::new(),
+            tail_room: budget - head_room,
+            total: 0,
+        }
+    }
+
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        self.total += bytes.len() as u64;
+        let into_head = bytes.len().min(self.head_room - self.head.len());
+        self.head.extend_from_slice(&bytes[..into_head]);
+        bytes = &bytes[into_head..];
+        if bytes.len() >= self.tail_room {
+            self.tail.clear();
+            self.tail.extend(&bytes[bytes.len() - self.tail_room..]);
+            return;
+        }
+        let overflow = (self.tail.len() + bytes.len()).saturating_sub(self.tail_room);
+        self.tail.drain(..overflow);
+        self.tail.extend(bytes);
+    }
+
+    /// Bytes written so far.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Bytes left out between head and tail.
+    pub fn omitted(&self) -> u64 {
+        self.total - (self.head.len() + self.tail.len()) as u64
+    }
+
+    /// The bytes from `offset` on that are still held: `(bytes, skipped, next offset)`.
+    pub fn read_from(&self, offset: u64) -> (Vec<u8>, u64, u64) {
+        let head_len = self.head.len() as u64;
+        let tail_start = self.total - self.tail.len() as u64;
+        let mut at = offset.min(self.total);
+        let mut out = Vec::new();
+        if at < head_len {
+            out.extend_from_slice(&self.head[at as usize..]);
+            at = head_len;
+        }
+        let skipped = tail_start.saturating_sub(at);
+        at = at.max(tail_start);
+        out.extend(self.tail.range((at - tail_start) as usize..));
+        (out, skipped, self.total)
+    }
+
+    /// The envelope's fields for this stream (`stdout`, `stdout_b64`, `stdout_truncated`,
+    /// `stdout_bytes`), into `out`.
+    pub fn describe(&self, name: &str, out: &mut Map<String, Value>) {
+        let omitted = self.omitted();
+        let head = &self.head;
+        let tail: Vec<u8> = self.tail.iter().copied().collect();
+        out.insert(format!("{name}_truncated"), Value::Bool(omitted > 0));
+        out.insert(format!("{name}_bytes"), Value::from(self.total));
+        if omitted == 0 {
+            let mut all = head.clone();
+            all.extend_from_slice(&tail);
+            text_or_b64(name, &all, out);
+            return;
+        }
+        // Cut at character boundaries where the text is UTF-8, so the halves stay readable.
+        let head = trim_partial_end(head);
+        let tail = trim_partial_start(&tail);
+        match (std::str::from_utf8(head), std::str::from_utf8(tail)) {
+            (Ok(head), Ok(tail)) => {
+                out.insert(
+                    name.to_owned(),
+                    Value::String(format!("{head}\n[… {omitted} bytes left out …]\n{tail}")),
+                );
+            }
+            _ => {
+                let mut all = head.to_vec();
+                all.extend_from_slice(tail);
+                out.insert(
+                    format!("{name}_b64"),
+                    Value::String(base64::engine::general_purpose::STANDARD.encode(all)),
+                );
+            }
+        }
+    }
+}
+
+/// `name` as text when the bytes are UTF-8, else `name_b64`.
+pub fn text_or_b64(name: &str, bytes: &[u8], out: &mut Map<String, Value>) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            out.insert(name.to_owned(), Value::String(text.to_owned()));
+        }
+        Err(_) => {
+            out.insert(
+                format!("{name}_b64"),
+                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            );
+        }
+    }
+}
+
+/// `bytes` without an incomplete UTF-8 sequence at its end.
+pub fn trim_partial_end(bytes: &[u8]) -> &[u8] {
+    match std::str::from_utf8(bytes) {
+        Err(err) if err.error_len().is_none() => &bytes[..err.valid_up_to()],
+        _ => bytes,
+    }
+}
+
+/// `bytes` without continuation bytes at its start (the end of a character cut off).
+fn trim_partial_start(bytes: &[u8]) -> &[u8] {
+    let skip = bytes
+        .iter()
+        .take(3)
+        .take_while(|byte| (**byte & 0xC0) == 0x80)
+        .count();
+    &bytes[skip..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn describe(kept: &Kept) -> Value {
+        let mut out = Map::new();
+        kept.describe("stdout", &mut out);
+        Value::Object(out)
+    }
+
+    #[test]
+    fn small_output_is_kept_whole() {
+        let mut kept = Kept::new(10);
+        kept.push(b"abc");
+        kept.push(b"defgh");
+        let shown = describe(&kept);
+        assert_eq!(shown["stdout"], "abcdefgh");
+        assert_eq!(shown["stdout_truncated"], false);
+        assert_eq!(shown["stdout_bytes"], 8);
+        assert_eq!(kept.read_from(2), (b"cdefgh".to_vec(), 0, 8));
+    }
+
+    #[test]
+    fn large_output_keeps_head_and_tail_with_the_real_count() {
+        let mut kept = Kept::new(8);
+        for chunk in [&b"0123"[..], b"45", b"6789abcdef"] {
+            kept.push(chunk);
+        }
+        let shown = describe(&kept);
+        assert_eq!(shown["stdout"], "0123\n[… 8 bytes left out …]\ncdef");
+        assert_eq!(shown["stdout_truncated"], true);
+        assert_eq!(shown["stdout_bytes"], 16);
+        // Offsets past the head and before the tail were lost: reported as skipped.
+        assert_eq!(kept.read_from(0), (b"0123cdef".to_vec(), 8, 16));
+        assert_eq!(kept.read_from(6), (b"cdef".to_vec(), 6, 16));
+        assert_eq!(kept.read_from(14), (b"ef".to_vec(), 0, 16));
+        assert_eq!(kept.read_from(99), (Vec::new(), 0, 16));
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_come_as_base64() {
+        let mut kept = Kept::new(1024);
+        let bytes: Vec<u8> = (0..=255).collect();
+        kept.push(&bytes);
+        let shown = describe(&kept);
+        assert!(shown.get("stdout").is_none());
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(shown["stdout_b64"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(decoded, bytes);
+    }
+
+    #[test]
+    fn cuts_fall_on_character_boundaries() {
+        let mut kept = Kept::new(6);
+        kept.push("ééééé".as_bytes()); // 10 bytes: head "éé"+ half, tail
+        let shown = describe(&kept);
+        let text = shown["stdout"].as_str().unwrap();
+        assert!(text.starts_with('é') && text.ends_with('é'), "{text}");
+    }
+}

@@ -1,0 +1,764 @@
+//! `dcx serve` through real clients: this test's own unix socket client (newline-delimited
+//! JSON, one connection many requests), `socat`, and `curl` for HTTP; against the real daemon
+//! and real crun containers.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::harness::{BUSYBOX, CrunContainer, DEBIAN, Running, Subject, TestContainer, dcx};
+
+const TOKEN: &str = "test-token-5e1f";
+
+/// A running `dcx serve`, stopped (SIGTERM) when dropped.
+pub struct Agent {
+    dir: tempfile::TempDir,
+    pub server: Option<Running>,
+    pub port: Option<u16>,
+}
+
+impl Agent {
+    pub fn start(extra: &[&str]) -> Self {
+        Self::start_with_http(false, extra)
+    }
+
+    pub fn start_with_http(http: bool, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("agent.sock");
+        let port = http.then(|| {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        });
+        let mut cmd = dcx()
+            .args(["serve", "--socket", socket.to_str().unwrap()])
+            .env("DCX_AUTH_TOKEN", TOKEN);
+        if let Some(port) = port {
+            cmd = cmd.args(["--http", &format!("127.0.0.1:{port}")]);
+        }
+        let server = cmd.args(extra.iter().copied()).stdin_closed().spawn();
+        let agent = Self {
+            dir,
+            server: Some(server),
+            port,
+        };
+        let started = Instant::now();
+        while UnixStream::connect(agent.socket()).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "dcx serve did not listen: {}",
+                agent.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        agent
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("agent.sock")
+    }
+
+    pub fn log(&self) -> String {
+        self.server
+            .as_ref()
+            .map(|server| server.stderr.text())
+            .unwrap_or_default()
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(&self.socket())
+    }
+
+    /// One request on a connection of its own; the answer's `data`, panicking on an error.
+    pub fn ok(&self, method: &str, params: Value) -> Value {
+        self.client().ok(method, params)
+    }
+
+    /// `curl` to the HTTP listener with this token (or none); returns (status, body).
+    pub fn curl(&self, token: Option<&str>, body: &Value) -> (u16, String) {
+        let url = format!(
+            "http://127.0.0.1:{}/",
+            self.port.expect("started with HTTP")
+        );
+        let mut args = vec![
+            "-sS".to_owned(),
+            "-o".to_owned(),
+            "-".to_owned(),
+            "-w".to_owned(),
+            "\n%{http_code}".to_owned(),
+            "-H".to_owned(),
+            "Content-Type: application/json".to_owned(),
+            "--data-binary".to_owned(),
+            body.to_string(),
+        ];
+        if let Some(token) = token {
+            args.extend(["-H".to_owned(), format!("Authorization: Bearer {token}")]);
+        }
+        args.push(url);
+        let out = std::process::Command::new("curl")
+            .args(&args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.trim().parse().unwrap(), body.to_owned())
+    }
+
+    /// Stops the server with SIGTERM and returns its exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut server = self.server.take()?;
+        server.signal("TERM");
+        server.wait()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.signal("TERM");
+            drop(server);
+        }
+    }
+}
+
+/// One connection to the socket.
+pub struct Client {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+    next: u64,
+}
+
+impl Client {
+    pub fn connect(socket: &std::path::Path) -> Self {
+        let stream = UnixStream::connect(socket).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(300)))
+            .unwrap();
+        Self {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+            next: 0,
+        }
+    }
+
+    pub fn send_line(&mut self, line: &str) {
+        self.writer.write_all(line.as_bytes()).unwrap();
+        self.writer.write_all(b"\n").unwrap();
+    }
+
+    pub fn read(&mut self) -> Value {
+        let mut line = String::new();
+        let n = self.reader.read_line(&mut line).unwrap();
+        assert!(n > 0, "the server closed the connection");
+        serde_json::from_str(&line).unwrap_or_else(|err| panic!("{err}: {line}"))
+    }
+
+    /// Sends a request and returns its id.
+    pub fn send(&mut self, method: &str, params: Value) -> u64 {
+        self.next += 1;
+        let id = self.next;
+        let line = json!({"id": id, "method": method, "params": params}).to_string();
+        self.send_line(&line);
+        id
+    }
+
+    /// The whole answer to one request (events of a stream are skipped).
+    pub fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.send(method, params);
+        loop {
+            let answer = self.read();
+            if answer["id"] == id && answer.get("event").is_none() {
+                return answer;
+            }
+        }
+    }
+
+    pub fn ok(&mut self, method: &str, params: Value) -> Value {
+        let answer = self.call(method, params.clone());
+        assert_eq!(answer["ok"], true, "{method} {params}: {answer}");
+        answer["data"].clone()
+    }
+
+    pub fn error(&mut self, method: &str, params: Value) -> (String, String) {
+        let answer = self.call(method, params.clone());
+        assert_eq!(answer["ok"], false, "{method} {params}: {answer}");
+        (
+            answer["error"]["code"].as_str().unwrap().to_owned(),
+            answer["error"]["message"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+fn run(client: &mut Client, session: &str, command: &str) -> Value {
+    client.ok(
+        "exec.run",
+        json!({"session_id": session, "command": command}),
+    )
+}
+
+/// The envelope cases, on any engine: `create` is session.create's params.
+fn envelopes(agent: &Agent, create: Value, subject: &dyn Subject) {
+    let mut client = agent.client();
+    let session = client.ok("session.create", create);
+    let sid = session["session_id"].as_str().unwrap().to_owned();
+    let sid = sid.as_str();
+
+    let ok = run(&mut client, sid, "echo out; echo err >&2");
+    assert_eq!(ok["state"], "exited");
+    assert_eq!(ok["exit_code"], 0);
+    assert_eq!(ok["signal"], Value::Null);
+    assert_eq!(
+        (ok["stdout"].as_str(), ok["stderr"].as_str()),
+        (Some("out\n"), Some("err\n"))
+    );
+    assert_eq!(
+        (
+            ok["stdout_bytes"].as_u64(),
+            ok["stderr_truncated"].as_bool()
+        ),
+        (Some(4), Some(false))
+    );
+
+    assert_eq!(run(&mut client, sid, "exit 7")["exit_code"], 7);
+    let killed = run(&mut client, sid, "kill -TERM $$");
+    assert_eq!(
+        (killed["state"].as_str(), killed["signal"].as_str()),
+        (Some("signaled"), Some("TERM"))
+    );
+    assert_eq!(killed["exit_code"], Value::Null);
+    let missing = run(&mut client, sid, "no-such-command-here");
+    assert_eq!(missing["exit_code"], 127, "{missing}");
+
+    // A timeout: partial output, nothing left running.
+    let timed = client.ok(
+        "exec.run",
+        json!({"session_id": sid, "command": "echo started; sleep 41; echo never", "timeout_ms": 1500}),
+    );
+    assert_eq!(timed["state"], "timed_out", "{timed}");
+    assert_eq!(timed["stdout"], "started\n");
+    assert_eq!(subject.count_running("sleep 41"), 0);
+
+    // Bytes that are not UTF-8.
+    let bytes = client.ok(
+        "exec.run",
+        json!({"session_id": sid, "argv": ["cat"], "stdin_b64": base64::engine::general_purpose::STANDARD.encode((0..=255u8).collect::<Vec<_>>())}),
+    );
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(bytes["stdout_b64"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(decoded, (0..=255u8).collect::<Vec<_>>());
+
+    // The environment and the working directory persist like a terminal's; reset forgets.
+    run(
+        &mut client,
+        sid,
+        "mkdir -p /tmp/agent-wd && cd /tmp/agent-wd && export AGENT_VAR='a b'",
+    );
+    let seen = client.ok(
+        "exec.run",
+        json!({"session_id": sid, "command": "pwd; echo \"$AGENT_VAR|${ONCE-}|$PAGER|$GIT_TERMINAL_PROMPT\"", "env": {"ONCE": "1"}}),
+    );
+    assert_eq!(seen["stdout"], "/tmp/agent-wd\na b|1|cat|0\n");
+    let once = run(&mut client, sid, "echo \"${ONCE-unset}\"");
+    assert_eq!(
+        once["stdout"], "unset\n",
+        "a request's env is for that command only"
+    );
+    let info = client.ok("session.info", json!({"session_id": sid}));
+    assert_eq!(info["cwd"], "/tmp/agent-wd");
+    client.ok("session.reset", json!({"session_id": sid}));
+    let reset = run(&mut client, sid, "pwd; echo \"${AGENT_VAR-gone}\"");
+    assert_eq!(
+        reset["stdout"],
+        format!("{}\ngone\n", session["cwd"].as_str().unwrap())
+    );
+    // stdin is /dev/null-like unless given.
+    assert_eq!(run(&mut client, sid, "cat; echo done")["stdout"], "done\n");
+
+    // A background child does not hold the answer, and is not killed.
+    let background = run(&mut client, sid, "sleep 43 >/dev/null 2>&1 & echo hi");
+    assert_eq!(background["stdout"], "hi\n");
+    let detached = run(&mut client, sid, "sleep 44 & echo held");
+    assert_eq!(detached["stdout"], "held\n");
+    assert_eq!(subject.count_running("sleep 44"), 1);
+
+    // A caller-chosen exec id runs once.
+    let first = client.ok(
+        "exec.run",
+        json!({"session_id": sid, "command": "echo $$", "exec_id": "once-1"}),
+    );
+    let again = client.ok(
+        "exec.run",
+        json!({"session_id": sid, "command": "echo $$", "exec_id": "once-1"}),
+    );
+    assert_eq!(first, again);
+
+    // start, read, write, cancel.
+    let started = client.ok(
+        "exec.start",
+        json!({"session_id": sid, "argv": ["cat"], "stdin_open": true}),
+    );
+    assert_eq!(started["state"], "running");
+    let exec = started["exec_id"].clone();
+    client.ok(
+        "exec.write_stdin",
+        json!({"exec_id": exec, "data": "hello\n"}),
+    );
+    let read = client.ok("exec.read", json!({"exec_id": exec, "wait_ms": 10000}));
+    assert_eq!(read["stdout"], "hello\n", "{read}");
+    assert_eq!(read["stdout_offset"], 6);
+    client.ok("exec.write_stdin", json!({"exec_id": exec, "eof": true}));
+    let read = client.ok(
+        "exec.read",
+        json!({"exec_id": exec, "offset": 6, "wait_ms": 10000}),
+    );
+    let read = if read["done"] == true {
+        read
+    } else {
+        client.ok(
+            "exec.read",
+            json!({"exec_id": exec, "offset": 6, "wait_ms": 10000}),
+        )
+    };
+    assert_eq!(
+        (read["done"].as_bool(), read["exit_code"].as_i64()),
+        (Some(true), Some(0)),
+        "{read}"
+    );
+
+    let forever = client.ok(
+        "exec.start",
+        json!({"session_id": sid, "command": "while :; do echo tick; sleep 0.1; done", "yield_ms": 300}),
+    );
+    assert_eq!(forever["state"], "running");
+    let read = client.ok(
+        "exec.read",
+        json!({"exec_id": forever["exec_id"], "wait_ms": 5000}),
+    );
+    assert!(
+        read["stdout"].as_str().unwrap().starts_with("tick\n"),
+        "{read}"
+    );
+    let cancelled = client.ok(
+        "exec.cancel",
+        json!({"exec_id": forever["exec_id"], "signal": "INT"}),
+    );
+    assert_eq!(cancelled["state"], "cancelled");
+    assert!(cancelled["stdout"].as_str().unwrap().contains("tick"));
+
+    // Destroy kills what the session runs.
+    client.ok(
+        "exec.start",
+        json!({"session_id": sid, "command": "sleep 45"}),
+    );
+    subject.wait_until_running("sleep 45");
+    client.ok("session.destroy", json!({"session_id": sid}));
+    assert_eq!(subject.count_running("sleep 45"), 0);
+    let (code, _) = client.error("session.info", json!({"session_id": sid}));
+    assert_eq!(code, "no_such_session");
+}
+
+#[test]
+fn every_envelope_state_on_docker() {
+    let agent = Agent::start(&[]);
+    let container = TestContainer::start(DEBIAN);
+    envelopes(&agent, json!({"container_id": container.name}), &container);
+}
+
+#[test]
+fn every_envelope_state_on_crun() {
+    let agent = Agent::start(&[]);
+    let container = CrunContainer::start("busybox", &[]);
+    envelopes(
+        &agent,
+        json!({"container_id": container.id, "runtime": "crun", "crun_root": container.root_str()}),
+        &container,
+    );
+}
+
+#[test]
+fn protocol_errors_keep_the_connection_usable() {
+    let agent = Agent::start(&[]);
+    let mut client = agent.client();
+    client.send_line("{not json");
+    let answer = client.read();
+    assert_eq!(answer["error"]["code"], "bad_request");
+    client.send_line(r#"{"id": 5, "params": {}}"#);
+    assert_eq!(client.read()["error"]["message"], "`method` is missing");
+    let (code, message) = client.error("exec.run", json!({}));
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("bad_request", "`session_id` is missing")
+    );
+    let (code, message) = client.error("session.create", json!({"container_id": 3}));
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("bad_request", "`container_id` must be a string")
+    );
+    let (code, _) = client.error("no.such", json!({}));
+    assert_eq!(code, "unknown_method");
+    let (code, _) = client.error("exec.read", json!({"exec_id": "nope"}));
+    assert_eq!(code, "no_such_exec");
+    let (code, message) = client.error(
+        "session.create",
+        json!({"container_id": "dcx-it-no-such-container"}),
+    );
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        (
+            "no_such_container",
+            "No such container: dcx-it-no-such-container"
+        )
+    );
+    let ping = client.ok("system.ping", json!({}));
+    assert_eq!(ping["pong"], true);
+    assert_eq!(ping["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn a_stopped_container_is_the_same_error_as_for_dcx_exec() {
+    let agent = Agent::start(&[]);
+    let container = TestContainer::start(BUSYBOX);
+    container.stop();
+    let (code, message) = agent
+        .client()
+        .error("session.create", json!({"container_id": container.id}));
+    let expected = dcx()
+        .args(["exec", "--container-id", &container.id, "true"])
+        .run()
+        .code(1)
+        .stderr_text();
+    assert_eq!(code, "container_not_running");
+    assert_eq!(format!("{message}\n"), expected);
+}
+
+#[test]
+fn limits_answer_with_their_codes() {
+    let agent = Agent::start(&["--max-sessions", "2", "--max-execs", "1"]);
+    let container = TestContainer::start(BUSYBOX);
+    let mut client = agent.client();
+    let one = client.ok("session.create", json!({"container_id": container.id}));
+    let two = client.ok(
+        "session.create",
+        json!({"container_id": container.id, "concurrent": true}),
+    );
+    let (code, _) = client.error("session.create", json!({"container_id": container.id}));
+    assert_eq!(code, "session_limit");
+    let sleeping = client.ok(
+        "exec.start",
+        json!({"session_id": one["session_id"], "command": "sleep 46"}),
+    );
+    let (code, _) = client.error(
+        "exec.run",
+        json!({"session_id": two["session_id"], "command": "true"}),
+    );
+    assert_eq!(code, "exec_limit");
+    client.ok(
+        "exec.cancel",
+        json!({"exec_id": sleeping["exec_id"], "signal": "KILL"}),
+    );
+
+    // One foreground command per session unless it was created concurrent.
+    let mut other = agent.client();
+    let busy = other.send(
+        "exec.run",
+        json!({"session_id": one["session_id"], "command": "sleep 2"}),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, _) = client.error(
+        "exec.run",
+        json!({"session_id": one["session_id"], "command": "true"}),
+    );
+    assert_eq!(code, "session_busy");
+    loop {
+        let answer = other.read();
+        if answer["id"] == busy {
+            assert_eq!(answer["data"]["exit_code"], 0);
+            break;
+        }
+    }
+    let stats = client.ok("system.stats", json!({}));
+    assert_eq!(stats["sessions"], 2);
+    assert_eq!(stats["limits"]["max_execs"], 1);
+}
+
+#[test]
+fn many_sessions_many_commands_and_ping_under_load() {
+    let agent = Agent::start(&["--max-execs", "400"]);
+    let container = TestContainer::start(BUSYBOX);
+    let sessions: Vec<String> = (0..32)
+        .map(|_| {
+            agent.ok(
+                "session.create",
+                json!({"container_id": container.id, "concurrent": true}),
+            )["session_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    // 32 long commands, then ping answers while they run.
+    let mut long = agent.client();
+    let waiting: Vec<u64> = sessions
+        .iter()
+        .map(|sid| {
+            long.send(
+                "exec.run",
+                json!({"session_id": sid, "command": "sleep 3; echo slept"}),
+            )
+        })
+        .collect();
+    let mut pinger = agent.client();
+    let ping = pinger.ok("system.ping", json!({}));
+    assert_eq!(ping["pong"], true);
+    // 32 sessions × 10 concurrent commands, each checked.
+    std::thread::scope(|scope| {
+        for (n, sid) in sessions.iter().enumerate() {
+            let socket = agent.socket();
+            scope.spawn(move || {
+                let mut client = Client::connect(&socket);
+                let ids: Vec<(u64, String)> = (0..10)
+                    .map(|k| {
+                        let word = format!("s{n}c{k}");
+                        (
+                            client.send(
+                                "exec.run",
+                                json!({"session_id": sid, "command": format!("echo {word}; exit {k}")}),
+                            ),
+                            word,
+                        )
+                    })
+                    .collect();
+                let mut answers = std::collections::HashMap::new();
+                while answers.len() < ids.len() {
+                    let answer = client.read();
+                    answers.insert(answer["id"].as_u64().unwrap(), answer);
+                }
+                for (k, (id, word)) in ids.iter().enumerate() {
+                    let data = &answers[id]["data"];
+                    assert_eq!(data["stdout"], format!("{word}\n"), "{}", answers[id]);
+                    assert_eq!(data["exit_code"], k as i64);
+                }
+            });
+        }
+    });
+    let mut done = 0;
+    while done < waiting.len() {
+        let answer = long.read();
+        assert_eq!(answer["data"]["stdout"], "slept\n", "{answer}");
+        done += 1;
+    }
+}
+
+#[test]
+fn output_is_truncated_with_counts_and_streamed_whole_in_bounded_memory() {
+    let agent = Agent::start(&[]);
+    let container = TestContainer::start(DEBIAN);
+    let mut client = agent.client();
+    let sid =
+        client.ok("session.create", json!({"container_id": container.id}))["session_id"].clone();
+    const SIZE: u64 = 50_000_000;
+    let big = client.ok(
+        "exec.run",
+        json!({"session_id": sid, "command": format!("head -c {SIZE} /dev/zero | tr '\\0' a; echo tail >&2")}),
+    );
+    assert_eq!(big["stdout_bytes"], SIZE);
+    assert_eq!(big["stdout_truncated"], true);
+    assert_eq!(big["stderr"], "tail\n");
+    let text = big["stdout"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("[… {} bytes left out …]", SIZE - 1024 * 1024)),
+        "{}",
+        &text[..100]
+    );
+
+    let id = client.send(
+        "exec.stream",
+        json!({"session_id": sid, "command": format!("head -c {SIZE} /dev/urandom | base64 -w 0")}),
+    );
+    let expected = SIZE.div_ceil(3) * 4;
+    let mut received = 0u64;
+    let mut next_offset = 0u64;
+    let end = loop {
+        let event = client.read();
+        assert_eq!(event["id"], id);
+        match event["event"].as_str() {
+            Some("start") => assert!(event["exec_id"].is_string()),
+            Some("stdout") => {
+                assert_eq!(event["offset"], next_offset);
+                let n = event["data"].as_str().unwrap().len() as u64;
+                received += n;
+                next_offset += n;
+            }
+            Some("end") => break event,
+            other => panic!("unexpected {other:?}: {event}"),
+        }
+    };
+    assert_eq!(received, expected);
+    assert_eq!(end["state"], "exited");
+    assert_eq!(end["stdout_bytes"], expected);
+    assert!(end.get("stdout").is_none());
+    // The server's peak memory stayed far below the output's size.
+    let pid = agent.server.as_ref().unwrap().pid();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap();
+    assert!(peak_kib < 64 * 1024, "peak RSS {peak_kib} KiB");
+}
+
+#[test]
+fn http_needs_the_token_and_streams_ndjson() {
+    let agent = Agent::start_with_http(true, &[]);
+    let container = TestContainer::start(BUSYBOX);
+    let (code, body) = agent.curl(None, &json!({"id": 1, "method": "system.ping"}));
+    assert_eq!(code, 401);
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["error"]["code"], "unauthorized");
+    let (code, _) = agent.curl(Some("wrong"), &json!({"id": 1, "method": "system.ping"}));
+    assert_eq!(code, 401);
+    let (code, body) = agent.curl(Some(TOKEN), &json!({"id": 1, "method": "system.ping"}));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["data"]["pong"],
+        true
+    );
+    let (_, body) = agent.curl(
+        Some(TOKEN),
+        &json!({"id": 2, "method": "session.create", "params": {"container_id": container.id}}),
+    );
+    let sid = serde_json::from_str::<Value>(&body).unwrap()["data"]["session_id"].clone();
+    let (code, body) = agent.curl(
+        Some(TOKEN),
+        &json!({"id": 3, "method": "exec.stream", "params": {"session_id": sid, "command": "echo one; echo two >&2; printenv DCX_AUTH_TOKEN || exit 3"}}),
+    );
+    assert_eq!(code, 200);
+    let events: Vec<Value> = body
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(events[0]["event"], "start");
+    let out: String = events
+        .iter()
+        .filter(|e| e["event"] == "stdout")
+        .map(|e| e["data"].as_str().unwrap())
+        .collect();
+    assert_eq!(out, "one\n");
+    let end = events.last().unwrap();
+    assert_eq!(
+        (end["event"].as_str(), end["exit_code"].as_i64()),
+        (Some("end"), Some(3)),
+        "{body}"
+    );
+    // The token is never logged.
+    assert!(!agent.log().contains(TOKEN), "{}", agent.log());
+}
+
+#[test]
+fn sigterm_cancels_running_commands_and_removes_the_socket() {
+    let mut agent = Agent::start(&[]);
+    let container = TestContainer::start(BUSYBOX);
+    let mut client = agent.client();
+    let sid =
+        client.ok("session.create", json!({"container_id": container.id}))["session_id"].clone();
+    let id = client.send(
+        "exec.stream",
+        json!({"session_id": sid, "command": "echo begun; sleep 47"}),
+    );
+    container.wait_until_running("sleep 47");
+    assert_eq!(agent.stop(), Some(0));
+    let mut last = Value::Null;
+    loop {
+        let mut line = String::new();
+        if client.reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        let event: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(event["id"], id);
+        last = event;
+    }
+    assert_eq!(
+        (last["event"].as_str(), last["state"].as_str()),
+        (Some("end"), Some("cancelled")),
+        "{last}"
+    );
+    assert!(!agent.socket().exists());
+    assert_eq!(container.count_running("sleep 47"), 0);
+}
+
+#[test]
+fn a_stale_socket_is_replaced_and_a_live_one_refused() {
+    let agent = Agent::start(&[]);
+    let socket = agent.socket();
+    let second = dcx()
+        .args(["serve", "--socket", socket.to_str().unwrap()])
+        .run()
+        .code(1);
+    assert_eq!(
+        second.stderr_text(),
+        format!(
+            "Cannot serve on the socket {}: another server is listening on it (stop it, or give --socket another path)\n",
+            socket.display()
+        )
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let stale = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    let mut cmd = dcx()
+        .args(["serve", "--socket", stale.to_str().unwrap()])
+        .stdin_closed()
+        .spawn();
+    let started = Instant::now();
+    while UnixStream::connect(&stale).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            cmd.stderr.text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&stale).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    cmd.signal("TERM");
+    assert_eq!(cmd.wait(), Some(0));
+    // HTTP without a token refuses to start.
+    dcx()
+        .args([
+            "serve",
+            "--socket",
+            dir.path().join("x.sock").to_str().unwrap(),
+            "--http",
+            "127.0.0.1:1",
+        ])
+        .env("DCX_AUTH_TOKEN", "")
+        .run()
+        .code(1)
+        .stderr("--http needs a token: set DCX_AUTH_TOKEN in the server's environment.\n");
+}
+
+#[test]
+fn stats_count_the_containers_zombies() {
+    let agent = Agent::start(&[]);
+    let container = TestContainer::start(BUSYBOX);
+    let mut client = agent.client();
+    let sid =
+        client.ok("session.create", json!({"container_id": container.id}))["session_id"].clone();
+    // An orphan reparented to a PID 1 that never reaps (`sleep`) becomes a zombie.
+    run(
+        &mut client,
+        sid.as_str().unwrap(),
+        "sleep 0.2 >/dev/null 2>&1 &",
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let stats = client.ok("system.stats", json!({}));
+    let zombies = stats["per_session"][0]["container_zombies"]
+        .as_u64()
+        .unwrap();
+    assert!(zombies >= 1, "{stats}");
+}
