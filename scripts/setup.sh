@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent provisioning for dcx's demo, tests and benchmarks on a Debian 12 machine, as root,
 # with no image registry:
-#   1. apt packages (docker.io, crun, busybox-static, debootstrap, tmux, time);
+#   1. apt packages (docker.io, crun, busybox-static, debootstrap, tmux, time, curl, socat);
 #   2. a Docker daemon on the default unix socket and on tcp://127.0.0.1:2375 (loopback only),
 #      started only when none answers;
 #   3. the local test images dcx-test/debian:bookworm and dcx-test/busybox, built from
@@ -30,6 +30,7 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v tmux >/dev/null || need+=(tmux)
 [ -x /usr/bin/time ] || need+=(time)
 command -v curl >/dev/null || need+=(curl)
+command -v socat >/dev/null || need+=(socat)
 command -v npm >/dev/null || need+=(npm)
 command -v git >/dev/null || need+=(git)
 if [ ${#need[@]} -gt 0 ]; then

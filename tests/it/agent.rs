@@ -762,3 +762,120 @@ fn stats_count_the_containers_zombies() {
         .unwrap();
     assert!(zombies >= 1, "{stats}");
 }
+
+#[test]
+fn sessions_are_listed_dropped_when_idle_and_engine_errors_named() {
+    let agent = Agent::start(&[]);
+    let container = CrunContainer::start("busybox", &[]);
+    let mut client = agent.client();
+    let kept = client.ok(
+        "session.create",
+        json!({"container_id": container.id, "runtime": "crun", "crun_root": container.root_str()}),
+    );
+    let idle = client.ok(
+        "session.create",
+        json!({"container_id": container.id, "runtime": "crun", "crun_root": container.root_str(), "idle_timeout_s": 1}),
+    );
+    let listed = client.ok("session.list", json!({}));
+    let ids: Vec<&str> = listed["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&kept["session_id"].as_str().unwrap())
+            && ids.contains(&idle["session_id"].as_str().unwrap())
+    );
+    // Dropped after its idle timeout (the sweep runs every second); the other stays. (The
+    // list touches no session, as any request naming one would.)
+    let started = Instant::now();
+    loop {
+        let listed = client.ok("session.list", json!({}));
+        if !listed["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["session_id"] == idle["session_id"])
+        {
+            let (code, _) = client.error("session.info", json!({"session_id": idle["session_id"]}));
+            assert_eq!(code, "no_such_session");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "never dropped");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    client.ok("session.info", json!({"session_id": kept["session_id"]}));
+    // What the engine refuses: `engine_error`, with dcx exec's message.
+    let (code, message) = client.error(
+        "session.create",
+        json!({"container_id": container.id, "runtime": "crun", "crun_root": container.root_str(), "user": "nosuchuser"}),
+    );
+    let expected = dcx()
+        .args([
+            "exec",
+            "--runtime",
+            "crun",
+            "--crun-root",
+            container.root_str(),
+        ])
+        .args([
+            "--container-id",
+            &container.id,
+            "--user",
+            "nosuchuser",
+            "true",
+        ])
+        .run()
+        .code(1)
+        .stderr_text();
+    assert_eq!(
+        (code.as_str(), format!("{message}\n")),
+        ("engine_error", expected)
+    );
+    // A command the engine cannot start: `failed_to_start`, saying why.
+    let broken = client.ok(
+        "session.create",
+        json!({"container_id": container.id, "runtime": "crun", "crun_root": container.root_str(), "crun_path": "/nonexistent/crun"}),
+    );
+    let failed = client.ok(
+        "exec.run",
+        json!({"session_id": broken["session_id"], "argv": ["true"]}),
+    );
+    assert_eq!(failed["state"], "failed_to_start", "{failed}");
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Cannot run /nonexistent/crun:"),
+        "{failed}"
+    );
+}
+
+#[test]
+fn a_quiet_stream_says_it_is_alive() {
+    let agent = Agent::start(&[]);
+    let container = CrunContainer::start("busybox", &[]);
+    let mut client = agent.client();
+    let sid = client.ok(
+        "session.create",
+        json!({"container_id": container.id, "runtime": "crun", "crun_root": container.root_str()}),
+    )["session_id"]
+        .clone();
+    client.send(
+        "exec.stream",
+        json!({"session_id": sid, "command": "sleep 16; echo woke"}),
+    );
+    let mut kinds = Vec::new();
+    loop {
+        let event = client.read();
+        let kind = event["event"].as_str().unwrap().to_owned();
+        kinds.push(kind.clone());
+        if kind == "end" {
+            break;
+        }
+    }
+    assert_eq!(kinds.first().map(String::as_str), Some("start"));
+    assert!(kinds.iter().any(|k| k == "keepalive"), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k == "stdout"), "{kinds:?}");
+}

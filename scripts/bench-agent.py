@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""The agent service side by side with the commands it replaces, in interleaved rounds.
+
+Usage: bench-agent.py SOCKET DOCKER_CONTAINER CRUN_ROOT CRUN_CONTAINER DCX SERVER_PID ROUNDS
+Prints one line per comparison: warm `exec.run` of `true` on a Docker session against
+`docker exec C true` and `dcx exec --container-id C true`; on a crun session against bare
+`crun exec`; then 32 concurrent sessions' throughput, `system.ping` p99 under that load, and
+the server's memory.
+"""
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from agent_client import Agent  # noqa: E402
+
+sock, container, crun_root, crun_id, dcx, server_pid, rounds = sys.argv[1:8]
+rounds = int(rounds)
+
+
+def timed(fn):
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def process(argv):
+    def run():
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        assert result.returncode == 0, argv
+    return run
+
+
+def agent_run(agent, session):
+    def run():
+        data = agent.call("exec.run", session_id=session, argv=["true"])
+        assert data["exit_code"] == 0, data
+    return run
+
+
+def interleaved(n, commands):
+    for run in commands.values():
+        for _ in range(3):
+            run()
+    times = {name: [] for name in commands}
+    for _ in range(n):
+        names = list(commands)
+        random.shuffle(names)
+        for name in names:
+            times[name].append(timed(commands[name]))
+    return {name: (statistics.mean(t), statistics.median(t)) for name, t in times.items()}
+
+
+def ms(seconds):
+    return f"{seconds * 1000:.1f} ms"
+
+
+agent = Agent(sock)
+docker_session = agent.call("session.create", container_id=container)["session_id"]
+crun_session = agent.call("session.create", container_id=crun_id, runtime="crun",
+                          crun_root=crun_root)["session_id"]
+
+r = interleaved(rounds, {
+    "agent": agent_run(agent, docker_session),
+    "docker": process(["docker", "exec", container, "true"]),
+    "dcx": process([dcx, "exec", "--container-id", container, "true"]),
+})
+print(f"docker ({rounds} rounds): exec.run {ms(r['agent'][0])} (median {ms(r['agent'][1])}), "
+      f"docker exec {ms(r['docker'][0])} (median {ms(r['docker'][1])}), "
+      f"dcx exec {ms(r['dcx'][0])} (median {ms(r['dcx'][1])})")
+print(f"  exec.run / docker exec = {r['agent'][0] / r['docker'][0]:.2f}x "
+      f"(median {r['agent'][1] / r['docker'][1]:.2f}x; goal <= 0.75); "
+      f"exec.run / dcx exec = {r['agent'][0] / r['dcx'][0]:.2f}x")
+
+r = interleaved(rounds * 10, {
+    "agent": agent_run(agent, crun_session),
+    "crun": process(["crun", "--root", crun_root, "exec", crun_id, "true"]),
+})
+print(f"crun ({rounds * 10} rounds): exec.run {ms(r['agent'][0])} (median {ms(r['agent'][1])}), "
+      f"crun exec {ms(r['crun'][0])} (median {ms(r['crun'][1])})")
+print(f"  exec.run / crun exec = {r['agent'][0] / r['crun'][0]:.2f}x "
+      f"(median {r['agent'][1] / r['crun'][1]:.2f}x; goal <= 1.0)")
+
+# Throughput: 32 sessions, each with a connection of its own running commands back to back,
+# while one more connection pings.
+SESSIONS, SECONDS = 32, 10
+sessions = [agent.call("session.create", container_id=container)["session_id"]
+            for _ in range(SESSIONS)]
+done = [0] * SESSIONS
+stop = time.perf_counter() + SECONDS
+
+
+def worker(index):
+    client = Agent(sock)
+    while time.perf_counter() < stop:
+        data = client.call("exec.run", session_id=sessions[index], argv=["true"])
+        assert data["exit_code"] == 0, data
+        done[index] += 1
+
+
+threads = [threading.Thread(target=worker, args=(i,)) for i in range(SESSIONS)]
+for thread in threads:
+    thread.start()
+pinger, pings = Agent(sock), []
+while time.perf_counter() < stop:
+    pings.append(timed(lambda: pinger.call("system.ping")))
+    time.sleep(0.01)
+for thread in threads:
+    thread.join()
+pings.sort()
+p99 = pings[int(len(pings) * 0.99) - 1]
+print(f"32 concurrent Docker sessions: {sum(done) / SECONDS:.1f} commands/s; "
+      f"system.ping p50 {ms(pings[len(pings) // 2])}, p99 {ms(p99)} ({len(pings)} pings)")
+
+status = open(f"/proc/{server_pid}/status").read()
+field = {line.split(":")[0]: line.split(":")[1].strip() for line in status.splitlines()}
+print(f"server memory: RSS {field['VmRSS']}, peak {field['VmHWM']} (34 sessions)")

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Benchmarks `dcx serve` against the commands an agent would run instead, in one run
+# (scripts/bench-agent.py): warm exec.run of `true` on a Docker session vs `docker exec` and
+# `dcx exec`, on a crun session vs bare `crun exec`, 32 concurrent sessions' throughput,
+# `system.ping` p99 under that load, and the server's memory.
+# Goals: exec.run / docker exec <= 0.75; exec.run / crun exec <= 1.0.
+# Usage: scripts/bench-agent.sh [ROUNDS]   (default 30; crun gets 10x)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+rounds=${1:-30}
+bash scripts/setup.sh
+# shellcheck disable=SC1091
+. "${DCX_CACHE:-/var/cache/dcx}/env"
+cargo build --release --locked --quiet
+dcx=$root/target/release/dcx
+
+work=$(mktemp -d)
+name=dcx-bench-agent-$$
+crun_root=$work/crun
+server=
+cleanup() {
+  [ -n "$server" ] && kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  crun --root "$crun_root" delete -f "$name" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+docker run -d --name "$name" --label dcx.test=1 dcx-test/busybox sleep 1000000 >/dev/null
+bash fixtures/crun/run.sh "$crun_root" "$name" "${DCX_CACHE:-/var/cache/dcx}/rootfs/busybox"
+export XDG_CACHE_HOME=$work/cache
+"$dcx" exec --container-id "$name" true # warms dcx exec's probe cache
+"$dcx" serve --socket "$work/agent.sock" --max-execs 256 2>"$work/serve.log" &
+server=$!
+for _ in $(seq 1 100); do [ -S "$work/agent.sock" ] && break; sleep 0.05; done
+python3 scripts/bench-agent.py "$work/agent.sock" "$name" "$crun_root" "$name" "$dcx" "$server" "$rounds"
