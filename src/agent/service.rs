@@ -261,6 +261,24 @@ impl Service {
         }
     }
 
+    /// One method called in-process (another front end on the same sessions, `dcx mcp`):
+    /// its data, or the failure. Stream events are not available this way.
+    pub async fn call(self: &Arc<Self>, method: &str, params: Value) -> Result<Value, Failure> {
+        let params = match params {
+            Value::Object(map) => Params(map),
+            _ => Params::default(),
+        };
+        let request = Request {
+            id: Value::Null,
+            method: method.to_owned(),
+            params,
+        };
+        let (events, _ignored) = mpsc::channel(1);
+        match self.dispatch(&request, &events).await? {
+            Reply::Data(data) | Reply::Event(data) => Ok(data),
+        }
+    }
+
     async fn dispatch(
         self: &Arc<Self>,
         request: &Request,
@@ -361,6 +379,9 @@ impl Service {
             "session_id": session.id,
             "container_id": session.prepared.container.id,
             "container_name": session.prepared.container.name,
+            "image": session.prepared.container.image,
+            "workspace_folder": session.prepared.workspace_folder,
+            "remote_workspace_folder": session.prepared.remote_workspace_folder,
             "runtime": session.runtime,
             "user": session.prepared.user,
             "concurrent": session.concurrent,

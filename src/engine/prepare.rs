@@ -34,6 +34,10 @@ pub struct Prepared {
     pub environment: Environment,
     /// The config file that was read.
     pub config_file: Option<PathBuf>,
+    /// The workspace folder on the host, when the target was found through one.
+    pub workspace_folder: Option<PathBuf>,
+    /// The workspace folder in the container (the config's, or the one computed for it).
+    pub remote_workspace_folder: Option<String>,
     pub(super) shown: Shown,
 }
 
@@ -190,6 +194,11 @@ pub(super) async fn prepare(
         unset: environment.env.removed.clone(),
         environment,
         config_file: located.read_path,
+        workspace_folder: located.workspace_folder.clone(),
+        remote_workspace_folder: loaded
+            .remote_workspace_folder
+            .clone()
+            .filter(|folder| !folder.is_empty()),
         shown: Shown {
             local: loaded.config,
             label_entries,

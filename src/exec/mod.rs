@@ -16,8 +16,9 @@
 //! * nothing is gathered in memory: chunks flow from the engine to the sinks as they come, and
 //!   the sinks are shut down (flushed) when the output ends;
 //! * the run ends when the process does: once it has exited, its output is read until it ends
-//!   or stays silent for [`DRAIN`], so a background child that keeps the output open (`server
-//!   &`) does not hold the run; that child is left running;
+//!   or the engine sends nothing for [`DRAIN`] (time spent waiting on a slow sink does not
+//!   count), so a background child that keeps the output open (`server &`) does not hold the
+//!   run; that child is left running;
 //! * a sink whose reader has gone away (a broken pipe) ends the run: the connection is closed,
 //!   the process group gets the SIGPIPE a local writer would, and the status is SIGPIPE's;
 //! * [`Control::Signal`] is delivered to the process; when it cannot be, the run ends at once
@@ -191,14 +192,16 @@ pub async fn run(
                 finish(&mut stdout, &mut stderr).await?;
             }
             Event::Output(Some(chunk)) => {
-                if drain_until.is_some() {
-                    drain_until = Some(Instant::now() + DRAIN);
-                }
                 let written = match chunk? {
                     Chunk::Stdout(bytes) => write(&mut stdout, &bytes).await,
                     Chunk::Stderr(bytes) => write(&mut stderr, &bytes).await,
                 };
                 match written {
+                    // The silence counts from when the sink took the chunk: a sink that made us
+                    // wait (a slow reader) must not look like a silent engine.
+                    Ok(()) if drain_until.is_some() => {
+                        drain_until = Some(Instant::now() + DRAIN);
+                    }
                     Ok(()) => {}
                     Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {
                         // The reader went away (`dcx exec … | head`). The engine would go on

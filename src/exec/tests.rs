@@ -385,3 +385,48 @@ async fn a_closed_control_channel_changes_nothing() {
     assert_eq!(run.stdout.text(), "fine");
     run.controls.clear();
 }
+
+/// A sink that takes a tenth of a second per write.
+struct Slow {
+    out: Buffer,
+    nap: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl AsyncWrite for Slow {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        use std::future::Future;
+        let this = self.get_mut();
+        let nap = this
+            .nap
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(100))));
+        if nap.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        this.nap = None;
+        Pin::new(&mut this.out).poll_write(cx, bytes)
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn output_in_flight_at_the_exit_reaches_a_slow_reader_whole() {
+    let mut run = Run::new(&["burst"]);
+    let out = Buffer::default();
+    run.sink = Some(Box::pin(Slow {
+        out: out.clone(),
+        nap: None,
+    }));
+    let (finished, _) = run.go().await;
+    assert_eq!(finished, exited(0));
+    // A second's worth of writes, well past the drain's silence: nothing was cut.
+    assert_eq!(out.text(), "0123456789");
+}

@@ -332,6 +332,7 @@ impl Runtime for Docker {
             running: state.running.unwrap_or(false),
             status: state.status.map(|s| s.to_string()).unwrap_or_default(),
             user: config.user.filter(|user| !user.is_empty()),
+            image: config.image.filter(|image| !image.is_empty()),
             env: config.env.unwrap_or_default(),
             labels: config.labels.unwrap_or_default().into_iter().collect(),
             started_at: state.started_at.unwrap_or_default(),

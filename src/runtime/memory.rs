@@ -5,6 +5,7 @@
 //!
 //! Programs: `echo OUT [ERR [CODE]]`; `cat` (stdin to stdout); `sleep` (until a signal);
 //! `background` (prints `hi` and exits, leaving a child that holds the output open);
+//! `burst` (ten chunks, then the exit);
 //! `stubborn` (ignores everything but SIGKILL); `late` (ignores the first signal, then writes
 //! until the next); `deaf` (never ends); `yes` (`y` lines until a
 //! signal); `tty` (prints its terminal size, again on each resize, ends at `^D`); `nosignal`
@@ -202,6 +203,13 @@ impl Program {
                 ExitStatus::Code(0)
             }
             Some("sleep") => self.until_signal(&[]).await,
+            Some("burst") => {
+                // Ten chunks, then the exit: what is in flight must all arrive.
+                for n in 0..10 {
+                    self.out(format!("{n}")).await;
+                }
+                ExitStatus::Code(0)
+            }
             Some("background") => {
                 // A child that keeps the output open long after the process has exited.
                 let held = self.output.clone();

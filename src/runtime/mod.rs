@@ -35,6 +35,8 @@ pub struct Container {
     pub status: String,
     /// The configured user (`Config.User`), if any.
     pub user: Option<String>,
+    /// The image it was created from, when the engine tells (Docker's `Config.Image`).
+    pub image: Option<String>,
     /// The configured environment (`Config.Env`), `NAME=value` entries.
     pub env: Vec<String>,
     pub labels: BTreeMap<String, String>,

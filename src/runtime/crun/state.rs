@@ -95,6 +95,11 @@ pub(super) fn read(root: &Path, id: &str) -> Result<Container, RuntimeError> {
         running,
         status: if running { "running" } else { "stopped" }.to_owned(),
         user: (user.uid != 0 || user.gid != 0).then(|| format!("{}:{}", user.uid, user.gid)),
+        // An OCI bundle names no image; the annotation of the image spec may.
+        image: config
+            .annotations
+            .get("org.opencontainers.image.ref.name")
+            .cloned(),
         env: config.process.env,
         labels: config.annotations,
         started_at: format!(
