@@ -119,3 +119,42 @@ print(f"32 concurrent Docker sessions: {sum(done) / SECONDS:.1f} commands/s; "
 status = open(f"/proc/{server_pid}/status").read()
 field = {line.split(":")[0]: line.split(":")[1].strip() for line in status.splitlines()}
 print(f"server memory: RSS {field['VmRSS']}, peak {field['VmHWM']} (34 sessions)")
+
+# dcx mcp: run_command of `true` per tool call, with the official Python MCP SDK as the host,
+# against dcx exec; and the first call's latency (session created, probe cached).
+try:
+    import asyncio
+
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+except ImportError:
+    print("dcx mcp: skipped (pip install mcp)")
+    sys.exit(0)
+
+
+async def mcp_bench():
+    params = StdioServerParameters(command=dcx, args=["mcp", "--container-id", container,
+                                                      "--log-level", "info"])
+    started = time.perf_counter()
+    async with stdio_client(params, errlog=open(os.devnull, "w")) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            await session.call_tool("run_command", {"command": "true"})
+            first = time.perf_counter() - started
+            times = {"mcp": [], "dcx": []}
+            for _ in range(rounds):
+                for name in random.sample(["mcp", "dcx"], 2):
+                    t = time.perf_counter()
+                    if name == "mcp":
+                        result = await session.call_tool("run_command", {"command": "true"})
+                        assert result.structured_content["exit_code"] == 0, result
+                    else:
+                        process([dcx, "exec", "--container-id", container, "true"])()
+                    times[name].append(time.perf_counter() - t)
+    return first, {name: statistics.mean(t) for name, t in times.items()}
+
+
+first, r = asyncio.run(mcp_bench())
+print(f"dcx mcp ({rounds} rounds): run_command {ms(r['mcp'])}, dcx exec {ms(r['dcx'])}; "
+      f"run_command / dcx exec = {r['mcp'] / r['dcx']:.2f}x; "
+      f"start to the first answer {ms(first)}")

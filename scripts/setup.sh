@@ -7,7 +7,8 @@
 #   3. the local test images dcx-test/debian:bookworm and dcx-test/busybox, built from
 #      fixtures/images/*/build.sh and cached as root filesystem tarballs, also unpacked under
 #      $DCX_CACHE/rootfs/ for crun bundles;
-#   4. the reference CLI @devcontainers/cli@0.89.0, installed with npm into the cache.
+#   4. the reference CLI @devcontainers/cli@0.89.0, installed with npm into the cache;
+#   5. the official Python MCP SDK (pip: mcp), the client of the `dcx mcp` tests.
 # Everything it builds lives in $DCX_CACHE (default /var/cache/dcx); a second run takes seconds.
 # It writes $DCX_CACHE/env, which scripts/test.sh and scripts/bench.sh source: it names the
 # reference CLI (DCX_REFERENCE_CLI) for the test harness.
@@ -94,6 +95,13 @@ if [ ! -x "$cli" ] || [ "$("$cli" --version 2>/dev/null)" != "$reference_version
   say "installing @devcontainers/cli@$reference_version"
   mkdir -p "$ref"
   npm install --prefix "$ref" --no-audit --no-fund --loglevel=error "@devcontainers/cli@$reference_version" >/dev/null
+fi
+
+# 5. The official Python MCP SDK, the client of the `dcx mcp` tests.
+mcp_version=2.3.0
+if ! python3 -c 'import mcp' 2>/dev/null; then
+  say "installing the Python MCP SDK (mcp==$mcp_version)"
+  python3 -m pip install --quiet --disable-pip-version-check "mcp==$mcp_version" >/dev/null
 fi
 
 cat >"$cache/env" <<ENV

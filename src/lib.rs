@@ -2,7 +2,9 @@
 //! the same exec engine as a library for other front ends.
 //!
 //! Layers, imports pointing down only:
-//! * front ends: [`cli`] (the `dcx` binary: argv, terminal, signals, fd 0/1/2, exit codes);
+//! * front ends: [`cli`] (the `dcx` binary: argv, terminal, signals, fd 0/1/2, exit codes),
+//!   [`agent`] (`dcx serve`: sessions over a unix socket and HTTP), [`mcp`] (`dcx mcp`: the
+//!   same sessions as MCP tools over stdio);
 //! * [`engine`]: connect, prepare a target once, run commands with the caller's I/O;
 //! * [`exec`] (the relay of one run over caller-supplied I/O), [`discovery`] (which container),
 //!   [`env`] (user, probe, final env);
@@ -22,5 +24,6 @@ pub mod engine;
 pub mod env;
 pub mod exec;
 pub mod log;
+pub mod mcp;
 pub mod passwd;
 pub mod runtime;

@@ -1011,6 +1011,20 @@ impl Service {
         }
     }
 
+    /// Destroys every session (their commands killed, their state files removed).
+    pub async fn destroy_all(&self) {
+        let sessions: Vec<Arc<Session>> = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for session in sessions {
+            self.destroy(&session).await;
+        }
+    }
+
     /// Stops: no new sessions or execs, running execs cancelled; returns when they have ended
     /// or `limit` has passed.
     pub async fn shutdown(&self, limit: Duration) {

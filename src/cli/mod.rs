@@ -36,6 +36,7 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> u8 {
     match parsed.command {
         args::Command::Exec(exec_args) => exec::command(*exec_args),
         args::Command::Serve(serve_args) => serve(serve_args),
+        args::Command::Mcp(mcp_args) => mcp(mcp_args),
     }
 }
 
@@ -60,6 +61,38 @@ fn serve(serve_args: args::ServeArgs) -> u8 {
         },
     };
     match crate::agent::serve(options, log.clone()) {
+        Ok(()) => 0,
+        Err(err) => {
+            log.error(&err.to_string());
+            1
+        }
+    }
+}
+
+/// `dcx mcp`: MCP tools on stdio until stdin closes.
+fn mcp(mcp_args: args::McpArgs) -> u8 {
+    let log = stderr_log(mcp_args.log_level.into(), Format::Text);
+    let absolute = |path: Option<String>| {
+        path.filter(|path| !path.is_empty()).map(|path| {
+            std::env::current_dir()
+                .map(|cwd| cwd.join(&path).display().to_string())
+                .unwrap_or(path)
+        })
+    };
+    let target = crate::mcp::Target {
+        workspace_folder: absolute(mcp_args.workspace_folder),
+        container_id: mcp_args.container_id.filter(|id| !id.is_empty()),
+        id_labels: mcp_args.id_label,
+        config: absolute(mcp_args.config),
+        runtime: match mcp_args.runtime {
+            args::RuntimeKind::Docker => "docker".into(),
+            args::RuntimeKind::Crun => "crun".into(),
+        },
+        crun_root: absolute(mcp_args.crun_root),
+        crun_path: mcp_args.crun_path.filter(|path| !path.is_empty()),
+        user: mcp_args.user.filter(|user| !user.is_empty()),
+    };
+    match crate::mcp::serve(target, log.clone()) {
         Ok(()) => 0,
         Err(err) => {
             log.error(&err.to_string());

@@ -41,8 +41,23 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "mcp",
+        &[
+            "agent",
+            "engine",
+            "exec",
+            "discovery",
+            "env",
+            "runtime",
+            "config",
+            "passwd",
+            "log",
+        ],
+    ),
+    (
         "cli",
         &[
+            "mcp",
             "agent",
             "engine",
             "exec",

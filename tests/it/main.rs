@@ -12,6 +12,7 @@ mod errors;
 mod exec_basics;
 mod layout;
 mod logging;
+mod mcp;
 mod selection;
 mod signals;
 mod streaming;
