@@ -655,8 +655,12 @@ fn http_needs_the_token_and_streams_ndjson() {
         (Some("end"), Some(3)),
         "{body}"
     );
-    // The token is never logged.
-    assert!(!agent.log().contains(TOKEN), "{}", agent.log());
+    // The token is never logged, nor the command's text or output.
+    let log = agent.log();
+    for secret in [TOKEN, "printenv", "one\n"] {
+        assert!(!log.contains(secret), "{secret:?} in the log: {log}");
+    }
+    assert!(log.contains("exec.stream"), "{log}");
 }
 
 #[test]
@@ -878,4 +882,35 @@ fn a_quiet_stream_says_it_is_alive() {
     assert_eq!(kinds.first().map(String::as_str), Some("start"));
     assert!(kinds.iter().any(|k| k == "keepalive"), "{kinds:?}");
     assert!(kinds.iter().any(|k| k == "stdout"), "{kinds:?}");
+}
+
+#[test]
+fn output_nobody_reads_is_kept_bounded_and_the_loss_counted() {
+    let agent = Agent::start(&[]);
+    let container = CrunContainer::start("busybox", &[]);
+    let mut client = agent.client();
+    let sid = client.ok(
+        "session.create",
+        json!({"container_id": container.id, "runtime": "crun", "crun_root": container.root_str()}),
+    )["session_id"]
+        .clone();
+    // 10 000 bytes through a 1 000-byte budget: the first and last 500 are kept.
+    let started = client.ok(
+        "exec.start",
+        json!({"session_id": sid, "command": "i=0; while [ $i -lt 1000 ]; do printf '%09d\\n' $i; i=$((i+1)); done", "max_output_bytes": 1000, "yield_ms": 10000}),
+    );
+    assert_eq!(started["state"], "exited", "{started}");
+    assert_eq!(started["stdout_bytes"], 10_000);
+    let read = client.ok(
+        "exec.read",
+        json!({"exec_id": started["exec_id"], "offset": 0}),
+    );
+    assert_eq!(read["stdout_skipped"], 9_000);
+    assert_eq!(read["stdout_offset"], 10_000);
+    let text = read["stdout"].as_str().unwrap();
+    assert!(
+        text.starts_with("000000000\n") && text.ends_with("000000999\n"),
+        "{text}"
+    );
+    assert_eq!(text.len(), 1000);
 }

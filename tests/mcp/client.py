@@ -14,6 +14,7 @@ import sys
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.shared.exceptions import MCPError
 
 
 def text_of(result):
@@ -35,7 +36,25 @@ async def tools(session):
         schema = tool.input_schema
         assert schema.get("type") == "object", (tool.name, schema)
         assert len(tool.description or "") > 60, (tool.name, tool.description)
+    try:
+        import jsonschema
+    except ImportError:
+        jsonschema = None
+    if jsonschema:
+        for tool in listed.tools:
+            jsonschema.validators.validator_for(tool.input_schema).check_schema(tool.input_schema)
     assert "command" in names["run_command"].input_schema["properties"]
+    # A call of no such tool is a JSON-RPC error; arguments of the wrong type are a tool error
+    # naming the problem (the MCP spec's input validation errors, for the model to correct);
+    # the server goes on.
+    try:
+        result = await session.call_tool("no_such_tool", {})
+    except MCPError as err:
+        print(f"no_such_tool: JSON-RPC error {err.error.code}", file=sys.stderr)
+    else:
+        raise AssertionError(f"no_such_tool: answered {result}")
+    result = await session.call_tool("run_command", {"command": 5})
+    assert result.is_error and "expected a string" in text_of(result), result
     assert names["run_command"].input_schema.get("required") == ["command"]
 
     result, data = await call(session, "run_command", command="echo hello; echo oops >&2")
