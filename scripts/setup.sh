@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent provisioning for dcx's demo, tests and benchmarks on a Debian 12 machine, as root,
 # with no image registry:
-#   1. apt packages (docker.io, crun, busybox-static, debootstrap, tmux, time, curl, socat);
+#   1. apt packages (docker.io, crun, busybox-static, debootstrap, tmux, time, curl, socat,
+#      man-db and zsh for the completion and man page tests);
 #   2. a Docker daemon on the default unix socket and on tcp://127.0.0.1:2375 (loopback only),
 #      started only when none answers;
 #   3. the local test images dcx-test/debian:bookworm and dcx-test/busybox, built from
@@ -32,6 +33,8 @@ command -v tmux >/dev/null || need+=(tmux)
 [ -x /usr/bin/time ] || need+=(time)
 command -v curl >/dev/null || need+=(curl)
 command -v socat >/dev/null || need+=(socat)
+command -v man >/dev/null || need+=(man-db)
+command -v zsh >/dev/null || need+=(zsh)
 command -v npm >/dev/null || need+=(npm)
 command -v git >/dev/null || need+=(git)
 if [ ${#need[@]} -gt 0 ]; then

@@ -4,9 +4,11 @@
 //! to its stderr, an agent server's to its own stderr or a file. Nothing here knows where the
 //! lines end up, or how the front end spells its options.
 //!
-//! Text format: errors are printed as their message alone, one line, so scripts can match the
-//! spec's texts exactly; debug and trace lines carry an ISO-8601 UTC timestamp, as the
-//! reference's plain format does.
+//! Text format: errors are `error: <message>` and warnings `warning: <message>`, as uv and
+//! cargo write them, so dcx's own words stand apart from the command's output; a next step is a
+//! `hint: …` line after the error. The message is the spec's text, exactly. Debug and trace
+//! lines carry an ISO-8601 UTC timestamp, as the reference's plain format does. JSON events
+//! carry the message alone.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -32,6 +34,10 @@ pub enum Format {
 /// Where log lines go: each call is one whole line (or event), newline included.
 pub trait LogSink: Send + Sync {
     fn write_line(&self, line: &[u8]);
+
+    /// A step that may take a while has begun (`Some`, what it is) or ended (`None`). A sink
+    /// for a person at a terminal may show it as a passing status line; others ignore it.
+    fn progress(&self, _step: Option<&str>) {}
 }
 
 impl<F: Fn(&[u8]) + Send + Sync> LogSink for F {
@@ -66,6 +72,15 @@ struct Event<'a> {
     text: &'a str,
     #[serde(rename = "startTimestamp", skip_serializing_if = "Option::is_none")]
     start_timestamp: Option<u128>,
+}
+
+/// A step in progress ([`Log::progress`]); ends when dropped.
+pub struct Progress(Arc<dyn LogSink>);
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.0.progress(None);
+    }
 }
 
 /// A started step, to be closed with [`Log::stop`].
@@ -106,6 +121,25 @@ impl Log {
         self.text(Level::Error, text);
     }
 
+    /// A next step for the error just reported: `hint: <text>` (a warning event in JSON).
+    pub fn hint(&self, text: &str) {
+        if !self.enabled(Level::Warning) {
+            return;
+        }
+        let line = match self.format {
+            Format::Json => json_line("text", Level::Warning, text, SystemTime::now(), None),
+            Format::Text => format!("hint: {}\n", text.trim_end()),
+        };
+        self.sink.write_line(line.as_bytes());
+    }
+
+    /// Says that a step which may take a while runs (see [`LogSink::progress`]) until the
+    /// returned guard is dropped.
+    pub fn progress(&self, step: &str) -> Progress {
+        self.sink.progress(Some(step));
+        Progress(self.sink.clone())
+    }
+
     pub fn info(&self, text: &str) {
         self.text(Level::Info, text);
     }
@@ -128,7 +162,8 @@ impl Log {
         }
         let line = match self.format {
             Format::Json => json_line("text", level, text, SystemTime::now(), None),
-            Format::Text if level >= Level::Warning => format!("{}\n", text.trim_end()),
+            Format::Text if level >= Level::Error => format!("error: {}\n", text.trim_end()),
+            Format::Text if level >= Level::Warning => format!("warning: {}\n", text.trim_end()),
             Format::Text => format!(
                 "[{}] {}\n",
                 humantime::format_rfc3339_millis(SystemTime::now()),
@@ -268,7 +303,12 @@ mod tests {
         assert!(log.enabled(Level::Error));
         log.debug("hidden");
         log.warn("shown");
-        assert_eq!(*lines.lock().unwrap(), ["shown\n"]);
+        log.error("failed");
+        log.hint("do this");
+        assert_eq!(
+            *lines.lock().unwrap(),
+            ["warning: shown\n", "error: failed\n", "hint: do this\n"]
+        );
         assert!(Log::discard().enabled(Level::Error));
         assert!(!Log::discard().enabled(Level::Warning));
     }

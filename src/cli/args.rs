@@ -4,8 +4,10 @@
 //! `devcontainer exec` (yargs with `halt-at-non-option`) stops reading options at the first word
 //! that is not an option: that word and every word after it, options included, are the command
 //! run in the container. A leading `--` is dropped; a later one belongs to the command. A string
-//! option takes the next word as its value unless that word looks like an option; a boolean
-//! option takes it only when it is `true` or `false`. clap has no such mode, so [`parse`] first splits argv by that rule, using clap's own
+//! option takes the next word as its value unless that word looks like an option. A flag with
+//! an optional value (`--no-probe-cache`, `--mount-workspace-git-root`, …) takes one only as
+//! `--flag=value` (yargs would take a next `true` or `false`, and so swallow a command named
+//! `true`). clap has no such mode, so [`parse`] first splits argv by that rule, using clap's own
 //! description of the options, and hands clap the options followed by `--` and the command.
 
 use std::ffi::OsString;
@@ -13,9 +15,10 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-/// Run commands inside dev containers.
+/// Run commands inside dev containers: a fast `devcontainer exec`, and the same engine for
+/// agents (`dcx serve`, `dcx mcp`).
 #[derive(Debug, Parser)]
-#[command(name = "dcx", version, disable_help_subcommand = true)]
+#[command(name = "dcx", version, propagate_version = true, after_help = TOP_FOOTER)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -24,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Execute a command on a running dev container
-    #[command(override_usage = "dcx exec [OPTIONS] <CMD> [ARGS]...")]
+    #[command(override_usage = "dcx exec [OPTIONS] <CMD> [ARGS]...", after_help = EXEC_FOOTER, display_name = "dcx")]
     Exec(Box<ExecArgs>),
     /// Serve the exec engine to agents: sessions bound to dev containers, over a unix socket
     /// (newline-delimited JSON) and optionally HTTP (docs/agent-protocol.md)
@@ -32,7 +35,48 @@ pub enum Command {
     /// Serve the dev container as MCP tools over stdio (run_command, start_command,
     /// read_output, send_input, cancel_command, container_info) for an agent host
     Mcp(McpArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell) on stdout
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print dcx's man page (roff) on stdout, for `man -l` or a man directory
+    Man,
 }
+
+const TOP_FOOTER: &str = "Examples:
+  dcx exec --workspace-folder . npm test     run in the dev container of this folder
+  dcx exec --container-id web -- ls -la      run in a container by id or name
+  dcx serve --socket /tmp/dcx.sock           serve sessions to agents
+  claude mcp add devcontainer -- dcx mcp     the dev container as MCP tools
+
+Linked or copied as `devcontainer`, dcx runs `exec` itself and passes every other subcommand
+to the reference CLI (DCX_DEVCONTAINER_CLI, else the next `devcontainer` on PATH).";
+
+const EXEC_FOOTER: &str = "Examples:
+  dcx exec --workspace-folder . npm test
+  dcx exec --container-id web -u root -w /tmp -e DEBUG=1 sh -c 'env | sort'
+  dcx exec --workspace-folder . --timeout 5m --log-format json cargo build
+  dcx exec --runtime crun --container-id box true
+
+Options end at the first word that is not an option: that word and everything after it are
+the command. Flags with an optional value take it only as --flag=value.
+
+The terminal: a TTY when stdin and stdout are both terminals (or with --log-format json), sized
+like the host terminal or by --terminal-rows/--terminal-columns; docker's -i and -t are not
+needed.
+
+Exit codes:
+  the command's own   its exit code; 128+N when it was killed by signal N
+  1                   dcx could not run it (the message says why)
+  124                 --timeout expired (the command was stopped)
+
+Environment:
+  DOCKER_HOST             the Docker endpoint (unix://, tcp://)
+  DCX_RUNTIME             docker (default) or crun, as --runtime
+  DCX_NO_PROBE_CACHE=1    as --no-probe-cache
+  XDG_CACHE_HOME, HOME    where the probe cache lives (…/dcx/probe)";
 
 /// The flags of `dcx mcp`: `dcx exec`'s selectors (none: the current directory).
 #[derive(Debug, Args)]
@@ -116,15 +160,26 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// Id, name or unique id prefix of the container to run in
-    #[arg(long = "container-id", alias = "containerId", value_name = "ID")]
+    #[arg(
+        help_heading = "Selection",
+        long = "container-id",
+        alias = "containerId",
+        value_name = "ID"
+    )]
     pub container_id: Option<String>,
 
     /// Find the container by this label (name=value); repeatable, all must match
-    #[arg(long = "id-label", alias = "idLabel", value_name = "NAME=VALUE")]
+    #[arg(
+        help_heading = "Selection",
+        long = "id-label",
+        alias = "idLabel",
+        value_name = "NAME=VALUE"
+    )]
     pub id_label: Vec<String>,
 
     /// Find the container started for this workspace folder (its dev container config)
     #[arg(
+        help_heading = "Selection",
         long = "workspace-folder",
         alias = "workspaceFolder",
         value_name = "PATH"
@@ -132,11 +187,12 @@ pub struct ExecArgs {
     pub workspace_folder: Option<String>,
 
     /// devcontainer.json path (default: .devcontainer/devcontainer.json, then .devcontainer.json)
-    #[arg(long, value_name = "PATH")]
+    #[arg(help_heading = "Configuration", long, value_name = "PATH")]
     pub config: Option<String>,
 
     /// A file whose content replaces the dev container config
     #[arg(
+        help_heading = "Configuration",
         long = "override-config",
         alias = "overrideConfig",
         value_name = "PATH"
@@ -144,34 +200,41 @@ pub struct ExecArgs {
     pub override_config: Option<String>,
 
     /// Default remote workspace folder from the git root of the workspace [default: true]
-    #[arg(long = "mount-workspace-git-root", alias = "mountWorkspaceGitRoot", value_name = "BOOL",
-          num_args = 0..=1, default_missing_value = "true")]
+    #[arg(help_heading = "Configuration", long = "mount-workspace-git-root", alias = "mountWorkspaceGitRoot", value_name = "BOOL",
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub mount_workspace_git_root: Option<bool>,
 
     /// Mount a git worktree's common dir (affects the default remote workspace folder)
-    #[arg(long = "mount-git-worktree-common-dir", alias = "mountGitWorktreeCommonDir",
-          value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(help_heading = "Configuration", long = "mount-git-worktree-common-dir", alias = "mountGitWorktreeCommonDir",
+          value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub mount_git_worktree_common_dir: Option<bool>,
 
     /// Add NAME=VALUE to the command's environment (wins over the config); repeatable
-    #[arg(long = "remote-env", alias = "remoteEnv", value_name = "NAME=VALUE")]
+    #[arg(
+        help_heading = "Environment",
+        short = 'e',
+        long = "remote-env",
+        alias = "remoteEnv",
+        value_name = "NAME=VALUE"
+    )]
     pub remote_env: Vec<String>,
 
     /// userEnvProbe mode when the config sets none
-    #[arg(long = "default-user-env-probe", alias = "defaultUserEnvProbe", value_enum,
+    #[arg(help_heading = "Environment", long = "default-user-env-probe", alias = "defaultUserEnvProbe", value_enum,
           default_value_t = UserEnvProbe::LoginInteractiveShell)]
     pub default_user_env_probe: UserEnvProbe,
 
     /// Run as this user (user, uid, user:group, uid:gid); wins over remoteUser
-    #[arg(short = 'u', long, value_name = "USER")]
+    #[arg(help_heading = "Environment", short = 'u', long, value_name = "USER")]
     pub user: Option<String>,
 
     /// Working directory in the container (default: the remote workspace folder, else home)
-    #[arg(short = 'w', long, value_name = "DIR")]
+    #[arg(help_heading = "Environment", short = 'w', long, value_name = "DIR")]
     pub workdir: Option<String>,
 
     /// Folder in the container for session data; the probed environment is cached there too
     #[arg(
+        help_heading = "Environment",
         long = "container-session-data-folder",
         alias = "containerSessionDataFolder",
         value_name = "PATH"
@@ -179,53 +242,57 @@ pub struct ExecArgs {
     pub container_session_data_folder: Option<String>,
 
     /// Probe the user's environment afresh instead of using the cache (also DCX_NO_PROBE_CACHE=1)
-    #[arg(long = "no-probe-cache", env = "DCX_NO_PROBE_CACHE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", hide_env_values = true)]
+    #[arg(help_heading = "Environment", long = "no-probe-cache", env = "DCX_NO_PROBE_CACHE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_missing_value = "true", hide_env_values = true)]
     pub no_probe_cache: Option<bool>,
 
     /// Print the resolved plan as JSON and run nothing
-    #[arg(long = "dry-run", alias = "dryRun")]
+    #[arg(
+        help_heading = "Output and logging",
+        long = "dry-run",
+        alias = "dryRun"
+    )]
     pub dry_run: bool,
 
     /// Log level for diagnostics on stderr
-    #[arg(long = "log-level", alias = "logLevel", value_enum, default_value_t = LogLevel::Info)]
+    #[arg(help_heading = "Output and logging", long = "log-level", alias = "logLevel", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
 
     /// Log format for diagnostics on stderr
-    #[arg(long = "log-format", alias = "logFormat", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(help_heading = "Output and logging", long = "log-format", alias = "logFormat", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
     /// Columns of the container's terminal (with --terminal-rows)
-    #[arg(long = "terminal-columns", alias = "terminalColumns", value_name = "COLUMNS",
+    #[arg(help_heading = "Terminal", long = "terminal-columns", alias = "terminalColumns", value_name = "COLUMNS",
           value_parser = clap::value_parser!(u16).range(1..))]
     pub terminal_columns: Option<u16>,
 
     /// Rows of the container's terminal (with --terminal-columns)
-    #[arg(long = "terminal-rows", alias = "terminalRows", value_name = "ROWS",
+    #[arg(help_heading = "Terminal", long = "terminal-rows", alias = "terminalRows", value_name = "ROWS",
           value_parser = clap::value_parser!(u16).range(1..))]
     pub terminal_rows: Option<u16>,
 
     /// Stop the command after this long (30s, 2m, 500ms; a bare number is seconds): SIGTERM,
     /// then SIGKILL after a grace period; dcx exits 124
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(help_heading = "Terminal", long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
     /// The container engine: the Docker daemon, or containers run directly by crun
-    #[arg(long, env = "DCX_RUNTIME", value_enum, default_value_t = RuntimeKind::Docker)]
+    #[arg(help_heading = "Engines", long, env = "DCX_RUNTIME", value_enum, default_value_t = RuntimeKind::Docker)]
     pub runtime: RuntimeKind,
 
     /// crun's state root (with --runtime crun) [default: crun's own, /run/crun for root]
-    #[arg(long = "crun-root", value_name = "DIR")]
+    #[arg(help_heading = "Engines", long = "crun-root", value_name = "DIR")]
     pub crun_root: Option<String>,
 
     /// The crun binary (with --runtime crun) [default: crun on PATH]
-    #[arg(long = "crun-path", value_name = "PATH")]
+    #[arg(help_heading = "Engines", long = "crun-path", value_name = "PATH")]
     pub crun_path: Option<String>,
 
     #[command(flatten)]
     pub compat: CompatArgs,
 
     /// The command to run and its arguments: everything from the first word that is not an option
-    #[arg(value_name = "CMD", num_args = 0..)]
+    #[arg(value_names = ["CMD", "ARGS"], num_args = 1.., required = true)]
     pub command: Vec<String>,
 }
 
@@ -234,10 +301,16 @@ pub struct ExecArgs {
 #[derive(Debug, Args)]
 pub struct CompatArgs {
     /// Docker CLI path; a path to podman selects the podman socket
-    #[arg(long = "docker-path", alias = "dockerPath", value_name = "PATH")]
+    #[arg(
+        help_heading = "Engines",
+        long = "docker-path",
+        alias = "dockerPath",
+        value_name = "PATH"
+    )]
     pub docker_path: Option<String>,
     /// Accepted for compatibility; exec needs no compose
     #[arg(
+        help_heading = "Compatibility (accepted, no effect)",
         long = "docker-compose-path",
         alias = "dockerComposePath",
         value_name = "PATH"
@@ -245,6 +318,7 @@ pub struct CompatArgs {
     pub docker_compose_path: Option<String>,
     /// Accepted for compatibility; no effect on exec
     #[arg(
+        help_heading = "Compatibility (accepted, no effect)",
         long = "container-data-folder",
         alias = "containerDataFolder",
         value_name = "PATH"
@@ -252,6 +326,7 @@ pub struct CompatArgs {
     pub container_data_folder: Option<String>,
     /// Accepted for compatibility; no effect on exec
     #[arg(
+        help_heading = "Compatibility (accepted, no effect)",
         long = "container-system-data-folder",
         alias = "containerSystemDataFolder",
         value_name = "PATH"
@@ -259,21 +334,23 @@ pub struct CompatArgs {
     pub container_system_data_folder: Option<String>,
     /// Accepted for compatibility; no effect on exec
     #[arg(
+        help_heading = "Compatibility (accepted, no effect)",
         long = "user-data-folder",
         alias = "userDataFolder",
         value_name = "PATH"
     )]
     pub user_data_folder: Option<String>,
     /// Accepted for compatibility; no effect on exec
-    #[arg(long = "skip-feature-auto-mapping", alias = "skipFeatureAutoMapping", hide = true,
-          value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(help_heading = "Compatibility (accepted, no effect)", long = "skip-feature-auto-mapping", alias = "skipFeatureAutoMapping", hide = true,
+          value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub skip_feature_auto_mapping: Option<bool>,
     /// Accepted for compatibility; no effect on exec
-    #[arg(long = "oci-auth-hardening", alias = "ociAuthHardening", value_name = "BOOL",
-          num_args = 0..=1, default_missing_value = "true")]
+    #[arg(help_heading = "Compatibility (accepted, no effect)", long = "oci-auth-hardening", alias = "ociAuthHardening", value_name = "BOOL",
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub oci_auth_hardening: Option<bool>,
     /// Accepted for compatibility (with --oci-auth-hardening); no effect on exec
     #[arg(
+        help_heading = "Compatibility (accepted, no effect)",
         long = "allow-cross-origin-auth-host",
         alias = "allowCrossOriginAuthHost",
         value_name = "REGISTRY=AUTH_HOST"
@@ -357,6 +434,7 @@ pub enum ParseOutcome {
 pub struct UsageError {
     message: String,
     help: Option<&'static str>,
+    hints: Vec<String>,
 }
 
 impl UsageError {
@@ -364,7 +442,18 @@ impl UsageError {
         Self {
             message: message.into(),
             help: Some("dcx exec --help"),
+            hints: Vec::new(),
         }
+    }
+
+    /// Adds a next step, printed as a `hint:` line.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+
+    pub fn hints(&self) -> &[String] {
+        &self.hints
     }
 
     /// A message printed exactly as given (the spec's and the reference's own texts).
@@ -372,20 +461,23 @@ impl UsageError {
         Self {
             message: message.into(),
             help: None,
+            hints: Vec::new(),
         }
     }
 
-    fn from_clap(err: &clap::Error, exec: bool) -> Self {
+    /// clap's own report (with its tips, possible values and usage), without its `error: `
+    /// lead, which the printer adds to every error alike.
+    fn from_clap(err: &clap::Error) -> Self {
         let rendered = err.to_string();
-        let first = rendered.lines().next().unwrap_or_default();
-        let message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+        let message = rendered
+            .strip_prefix("error: ")
+            .unwrap_or(&rendered)
+            .trim_end()
+            .to_owned();
         Self {
             message,
-            help: Some(if exec {
-                "dcx exec --help"
-            } else {
-                "dcx --help"
-            }),
+            help: None,
+            hints: Vec::new(),
         }
     }
 }
@@ -413,6 +505,16 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Cli, ParseOutco
             .find_subcommand_mut("exec")
             .expect("the exec subcommand is declared");
         let (options, command) = split_exec_argv(exec, &words[2..]);
+        if let Some(flag) = options.iter().find(|word| {
+            matches!(
+                word.as_str(),
+                "-i" | "-t" | "-it" | "-ti" | "--interactive" | "--tty"
+            )
+        }) {
+            return Err(ParseOutcome::Usage(UsageError::exec(format!(
+                "unexpected argument '{flag}': dcx decides the terminal itself (a TTY when stdin and stdout are terminals, or with --log-format json) and always passes stdin on; drop it"
+            ))));
+        }
         clap_argv.extend(options);
         if !command.is_empty() {
             clap_argv.push("--".into());
@@ -423,8 +525,8 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Cli, ParseOutco
     }
     let matches = definition
         .try_get_matches_from(clap_argv)
-        .map_err(|err| clap_outcome(&err, is_exec))?;
-    let cli = Cli::from_arg_matches(&matches).map_err(|err| clap_outcome(&err, is_exec))?;
+        .map_err(|err| clap_outcome(&err))?;
+    let cli = Cli::from_arg_matches(&matches).map_err(|err| clap_outcome(&err))?;
     if let Command::Exec(args) = &cli.command
         && args.command.is_empty()
     {
@@ -435,23 +537,27 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Cli, ParseOutco
     Ok(cli)
 }
 
-fn clap_outcome(err: &clap::Error, exec: bool) -> ParseOutcome {
+fn clap_outcome(err: &clap::Error) -> ParseOutcome {
     use clap::error::ErrorKind;
     match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ParseOutcome::Print(err.to_string()),
+        // The command vector is the one required argument of exec.
+        ErrorKind::MissingRequiredArgument => ParseOutcome::Usage(UsageError::exec(
+            "no command given: dcx exec [OPTIONS] <CMD> [ARGS]...",
+        )),
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ParseOutcome::Usage(UsageError {
-            message: "a subcommand is required: dcx exec [OPTIONS] <CMD> [ARGS]...".into(),
+            message: "a subcommand is required: exec, serve, mcp, completions or man".into(),
             help: Some("dcx --help"),
+            hints: Vec::new(),
         }),
-        _ => ParseOutcome::Usage(UsageError::from_clap(err, exec)),
+        _ => ParseOutcome::Usage(UsageError::from_clap(err)),
     }
 }
 
 /// How an option consumes the word after it.
 enum Takes {
+    /// A flag, or a flag whose optional value comes only as `--flag=value`.
     Nothing,
-    /// A boolean: the next word only when it is `true` or `false`.
-    OptionalBool,
     Value,
 }
 
@@ -476,7 +582,7 @@ pub fn split_exec_argv(exec: &clap::Command, words: &[String]) -> (Vec<String>, 
         match arg {
             Some(arg) if arg.get_action().takes_values() => {
                 match arg.get_num_args().map(|range| range.min_values()) {
-                    Some(0) => Takes::OptionalBool,
+                    Some(0) => Takes::Nothing,
                     _ => Takes::Value,
                 }
             }
@@ -507,12 +613,6 @@ pub fn split_exec_argv(exec: &clap::Command, words: &[String]) -> (Vec<String>, 
                     .get(index)
                     .filter(|v| !v.starts_with('-') || *v == "-")
                 {
-                    options.push(value.clone());
-                    index += 1;
-                }
-            }
-            Takes::OptionalBool => {
-                if let Some(value) = words.get(index).filter(|v| *v == "true" || *v == "false") {
                     options.push(value.clone());
                     index += 1;
                 }
@@ -577,7 +677,11 @@ mod tests {
     fn a_string_option_does_not_take_a_word_that_looks_like_an_option() {
         insta::assert_snapshot!(
             usage_error(&["dcx", "exec", "--container-id", "--log-level", "debug", "true"]),
-            @"a value is required for '--container-id <ID>' but none was supplied (see 'dcx exec --help')"
+            @r"
+        a value is required for '--container-id <ID>' but none was supplied
+
+        For more information, try '--help'.
+        "
         );
         let cli = parse_words(&["dcx", "exec", "--container-id", "-", "true"]).unwrap();
         let Command::Exec(args) = cli.command else {
@@ -629,27 +733,177 @@ mod tests {
     }
 
     #[test]
-    fn usage_errors_are_one_line_pointing_at_help() {
+    fn usage_errors_say_what_is_wrong_with_clap_s_tips_and_choices() {
         insta::assert_snapshot!(
             usage_error(&["dcx", "exec", "--container-id", "c"]),
             @"no command given: dcx exec [OPTIONS] <CMD> [ARGS]... (see 'dcx exec --help')"
         );
+        insta::assert_snapshot!(usage_error(&["dcx", "exec", "--bogus", "echo"]), @r"
+        unexpected argument '--bogus' found
+
+          tip: to pass '--bogus' as a value, use '-- --bogus'
+
+        Usage: dcx exec [OPTIONS] <CMD> [ARGS]...
+
+        For more information, try '--help'.
+        ");
+        insta::assert_snapshot!(usage_error(&["dcx", "exec", "--log-format", "xml", "echo"]), @r"
+        invalid value 'xml' for '--log-format <LOG_FORMAT>'
+          [possible values: text, json]
+
+        For more information, try '--help'.
+        ");
+        insta::assert_snapshot!(usage_error(&["dcx", "exec", "--log-level", "warn", "echo"]), @r"
+        invalid value 'warn' for '--log-level <LOG_LEVEL>'
+          [possible values: info, debug, trace]
+
+        For more information, try '--help'.
+        ");
+        insta::assert_snapshot!(usage_error(&["dcx", "exec", "--container-id"]), @r"
+        a value is required for '--container-id <ID>' but none was supplied
+
+        For more information, try '--help'.
+        ");
+        insta::assert_snapshot!(usage_error(&["dcx", "exce"]), @r"
+        unrecognized subcommand 'exce'
+
+          tip: a similar subcommand exists: 'exec'
+
+        Usage: dcx <COMMAND>
+
+        For more information, try '--help'.
+        ");
+        insta::assert_snapshot!(usage_error(&["dcx", "exec", "--contaner-id", "x", "true"]), @r"
+        unexpected argument '--contaner-id' found
+
+          tip: a similar argument exists: '--container-id'
+
+        Usage: dcx exec [OPTIONS] <CMD> [ARGS]...
+
+        For more information, try '--help'.
+        ");
         insta::assert_snapshot!(
-            usage_error(&["dcx", "exec", "--bogus", "echo"]),
-            @"unexpected argument '--bogus' found (see 'dcx exec --help')"
+            usage_error(&["dcx", "exec", "-it", "bash"]),
+            @"unexpected argument '-it': dcx decides the terminal itself (a TTY when stdin and stdout are terminals, or with --log-format json) and always passes stdin on; drop it (see 'dcx exec --help')"
         );
-        insta::assert_snapshot!(
-            usage_error(&["dcx", "exec", "--log-format", "xml", "echo"]),
-            @"invalid value 'xml' for '--log-format <LOG_FORMAT>' (see 'dcx exec --help')"
-        );
-        insta::assert_snapshot!(
-            usage_error(&["dcx", "exec", "--container-id"]),
-            @"a value is required for '--container-id <ID>' but none was supplied (see 'dcx exec --help')"
-        );
-        assert!(!usage_error(&["dcx", "frobnicate"]).contains('\n'));
         insta::assert_snapshot!(
             usage_error(&["dcx"]),
-            @"a subcommand is required: dcx exec [OPTIONS] <CMD> [ARGS]... (see 'dcx --help')"
+            @"a subcommand is required: exec, serve, mcp, completions or man (see 'dcx --help')"
+        );
+    }
+
+    #[test]
+    fn a_flag_with_an_optional_value_takes_it_only_after_an_equals_sign() {
+        let flags = [
+            "--no-probe-cache",
+            "--mount-workspace-git-root",
+            "--mount-git-worktree-common-dir",
+            "--skip-feature-auto-mapping",
+            "--oci-auth-hardening",
+        ];
+        for flag in flags {
+            // The next word is the command, even `true` or `false`.
+            for word in ["true", "false"] {
+                assert_eq!(
+                    command_of(&["dcx", "exec", "--container-id", "c", flag, word]),
+                    [word],
+                    "{flag} {word}"
+                );
+            }
+            let with = format!("{flag}=false");
+            assert_eq!(
+                command_of(&["dcx", "exec", "--container-id", "c", &with, "true"]),
+                ["true"],
+                "{with}"
+            );
+        }
+        let values = |words: &[&str]| {
+            let Ok(Cli {
+                command: Command::Exec(args),
+            }) = parse_words(words)
+            else {
+                panic!("{words:?}")
+            };
+            (
+                args.no_probe_cache,
+                args.mount_workspace_git_root,
+                args.compat.oci_auth_hardening,
+            )
+        };
+        assert_eq!(
+            values(&[
+                "dcx",
+                "exec",
+                "--container-id",
+                "c",
+                "--no-probe-cache",
+                "true"
+            ]),
+            (Some(true), None, None)
+        );
+        assert_eq!(
+            values(&[
+                "dcx",
+                "exec",
+                "--mount-workspace-git-root=false",
+                "--oci-auth-hardening=true",
+                "--no-probe-cache=false",
+                "true"
+            ]),
+            (Some(false), Some(false), Some(true))
+        );
+    }
+
+    #[test]
+    fn docker_habits_that_cannot_change_meaning_are_aliases() {
+        let Ok(Cli {
+            command: Command::Exec(args),
+        }) = parse_words(&[
+            "dcx",
+            "exec",
+            "-e",
+            "A=1",
+            "-u",
+            "root",
+            "-w",
+            "/tmp",
+            "--container-id",
+            "c",
+            "env",
+        ])
+        else {
+            panic!("did not parse")
+        };
+        assert_eq!(args.remote_env, ["A=1"]);
+        assert_eq!(args.user.as_deref(), Some("root"));
+        assert_eq!(args.workdir.as_deref(), Some("/tmp"));
+        assert_eq!(args.command, ["env"]);
+    }
+
+    #[test]
+    fn help_is_in_sections_with_examples_exit_codes_and_variables() {
+        let help = |words: &[&str]| match parse_words(words) {
+            Err(ParseOutcome::Print(text)) => text,
+            other => panic!("{words:?}: {other:?}"),
+        };
+        // At a fixed width (the help follows the terminal's otherwise).
+        let mut definition = Cli::command().term_width(100);
+        definition.build();
+        insta::assert_snapshot!("dcx_help", definition.render_help().to_string());
+        let exec = definition.find_subcommand_mut("exec").unwrap();
+        insta::assert_snapshot!("dcx_exec_help", exec.render_help().to_string());
+        assert!(help(&["dcx", "exec", "--help"]).contains("Selection:"));
+        assert_eq!(
+            help(&["dcx", "help", "exec"]),
+            help(&["dcx", "exec", "--help"])
+        );
+        assert_eq!(
+            help(&["dcx", "exec", "--version"]),
+            help(&["dcx", "--version"])
+        );
+        assert_eq!(
+            help(&["dcx", "--version"]),
+            format!("dcx {}\n", env!("CARGO_PKG_VERSION"))
         );
     }
 
@@ -664,7 +918,11 @@ mod tests {
         assert!(parse_duration("-3").is_err());
         insta::assert_snapshot!(
             usage_error(&["dcx", "exec", "--timeout", "soon", "true"]),
-            @"invalid value 'soon' for '--timeout <DURATION>': expected number at 0 (see 'dcx exec --help')"
+            @r"
+        invalid value 'soon' for '--timeout <DURATION>': expected number at 0
+
+        For more information, try '--help'.
+        "
         );
     }
 

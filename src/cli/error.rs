@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::args::UsageError;
+use super::request::ExecRequest;
 use crate::engine::EngineError;
 
 /// Exit code of a run ended by `--timeout` (as coreutils' `timeout`).
@@ -25,6 +26,46 @@ pub enum Error {
 }
 
 impl Error {
+    /// Next steps for the user, printed as `hint:` lines after the message.
+    pub fn hints(&self, request: Option<&ExecRequest>) -> Vec<String> {
+        use crate::discovery::DiscoveryError;
+        use crate::runtime::RuntimeError;
+        let unreachable = |err: &RuntimeError| match err {
+            RuntimeError::Unreachable { reason, .. } if reason.contains("ermission denied") => {
+                vec![
+                    "your user may not use the Docker socket: add it to the `docker` group (`sudo usermod -aG docker $USER`, then log in again), or run dcx as root".to_owned(),
+                ]
+            }
+            _ => Vec::new(),
+        };
+        match self {
+            Self::Usage(err) => err.hints().to_vec(),
+            Self::Engine(EngineError::Discovery(DiscoveryError::NotFound)) => {
+                let Some(folder) = request.and_then(|r| r.prepare.workspace_folder.as_ref()) else {
+                    return Vec::new();
+                };
+                vec![
+                    format!(
+                        "no running container carries the labels of the workspace folder {}",
+                        folder.display()
+                    ),
+                    format!(
+                        "start one with `devcontainer up --workspace-folder {}`",
+                        folder.display()
+                    ),
+                ]
+            }
+            Self::Engine(EngineError::Discovery(DiscoveryError::Paused { name })) => {
+                vec![format!("unpause it with `docker unpause {name}`")]
+            }
+            Self::Engine(EngineError::Runtime(err))
+            | Self::Engine(EngineError::Discovery(DiscoveryError::Runtime(err))) => {
+                unreachable(err)
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -37,5 +78,88 @@ impl Error {
 impl From<crate::runtime::RuntimeError> for Error {
     fn from(err: crate::runtime::RuntimeError) -> Self {
         Self::Engine(err.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::DiscoveryError;
+    use crate::runtime::RuntimeError;
+
+    /// The lines dcx prints for an error, as a person sees them.
+    fn shown(err: Error) -> String {
+        let mut text = format!("error: {err}\n");
+        for hint in err.hints(None) {
+            text.push_str(&format!("hint: {hint}\n"));
+        }
+        text
+    }
+
+    fn runtime(err: RuntimeError) -> Error {
+        Error::Engine(EngineError::Runtime(err))
+    }
+
+    #[test]
+    fn every_error_text() {
+        let texts = [
+            shown(runtime(RuntimeError::Unreachable {
+                endpoint: "unix:///var/run/docker.sock".into(),
+                reason: "Permission denied".into(),
+            })),
+            shown(runtime(RuntimeError::UnsupportedHost("ssh://h".into()))),
+            shown(runtime(RuntimeError::NoSuchContainer("web".into()))),
+            shown(runtime(RuntimeError::AmbiguousContainer {
+                prefix: "ab".into(),
+                matches: vec!["abc".into(), "abd".into()],
+            })),
+            shown(runtime(RuntimeError::UnknownUser("bob".into()))),
+            shown(runtime(RuntimeError::UnknownGroup("staff".into()))),
+            shown(runtime(RuntimeError::Spawn {
+                program: "crun".into(),
+                reason: "No such file or directory".into(),
+            })),
+            shown(runtime(RuntimeError::NotRunning("web".into()))),
+            shown(runtime(RuntimeError::Workdir {
+                dir: "/x".into(),
+                reason: "no such file or directory".into(),
+            })),
+            shown(runtime(RuntimeError::Engine {
+                endpoint: "unix:///var/run/docker.sock".into(),
+                message: "conflict".into(),
+            })),
+            shown(Error::Engine(EngineError::Discovery(
+                DiscoveryError::NotFound,
+            ))),
+            shown(Error::Engine(EngineError::Discovery(
+                DiscoveryError::Paused { name: "web".into() },
+            ))),
+            shown(Error::Engine(EngineError::Discovery(
+                DiscoveryError::NotRunning {
+                    name: "web".into(),
+                    status: "exited".into(),
+                    hint: "Start it with `docker start web`.".into(),
+                },
+            ))),
+            shown(Error::TimedOut(std::time::Duration::from_secs(90))),
+        ];
+        insta::assert_snapshot!(texts.concat(), @r"
+        error: Cannot connect to the Docker daemon at unix:///var/run/docker.sock (Permission denied). Is it running? Otherwise point DOCKER_HOST at one that is.
+        hint: your user may not use the Docker socket: add it to the `docker` group (`sudo usermod -aG docker $USER`, then log in again), or run dcx as root
+        error: Unsupported DOCKER_HOST ssh://h: dcx speaks to unix:// and tcp:// endpoints.
+        error: No such container: web
+        error: Container id prefix ab matches more than one container (abc, abd); give more of the id.
+        error: Unknown user bob: the container's /etc/passwd has no such user.
+        error: Unknown group staff: the container's /etc/group has no such group.
+        error: Cannot run crun: No such file or directory
+        error: Container web is not running.
+        error: Cannot use the working directory /x in the container: no such file or directory.
+        error: Docker Engine error (unix:///var/run/docker.sock): conflict
+        error: Dev container not found.
+        error: Container web is paused.
+        hint: unpause it with `docker unpause web`
+        error: Container web is not running (state: exited). Start it with `docker start web`.
+        error: Timed out after 1m 30s.
+        ");
     }
 }

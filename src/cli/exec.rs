@@ -31,14 +31,18 @@ use crate::log::{Format, Level, Log};
 /// Runs `dcx exec` and returns the process exit code.
 pub(super) fn command(exec_args: args::ExecArgs) -> u8 {
     let log = stderr_log(exec_args.log_level.into(), exec_args.log_format.into());
-    let outcome = std::env::current_dir()
+    let request = match std::env::current_dir()
         .map_err(Error::Io)
         .and_then(|cwd| ExecRequest::from_args(exec_args, &cwd).map_err(Error::from))
-        .and_then(|request| {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(Error::Io)?;
+    {
+        Ok(request) => request,
+        Err(err) => return fail(&log, &err, None),
+    };
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Io)
+        .and_then(|runtime| {
             let result = runtime.block_on(execute(&request, &log));
             // Never wait for the stdin reader: it may sit in a read on a terminal forever.
             runtime.shutdown_background();
@@ -46,11 +50,17 @@ pub(super) fn command(exec_args: args::ExecArgs) -> u8 {
         });
     match outcome {
         Ok(code) => code,
-        Err(err) => {
-            log.error(&err.to_string());
-            err.exit_code()
-        }
+        Err(err) => fail(&log, &err, Some(&request)),
     }
+}
+
+/// Reports a failure (`error:` and its `hint:` lines) and returns its exit code.
+fn fail(log: &Log, err: &Error, request: Option<&ExecRequest>) -> u8 {
+    log.error(&err.to_string());
+    for hint in err.hints(request) {
+        log.hint(&hint);
+    }
+    err.exit_code()
 }
 
 async fn execute(request: &ExecRequest, log: &Log) -> Result<u8, Error> {

@@ -5,6 +5,7 @@
 //! codes. The work itself is the engine's ([`crate::engine`]).
 
 pub mod args;
+mod dropin;
 mod error;
 mod exec;
 pub mod request;
@@ -22,6 +23,16 @@ use crate::log::{Format, Level, Log};
 
 /// Runs dcx with the given argv (program name first) and returns the process exit code.
 pub fn run(argv: impl IntoIterator<Item = OsString>) -> u8 {
+    let argv: Vec<OsString> = argv.into_iter().collect();
+    if dropin::invoked_as_devcontainer(&argv) && argv.get(1).is_none_or(|word| word != "exec") {
+        let log = stderr_log(Level::Info, Format::Text);
+        let failure = dropin::pass_through(&argv);
+        log.error(&failure.to_string());
+        if let Some(hint) = failure.hint() {
+            log.hint(&hint);
+        }
+        return failure.exit_code();
+    }
     let parsed = match args::parse(argv) {
         Ok(parsed) => parsed,
         Err(ParseOutcome::Print(text)) => {
@@ -29,7 +40,11 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> u8 {
             return 0;
         }
         Err(ParseOutcome::Usage(err)) => {
-            stderr_log(Level::Info, Format::Text).error(&err.to_string());
+            let log = stderr_log(Level::Info, Format::Text);
+            log.error(&err.to_string());
+            for hint in err.hints() {
+                log.hint(hint);
+            }
             return Error::from(err).exit_code();
         }
     };
@@ -37,12 +52,41 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> u8 {
         args::Command::Exec(exec_args) => exec::command(*exec_args),
         args::Command::Serve(serve_args) => serve(serve_args),
         args::Command::Mcp(mcp_args) => mcp(mcp_args),
+        args::Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <args::Cli as clap::CommandFactory>::command(),
+                "dcx",
+                &mut script,
+            );
+            stdio::print(&String::from_utf8_lossy(&script));
+            0
+        }
+        args::Command::Man => {
+            let mut page = Vec::new();
+            let rendered = clap_mangen::Man::new(<args::Cli as clap::CommandFactory>::command())
+                .render(&mut page);
+            match rendered {
+                Ok(()) => {
+                    stdio::print(&String::from_utf8_lossy(&page));
+                    0
+                }
+                Err(err) => {
+                    stderr_log(Level::Info, Format::Text).error(&err.to_string());
+                    1
+                }
+            }
+        }
     }
 }
 
-/// The log the CLI installs: diagnostics on its own stderr.
+/// The log the CLI installs: diagnostics on its own stderr, with passing status lines for slow
+/// steps when stderr is a terminal (text format only).
 fn stderr_log(level: Level, format: Format) -> Log {
-    Log::new(level, format, Arc::new(stdio::stderr_line))
+    use std::io::IsTerminal;
+    let statuses = format == Format::Text && std::io::stderr().is_terminal();
+    Log::new(level, format, Arc::new(stdio::StderrSink::new(statuses)))
 }
 
 /// `dcx serve`: the agent service until SIGTERM or SIGINT.

@@ -64,7 +64,7 @@ impl ExecRequest {
             &args.id_label,
             present(args.workspace_folder).map(PathBuf::from),
         )
-        .map_err(|err| UsageError::exact(err.to_string()))?;
+        .map_err(|err| missing_selector(&err, cwd))?;
         let terminal_size = match (args.terminal_rows, args.terminal_columns) {
             (Some(rows), Some(cols)) => Some(TermSize { rows, cols }),
             (None, None) => None,
@@ -129,5 +129,24 @@ impl ExecRequest {
             timeout: args.timeout,
             dry_run: args.dry_run,
         })
+    }
+}
+
+/// The missing-selector error, with where dcx looked and the nearest config above it.
+fn missing_selector(err: &crate::engine::SelectorError, cwd: &Path) -> UsageError {
+    let error = UsageError::exact(err.to_string()).with_hint(format!(
+        "no dev container config in {} (.devcontainer/devcontainer.json or .devcontainer.json)",
+        cwd.display()
+    ));
+    match cwd
+        .ancestors()
+        .skip(1)
+        .find(|dir| crate::config::has_config(dir))
+    {
+        Some(root) => error.with_hint(format!(
+            "the nearest is in {0}: pass --workspace-folder {0}",
+            root.display()
+        )),
+        None => error,
     }
 }

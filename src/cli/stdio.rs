@@ -169,10 +169,74 @@ pub fn print(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
-/// Writes one diagnostic line to stderr (the log sink the CLI installs); a closed stderr must
-/// not turn a diagnostic into a crash.
+/// Writes one diagnostic line to stderr; a closed stderr must not turn a diagnostic into a
+/// crash.
 pub fn stderr_line(line: &[u8]) {
     let _ = std::io::stderr().lock().write_all(line);
+}
+
+/// How long a step runs before its status line shows.
+const PROGRESS_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// The log sink the CLI installs: lines to stderr and, when stderr is a terminal, a step that
+/// takes longer than [`PROGRESS_AFTER`] as a one-line status that erases itself when it ends.
+pub struct StderrSink {
+    status: Option<std::sync::Arc<std::sync::Mutex<Status>>>,
+}
+
+#[derive(Default)]
+struct Status {
+    /// Bumped by every start and end, so a late timer knows its step is over.
+    generation: u64,
+    shown: bool,
+}
+
+impl StderrSink {
+    /// `statuses`: show passing status lines (stderr is a terminal, text format).
+    pub fn new(statuses: bool) -> Self {
+        Self {
+            status: statuses.then(Default::default),
+        }
+    }
+}
+
+impl crate::log::LogSink for StderrSink {
+    fn write_line(&self, line: &[u8]) {
+        if let Some(status) = &self.status {
+            let mut status = status.lock().unwrap_or_else(|e| e.into_inner());
+            if std::mem::take(&mut status.shown) {
+                stderr_line(b"\r\x1b[K");
+            }
+        }
+        stderr_line(line);
+    }
+
+    fn progress(&self, step: Option<&str>) {
+        let Some(status) = &self.status else {
+            return;
+        };
+        let mut state = status.lock().unwrap_or_else(|e| e.into_inner());
+        state.generation += 1;
+        if std::mem::take(&mut state.shown) {
+            stderr_line(b"\r\x1b[K");
+        }
+        let Some(step) = step else {
+            return;
+        };
+        let generation = state.generation;
+        let status = status.clone();
+        let line = format!("\r{step}\u{2026}\x1b[K");
+        let _ = std::thread::Builder::new()
+            .name("dcx-status".into())
+            .spawn(move || {
+                std::thread::sleep(PROGRESS_AFTER);
+                let mut state = status.lock().unwrap_or_else(|e| e.into_inner());
+                if state.generation == generation {
+                    stderr_line(line.as_bytes());
+                    state.shown = true;
+                }
+            });
+    }
 }
 
 /// Takes the longest prefix of `buf` that can be decoded now, leaving an incomplete trailing

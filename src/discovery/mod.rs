@@ -62,6 +62,8 @@ pub enum DiscoveryError {
     Runtime(#[from] RuntimeError),
     #[error("Dev container not found.")]
     NotFound,
+    #[error("Container {name} is paused.")]
+    Paused { name: String },
     #[error("Container {name} is not running (state: {status}). {hint}")]
     NotRunning {
         name: String,
@@ -80,6 +82,11 @@ pub async fn resolve(
     selection: &Selection,
 ) -> Result<Target, DiscoveryError> {
     let target = find(runtime, selection).await?;
+    if target.container.paused {
+        return Err(DiscoveryError::Paused {
+            name: target.container.name,
+        });
+    }
     if !target.container.running {
         return Err(DiscoveryError::NotRunning {
             hint: runtime.start_hint(&target.container),

@@ -310,13 +310,19 @@ async fn run_probe(
             return Ok((Vec::new(), ProbeSource::Off));
         };
         let started = log.start(&format!("Run in container: {}", argv.join(" ")));
-        let outcome = capture(runtime, container, &helper(argv, user), b"", PROBE_LIMIT).await?;
+        let progress = log.progress(&format!(
+            "Probing the environment of {user} in the container (userEnvProbe {}, {shell})",
+            mode.as_str()
+        ));
+        let outcome = capture(runtime, container, &helper(argv, user), b"", PROBE_LIMIT).await;
+        drop(progress);
+        let outcome = outcome?;
         log.stop(started);
         let captured = match outcome {
             Outcome::Finished(captured) => captured,
             Outcome::TimedOut { .. } => {
                 log.warn(&format!(
-                    "userEnvProbe is taking longer than {} seconds. Avoid waiting for user input in your shell's startup scripts. The probe was stopped; continuing without it.",
+                    "userEnvProbe is taking longer than {} seconds. Avoid waiting for user input in your shell's startup scripts. The probe was stopped; continuing without it. To skip the probe: \"userEnvProbe\": \"none\" in devcontainer.json, or --default-user-env-probe none.",
                     PROBE_LIMIT.as_secs()
                 ));
                 return Ok((Vec::new(), ProbeSource::TimedOut));

@@ -330,6 +330,7 @@ impl Runtime for Docker {
                 .trim_start_matches('/')
                 .to_owned(),
             running: state.running.unwrap_or(false),
+            paused: state.paused.unwrap_or(false),
             status: state.status.map(|s| s.to_string()).unwrap_or_default(),
             user: config.user.filter(|user| !user.is_empty()),
             image: config.image.filter(|image| !image.is_empty()),

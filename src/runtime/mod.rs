@@ -31,6 +31,8 @@ pub struct Container {
     /// The name, without docker's leading `/`.
     pub name: String,
     pub running: bool,
+    /// Running but frozen (`docker pause`): nothing can be exec'd in it.
+    pub paused: bool,
     /// The engine's word for its state (`running`, `exited`, `created`, …).
     pub status: String,
     /// The configured user (`Config.User`), if any.
@@ -211,7 +213,7 @@ impl HandOver {
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error(
-        "Cannot connect to the Docker daemon at {endpoint} ({reason}). Start one (for example `dockerd &`, or scripts/setup.sh) or point DOCKER_HOST at a running daemon."
+        "Cannot connect to the Docker daemon at {endpoint} ({reason}). Is it running? Otherwise point DOCKER_HOST at one that is."
     )]
     Unreachable { endpoint: String, reason: String },
     #[error("Unsupported DOCKER_HOST {0}: dcx speaks to unix:// and tcp:// endpoints.")]

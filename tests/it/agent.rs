@@ -432,7 +432,7 @@ fn a_stopped_container_is_the_same_error_as_for_dcx_exec() {
         .code(1)
         .stderr_text();
     assert_eq!(code, "container_not_running");
-    assert_eq!(format!("{message}\n"), expected);
+    assert_eq!(format!("error: {message}\n"), expected);
 }
 
 #[test]
@@ -706,7 +706,7 @@ fn a_stale_socket_is_replaced_and_a_live_one_refused() {
     assert_eq!(
         second.stderr_text(),
         format!(
-            "Cannot serve on the socket {}: another server is listening on it (stop it, or give --socket another path)\n",
+            "error: Cannot serve on the socket {}: another server is listening on it (stop it, or give --socket another path)\n",
             socket.display()
         )
     );
@@ -743,7 +743,7 @@ fn a_stale_socket_is_replaced_and_a_live_one_refused() {
         .env("DCX_AUTH_TOKEN", "")
         .run()
         .code(1)
-        .stderr("--http needs a token: set DCX_AUTH_TOKEN in the server's environment.\n");
+        .stderr("error: --http needs a token: set DCX_AUTH_TOKEN in the server's environment.\n");
 }
 
 #[test]
@@ -834,7 +834,7 @@ fn sessions_are_listed_dropped_when_idle_and_engine_errors_named() {
         .code(1)
         .stderr_text();
     assert_eq!(
-        (code.as_str(), format!("{message}\n")),
+        (code.as_str(), format!("error: {message}\n")),
         ("engine_error", expected)
     );
     // A command the engine cannot start: `failed_to_start`, saying why.

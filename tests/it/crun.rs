@@ -84,12 +84,12 @@ fn scenarios(subject: &dyn Subject) {
         .run()
         .code(1)
         .stdout("")
-        .stderr("Cannot use the working directory /nonexistent in the container: no such file or directory.\n");
+        .stderr("error: Cannot use the working directory /nonexistent in the container: no such file or directory.\n");
     subject
         .dcx(&["--user", "nosuchuser", "true"])
         .run()
         .code(1)
-        .stderr("Unknown user nosuchuser: the container's /etc/passwd has no such user.\n");
+        .stderr("error: Unknown user nosuchuser: the container's /etc/passwd has no such user.\n");
     // PTY: the size before the first instruction, interactive input.
     assert_fixed_size_from_the_start(subject, 10);
     let mut run = subject.dcx(&["sh"]).spawn_in_terminal(24, 80);
@@ -136,7 +136,7 @@ fn scenarios(subject: &dyn Subject) {
         .dcx(&["--timeout", "1s", "sleep", "201"])
         .run()
         .code(124)
-        .stderr("Timed out after 1s.\n");
+        .stderr("error: Timed out after 1s.\n");
     assert_eq!(subject.count_running("sleep 201"), 0);
     subject
         .dcx(&["--timeout", "1s", "sh", "-c", "sleep 202; echo never"])
@@ -261,13 +261,13 @@ fn crun_containers_are_found_by_prefix_and_annotations() {
         .run()
         .code(1)
         .stderr(&format!(
-            "Container id prefix {common} matches more than one container ({}); give more of the id.\n",
+            "error: Container id prefix {common} matches more than one container ({}); give more of the id.\n",
             both.join(", ")
         ));
     crun(&["--container-id", "no-such-crun-container", "true"])
         .run()
         .code(1)
-        .stderr("No such container: no-such-crun-container\n");
+        .stderr("error: No such container: no-such-crun-container\n");
 }
 
 #[test]
@@ -280,7 +280,7 @@ fn a_stopped_crun_container_is_refused() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     c.dcx(&["true"]).run().code(1).stdout("").stderr(&format!(
-        "Container {id} is not running (state: stopped). A stopped OCI container cannot be restarted: delete it (`crun --root {root} delete {id}`) and run it again.\n",
+        "error: Container {id} is not running (state: stopped). A stopped OCI container cannot be restarted: delete it (`crun --root {root} delete {id}`) and run it again.\n",
         id = c.id,
         root = c.root_str()
     ));
@@ -399,7 +399,7 @@ fn a_plain_exec_hands_over_to_a_sealed_crun() {
         .run()
         .code(1)
         .stdout("")
-        .stderr("Cannot use the working directory /tmp/not-there in the container: no such file or directory.\n");
+        .stderr("error: Cannot use the working directory /tmp/not-there in the container: no such file or directory.\n");
     c.dcx(&["--workdir", "/tmp", "pwd"])
         .run()
         .code(0)
@@ -409,7 +409,7 @@ fn a_plain_exec_hands_over_to_a_sealed_crun() {
         c.dcx(&[extra, &["--crun-path", "/nonexistent/crun", "true"]].concat())
             .run()
             .code(1)
-            .stderr("Cannot run /nonexistent/crun: No such file or directory\n");
+            .stderr("error: Cannot run /nonexistent/crun: No such file or directory\n");
     }
 }
 

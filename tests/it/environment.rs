@@ -107,7 +107,7 @@ fn remote_env_values_and_format_errors() {
             .run()
             .code(1)
             .stdout("")
-            .stderr("Unmatched argument format: remote-env must match <name>=<value>\n");
+            .stderr("error: Unmatched argument format: remote-env must match <name>=<value>\n");
     }
 }
 
@@ -161,7 +161,7 @@ fn user_from_metadata_cli_uid_and_unknown() {
         .run()
         .code(1)
         .stdout("")
-        .stderr("Unknown user nosuchuser: the container's /etc/passwd has no such user.\n");
+        .stderr("error: Unknown user nosuchuser: the container's /etc/passwd has no such user.\n");
 }
 
 // Ref. 6.2: passwd lookup without getent, by name and uid, exact (no `root` → `rootless`).
@@ -313,7 +313,7 @@ fn workdir_is_used_and_a_missing_one_is_an_exact_error() {
         .code(1)
         .stdout("")
         .stderr(concat!(
-            "Cannot use the working directory /nonexistent in the container: ",
+            "error: Cannot use the working directory /nonexistent in the container: ",
             "no such file or directory.\n"
         ));
 }

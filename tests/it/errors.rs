@@ -9,12 +9,12 @@ fn an_unknown_container_is_named() {
         .run()
         .code(1)
         .stdout("")
-        .stderr("No such container: does-not-exist\n");
+        .stderr("error: No such container: does-not-exist\n");
     dcx()
         .args(["exec", "--container-id", "../../version", "true"])
         .run()
         .code(1)
-        .stderr("No such container: ../../version\n");
+        .stderr("error: No such container: ../../version\n");
 }
 
 #[test]
@@ -27,7 +27,7 @@ fn a_stopped_container_is_named_and_not_run() {
         .code(1)
         .stdout("")
         .stderr(&format!(
-            "Container {name} is not running (state: exited). Start it with `docker start {name}`.\n"
+            "error: Container {name} is not running (state: exited). Start it with `docker start {name}`.\n"
         ));
 }
 
@@ -39,7 +39,7 @@ fn an_unreachable_daemon_names_the_socket_or_host() {
         .run()
         .code(1)
         .stdout("")
-        .stderr("Cannot connect to the Docker daemon at unix:///tmp/dcx-no-daemon-here.sock (no socket at /tmp/dcx-no-daemon-here.sock). Start one (for example `dockerd &`, or scripts/setup.sh) or point DOCKER_HOST at a running daemon.\n");
+        .stderr("error: Cannot connect to the Docker daemon at unix:///tmp/dcx-no-daemon-here.sock (no socket at /tmp/dcx-no-daemon-here.sock). Is it running? Otherwise point DOCKER_HOST at one that is.\n");
     // Port 9 (discard) has no listener here: the connection is refused at once.
     dcx()
         .args(["exec", "--container-id", "any", "true"])
@@ -47,13 +47,13 @@ fn an_unreachable_daemon_names_the_socket_or_host() {
         .run()
         .code(1)
         .stdout("")
-        .stderr("Cannot connect to the Docker daemon at tcp://127.0.0.1:9 (Connection refused). Start one (for example `dockerd &`, or scripts/setup.sh) or point DOCKER_HOST at a running daemon.\n");
+        .stderr("error: Cannot connect to the Docker daemon at tcp://127.0.0.1:9 (Connection refused). Is it running? Otherwise point DOCKER_HOST at one that is.\n");
     dcx()
         .args(["exec", "--container-id", "any", "true"])
         .env("DOCKER_HOST", "ssh://me@elsewhere")
         .run()
         .code(1)
-        .stderr("Unsupported DOCKER_HOST ssh://me@elsewhere: dcx speaks to unix:// and tcp:// endpoints.\n");
+        .stderr("error: Unsupported DOCKER_HOST ssh://me@elsewhere: dcx speaks to unix:// and tcp:// endpoints.\n");
 }
 
 #[test]
@@ -63,17 +63,21 @@ fn usage_errors_say_what_is_wrong_and_point_at_help() {
         .run()
         .code(1)
         .stdout("")
-        .stderr("no command given: dcx exec [OPTIONS] <CMD> [ARGS]... (see 'dcx exec --help')\n");
+        .stderr(
+            "error: no command given: dcx exec [OPTIONS] <CMD> [ARGS]... (see 'dcx exec --help')\n",
+        );
     dcx()
         .args(["exec", "--no-such-flag", "true"])
         .run()
         .code(1)
-        .stderr("unexpected argument '--no-such-flag' found (see 'dcx exec --help')\n");
+        .stderr("error: unexpected argument '--no-such-flag' found\n\n  tip: to pass '--no-such-flag' as a value, use '-- --no-such-flag'\n\nUsage: dcx exec [OPTIONS] <CMD> [ARGS]...\n\nFor more information, try '--help'.\n");
+    let empty = tempfile::tempdir().unwrap();
     dcx()
+        .current_dir(empty.path())
         .args(["exec", "echo", "hi"])
         .run()
         .code(1)
-        .stderr("Missing required argument: One of --container-id, --id-label or --workspace-folder is required.\n");
+        .stderr(&format!("error: Missing required argument: One of --container-id, --id-label or --workspace-folder is required.\nhint: no dev container config in {} (.devcontainer/devcontainer.json or .devcontainer.json)\n", empty.path().display()));
 }
 
 #[test]

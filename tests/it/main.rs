@@ -4,6 +4,7 @@
 mod harness;
 
 mod agent;
+mod cli;
 mod command_vector;
 mod crun;
 mod engine;

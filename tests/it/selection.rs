@@ -202,7 +202,7 @@ fn a_stopped_workspace_container_is_named_with_how_to_start_it() {
         .code(1)
         .stdout("")
         .stderr(&format!(
-            "Container {name} is not running (state: exited). Start it with `docker start {name}`.\n"
+            "error: Container {name} is not running (state: exited). Start it with `docker start {name}`.\n"
         ));
 }
 
@@ -214,7 +214,10 @@ fn no_container_for_the_workspace_is_dev_container_not_found() {
         .run()
         .code(1)
         .stdout("")
-        .stderr("Dev container not found.\n");
+        .stderr(&format!(
+            "error: Dev container not found.\nhint: no running container carries the labels of the workspace folder {0}\nhint: start one with `devcontainer up --workspace-folder {0}`\n",
+            ws.path_str()
+        ));
     dcx()
         .args([
             "exec",
@@ -224,7 +227,7 @@ fn no_container_for_the_workspace_is_dev_container_not_found() {
         ])
         .run()
         .code(1)
-        .stderr("Dev container not found.\n");
+        .stderr("error: Dev container not found.\n");
 }
 
 #[test]
@@ -236,7 +239,7 @@ fn missing_and_broken_configs_name_the_file() {
         .code(1)
         .stdout("")
         .stderr(&format!(
-            "Dev container config ({}/path-that-does-not-exist/.devcontainer/devcontainer.json) not found.\n",
+            "error: Dev container config ({}/path-that-does-not-exist/.devcontainer/devcontainer.json) not found.\n",
             cwd.display()
         ));
     dcx()
@@ -251,7 +254,7 @@ fn missing_and_broken_configs_name_the_file() {
         .run()
         .code(1)
         .stderr(&format!(
-            "Dev container config ({}/cfg/nonexist.json) not found.\n",
+            "error: Dev container config ({}/cfg/nonexist.json) not found.\n",
             cwd.display()
         ));
     let ws = TestWorkspace::copy("broken");
@@ -264,7 +267,7 @@ fn missing_and_broken_configs_name_the_file() {
     let text = out.stderr_text();
     assert!(
         text.starts_with(&format!(
-            "Dev container config ({}) has a syntax error at line 2, column 38: ",
+            "error: Dev container config ({}) has a syntax error at line 2, column 38: ",
             config.display()
         )) && text.lines().count() == 1,
         "{text}"
@@ -279,7 +282,7 @@ fn malformed_selector_and_env_values_are_refused_with_the_reference_text() {
             .run()
             .code(1)
             .stdout("")
-            .stderr("Unmatched argument format: id-label must match <name>=<value>\n");
+            .stderr("error: Unmatched argument format: id-label must match <name>=<value>\n");
     }
     for pair in ["FOO", "", "=x"] {
         dcx()
@@ -293,7 +296,7 @@ fn malformed_selector_and_env_values_are_refused_with_the_reference_text() {
             ])
             .run()
             .code(1)
-            .stderr("Unmatched argument format: remote-env must match <name>=<value>\n");
+            .stderr("error: Unmatched argument format: remote-env must match <name>=<value>\n");
     }
 }
 
@@ -322,7 +325,7 @@ fn compatibility_flags_are_accepted_and_change_nothing() {
         ])
         .args(["--skip-feature-auto-mapping", "--oci-auth-hardening"])
         .args(["--allow-cross-origin-auth-host", "r.example=a.example"])
-        .args(["--mount-workspace-git-root", "true", "pwd"])
+        .args(["--mount-workspace-git-root=true", "pwd"])
         .run()
         .code(0)
         .stdout("/workspaces/basic\n");
@@ -335,7 +338,7 @@ fn compatibility_flags_are_accepted_and_change_nothing() {
         ])
         .run()
         .code(1)
-        .stderr("--allow-cross-origin-auth-host requires --oci-auth-hardening.\n");
+        .stderr("error: --allow-cross-origin-auth-host requires --oci-auth-hardening.\n");
 }
 
 #[test]
@@ -505,7 +508,7 @@ fn override_config_replaces_the_config_content() {
         .run()
         .code(1)
         .stderr(&format!(
-            "Dev container config ({}) not found.\n",
+            "error: Dev container config ({}) not found.\n",
             missing.display()
         ));
 }
@@ -526,5 +529,5 @@ fn a_nameless_container_env_in_any_key_fails_as_in_the_reference() {
         "{}",
         theirs.stderr_text()
     );
-    args(dcx()).code(1).stderr(&format!("{MESSAGE}\n"));
+    args(dcx()).code(1).stderr(&format!("error: {MESSAGE}\n"));
 }

@@ -61,7 +61,7 @@ fn a_timeout_ends_the_command_with_124() {
         .run()
         .code(124)
         .stdout("")
-        .stderr("Timed out after 1s.\n");
+        .stderr("error: Timed out after 1s.\n");
     assert_eq!(c.count_running("sleep 30"), 0);
     // A command that ignores SIGTERM is killed after the grace period.
     c.dcx(["--timeout", "1", "sh", "-c", "trap '' TERM; sleep 31"])

@@ -93,6 +93,7 @@ pub(super) fn read(root: &Path, id: &str) -> Result<Container, RuntimeError> {
         id: id.to_owned(),
         name: id.to_owned(),
         running,
+        paused: false,
         status: if running { "running" } else { "stopped" }.to_owned(),
         user: (user.uid != 0 || user.gid != 0).then(|| format!("{}:{}", user.uid, user.gid)),
         // An OCI bundle names no image; the annotation of the image spec may.
