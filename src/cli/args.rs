@@ -35,6 +35,10 @@ pub enum Command {
     /// Serve the dev container as MCP tools over stdio (run_command, start_command,
     /// read_output, send_input, cancel_command, container_info) for an agent host
     Mcp(McpArgs),
+    /// Show the output of the dev container's own processes (Docker's logs; crun: its log file)
+    Logs(LogsArgs),
+    /// List the processes running in the dev container, zombies marked
+    Top(TargetArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell) on stdout
     Completions {
         /// The shell
@@ -77,6 +81,61 @@ Environment:
   DCX_RUNTIME             docker (default) or crun, as --runtime
   DCX_NO_PROBE_CACHE=1    as --no-probe-cache
   XDG_CACHE_HOME, HOME    where the probe cache lives (…/dcx/probe)";
+
+/// Which dev container, as `dcx exec` selects it (none: the current directory).
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Id, name or unique id prefix of the container
+    #[arg(long = "container-id", value_name = "ID")]
+    pub container_id: Option<String>,
+
+    /// Find the container by this label (name=value); repeatable, all must match
+    #[arg(long = "id-label", value_name = "NAME=VALUE")]
+    pub id_label: Vec<String>,
+
+    /// Find the container started for this workspace folder [default: the current directory]
+    #[arg(long = "workspace-folder", value_name = "PATH")]
+    pub workspace_folder: Option<String>,
+
+    /// devcontainer.json path
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<String>,
+
+    /// The container engine
+    #[arg(long, env = "DCX_RUNTIME", value_enum, default_value_t = RuntimeKind::Docker)]
+    pub runtime: RuntimeKind,
+
+    /// crun's state root (with --runtime crun)
+    #[arg(long = "crun-root", value_name = "DIR")]
+    pub crun_root: Option<String>,
+
+    /// The crun binary (with --runtime crun)
+    #[arg(long = "crun-path", value_name = "PATH")]
+    pub crun_path: Option<String>,
+}
+
+/// The flags of `dcx logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Keep printing new output until interrupted
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+
+    /// Only the last N lines
+    #[arg(long, value_name = "N")]
+    pub tail: Option<u64>,
+
+    /// Only output of the last DURATION (10m, 2h) (Docker only)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<Duration>,
+
+    /// Lead each line with its time (Docker only)
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+}
 
 /// The flags of `dcx mcp`: `dcx exec`'s selectors (none: the current directory).
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ pub mod args;
 mod dropin;
 mod error;
 mod exec;
+mod observe;
 pub mod request;
 mod signals;
 mod stdio;
@@ -52,6 +53,8 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> u8 {
         args::Command::Exec(exec_args) => exec::command(*exec_args),
         args::Command::Serve(serve_args) => serve(serve_args),
         args::Command::Mcp(mcp_args) => mcp(mcp_args),
+        args::Command::Logs(logs_args) => observe::logs(logs_args),
+        args::Command::Top(target) => observe::top(target),
         args::Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(

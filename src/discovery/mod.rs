@@ -97,7 +97,8 @@ pub async fn resolve(
     Ok(target)
 }
 
-async fn find(runtime: &dyn Runtime, selection: &Selection) -> Result<Target, DiscoveryError> {
+/// Resolves a selection to a container, running or not.
+pub async fn find(runtime: &dyn Runtime, selection: &Selection) -> Result<Target, DiscoveryError> {
     if let Some(id) = &selection.container_id {
         let container = runtime.inspect(id).await?;
         let id_labels = if selection.id_labels.is_empty() {

@@ -23,7 +23,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use crate::exec::{Control, End, ExecIo, Finished, Input, KILL_GRACE, Output};
-pub use crate::runtime::{ExitStatus, HandOver, TermSize};
+pub use crate::runtime::{
+    Chunk, Container, ExitStatus, HandOver, LogOptions, ProcessInfo, TermSize,
+};
 pub use plan::Plan;
 pub use prepare::{Prepared, SelectorError, default_workspace};
 
@@ -193,6 +195,26 @@ impl Engine {
     /// Resolves the target and everything its commands share.
     pub async fn prepare(&self, request: &PrepareRequest) -> Result<Prepared, EngineError> {
         prepare::prepare(self.runtime.as_ref(), request, &self.log).await
+    }
+
+    /// The container the request's selectors mean, running or not; no config is merged and no
+    /// environment probed (for `logs` and `top`).
+    pub async fn locate(&self, request: &PrepareRequest) -> Result<Container, EngineError> {
+        prepare::locate(self.runtime.as_ref(), request).await
+    }
+
+    /// The container's processes.
+    pub async fn top(&self, container: &Container) -> Result<Vec<ProcessInfo>, EngineError> {
+        Ok(self.runtime.top(container).await?)
+    }
+
+    /// The container's own output, as stdout and stderr chunks.
+    pub fn logs(
+        &self,
+        container: &Container,
+        options: &LogOptions,
+    ) -> Result<crate::runtime::OutputStream, EngineError> {
+        Ok(self.runtime.logs(container, options)?)
     }
 
     /// What `command` would run, as `--dry-run` shows it.

@@ -93,6 +93,32 @@ pub fn default_workspace(
     }
 }
 
+/// The container the request's selectors mean, running or not (for `logs` and `top`, which
+/// need no environment).
+pub(super) async fn locate(
+    runtime: &dyn Runtime,
+    request: &PrepareRequest,
+) -> Result<Container, EngineError> {
+    let located = config::locate(
+        &request.cwd,
+        request.workspace_folder.as_deref(),
+        request.config.as_deref(),
+        request.override_config.as_deref(),
+    );
+    let selection = discovery::Selection {
+        container_id: request.container_id.clone(),
+        id_labels: request.id_labels.clone(),
+        workspace: located
+            .workspace_folder
+            .clone()
+            .map(|folder| discovery::Workspace {
+                folder,
+                config_file: located.config_path.clone(),
+            }),
+    };
+    Ok(discovery::find(runtime, &selection).await?.container)
+}
+
 pub(super) async fn prepare(
     runtime: &dyn Runtime,
     request: &PrepareRequest,

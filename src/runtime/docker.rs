@@ -45,9 +45,9 @@ use tokio_util::io::ReaderStream;
 
 use super::ExitStatus;
 use super::{
-    Chunk, Container, ExecSpec, ExitWatch, Process, Runtime, RuntimeError, Session, SignalError,
-    SignalTarget, TermSize, WorkdirGuard, io_reason, plausible_container_ref, sized_argv,
-    without_os_error,
+    Chunk, Container, ExecSpec, ExitWatch, LogOptions, Process, ProcessInfo, Runtime, RuntimeError,
+    Session, SignalError, SignalTarget, TermSize, WorkdirGuard, io_reason, plausible_container_ref,
+    sized_argv, without_os_error,
 };
 use crate::log::Log;
 
@@ -339,6 +339,7 @@ impl Runtime for Docker {
             started_at: state.started_at.unwrap_or_default(),
             rootfs: None,
             mounts: Vec::new(),
+            init_pid: state.pid.filter(|pid| *pid > 0),
         })
     }
 
@@ -369,6 +370,95 @@ impl Runtime for Docker {
 
     fn name(&self) -> &'static str {
         "docker"
+    }
+
+    /// On a local daemon, the host's `/proc` (zombies included, which the top API's cgroup
+    /// listing drops); elsewhere the top API.
+    async fn top(&self, container: &Container) -> Result<Vec<ProcessInfo>, RuntimeError> {
+        if let Some(found) = container
+            .init_pid
+            .filter(|_| container.running)
+            .and_then(|init| {
+                std::fs::read_to_string(format!("/proc/{init}/cgroup"))
+                    .ok()
+                    .filter(|cgroup| cgroup.contains(&container.id))
+                    .and_then(|_| super::procfs::processes_like(init))
+            })
+        {
+            return Ok(found);
+        }
+        let options = bollard::query_parameters::TopOptions {
+            ps_args: "-eo user,pid,stat,args".into(),
+        };
+        let top = self
+            .client
+            .top_processes(&container.id, Some(options))
+            .await
+            .map_err(|err| self.engine_error(err))?;
+        let titles = top.titles.unwrap_or_default();
+        let column = |name: &str| titles.iter().position(|title| title == name);
+        let (user, pid, stat, args) = (
+            column("USER"),
+            column("PID"),
+            column("STAT"),
+            column("COMMAND").or_else(|| column("CMD")),
+        );
+        Ok(top
+            .processes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|row| {
+                let field = |index: Option<usize>| {
+                    index
+                        .and_then(|index| row.get(index).cloned())
+                        .unwrap_or_default()
+                };
+                ProcessInfo {
+                    user: field(user),
+                    pid: field(pid).parse().unwrap_or(0),
+                    state: field(stat),
+                    command: field(args),
+                }
+            })
+            .collect())
+    }
+
+    fn logs(
+        &self,
+        container: &Container,
+        options: &LogOptions,
+    ) -> Result<super::OutputStream, RuntimeError> {
+        let query = bollard::query_parameters::LogsOptions {
+            follow: options.follow,
+            stdout: true,
+            stderr: true,
+            since: options
+                .since
+                .map_or(0, |since| i32::try_from(since).unwrap_or(i32::MAX)),
+            until: 0,
+            timestamps: options.timestamps,
+            tail: options
+                .tail
+                .map_or_else(|| "all".to_owned(), |tail| tail.to_string()),
+        };
+        let endpoint = self.endpoint.clone();
+        let stream = self
+            .client
+            .logs(&container.id, Some(query))
+            .filter_map(move |item| {
+                std::future::ready(match item {
+                    Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                        Some(Ok(Chunk::Stdout(message)))
+                    }
+                    Ok(LogOutput::StdErr { message }) => Some(Ok(Chunk::Stderr(message))),
+                    Ok(LogOutput::StdIn { .. }) => None,
+                    Err(err) => Some(Err(RuntimeError::Unreachable {
+                        endpoint: endpoint.clone(),
+                        reason: reason(&err),
+                    })),
+                })
+            });
+        Ok(Box::pin(stream))
     }
 
     fn start_hint(&self, container: &Container) -> String {

@@ -347,6 +347,18 @@ impl Runtime for Memory {
         "Start it.".into()
     }
 
+    async fn top(&self, _container: &Container) -> Result<Vec<super::ProcessInfo>, RuntimeError> {
+        Ok(Vec::new())
+    }
+
+    fn logs(
+        &self,
+        _container: &Container,
+        _options: &super::LogOptions,
+    ) -> Result<super::OutputStream, RuntimeError> {
+        Ok(Box::pin(futures_util::stream::empty()))
+    }
+
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError> {
         if !container.running {
             return Err(RuntimeError::NotRunning(container.name.clone()));

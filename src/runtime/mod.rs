@@ -11,6 +11,7 @@ pub mod crun;
 pub mod docker;
 #[cfg(test)]
 pub mod memory;
+pub mod procfs;
 mod status;
 
 pub use status::{ExitStatus, signal_name};
@@ -48,6 +49,8 @@ pub struct Container {
     pub rootfs: Option<std::path::PathBuf>,
     /// Its mounts, when the engine tells (crun's `config.json`); Docker leaves this empty.
     pub mounts: Vec<Mount>,
+    /// The host pid of its first process, when the engine tells (crun).
+    pub init_pid: Option<i64>,
 }
 
 /// A filesystem mounted in a container.
@@ -159,6 +162,16 @@ pub trait Runtime: Send + Sync {
     /// Starts a process in a running container, attached to its stdio.
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError>;
 
+    /// The container's processes.
+    async fn top(&self, container: &Container) -> Result<Vec<ProcessInfo>, RuntimeError>;
+
+    /// The container's own output (its main process's stdout and stderr), as chunks.
+    fn logs(
+        &self,
+        container: &Container,
+        options: &LogOptions,
+    ) -> Result<OutputStream, RuntimeError>;
+
     /// The engine's own exec command, for a front end that would have nothing to relay: run in
     /// the front end's place (`exec`), it gives the process the caller's own stdio and ends with
     /// its exit status, forwarding signals meanwhile, as [`Runtime::start`] and the relay would.
@@ -170,6 +183,36 @@ pub trait Runtime: Send + Sync {
     ) -> Result<Option<HandOver>, RuntimeError> {
         Ok(None)
     }
+}
+
+/// One process of a container, as `dcx top` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub user: String,
+    /// The pid as the engine shows it (the host's, for Docker and crun).
+    pub pid: i64,
+    /// The process state letter (`R`, `S`, `Z`…).
+    pub state: String,
+    pub command: String,
+}
+
+impl ProcessInfo {
+    pub fn zombie(&self) -> bool {
+        self.state.starts_with('Z')
+    }
+}
+
+/// What of a container's own output `dcx logs` wants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogOptions {
+    /// Keep following new output.
+    pub follow: bool,
+    /// Only the last this many lines.
+    pub tail: Option<u64>,
+    /// Only output since this Unix time (seconds).
+    pub since: Option<i64>,
+    /// Each line led by its RFC 3339 time.
+    pub timestamps: bool,
 }
 
 /// The commands that run an exec in the caller's place ([`Runtime::hand_over`]): the caller
@@ -238,6 +281,8 @@ pub enum RuntimeError {
     Workdir { dir: String, reason: String },
     #[error("Docker Engine error ({endpoint}): {message}")]
     Engine { endpoint: String, message: String },
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Watches the first output of an exec for the engine's own failure to enter the working

@@ -77,6 +77,11 @@ impl TestContainer {
 
     /// With more `docker run` options (labels, `-e`, …) before the image.
     pub fn start_with(image: &str, run_options: &[&str]) -> Self {
+        Self::start_running(image, run_options, &["sleep", "1000000"])
+    }
+
+    /// Running `command` as its main process.
+    pub fn start_running(image: &str, run_options: &[&str], command: &[&str]) -> Self {
         require_daemon();
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
@@ -86,7 +91,8 @@ impl TestContainer {
         );
         let mut args = vec!["run", "-d", "--name", &name, "--label", "dcx.test=1"];
         args.extend_from_slice(run_options);
-        args.extend_from_slice(&[image, "sleep", "1000000"]);
+        args.push(image);
+        args.extend_from_slice(command);
         let id = docker(&args).trim().to_owned();
         Self { id, name }
     }

@@ -14,6 +14,7 @@ mod exec_basics;
 mod layout;
 mod logging;
 mod mcp;
+mod observe;
 mod selection;
 mod signals;
 mod streaming;

@@ -7,7 +7,8 @@
 //! * `binary.rs`: crun run from a sealed copy of its binary;
 //! * `console.rs`: the terminal crun passes over `--console-socket`;
 //! * `process.rs`: a running exec's status, resizes and signals;
-//! * `workdir.rs`: whether the working directory can be seen to exist from the host.
+//! * `workdir.rs`: whether the working directory can be seen to exist from the host;
+//! * `observe.rs`: its processes and its own output (`dcx top`, `dcx logs`), read on the host.
 //!
 //! An exec is spawned and relayed by [`Runtime::start`], or, with nothing to relay, the front
 //! end may replace itself with `crun exec` ([`Runtime::hand_over`] builds that command).
@@ -24,6 +25,7 @@
 mod binary;
 mod command;
 mod console;
+mod observe;
 mod process;
 mod state;
 mod workdir;
@@ -132,6 +134,18 @@ impl Runtime for Crun {
 
     fn name(&self) -> &'static str {
         "crun"
+    }
+
+    async fn top(&self, container: &Container) -> Result<Vec<super::ProcessInfo>, RuntimeError> {
+        observe::top(container)
+    }
+
+    fn logs(
+        &self,
+        container: &Container,
+        options: &super::LogOptions,
+    ) -> Result<super::OutputStream, RuntimeError> {
+        observe::logs(container, options)
     }
 
     fn start_hint(&self, container: &Container) -> String {

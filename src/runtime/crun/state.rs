@@ -94,6 +94,7 @@ pub(super) fn read(root: &Path, id: &str) -> Result<Container, RuntimeError> {
         name: id.to_owned(),
         running,
         paused: false,
+        init_pid: running.then_some(status.pid),
         status: if running { "running" } else { "stopped" }.to_owned(),
         user: (user.uid != 0 || user.gid != 0).then(|| format!("{}:{}", user.uid, user.gid)),
         // An OCI bundle names no image; the annotation of the image spec may.
@@ -153,6 +154,11 @@ pub(super) fn start_time(pid: i64) -> Option<u64> {
         return None;
     }
     fields.nth(18)?.parse().ok()
+}
+
+/// Whether `pid` is a live process now.
+pub(super) fn alive_now(pid: i64) -> bool {
+    start_time(pid).is_some()
 }
 
 pub(super) fn alive(pid: i64, recorded_start: Option<u64>) -> bool {

@@ -1,0 +1,153 @@
+//! `dcx logs` and `dcx top`: the selected dev container's own output and its processes, found
+//! by `dcx exec`'s selectors (no environment is probed). Output goes to fd 1 and 2 as it comes;
+//! `logs -f` ends with Ctrl-C.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use futures_util::StreamExt;
+
+use super::args::{LogsArgs, RuntimeKind, TargetArgs};
+use super::error::Error;
+use super::{stderr_log, stdio};
+use crate::engine::{Chunk, Engine, EngineSettings, LogOptions, PrepareRequest, default_workspace};
+use crate::log::{Format, Level, Log};
+
+/// The engine settings and selection of `target`.
+fn request(target: TargetArgs) -> Result<(EngineSettings, PrepareRequest), Error> {
+    let cwd = std::env::current_dir().map_err(Error::Io)?;
+    let present = |value: Option<String>| value.filter(|value| !value.is_empty());
+    for label in &target.id_label {
+        if !label
+            .split_once('=')
+            .is_some_and(|(name, value)| !name.is_empty() && !value.is_empty())
+        {
+            return Err(super::UsageError::exact(
+                "Unmatched argument format: id-label must match <name>=<value>",
+            )
+            .into());
+        }
+    }
+    let container_id = present(target.container_id);
+    let workspace_folder = default_workspace(
+        &cwd,
+        container_id.as_deref(),
+        &target.id_label,
+        present(target.workspace_folder).map(PathBuf::from),
+    )
+    .map_err(|err| super::UsageError::exact(err.to_string()))?;
+    let settings = match target.runtime {
+        RuntimeKind::Docker => EngineSettings::Docker {
+            host: std::env::var("DOCKER_HOST").ok(),
+            docker_path: None,
+        },
+        RuntimeKind::Crun => EngineSettings::Crun {
+            root: present(target.crun_root).map(|root| cwd.join(root)),
+            path: present(target.crun_path).map(PathBuf::from),
+        },
+    };
+    let mut request = PrepareRequest::new(&cwd);
+    request.container_id = container_id;
+    request.id_labels = target.id_label;
+    request.workspace_folder = workspace_folder;
+    request.config = present(target.config).map(PathBuf::from);
+    Ok((settings, request))
+}
+
+fn block_on<T>(work: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Io)?
+        .block_on(work)
+}
+
+fn finish(log: &Log, outcome: Result<(), Error>) -> u8 {
+    match outcome {
+        Ok(()) => 0,
+        Err(err) => {
+            log.error(&err.to_string());
+            for hint in err.hints(None) {
+                log.hint(&hint);
+            }
+            err.exit_code()
+        }
+    }
+}
+
+/// `dcx top`.
+pub(super) fn top(target: TargetArgs) -> u8 {
+    let log = stderr_log(Level::Info, Format::Text);
+    let outcome = request(target).and_then(|(settings, request)| {
+        block_on(async {
+            let engine = Engine::connect(&settings, log.clone()).await?;
+            let container = engine.locate(&request).await?;
+            let processes = engine.top(&container).await?;
+            let width = processes
+                .iter()
+                .map(|process| process.user.len())
+                .max()
+                .unwrap_or(0)
+                .max(4);
+            let mut table = format!(
+                "{:<width$}  {:>7}  {:<8}  COMMAND\n",
+                "USER", "PID", "STATE"
+            );
+            for process in &processes {
+                let state = if process.zombie() {
+                    format!("{} zombie", process.state)
+                } else {
+                    process.state.clone()
+                };
+                table.push_str(&format!(
+                    "{:<width$}  {:>7}  {:<8}  {}\n",
+                    process.user, process.pid, state, process.command
+                ));
+            }
+            stdio::print(&table);
+            Ok(())
+        })
+    });
+    finish(&log, outcome)
+}
+
+/// `dcx logs`.
+pub(super) fn logs(args: LogsArgs) -> u8 {
+    let log = stderr_log(Level::Info, Format::Text);
+    let since = args.since.map(|ago| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        i64::try_from(now.saturating_sub(ago).as_secs()).unwrap_or(i64::MAX)
+    });
+    let options = LogOptions {
+        follow: args.follow,
+        tail: args.tail,
+        since,
+        timestamps: args.timestamps,
+    };
+    let outcome = request(args.target).and_then(|(settings, request)| {
+        block_on(async {
+            let engine = Engine::connect(&settings, log.clone()).await?;
+            let container = engine.locate(&request).await?;
+            let mut chunks = engine.logs(&container, &options)?;
+            while let Some(chunk) = chunks.next().await {
+                let written = match chunk.map_err(crate::engine::EngineError::from)? {
+                    Chunk::Stdout(bytes) => write(&mut std::io::stdout().lock(), &bytes),
+                    Chunk::Stderr(bytes) => write(&mut std::io::stderr().lock(), &bytes),
+                };
+                if written.is_err() {
+                    // The reader went away (`dcx logs | head`): done.
+                    break;
+                }
+            }
+            Ok(())
+        })
+    });
+    finish(&log, outcome)
+}
+
+fn write(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    out.write_all(bytes)?;
+    out.flush()
+}
