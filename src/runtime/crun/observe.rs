@@ -90,7 +90,7 @@ pub(super) fn logs(
     };
     let mut file = std::fs::File::open(&path).map_err(unreadable)?;
     let start = match options.tail {
-        Some(lines) if lines == 0 => file.seek(SeekFrom::End(0)).map_err(unreadable)?,
+        Some(0) => file.seek(SeekFrom::End(0)).map_err(unreadable)?,
         Some(lines) => tail_start(&mut file, lines).map_err(unreadable)?,
         None => 0,
     };
