@@ -605,7 +605,7 @@ fn clap_outcome(err: &clap::Error) -> ParseOutcome {
             "no command given: dcx exec [OPTIONS] <CMD> [ARGS]...",
         )),
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ParseOutcome::Usage(UsageError {
-            message: "a subcommand is required: exec, serve, mcp, completions or man".into(),
+            message: "a subcommand is required: exec, serve, mcp, logs, top, completions or man".into(),
             help: Some("dcx --help"),
             hints: Vec::new(),
         }),
@@ -847,7 +847,7 @@ mod tests {
         );
         insta::assert_snapshot!(
             usage_error(&["dcx"]),
-            @"a subcommand is required: exec, serve, mcp, completions or man (see 'dcx --help')"
+            @"a subcommand is required: exec, serve, mcp, logs, top, completions or man (see 'dcx --help')"
         );
     }
 

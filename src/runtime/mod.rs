@@ -163,14 +163,24 @@ pub trait Runtime: Send + Sync {
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError>;
 
     /// The container's processes.
-    async fn top(&self, container: &Container) -> Result<Vec<ProcessInfo>, RuntimeError>;
+    async fn top(&self, _container: &Container) -> Result<Vec<ProcessInfo>, RuntimeError> {
+        Err(RuntimeError::Unsupported(format!(
+            "{} cannot list a container's processes.",
+            self.name()
+        )))
+    }
 
     /// The container's own output (its main process's stdout and stderr), as chunks.
     fn logs(
         &self,
-        container: &Container,
-        options: &LogOptions,
-    ) -> Result<OutputStream, RuntimeError>;
+        _container: &Container,
+        _options: &LogOptions,
+    ) -> Result<OutputStream, RuntimeError> {
+        Err(RuntimeError::Unsupported(format!(
+            "{} keeps no log of a container's output.",
+            self.name()
+        )))
+    }
 
     /// The engine's own exec command, for a front end that would have nothing to relay: run in
     /// the front end's place (`exec`), it gives the process the caller's own stdio and ends with
