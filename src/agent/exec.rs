@@ -26,28 +26,48 @@ use super::output::Kept;
 use crate::engine::{Command, Control, End, ExitStatus, Finished, Input};
 use crate::runtime::signal_name;
 
-/// The shell script every command runs through (see the module docs). Arguments: the state
-/// file, `1` to save the state afterwards, the command string (empty for an argv), then
-/// `NAME=value` entries and `--cd DIR`, then `--` and the argv.
-pub const WRAPPER: &str = r#"__dcx_state=$1 __dcx_save=$2 __dcx_cmd=$3 __dcx_n=0
-shift 3
-if [ -r "$__dcx_state" ]; then . "$__dcx_state"; fi
-while [ $# -gt 0 ]; do
-  case $1 in
-    --) shift; break;;
-    --cd) cd -- "$2" || exit 1; shift 2;;
-    *) export "$1"; __dcx_n=$((__dcx_n + 1)); eval "__dcx_e$__dcx_n=\$1"; shift;;
-  esac
+/// The shell script every command runs through (see the module docs). Everything it is told
+/// comes in its environment, never its argv (which any user of the container can read in
+/// `ps`): `__DCX_STATE` (the state file, in a directory of the session's own), `__DCX_SAVE`
+/// (`1`: save the state afterwards), `__DCX_CMD` (the command string; empty: run the argv),
+/// `__DCX_CD`, the request's variables `__DCX_E1`… (`__DCX_N` of them) and the defaults
+/// `__DCX_D1`… (`__DCX_DN`, set only where unset). A state file is replayed only when it and
+/// its directory belong to the user running the command.
+pub const WRAPPER: &str = r#"__dcx_state=$__DCX_STATE __dcx_save=$__DCX_SAVE __dcx_cmd=$__DCX_CMD __dcx_cd=$__DCX_CD
+__dcx_n=${__DCX_N:-0} __dcx_dn=${__DCX_DN:-0} __dcx_i=1
+while [ "$__dcx_i" -le "$__dcx_n" ]; do
+  eval "__dcx_e$__dcx_i=\$__DCX_E$__dcx_i; unset __DCX_E$__dcx_i"; __dcx_i=$((__dcx_i + 1))
 done
+__dcx_i=1
+while [ "$__dcx_i" -le "$__dcx_dn" ]; do
+  eval "__dcx_d$__dcx_i=\$__DCX_D$__dcx_i; unset __DCX_D$__dcx_i"; __dcx_i=$((__dcx_i + 1))
+done
+unset __DCX_STATE __DCX_SAVE __DCX_CMD __DCX_CD __DCX_N __DCX_DN
+__dcx_dir=${__dcx_state%/*}
+[ -d "$__dcx_dir" ] || mkdir -m 700 "$__dcx_dir" 2>/dev/null
+if [ -O "$__dcx_dir" ] && [ -O "$__dcx_state" ]; then . "$__dcx_state"; fi
+__dcx_i=1
+while [ "$__dcx_i" -le "$__dcx_dn" ]; do
+  eval "__dcx_kv=\$__dcx_d$__dcx_i"; __dcx_k=${__dcx_kv%%=*}
+  eval "[ -n \"\${$__dcx_k+x}\" ] || export \"\$__dcx_kv\""; __dcx_i=$((__dcx_i + 1))
+done
+__dcx_i=1
+while [ "$__dcx_i" -le "$__dcx_n" ]; do
+  eval "__dcx_kv=\$__dcx_e$__dcx_i"; __dcx_k=${__dcx_kv%%=*}
+  eval "__dcx_had$__dcx_i=\${$__dcx_k+x} __dcx_old$__dcx_i=\${$__dcx_k-}"
+  export "$__dcx_kv"; __dcx_i=$((__dcx_i + 1))
+done
+if [ -n "$__dcx_cd" ]; then cd -- "$__dcx_cd" || exit 1; fi
 if [ -z "$__dcx_cmd" ]; then exec "$@"; fi
 eval "$__dcx_cmd"
 __dcx_status=$?
-if [ "$__dcx_save" = 1 ]; then
+if [ "$__dcx_save" = 1 ] && [ -O "$__dcx_dir" ]; then
   # The request's own variables are for this command only, unless it changed them.
-  while [ "$__dcx_n" -gt 0 ]; do
-    eval "__dcx_kv=\$__dcx_e$__dcx_n"
-    eval "[ \"\${${__dcx_kv%%=*}-}\" = \"\${__dcx_kv#*=}\" ] && unset ${__dcx_kv%%=*}"
-    __dcx_n=$((__dcx_n - 1))
+  __dcx_i=1
+  while [ "$__dcx_i" -le "$__dcx_n" ]; do
+    eval "__dcx_kv=\$__dcx_e$__dcx_i"; __dcx_k=${__dcx_kv%%=*}
+    eval "if [ \"\${$__dcx_k-}\" = \"\${__dcx_kv#*=}\" ]; then if [ -n \"\$__dcx_had$__dcx_i\" ]; then export $__dcx_k=\"\$__dcx_old$__dcx_i\"; else unset $__dcx_k; fi; fi"
+    __dcx_i=$((__dcx_i + 1))
   done
   __dcx_sq=\' __dcx_q= __dcx_r=$PWD
   while :; do
@@ -60,8 +80,8 @@ if [ "$__dcx_save" = 1 ]; then
     esac
   done
   umask 077
-  { printf "cd -- '%s' 2>/dev/null\n" "$__dcx_q"; export -p; } > "$__dcx_state" 2>/dev/null
-  printf '%s' "$PWD" > "$__dcx_state.cwd" 2>/dev/null
+  { printf "cd -- '%s' 2>/dev/null\n" "$__dcx_q"; export -p; } >| "$__dcx_state" 2>/dev/null
+  printf '%s' "$PWD" >| "$__dcx_state.cwd" 2>/dev/null
 fi
 exit $__dcx_status
 "#;
@@ -140,6 +160,7 @@ impl Stream {
 /// A running or finished exec.
 pub struct Exec {
     pub id: String,
+    pub session_id: String,
     /// Kept output: stdout, stderr.
     kept: Mutex<(Kept, Kept)>,
     /// Woken on new output and at the end.
@@ -157,12 +178,14 @@ impl Exec {
     /// A new exec record and the receiver of its control messages.
     pub fn new(
         id: String,
+        session_id: String,
         budget: usize,
         foreground: bool,
     ) -> (Arc<Self>, mpsc::Receiver<Control>) {
         let (control, controls) = mpsc::channel(8);
         let exec = Arc::new(Self {
             id,
+            session_id,
             kept: Mutex::new((Kept::new(budget), Kept::new(budget))),
             changed: Notify::new(),
             ending: watch::channel(None).0,
@@ -193,8 +216,14 @@ impl Exec {
         let Some(sender) = sender else {
             return false;
         };
-        if !data.is_empty() && sender.send(Bytes::from(data)).await.is_err() {
-            return false;
+        // A command that does not read its stdin must not hold the caller.
+        if !data.is_empty() {
+            match tokio::time::timeout(Duration::from_secs(10), sender.send(Bytes::from(data)))
+                .await
+            {
+                Ok(Ok(())) => {}
+                _ => return false,
+            }
         }
         if eof {
             self.stdin.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -262,8 +291,9 @@ impl Exec {
         }
     }
 
-    pub async fn cancel(&self, signal: i32) {
-        let _ = self.control.send(Control::Cancel { signal }).await;
+    /// Asks the run to stop it; never waits (a stop already asked for is enough).
+    pub fn cancel(&self, signal: i32) {
+        let _ = self.control.try_send(Control::Cancel { signal });
     }
 
     /// The result envelope (with the kept output when `with_output`).
@@ -362,36 +392,52 @@ impl AsyncWrite for StreamSink {
     }
 }
 
-/// The command line that runs `command` (a shell string) or `argv` through [`WRAPPER`].
+/// The command that runs `command` (a shell string) or `argv` through [`WRAPPER`].
 pub struct Wrapped<'a> {
     pub shell: &'a str,
     pub state_file: &'a str,
     pub save_state: bool,
     pub command: Option<&'a str>,
     pub argv: &'a [String],
+    /// The request's `NAME=value` variables.
     pub env: &'a [String],
+    /// `NAME=value` defaults, set where the session has no such variable.
+    pub defaults: &'a [String],
     pub cwd: Option<&'a str>,
 }
 
 impl Wrapped<'_> {
-    pub fn command(&self, timeout: Duration) -> Command {
+    /// The wrapper's argv and what it is told, in its environment.
+    pub fn parts(&self) -> (Vec<String>, Vec<String>) {
         let mut argv = vec![
             self.shell.to_owned(),
             "-c".to_owned(),
             WRAPPER.to_owned(),
             "dcx".to_owned(),
-            self.state_file.to_owned(),
-            if self.save_state { "1" } else { "0" }.to_owned(),
-            self.command.unwrap_or_default().to_owned(),
         ];
-        argv.extend(self.env.iter().cloned());
-        if let Some(cwd) = self.cwd {
-            argv.extend(["--cd".to_owned(), cwd.to_owned()]);
-        }
-        argv.push("--".to_owned());
         argv.extend(self.argv.iter().cloned());
+        let mut env = vec![
+            format!("__DCX_STATE={}", self.state_file),
+            format!("__DCX_SAVE={}", if self.save_state { "1" } else { "0" }),
+            format!("__DCX_CMD={}", self.command.unwrap_or_default()),
+            format!("__DCX_CD={}", self.cwd.unwrap_or_default()),
+            format!("__DCX_N={}", self.env.len()),
+            format!("__DCX_DN={}", self.defaults.len()),
+        ];
+        for (index, entry) in self.env.iter().enumerate() {
+            env.push(format!("__DCX_E{}={entry}", index + 1));
+        }
+        for (index, entry) in self.defaults.iter().enumerate() {
+            env.push(format!("__DCX_D{}={entry}", index + 1));
+        }
+        (argv, env)
+    }
+
+    pub fn command(&self, timeout: Duration) -> Command {
+        let (argv, env) = self.parts();
         Command {
             argv,
+            env,
             timeout: Some(timeout),
             ..Command::default()
         }
@@ -404,26 +450,31 @@ mod tests {
 
     /// Runs the wrapper with a local shell, as the container would.
     fn wrapped(shell: &str, state: &str, save: bool, command: &str, env: &[&str]) -> String {
+        let env: Vec<String> = env.iter().map(|e| (*e).to_owned()).collect();
+        let defaults = ["PAGER=cat".to_owned()];
+        let (argv, vars) = Wrapped {
+            shell,
+            state_file: state,
+            save_state: save,
+            command: Some(command),
+            argv: &[],
+            env: &env,
+            defaults: &defaults,
+            cwd: None,
+        }
+        .parts();
         let (program, mut args) = match shell {
             "/bin/busybox" => (shell, vec!["sh".to_owned()]),
             _ => (shell, Vec::new()),
         };
-        args.extend([
-            "-c".to_owned(),
-            WRAPPER.to_owned(),
-            "dcx".to_owned(),
-            state.to_owned(),
-            if save { "1" } else { "0" }.to_owned(),
-            command.to_owned(),
-        ]);
-        args.extend(env.iter().map(|e| (*e).to_owned()));
-        args.push("--".to_owned());
-        let out = std::process::Command::new(program)
-            .args(&args)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .output()
-            .unwrap();
+        args.extend(argv[1..].iter().cloned());
+        let mut run = std::process::Command::new(program);
+        run.args(&args).env_clear().env("PATH", "/usr/bin:/bin");
+        for var in vars {
+            let (name, value) = var.split_once('=').unwrap();
+            run.env(name, value);
+        }
+        let out = run.output().unwrap();
         assert!(
             out.status.success(),
             "{shell}: {}",
@@ -441,28 +492,54 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let odd = dir.path().join("it's a \"dir\"");
             std::fs::create_dir(&odd).unwrap();
-            let state = dir.path().join("state");
+            let state = dir.path().join("session/state");
             let state = state.to_str().unwrap();
             let cd = format!(
-                "cd '{}' && export KEPT='a '\\''b' && export ONCE=changed",
+                "cd '{}' && export KEPT='a '\\''b' ONCE=changed PAGER=less FOO=keep",
                 odd.display().to_string().replace('\'', "'\\''")
             );
             wrapped(shell, state, true, &cd, &["ONCE=given", "GONE=x"]);
+            // A request's FOO is for that command only; the session's comes back after it.
+            let seen = wrapped(shell, state, true, "echo \"$FOO\"", &["FOO=tmp"]);
+            assert_eq!(seen, "tmp\n", "{shell}");
             let seen = wrapped(
                 shell,
                 state,
                 true,
-                "pwd; echo \"$KEPT|${ONCE-}|${GONE-unset}\"",
+                "pwd; echo \"$KEPT|${ONCE-}|${GONE-unset}|$PAGER|$FOO\"",
                 &[],
             );
             assert_eq!(
                 seen,
-                format!("{}\na 'b|changed|unset\n", odd.display()),
+                format!("{}\na 'b|changed|unset|less|keep\n", odd.display()),
                 "{shell}"
+            );
+            // A session that set no PAGER gets the default; the command's text is not argv.
+            let fresh = dir.path().join("other/state");
+            let fresh = fresh.to_str().unwrap();
+            let seen = wrapped(
+                shell,
+                fresh,
+                false,
+                "echo $PAGER; tr '\\0' ' ' < /proc/$$/cmdline",
+                &[],
+            );
+            assert!(
+                seen.starts_with("cat\n") && !seen.contains("cmdline"),
+                "{shell}: {seen}"
             );
             assert_eq!(
                 std::fs::read_to_string(format!("{state}.cwd")).unwrap(),
                 odd.display().to_string()
+            );
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |path: &str| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(
+                (
+                    mode(state),
+                    mode(&dir.path().join("session").display().to_string())
+                ),
+                (0o600, 0o700)
             );
             // Not saved: the next command sees the same state.
             wrapped(shell, state, false, "cd / && export KEPT=other", &[]);

@@ -136,7 +136,9 @@ async fn handle(
         let (tx, mut rx) = mpsc::channel::<Value>(16);
         let (frames_tx, frames_rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(16);
         tokio::spawn(async move {
-            let forward = async {
+            // `rx` is the forwarder's own: when the client goes, it goes, and the stream's
+            // sends fail (so the command is stopped) instead of waiting forever.
+            let forward = async move {
                 while let Some(event) = rx.recv().await {
                     let mut line = event.to_string();
                     line.push('\n');

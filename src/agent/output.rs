@@ -87,9 +87,11 @@ impl Kept {
             text_or_b64(name, &all, out);
             return;
         }
-        // Cut at character boundaries where the text is UTF-8, so the halves stay readable.
+        // Cut at character boundaries where the text is UTF-8, so the halves stay readable
+        // (the bytes trimmed off count as left out).
         let head = trim_partial_end(head);
         let tail = trim_partial_start(&tail);
+        let omitted = self.total - (head.len() + tail.len()) as u64;
         match (std::str::from_utf8(head), std::str::from_utf8(tail)) {
             (Ok(head), Ok(tail)) => {
                 out.insert(

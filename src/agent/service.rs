@@ -46,6 +46,22 @@ const QUIET_ENV: [(&str, &str); 4] = [
     ("DEBIAN_FRONTEND", "noninteractive"),
 ];
 
+/// A shell variable name: the wrapper exports it by name.
+fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// 64 random bits as hex: ids nobody can guess or plant files for.
+fn random_hex() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// The service's limits.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -78,12 +94,18 @@ impl Session {
             (Instant::now(), SystemTime::now());
     }
 
+    /// The session's state file, in a directory of its own (mode 0700, created by the first
+    /// command) under the container's `/tmp`.
     fn state_file(&self) -> String {
         format!(
-            "/tmp/.dcx-agent-{}-{}",
-            self.id,
+            "{}/state-{}",
+            self.state_dir(),
             self.generation.load(Ordering::SeqCst)
         )
+    }
+
+    fn state_dir(&self) -> String {
+        format!("/tmp/.dcx-agent-{}", self.id)
     }
 
     fn running(&self) -> Vec<Arc<Exec>> {
@@ -201,9 +223,11 @@ impl Service {
         &self.log
     }
 
+    /// A new id: unguessable, so neither a caller's `exec_id` nor another user of the
+    /// container can meet it.
     fn next_id(&self, prefix: &str) -> String {
-        let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        format!("{prefix}{n}-{}", self.nonce)
+        self.counter.fetch_add(1, Ordering::SeqCst);
+        format!("{prefix}-{}{}", self.nonce, random_hex())
     }
 
     fn session(&self, params: &Params) -> Result<Arc<Session>, Failure> {
@@ -264,6 +288,11 @@ impl Service {
     /// One method called in-process (another front end on the same sessions, `dcx mcp`):
     /// its data, or the failure. Stream events are not available this way.
     pub async fn call(self: &Arc<Self>, method: &str, params: Value) -> Result<Value, Failure> {
+        if method == "exec.stream" {
+            return Err(Failure::bad(
+                "exec.stream needs a transport: use exec.start and exec.read",
+            ));
+        }
         let params = match params {
             Value::Object(map) => Params(map),
             _ => Params::default(),
@@ -331,7 +360,7 @@ impl Service {
                 let eof = params.bool("eof")?.unwrap_or(false);
                 if !exec.write_stdin(data, eof).await {
                     return Err(Failure::bad(format!(
-                        "the stdin of exec {} is not open (started without `stdin_open`, closed, or ended)",
+                        "the stdin of exec {} is not open (started without `stdin_open`, closed, or ended) or the command is not reading it",
                         exec.id
                     )));
                 }
@@ -346,7 +375,7 @@ impl Service {
                     })?,
                 };
                 if exec.ending().is_none() {
-                    exec.cancel(signal).await;
+                    exec.cancel(signal);
                 }
                 exec.wait(None).await;
                 exec.envelope(true)
@@ -529,7 +558,7 @@ impl Service {
 
     /// Runs a short helper command in the session (no state saved) and returns its stdout.
     async fn helper(&self, session: &Session, argv: &[&str]) -> Option<Vec<u8>> {
-        let (exec, _controls) = Exec::new(String::new(), 64 * 1024, false);
+        let (exec, _controls) = Exec::new(String::new(), session.id.clone(), 64 * 1024, false);
         let command = crate::engine::Command {
             timeout: Some(Duration::from_secs(10)),
             ..crate::engine::Command::new(argv.iter().copied())
@@ -581,7 +610,7 @@ impl Service {
             .remove(&session.id);
         let running = session.running();
         for exec in &running {
-            exec.cancel(libc::SIGKILL).await;
+            exec.cancel(libc::SIGKILL);
         }
         for exec in &running {
             exec.wait(None).await;
@@ -621,6 +650,11 @@ impl Service {
                 .get(id)
                 .cloned()
         {
+            if existing.session_id != session.id {
+                return Err(Failure::bad(format!(
+                    "exec_id {id} belongs to another session"
+                )));
+            }
             return Ok((existing, false));
         }
         if self.stopping.load(Ordering::SeqCst) {
@@ -641,17 +675,22 @@ impl Service {
         }
         let stdin = params.bytes("stdin")?;
         let stdin_open = params.bool("stdin_open")?.unwrap_or(false);
-        let env: Vec<String> = session
-            .quiet_env()
+        let env: Vec<String> = params
+            .string_map("env")?
             .into_iter()
-            .chain(
-                params
-                    .string_map("env")?
-                    .into_iter()
-                    .filter(|(name, _)| name != TOKEN_VARIABLE)
-                    .map(|(name, value)| format!("{name}={value}")),
-            )
-            .collect();
+            .filter(|(name, _)| name != TOKEN_VARIABLE)
+            .map(|(name, value)| {
+                if is_variable_name(&name) {
+                    Ok(format!("{name}={value}"))
+                } else {
+                    Err(Failure::bad(format!(
+                        "`env`: `{}` is not a variable name (letters, digits and _, not first a digit)",
+                        name.escape_debug()
+                    )))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        let defaults = session.quiet_env();
         let cwd = params.string("cwd")?;
         let max_timeout_ms = self.limits.max_timeout.as_millis() as u64;
         let timeout = match params.uint("timeout_ms", max_timeout_ms)? {
@@ -688,7 +727,7 @@ impl Service {
             ));
         }
         let id = exec_id.unwrap_or_else(|| self.next_id("e"));
-        let (exec, controls) = Exec::new(id.clone(), budget, foreground);
+        let (exec, controls) = Exec::new(id.clone(), session.id.clone(), budget, foreground);
         {
             let mut execs = self.execs.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(existing) = execs.get(&id).cloned() {
@@ -723,6 +762,7 @@ impl Service {
             command: command.as_deref(),
             argv: &argv,
             env: &env,
+            defaults: &defaults,
             cwd: cwd.as_deref(),
         }
         .command(timeout);
@@ -802,8 +842,12 @@ impl Service {
             let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
             loop {
                 let changed = exec.changed.notified();
-                let (out, err) = exec.totals();
-                if out > stdout_at || err > stderr_at || exec.ending().is_some() {
+                // Something to show: a whole character at least.
+                let [(out, _, _), (err, _, _)] = exec.read_from(stdout_at, stderr_at);
+                if !trim_partial_end(&out).is_empty()
+                    || !trim_partial_end(&err).is_empty()
+                    || exec.ending().is_some()
+                {
                     break;
                 }
                 if tokio::time::timeout_at(deadline, changed).await.is_err() {
@@ -855,11 +899,20 @@ impl Service {
             .await;
         if fresh {
             let mut offsets = [0u64; 2];
+            let mut gone = false;
             let mut tails: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
             loop {
                 match tokio::time::timeout(KEEPALIVE, rx.recv()).await {
                     Err(_) => {
-                        let _ = events.send(json!({"id": id, "event": "keepalive"})).await;
+                        if !gone
+                            && events
+                                .send(json!({"id": id, "event": "keepalive"}))
+                                .await
+                                .is_err()
+                        {
+                            gone = true;
+                            exec.cancel(libc::SIGTERM);
+                        }
                     }
                     Ok(None) => break,
                     Ok(Some((stream, bytes))) => {
@@ -881,9 +934,11 @@ impl Service {
                         text_or_b64("data", &ready, &mut event);
                         event.insert("offset".into(), Value::from(offsets[index]));
                         offsets[index] += ready.len() as u64;
-                        if events.send(Value::Object(event)).await.is_err() {
-                            // The caller went away: the command is stopped.
-                            exec.cancel(libc::SIGTERM).await;
+                        // The caller went away: the command is stopped, once, and its output
+                        // drained (so it never waits on a reader that is gone).
+                        if !gone && events.send(Value::Object(event)).await.is_err() {
+                            gone = true;
+                            exec.cancel(libc::SIGTERM);
                         }
                     }
                 }
@@ -1038,7 +1093,7 @@ impl Service {
             .cloned()
             .collect();
         for exec in &running {
-            exec.cancel(libc::SIGTERM).await;
+            exec.cancel(libc::SIGTERM);
         }
         let all = futures_util::future::join_all(running.iter().map(|exec| exec.wait(None)));
         let _ = tokio::time::timeout(limit, all).await;

@@ -605,7 +605,8 @@ fn clap_outcome(err: &clap::Error) -> ParseOutcome {
             "no command given: dcx exec [OPTIONS] <CMD> [ARGS]...",
         )),
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ParseOutcome::Usage(UsageError {
-            message: "a subcommand is required: exec, serve, mcp, logs, top, completions or man".into(),
+            message: "a subcommand is required: exec, serve, mcp, logs, top, completions or man"
+                .into(),
             help: Some("dcx --help"),
             hints: Vec::new(),
         }),

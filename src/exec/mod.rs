@@ -14,7 +14,9 @@
 //!   immediate EOF. The input is abandoned once the output has ended, so an input that never
 //!   ends never holds the run up;
 //! * nothing is gathered in memory: chunks flow from the engine to the sinks as they come, and
-//!   the sinks are shut down (flushed) when the output ends;
+//!   the sinks are shut down (flushed) when the output ends; a sink may make the run wait (a
+//!   slow reader), but controls and the timeout are served meanwhile, and a write that never
+//!   finishes is given up once the process is gone;
 //! * the run ends when the process does: once it has exited, its output is read until it ends
 //!   or the engine sends nothing for [`DRAIN`] (time spent waiting on a slow sink does not
 //!   count), so a background child that keeps the output open (`server &`) does not hold the
@@ -31,6 +33,7 @@
 
 mod stdin;
 
+use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -123,6 +126,10 @@ struct Stopping {
 /// What woke the run up.
 enum Event {
     Output(Option<Result<Chunk, RuntimeError>>),
+    /// A signal was delivered, or could not be.
+    Delivered(i32, SignalTarget, Result<(), crate::runtime::SignalError>),
+    /// A write finished: the sink (by index) comes back.
+    Written(usize, Output, std::io::Result<()>),
     Exited(Result<ExitStatus, RuntimeError>),
     Control(Option<Control>),
     Deadline,
@@ -144,11 +151,17 @@ pub async fn run(
 ) -> Result<Finished, ExecError> {
     let ExecIo {
         stdin,
-        mut stdout,
-        mut stderr,
+        stdout,
+        stderr,
         mut control,
         started: on_start,
     } = io;
+    // The sinks, each lent to the write in flight while there is one.
+    let mut sinks: [Option<Output>; 2] = [Some(stdout), Some(stderr)];
+    let mut writing: Option<Writing> = None;
+    // Signals on their way, delivered beside the relay: an engine may need the output read to
+    // deliver one (Docker's kill exec can wait behind an exec whose output nobody reads).
+    let mut deliveries: Deliveries = futures_util::stream::FuturesUnordered::new();
     let started = log.start(&format!("Run in container: {}", spec.argv.join(" ")));
     let mut session = runtime.start(container, spec).await?;
     if let Some(on_start) = on_start {
@@ -170,32 +183,53 @@ pub async fn run(
     let (status, forced) = loop {
         let deadline = stopping.map(|stop| stop.next).or(timeout_at);
         let event = tokio::select! {
-            chunk = session.output.next(), if output_open => Event::Output(chunk),
+            chunk = session.output.next(), if output_open && writing.is_none() => Event::Output(chunk),
+            (index, sink, written) = in_flight(&mut writing), if writing.is_some() => {
+                Event::Written(index, sink, written)
+            }
             status = session.process.wait(), if !output_open => Event::Exited(status),
             () = &mut exited, if output_open && drain_until.is_none() => Event::ProcessGone,
-            () = sleep_until(drain_until), if output_open => Event::Drained,
+            // A slow sink is waited for, unless the run is stopping the command anyway.
+            () = sleep_until(drain_until),
+                if output_open && (writing.is_none() || stopping.is_some()) => Event::Drained,
             message = next_control(&mut control) => Event::Control(message),
             () = sleep_until(deadline) => Event::Deadline,
+            Some((signal, target, delivered)) = deliveries.next(), if !deliveries.is_empty() => {
+                Event::Delivered(signal, target, delivered)
+            }
         };
         match event {
             Event::Output(None) => {
                 output_open = false;
                 pump.abort();
-                finish(&mut stdout, &mut stderr).await?;
+                finish(&mut sinks).await?;
             }
             Event::ProcessGone => drain_until = Some(Instant::now() + DRAIN),
             Event::Drained => {
+                // A write still waiting on its reader is given up with the rest.
                 log.debug("The process has exited and its output is still open (a background child?): not waiting for it");
+                writing = None;
                 session.output = Box::pin(futures_util::stream::empty());
                 output_open = false;
                 pump.abort();
-                finish(&mut stdout, &mut stderr).await?;
+                finish(&mut sinks).await?;
             }
             Event::Output(Some(chunk)) => {
-                let written = match chunk? {
-                    Chunk::Stdout(bytes) => write(&mut stdout, &bytes).await,
-                    Chunk::Stderr(bytes) => write(&mut stderr, &bytes).await,
+                let (index, bytes) = match chunk? {
+                    Chunk::Stdout(bytes) => (0, bytes),
+                    Chunk::Stderr(bytes) => (1, bytes),
                 };
+                // A sink given up on (its write never finished) gets nothing more.
+                if let Some(mut sink) = sinks[index].take() {
+                    writing = Some(Box::pin(async move {
+                        let written = write(&mut sink, &bytes).await;
+                        (index, sink, written)
+                    }));
+                }
+            }
+            Event::Written(index, sink, written) => {
+                writing = None;
+                sinks[index] = Some(sink);
                 match written {
                     // The silence counts from when the sink took the chunk: a sink that made us
                     // wait (a slow reader) must not look like a silent engine.
@@ -225,13 +259,24 @@ pub async fn run(
                 }
             }
             Event::Exited(status) => break (status?, None),
+            Event::Delivered(_, _, Ok(())) => {}
+            Event::Delivered(signal, SignalTarget::Process, Err(err)) => {
+                log.debug(&format!("{err}; ending the exec"));
+                break (ExitStatus::Signal(signal), Some(End::Abandoned));
+            }
+            Event::Delivered(_, SignalTarget::Group, Err(err)) => {
+                log.debug(&format!("{err}; ending the exec"));
+                break (ExitStatus::Unknown, None);
+            }
             Event::Control(None) => control = None,
             Event::Control(Some(Control::Signal(signal))) => {
                 log.debug(&format!("Forwarding signal {signal} to the process"));
-                if let Err(err) = session.process.signal(signal, SignalTarget::Process).await {
-                    log.debug(&format!("{err}; ending the exec"));
-                    break (ExitStatus::Signal(signal), Some(End::Abandoned));
-                }
+                deliver(
+                    &mut deliveries,
+                    &session.process,
+                    signal,
+                    SignalTarget::Process,
+                );
             }
             Event::Control(Some(Control::Resize(size))) => {
                 if let Err(err) = session.process.resize(size).await {
@@ -247,10 +292,12 @@ pub async fn run(
                         next: Instant::now() + KILL_GRACE,
                     };
                     stopping = Some(stop);
-                    if let Err(err) = session.process.signal(signal, SignalTarget::Group).await {
-                        log.debug(&format!("{err}; ending the exec"));
-                        break (ExitStatus::Unknown, None);
-                    }
+                    deliver(
+                        &mut deliveries,
+                        &session.process,
+                        signal,
+                        SignalTarget::Group,
+                    );
                 }
             }
             Event::Deadline => {
@@ -275,16 +322,20 @@ pub async fn run(
                     Some(_) => break (ExitStatus::Unknown, None),
                 };
                 stopping = Some(stop);
-                if let Err(err) = session.process.signal(signal, SignalTarget::Group).await {
-                    log.debug(&format!("{err}; ending the exec"));
-                    break (ExitStatus::Unknown, None);
-                }
+                deliver(
+                    &mut deliveries,
+                    &session.process,
+                    signal,
+                    SignalTarget::Group,
+                );
             }
         }
     };
     pump.abort();
     if output_open {
-        finish(&mut stdout, &mut stderr).await?;
+        // A write still in flight (a reader that stopped reading) is not waited for.
+        drop(writing);
+        finish(&mut sinks).await?;
     }
     if stopping.is_some() {
         // A stopped command leaves nothing behind: whatever is left of its group goes too.
@@ -313,9 +364,43 @@ async fn write(sink: &mut Output, bytes: &[u8]) -> std::io::Result<()> {
     sink.flush().await
 }
 
+/// Signals on their way.
+type Deliveries = futures_util::stream::FuturesUnordered<
+    Pin<
+        Box<
+            dyn Future<Output = (i32, SignalTarget, Result<(), crate::runtime::SignalError>)>
+                + Send,
+        >,
+    >,
+>;
+
+/// Starts delivering `signal` beside the relay.
+fn deliver(
+    deliveries: &mut Deliveries,
+    process: &std::sync::Arc<dyn crate::runtime::Process>,
+    signal: i32,
+    target: SignalTarget,
+) {
+    let process = process.clone();
+    deliveries.push(Box::pin(async move {
+        let delivered = process.signal(signal, target).await;
+        (signal, target, delivered)
+    }));
+}
+
+/// A write in flight, with the sink it was lent.
+type Writing = Pin<Box<dyn Future<Output = (usize, Output, std::io::Result<()>)> + Send>>;
+
+async fn in_flight(writing: &mut Option<Writing>) -> (usize, Output, std::io::Result<()>) {
+    match writing {
+        Some(write) => write.await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The output has ended: flush both sinks (and let them pass on what they held back).
-async fn finish(stdout: &mut Output, stderr: &mut Output) -> Result<(), ExecError> {
-    for sink in [stdout, stderr] {
+async fn finish(sinks: &mut [Option<Output>; 2]) -> Result<(), ExecError> {
+    for sink in sinks.iter_mut().flatten() {
         match sink.shutdown().await {
             Ok(()) => {}
             Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {}

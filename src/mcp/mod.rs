@@ -53,6 +53,8 @@ impl Target {
         put("crun_path", &self.crun_path);
         put("user", &self.user);
         params.insert("runtime".into(), Value::from(self.runtime.clone()));
+        // A host may call tools in parallel: one session, commands side by side.
+        params.insert("concurrent".into(), Value::Bool(true));
         if !self.id_labels.is_empty() {
             params.insert("id_labels".into(), json!(self.id_labels));
         }

@@ -497,7 +497,7 @@ impl Runtime for Docker {
                 } => RuntimeError::NotRunning(container.name.clone()),
                 other => self.engine_error(other),
             })?;
-        let process = Box::new(DockerProcess {
+        let process = std::sync::Arc::new(DockerProcess {
             client: self.client.clone(),
             endpoint: self.endpoint.clone(),
             container_id: container.id.clone(),
@@ -629,6 +629,8 @@ impl DockerProcess {
             )
             .await
             .map_err(|err| reason(&err))?;
+        // Bounded: an engine may report the kill exec running long after it is done.
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
             let info = self
                 .client
@@ -636,6 +638,11 @@ impl DockerProcess {
                 .await
                 .map_err(|err| reason(&err))?;
             match (info.running, info.exit_code) {
+                (Some(true), _) if tokio::time::Instant::now() >= give_up => {
+                    return Err(format!(
+                        "`kill -s {name} {target}` in the container did not finish within 5 s"
+                    ));
+                }
                 (Some(true), _) => tokio::time::sleep(Duration::from_millis(5)).await,
                 (_, Some(0)) => return Ok(()),
                 (_, code) => {
@@ -650,7 +657,7 @@ impl DockerProcess {
 
 #[async_trait]
 impl Process for DockerProcess {
-    async fn wait(&mut self) -> Result<ExitStatus, RuntimeError> {
+    async fn wait(&self) -> Result<ExitStatus, RuntimeError> {
         // The output stream can end a moment before the daemon records the exit, and a process
         // that closed its stdout and stderr may still run: poll until it has finished.
         loop {

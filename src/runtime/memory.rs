@@ -78,15 +78,15 @@ struct MemoryProcess {
 
 #[async_trait]
 impl Process for MemoryProcess {
-    async fn wait(&mut self) -> Result<ExitStatus, RuntimeError> {
-        let status =
-            self.exit
-                .wait_for(Option::is_some)
-                .await
-                .map_err(|_| RuntimeError::Spawn {
-                    program: "memory".into(),
-                    reason: "the program vanished".into(),
-                })?;
+    async fn wait(&self) -> Result<ExitStatus, RuntimeError> {
+        let mut exit = self.exit.clone();
+        let status = *exit
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| RuntimeError::Spawn {
+                program: "memory".into(),
+                reason: "the program vanished".into(),
+            })?;
         Ok(status.unwrap_or(ExitStatus::Unknown))
     }
 
@@ -387,7 +387,7 @@ impl Runtime for Memory {
         Ok(Session {
             output: Box::pin(output),
             input: Box::pin(input),
-            process: Box::new(MemoryProcess {
+            process: std::sync::Arc::new(MemoryProcess {
                 exit: exit_rx,
                 messages: messages_tx,
                 signalable,

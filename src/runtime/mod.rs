@@ -18,6 +18,7 @@ pub use status::{ExitStatus, signal_name};
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -98,14 +99,15 @@ pub type InputSink = Pin<Box<dyn AsyncWrite + Send>>;
 pub struct Session {
     pub output: OutputStream,
     pub input: InputSink,
-    pub process: Box<dyn Process>,
+    pub process: Arc<dyn Process>,
 }
 
 /// The process behind a [`Session`].
 #[async_trait]
 pub trait Process: Send + Sync {
-    /// The exit status; call it after the output stream has ended.
-    async fn wait(&mut self) -> Result<ExitStatus, RuntimeError>;
+    /// The exit status; call it after the output stream has ended. Shared (`Arc`), so that a
+    /// signal can be delivered beside the relay while the output keeps flowing.
+    async fn wait(&self) -> Result<ExitStatus, RuntimeError>;
 
     /// Resizes the process's terminal (TTY sessions only).
     async fn resize(&self, size: TermSize) -> Result<(), RuntimeError>;

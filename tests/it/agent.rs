@@ -914,3 +914,93 @@ fn output_nobody_reads_is_kept_bounded_and_the_loss_counted() {
     );
     assert_eq!(text.len(), 1000);
 }
+
+#[test]
+fn a_stream_whose_reader_goes_away_stops_its_command() {
+    let agent = Agent::start_with_http(true, &[]);
+    let container = TestContainer::start(BUSYBOX);
+    let sid = agent.ok(
+        "session.create",
+        json!({"container_id": container.id, "concurrent": true}),
+    )["session_id"]
+        .clone();
+    // Socket: read a little, then hang up.
+    {
+        let mut client = agent.client();
+        client.send(
+            "exec.stream",
+            json!({"session_id": sid, "command": "yes socket"}),
+        );
+        for _ in 0..5 {
+            client.read();
+        }
+    }
+    // HTTP: curl gives up after a second.
+    let url = format!("http://127.0.0.1:{}/", agent.port.unwrap());
+    let body = json!({"id": 1, "method": "exec.stream", "params": {"session_id": sid, "command": "yes http"}});
+    let _ = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "1", "-o", "/dev/null", "-H"])
+        .arg(format!("Authorization: Bearer {TOKEN}"))
+        .args(["--data-binary", &body.to_string(), &url])
+        .status();
+    let started = Instant::now();
+    while container.count_running("yes socket") + container.count_running("yes http") > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the commands went on"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let info = agent.ok("session.info", json!({"session_id": sid}));
+    assert_eq!(info["running_execs"], json!([]), "{info}");
+}
+
+#[test]
+fn exec_ids_are_per_session_and_stream_events_keep_characters_whole() {
+    let agent = Agent::start(&[]);
+    let container = TestContainer::start(DEBIAN);
+    let mut client = agent.client();
+    let one =
+        client.ok("session.create", json!({"container_id": container.id}))["session_id"].clone();
+    let two =
+        client.ok("session.create", json!({"container_id": container.id}))["session_id"].clone();
+    client.ok(
+        "exec.run",
+        json!({"session_id": one, "command": "echo mine", "exec_id": "shared-1"}),
+    );
+    let (code, message) = client.error(
+        "exec.run",
+        json!({"session_id": two, "command": "echo theirs", "exec_id": "shared-1"}),
+    );
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("bad_request", "exec_id shared-1 belongs to another session")
+    );
+    // Generated ids cannot be guessed from the session's.
+    let generated = client.ok("exec.run", json!({"session_id": one, "command": "true"}))["exec_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(generated.len() > 20, "{generated}");
+    // 300 000 bytes of two-byte characters through 64 KiB chunks: never split.
+    let id = client.send(
+        "exec.stream",
+        json!({"session_id": one, "command": "head -c 150000 /dev/zero | tr '\\0' x | sed 's/x/é/g'"}),
+    );
+    let mut text = String::new();
+    loop {
+        let event = client.read();
+        assert_eq!(event["id"], id);
+        match event["event"].as_str() {
+            Some("stdout") => text.push_str(
+                event["data"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("split: {event}")),
+            ),
+            Some("end") => break,
+            _ => {}
+        }
+    }
+    assert_eq!(text.chars().count(), 150_000);
+    assert!(text.chars().all(|c| c == 'é'));
+}

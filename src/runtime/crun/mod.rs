@@ -297,8 +297,8 @@ impl Runtime for Crun {
             return Ok(Session {
                 output: Box::pin(output),
                 input: Box::pin(writer),
-                process: Box::new(CrunProcess {
-                    child,
+                process: std::sync::Arc::new(CrunProcess {
+                    child: tokio::sync::Mutex::new(child),
                     pid,
                     master: Some(master),
                     group: std::sync::Mutex::new(None),
@@ -313,8 +313,8 @@ impl Runtime for Crun {
         Ok(Session {
             output: Box::pin(futures_util::stream::select(stdout, stderr)),
             input: Box::pin(stdin),
-            process: Box::new(CrunProcess {
-                child,
+            process: std::sync::Arc::new(CrunProcess {
+                child: tokio::sync::Mutex::new(child),
                 pid,
                 master: None,
                 group: std::sync::Mutex::new(None),

@@ -13,7 +13,7 @@ use crate::runtime::{
 };
 
 pub(super) struct CrunProcess {
-    pub(super) child: tokio::process::Child,
+    pub(super) child: tokio::sync::Mutex<tokio::process::Child>,
     pub(super) pid: u32,
     pub(super) master: Option<OwnedFd>,
     /// The process group, once a group signal has needed it: it can still be signalled after
@@ -32,8 +32,8 @@ impl CrunProcess {
 
 #[async_trait]
 impl Process for CrunProcess {
-    async fn wait(&mut self) -> Result<ExitStatus, RuntimeError> {
-        let status = self.child.wait().await.map_err(stream_error)?;
+    async fn wait(&self) -> Result<ExitStatus, RuntimeError> {
+        let status = self.child.lock().await.wait().await.map_err(stream_error)?;
         use std::os::unix::process::ExitStatusExt;
         Ok(match (status.code(), status.signal()) {
             (Some(code), _) => ExitStatus::Code(i64::from(code)),
