@@ -230,6 +230,15 @@ impl Service {
         format!("{prefix}-{}{}", self.nonce, random_hex())
     }
 
+    fn all_sessions(&self) -> Vec<Arc<Session>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
     fn session(&self, params: &Params) -> Result<Arc<Session>, Failure> {
         let id = params.required_string("session_id")?;
         let session = self
@@ -965,13 +974,7 @@ impl Service {
     }
 
     async fn stats(&self) -> Value {
-        let sessions: Vec<Arc<Session>> = self
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let sessions: Vec<Arc<Session>> = self.all_sessions();
         // Zombies, once per container.
         let mut containers: Vec<(String, Arc<Session>)> = Vec::new();
         for session in &sessions {
@@ -1033,13 +1036,7 @@ impl Service {
                 .info(&format!("session {} idle: dropped", session.id));
             self.destroy(&session).await;
         }
-        let sessions: Vec<Arc<Session>> = self
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let sessions: Vec<Arc<Session>> = self.all_sessions();
         for session in sessions {
             let mut dropped = Vec::new();
             {
@@ -1068,13 +1065,7 @@ impl Service {
 
     /// Destroys every session (their commands killed, their state files removed).
     pub async fn destroy_all(&self) {
-        let sessions: Vec<Arc<Session>> = self
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let sessions: Vec<Arc<Session>> = self.all_sessions();
         for session in sessions {
             self.destroy(&session).await;
         }

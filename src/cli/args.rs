@@ -140,37 +140,12 @@ pub struct LogsArgs {
 /// The flags of `dcx mcp`: `dcx exec`'s selectors (none: the current directory).
 #[derive(Debug, Args)]
 pub struct McpArgs {
-    /// Id, name or unique id prefix of the container to run in
-    #[arg(long = "container-id", value_name = "ID")]
-    pub container_id: Option<String>,
-
-    /// Find the container by this label (name=value); repeatable, all must match
-    #[arg(long = "id-label", value_name = "NAME=VALUE")]
-    pub id_label: Vec<String>,
-
-    /// Find the container started for this workspace folder [default: the current directory]
-    #[arg(long = "workspace-folder", value_name = "PATH")]
-    pub workspace_folder: Option<String>,
-
-    /// devcontainer.json path
-    #[arg(long, value_name = "PATH")]
-    pub config: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
 
     /// Run as this user (wins over remoteUser)
     #[arg(short = 'u', long, value_name = "USER")]
     pub user: Option<String>,
-
-    /// The container engine
-    #[arg(long, env = "DCX_RUNTIME", value_enum, default_value_t = RuntimeKind::Docker)]
-    pub runtime: RuntimeKind,
-
-    /// crun's state root (with --runtime crun)
-    #[arg(long = "crun-root", value_name = "DIR")]
-    pub crun_root: Option<String>,
-
-    /// The crun binary (with --runtime crun)
-    #[arg(long = "crun-path", value_name = "PATH")]
-    pub crun_path: Option<String>,
 
     /// Log level for diagnostics on stderr
     #[arg(long = "log-level", value_enum, default_value_t = LogLevel::Info)]

@@ -126,17 +126,18 @@ fn mcp(mcp_args: args::McpArgs) -> u8 {
                 .unwrap_or(path)
         })
     };
+    let selected = mcp_args.target;
     let target = crate::mcp::Target {
-        workspace_folder: absolute(mcp_args.workspace_folder),
-        container_id: mcp_args.container_id.filter(|id| !id.is_empty()),
-        id_labels: mcp_args.id_label,
-        config: absolute(mcp_args.config),
-        runtime: match mcp_args.runtime {
+        workspace_folder: absolute(selected.workspace_folder),
+        container_id: selected.container_id.filter(|id| !id.is_empty()),
+        id_labels: selected.id_label,
+        config: absolute(selected.config),
+        runtime: match selected.runtime {
             args::RuntimeKind::Docker => "docker".into(),
             args::RuntimeKind::Crun => "crun".into(),
         },
-        crun_root: absolute(mcp_args.crun_root),
-        crun_path: mcp_args.crun_path.filter(|path| !path.is_empty()),
+        crun_root: absolute(selected.crun_root),
+        crun_path: selected.crun_path.filter(|path| !path.is_empty()),
         user: mcp_args.user.filter(|user| !user.is_empty()),
     };
     match crate::mcp::serve(target, log.clone()) {

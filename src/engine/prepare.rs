@@ -93,12 +93,8 @@ pub fn default_workspace(
     }
 }
 
-/// The container the request's selectors mean, running or not (for `logs` and `top`, which
-/// need no environment).
-pub(super) async fn locate(
-    runtime: &dyn Runtime,
-    request: &PrepareRequest,
-) -> Result<Container, EngineError> {
+/// Where the config is, and what the selectors say, by the request.
+fn selection(request: &PrepareRequest) -> (config::Located, discovery::Selection) {
     let located = config::locate(
         &request.cwd,
         request.workspace_folder.as_deref(),
@@ -116,6 +112,16 @@ pub(super) async fn locate(
                 config_file: located.config_path.clone(),
             }),
     };
+    (located, selection)
+}
+
+/// The container the request's selectors mean, running or not (for `logs` and `top`, which
+/// need no environment).
+pub(super) async fn locate(
+    runtime: &dyn Runtime,
+    request: &PrepareRequest,
+) -> Result<Container, EngineError> {
+    let (_, selection) = selection(request);
     Ok(discovery::find(runtime, &selection).await?.container)
 }
 
@@ -124,12 +130,7 @@ pub(super) async fn prepare(
     request: &PrepareRequest,
     log: &Log,
 ) -> Result<Prepared, EngineError> {
-    let located = config::locate(
-        &request.cwd,
-        request.workspace_folder.as_deref(),
-        request.config.as_deref(),
-        request.override_config.as_deref(),
-    );
+    let (located, selection) = selection(request);
     let loaded = config::load(
         &located,
         request.host_env.clone(),
@@ -139,18 +140,6 @@ pub(super) async fn prepare(
     if let Some(path) = &located.read_path {
         log.debug(&format!("Dev container config: {}", path.display()));
     }
-
-    let selection = discovery::Selection {
-        container_id: request.container_id.clone(),
-        id_labels: request.id_labels.clone(),
-        workspace: located
-            .workspace_folder
-            .clone()
-            .map(|folder| discovery::Workspace {
-                folder,
-                config_file: located.config_path.clone(),
-            }),
-    };
     let target = discovery::resolve(runtime, &selection).await?;
     let container = &target.container;
     log.debug(&format!("Container: {} ({})", container.name, container.id));
