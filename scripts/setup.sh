@@ -104,7 +104,9 @@ fi
 mcp_version=2.3.0
 if ! python3 -c 'import mcp' 2>/dev/null; then
   say "installing the Python MCP SDK (mcp==$mcp_version)"
-  python3 -m pip install --quiet --disable-pip-version-check "mcp==$mcp_version" >/dev/null
+  # (A distribution's own Python may refuse a pip install outside a venv: then allow it.)
+  python3 -m pip install --quiet --disable-pip-version-check "mcp==$mcp_version" >/dev/null 2>&1 ||
+    python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "mcp==$mcp_version" >/dev/null
 fi
 
 cat >"$cache/env" <<ENV

@@ -151,12 +151,18 @@ fn a_paused_container_says_how_to_unpause_it() {
 
 #[test]
 fn without_permission_on_the_socket_the_hint_is_the_docker_group() {
+    // A copy nobody may run, wherever the checkout lives (a home folder may be closed to it).
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.path().join("dcx");
+    std::fs::copy(dcx_path(), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = Cmd::program("runuser")
+        .current_dir(dir.path())
+        .args(["-u", "nobody", "--"])
         .args([
-            "-u",
-            "nobody",
-            "--",
-            dcx_path(),
+            copy.to_str().unwrap(),
             "exec",
             "--container-id",
             "any",
