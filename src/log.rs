@@ -104,9 +104,13 @@ impl Log {
         Self::new(Level::Error, Format::Text, Arc::new(|_: &[u8]| {}))
     }
 
-    /// The sink this log writes into (for a second log on the same output).
-    pub fn sink(&self) -> Arc<dyn LogSink> {
-        self.sink.clone()
+    /// The same log, keeping only `level` and above (for a part whose finer diagnostics must
+    /// not reach this sink).
+    pub fn at_least(&self, level: Level) -> Self {
+        Self {
+            threshold: self.threshold.max(level),
+            ..self.clone()
+        }
     }
 
     pub fn format(&self) -> Format {

@@ -75,11 +75,7 @@ async fn run(options: ServeOptions, token: Option<String>, log: Log) -> Result<(
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     // The engine's own diagnostics could name commands and env: warnings and errors only.
-    let engine_log = Log::new(
-        Level::Warning.max(log_threshold(&log)),
-        log.format(),
-        log.sink(),
-    );
+    let engine_log = log.at_least(Level::Warning);
     let cwd = std::env::current_dir()?;
     let service = Service::new(options.limits.clone(), log.clone(), engine_log, cwd);
     let listener = unix::bind(&options.socket).await?;
@@ -131,11 +127,4 @@ async fn run(options: ServeOptions, token: Option<String>, log: Log) -> Result<(
     let _ = tokio::time::timeout(Duration::from_millis(800), tracker.wait()).await;
     log.info("stopped");
     Ok(())
-}
-
-fn log_threshold(log: &Log) -> Level {
-    [Level::Trace, Level::Debug, Level::Info, Level::Warning]
-        .into_iter()
-        .find(|level| log.enabled(*level))
-        .unwrap_or(Level::Error)
 }

@@ -38,7 +38,8 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 /// How long `exec.start` and `exec.read` may wait.
 const MAX_WAIT_MS: u64 = 30_000;
 
-/// Non-interactive defaults for every command, unless the session's env sets them.
+/// Non-interactive defaults for every command, unless the session's env sets them (the wrapper
+/// applies them only where unset).
 const QUIET_ENV: [(&str, &str); 4] = [
     ("PAGER", "cat"),
     ("GIT_PAGER", "cat"),
@@ -55,9 +56,9 @@ fn is_variable_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// 64 random bits as hex: ids nobody can guess or plant files for.
+/// 128 random bits as hex: ids nobody can guess or plant files for.
 fn random_hex() -> String {
-    let mut bytes = [0u8; 8];
+    let mut bytes = [0u8; 16];
     let _ = getrandom::fill(&mut bytes);
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
@@ -128,21 +129,6 @@ impl Session {
                 .elapsed()
                 > self.idle_timeout
     }
-
-    /// The variables every command gets unless the session's env has them.
-    fn quiet_env(&self) -> Vec<String> {
-        QUIET_ENV
-            .iter()
-            .filter(|(name, _)| {
-                !self
-                    .prepared
-                    .env
-                    .iter()
-                    .any(|entry| entry.split('=').next() == Some(*name))
-            })
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect()
-    }
 }
 
 /// The whole service.
@@ -159,8 +145,6 @@ pub struct Service {
     execs: Mutex<HashMap<String, Arc<Exec>>>,
     running: AtomicUsize,
     engines: tokio::sync::Mutex<Vec<(EngineSettings, Arc<Engine>)>>,
-    counter: AtomicU64,
-    nonce: String,
     stopping: AtomicBool,
 }
 
@@ -200,8 +184,6 @@ impl Service {
     pub fn new(limits: Limits, log: Log, engine_log: Log, cwd: PathBuf) -> Arc<Self> {
         let mut host_env = crate::config::LocalContext::process_env();
         host_env.remove(TOKEN_VARIABLE);
-        let mut nonce = [0u8; 3];
-        let _ = getrandom::fill(&mut nonce);
         Arc::new(Self {
             started: Instant::now(),
             limits,
@@ -213,8 +195,6 @@ impl Service {
             execs: Mutex::new(HashMap::new()),
             running: AtomicUsize::new(0),
             engines: tokio::sync::Mutex::new(Vec::new()),
-            counter: AtomicU64::new(0),
-            nonce: nonce.iter().map(|byte| format!("{byte:02x}")).collect(),
             stopping: AtomicBool::new(false),
         })
     }
@@ -226,8 +206,7 @@ impl Service {
     /// A new id: unguessable, so neither a caller's `exec_id` nor another user of the
     /// container can meet it.
     fn next_id(&self, prefix: &str) -> String {
-        self.counter.fetch_add(1, Ordering::SeqCst);
-        format!("{prefix}-{}{}", self.nonce, random_hex())
+        format!("{prefix}-{}", random_hex())
     }
 
     fn all_sessions(&self) -> Vec<Arc<Session>> {
@@ -699,7 +678,11 @@ impl Service {
                 }
             })
             .collect::<Result<_, _>>()?;
-        let defaults = session.quiet_env();
+        // The wrapper sets each only where the session (or an earlier export) has none.
+        let defaults: Vec<String> = QUIET_ENV
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
         let cwd = params.string("cwd")?;
         let max_timeout_ms = self.limits.max_timeout.as_millis() as u64;
         let timeout = match params.uint("timeout_ms", max_timeout_ms)? {

@@ -24,7 +24,7 @@ use super::error::Error;
 use super::request::ExecRequest;
 use super::stdio::{self, Stream};
 use super::terminal::{self, HostTerminal, RawMode};
-use super::{args, signals, stderr_log};
+use super::{args, report, signals, stderr_log};
 use crate::engine::{Command, End, Engine, ExecIo};
 use crate::log::{Format, Level, Log};
 
@@ -36,7 +36,7 @@ pub(super) fn command(exec_args: args::ExecArgs) -> u8 {
         .and_then(|cwd| ExecRequest::from_args(exec_args, &cwd).map_err(Error::from))
     {
         Ok(request) => request,
-        Err(err) => return fail(&log, &err, None),
+        Err(err) => return report(&log, &err, None),
     };
     let outcome = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -50,17 +50,8 @@ pub(super) fn command(exec_args: args::ExecArgs) -> u8 {
         });
     match outcome {
         Ok(code) => code,
-        Err(err) => fail(&log, &err, Some(&request)),
+        Err(err) => report(&log, &err, Some(&request)),
     }
-}
-
-/// Reports a failure (`error:` and its `hint:` lines) and returns its exit code.
-fn fail(log: &Log, err: &Error, request: Option<&ExecRequest>) -> u8 {
-    log.error(&err.to_string());
-    for hint in err.hints(request) {
-        log.hint(&hint);
-    }
-    err.exit_code()
 }
 
 async fn execute(request: &ExecRequest, log: &Log) -> Result<u8, Error> {

@@ -41,12 +41,7 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> u8 {
             return 0;
         }
         Err(ParseOutcome::Usage(err)) => {
-            let log = stderr_log(Level::Info, Format::Text);
-            log.error(&err.to_string());
-            for hint in err.hints() {
-                log.hint(hint);
-            }
-            return Error::from(err).exit_code();
+            return report(&stderr_log(Level::Info, Format::Text), &err.into(), None);
         }
     };
     match parsed.command {
@@ -82,6 +77,15 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> u8 {
             }
         }
     }
+}
+
+/// Reports a failure (`error:` and its `hint:` lines) and returns its exit code.
+fn report(log: &Log, err: &Error, request: Option<&request::ExecRequest>) -> u8 {
+    log.error(&err.to_string());
+    for hint in err.hints(request) {
+        log.hint(&hint);
+    }
+    err.exit_code()
 }
 
 /// The log the CLI installs: diagnostics on its own stderr, with passing status lines for slow

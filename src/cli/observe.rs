@@ -7,27 +7,17 @@ use std::path::PathBuf;
 
 use futures_util::StreamExt;
 
-use super::args::{LogsArgs, RuntimeKind, TargetArgs};
+use super::args::{LogsArgs, TargetArgs};
 use super::error::Error;
-use super::{stderr_log, stdio};
+use super::request::{check_id_labels, engine_settings, present};
+use super::{report, stderr_log, stdio};
 use crate::engine::{Chunk, Engine, EngineSettings, LogOptions, PrepareRequest, default_workspace};
 use crate::log::{Format, Level, Log};
 
 /// The engine settings and selection of `target`.
 fn request(target: TargetArgs) -> Result<(EngineSettings, PrepareRequest), Error> {
     let cwd = std::env::current_dir().map_err(Error::Io)?;
-    let present = |value: Option<String>| value.filter(|value| !value.is_empty());
-    for label in &target.id_label {
-        if !label
-            .split_once('=')
-            .is_some_and(|(name, value)| !name.is_empty() && !value.is_empty())
-        {
-            return Err(super::UsageError::exact(
-                "Unmatched argument format: id-label must match <name>=<value>",
-            )
-            .into());
-        }
-    }
+    check_id_labels(&target.id_label)?;
     let container_id = present(target.container_id);
     let workspace_folder = default_workspace(
         &cwd,
@@ -36,16 +26,13 @@ fn request(target: TargetArgs) -> Result<(EngineSettings, PrepareRequest), Error
         present(target.workspace_folder).map(PathBuf::from),
     )
     .map_err(|err| super::UsageError::exact(err.to_string()))?;
-    let settings = match target.runtime {
-        RuntimeKind::Docker => EngineSettings::Docker {
-            host: std::env::var("DOCKER_HOST").ok(),
-            docker_path: None,
-        },
-        RuntimeKind::Crun => EngineSettings::Crun {
-            root: present(target.crun_root).map(|root| cwd.join(root)),
-            path: present(target.crun_path).map(PathBuf::from),
-        },
-    };
+    let settings = engine_settings(
+        target.runtime,
+        None,
+        target.crun_root,
+        target.crun_path,
+        &cwd,
+    );
     let mut request = PrepareRequest::new(&cwd);
     request.container_id = container_id;
     request.id_labels = target.id_label;
@@ -65,13 +52,7 @@ fn block_on<T>(work: impl std::future::Future<Output = Result<T, Error>>) -> Res
 fn finish(log: &Log, outcome: Result<(), Error>) -> u8 {
     match outcome {
         Ok(()) => 0,
-        Err(err) => {
-            log.error(&err.to_string());
-            for hint in err.hints(None) {
-                log.hint(&hint);
-            }
-            err.exit_code()
-        }
+        Err(err) => report(log, &err, None),
     }
 }
 

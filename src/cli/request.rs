@@ -27,23 +27,50 @@ pub struct ExecRequest {
 }
 
 /// An empty string counts as absent, as in the reference.
-fn present(value: Option<String>) -> Option<String> {
+pub(super) fn present(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.is_empty())
+}
+
+/// `--id-label`s must each be `name=value`, both parts non-empty.
+pub(super) fn check_id_labels(labels: &[String]) -> Result<(), UsageError> {
+    for label in labels {
+        match label.split_once('=') {
+            Some((name, value)) if !name.is_empty() && !value.is_empty() => {}
+            _ => {
+                return Err(UsageError::exact(
+                    "Unmatched argument format: id-label must match <name>=<value>",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The engine the flags name: Docker at `DOCKER_HOST` (podman's socket for a podman
+/// `--docker-path`), or crun with its root (relative to `cwd`) and binary.
+pub(super) fn engine_settings(
+    runtime: args::RuntimeKind,
+    docker_path: Option<String>,
+    crun_root: Option<String>,
+    crun_path: Option<String>,
+    cwd: &Path,
+) -> EngineSettings {
+    match runtime {
+        args::RuntimeKind::Docker => EngineSettings::Docker {
+            host: std::env::var("DOCKER_HOST").ok(),
+            docker_path: present(docker_path),
+        },
+        args::RuntimeKind::Crun => EngineSettings::Crun {
+            root: present(crun_root).map(|root| cwd.join(root)),
+            path: present(crun_path).map(PathBuf::from),
+        },
+    }
 }
 
 impl ExecRequest {
     /// Validates parsed arguments; `cwd` is the process's current directory.
     pub fn from_args(args: args::ExecArgs, cwd: &Path) -> Result<Self, UsageError> {
-        for label in &args.id_label {
-            match label.split_once('=') {
-                Some((name, value)) if !name.is_empty() && !value.is_empty() => {}
-                _ => {
-                    return Err(UsageError::exact(
-                        "Unmatched argument format: id-label must match <name>=<value>",
-                    ));
-                }
-            }
-        }
+        check_id_labels(&args.id_label)?;
         let remote_env = args
             .remote_env
             .iter()
@@ -90,16 +117,13 @@ impl ExecRequest {
             args::UserEnvProbe::InteractiveShell => ProbeMode::InteractiveShell,
             args::UserEnvProbe::LoginShell => ProbeMode::LoginShell,
         };
-        let settings = match args.runtime {
-            args::RuntimeKind::Docker => EngineSettings::Docker {
-                host: std::env::var("DOCKER_HOST").ok(),
-                docker_path: present(args.compat.docker_path),
-            },
-            args::RuntimeKind::Crun => EngineSettings::Crun {
-                root: present(args.crun_root).map(|root| cwd.join(root)),
-                path: present(args.crun_path).map(PathBuf::from),
-            },
-        };
+        let settings = engine_settings(
+            args.runtime,
+            args.compat.docker_path,
+            args.crun_root,
+            args.crun_path,
+            cwd,
+        );
         let prepare = PrepareRequest {
             cwd: cwd.to_path_buf(),
             container_id,

@@ -2,38 +2,9 @@
 //! commands, and the plan is a value.
 
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-
-use tokio::io::AsyncWrite;
 
 use super::*;
-use crate::runtime::memory::Memory;
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl AsyncWrite for Buffer {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut Context<'_>,
-        bytes: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Poll::Ready(Ok(bytes.len()))
-    }
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
+use crate::runtime::memory::{Buffer, Memory};
 
 fn engine() -> (Engine, Arc<Mutex<Vec<Vec<String>>>>) {
     let mut memory = Memory::with_container("c1");

@@ -1,37 +1,9 @@
 //! The relay loop through its own API, on the in-memory engine with in-memory I/O.
 
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use super::*;
-use crate::runtime::memory::{Memory, Received};
-
-/// An output sink the test can read afterwards.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Buffer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl AsyncWrite for Buffer {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        bytes: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Poll::Ready(Ok(bytes.len()))
-    }
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
+use crate::runtime::memory::{Buffer, Memory, Received};
 
 /// A sink whose reader goes away after `room` bytes.
 struct Closing {

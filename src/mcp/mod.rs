@@ -399,7 +399,7 @@ pub fn serve(target: Target, log: Log) -> Result<(), McpError> {
         .build()?;
     let result = runtime.block_on(async move {
         // The engine's own diagnostics could name commands and env: warnings and errors only.
-        let engine_log = Log::new(Level::Warning, log.format(), log.sink());
+        let engine_log = log.at_least(Level::Warning);
         let limits = Limits {
             max_sessions: 4,
             max_execs: 64,

@@ -55,19 +55,12 @@ impl Process for CrunProcess {
     /// crun exits when the process does: its `/proc` entry turns zombie (dcx reaps it only in
     /// [`Process::wait`]). Polled from rarely to every quarter second.
     fn exited(&self) -> ExitWatch {
-        let stat = format!("/proc/{}/stat", self.pid);
+        let pid = i64::from(self.pid);
         Box::pin(async move {
             let mut pause = std::time::Duration::from_millis(5);
             loop {
                 tokio::time::sleep(pause).await;
-                let state = std::fs::read_to_string(&stat).ok().and_then(|text| {
-                    let rest = &text[text.rfind(')')? + 2..];
-                    rest.split_whitespace().next().map(str::to_owned)
-                });
-                if state
-                    .as_deref()
-                    .is_none_or(|state| matches!(state, "Z" | "X" | "x"))
-                {
+                if !super::state::alive_now(pid) {
                     return;
                 }
                 pause = (pause * 2).min(std::time::Duration::from_millis(250));
