@@ -135,21 +135,20 @@ fn rows(table: &str) -> Vec<(String, String, String)> {
 fn docker_top_lists_an_exec_and_a_zombie() {
     let c = TestContainer::start_running(BUSYBOX, &[], CHATTY);
     docker(&["exec", "-d", &c.id, "sleep", "778"]);
+    let table = std::cell::RefCell::new(String::new());
     wait_for("the exec and the zombie", || {
-        let table = dcx()
+        let shown = dcx()
             .args(["top", "--container-id", &c.name])
             .run()
             .code(0)
             .stdout_text();
-        let rows = rows(&table);
+        let rows = rows(&shown);
+        *table.borrow_mut() = shown;
         rows.iter()
             .any(|(user, _, cmd)| user == "root" && cmd == "sleep 778")
             && rows.iter().any(|(_, state, _)| state == "Z")
     });
-    let table = dcx()
-        .args(["top", "--container-id", &c.name])
-        .run()
-        .stdout_text();
+    let table = table.into_inner();
     assert!(table.contains("Z zombie"), "{table}");
 }
 
