@@ -10,6 +10,7 @@
 //! stderr. It never touches a terminal, and commands never see its stdio.
 
 mod exec;
+mod files;
 mod http;
 pub mod output;
 pub mod protocol;

@@ -20,6 +20,10 @@ pub enum Code {
     EngineError,
     Unauthorized,
     ShuttingDown,
+    NoSuchFile,
+    IsADirectory,
+    NotADirectory,
+    TooLarge,
 }
 
 impl Code {
@@ -37,6 +41,10 @@ impl Code {
             Self::EngineError => "engine_error",
             Self::Unauthorized => "unauthorized",
             Self::ShuttingDown => "shutting_down",
+            Self::NoSuchFile => "no_such_file",
+            Self::IsADirectory => "is_a_directory",
+            Self::NotADirectory => "not_a_directory",
+            Self::TooLarge => "too_large",
         }
     }
 }
@@ -128,6 +136,11 @@ fn wrong(name: &str, what: &str) -> Failure {
 impl Params {
     fn get(&self, name: &str) -> Option<&Value> {
         self.0.get(name).filter(|value| !value.is_null())
+    }
+
+    /// The raw value of `name`, if given.
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        self.get(name)
     }
 
     pub fn has(&self, name: &str) -> bool {

@@ -90,6 +90,14 @@ pub struct Session {
 }
 
 impl Session {
+    pub(super) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub(super) fn prepared(&self) -> &Prepared {
+        &self.prepared
+    }
+
     fn touch(&self) {
         *self.last_used.lock().unwrap_or_else(|e| e.into_inner()) =
             (Instant::now(), SystemTime::now());
@@ -338,6 +346,12 @@ impl Service {
                 self.destroy(&session).await;
                 json!({"session_id": session.id, "destroyed": true})
             }
+            "fs.read" | "fs.write" | "fs.list" | "fs.stat" => {
+                let session = self.session(params)?;
+                session.touch();
+                let cwd = self.current_cwd(&session).await;
+                super::files::call(&request.method, &session, &cwd, params).await?
+            }
             "exec.run" => self.run(params).await?,
             "exec.stream" => return self.stream(request, events).await.map(Reply::Event),
             "exec.start" => self.start(params).await?,
@@ -566,22 +580,18 @@ impl Service {
         (finished.status.exit_code() == 0).then(|| exec.read_from(0, 0)[0].0.clone())
     }
 
+    /// The session's current directory: the one its last command left (read from the state
+    /// file through the engine's file call, no exec), else the prepared one.
     async fn current_cwd(&self, session: &Session) -> String {
         let file = format!("{}.cwd", session.state_file());
-        match self
-            .helper(
-                session,
-                &[
-                    "/bin/sh",
-                    "-c",
-                    r#"cat "$1" 2>/dev/null || true"#,
-                    "sh",
-                    &file,
-                ],
-            )
+        match session
+            .engine
+            .read_file(&session.prepared.container, &file, 0, None, 64 * 1024)
             .await
         {
-            Some(cwd) if !cwd.is_empty() => String::from_utf8_lossy(&cwd).into_owned(),
+            Ok(content) if !content.bytes.is_empty() => {
+                String::from_utf8_lossy(&content.bytes).into_owned()
+            }
             _ => session.prepared.cwd.clone(),
         }
     }

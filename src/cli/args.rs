@@ -37,6 +37,10 @@ pub enum Command {
     Mcp(McpArgs),
     /// Show the output of the dev container's own processes (Docker's logs; crun: its log file)
     Logs(LogsArgs),
+    /// Copy files and folders between the host and the dev container (:PATH is in the
+    /// container; - is a tar stream on stdin or stdout)
+    #[command(after_help = CP_FOOTER)]
+    Cp(CpArgs),
     /// List the processes running in the dev container, zombies marked
     Top(TargetArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell) on stdout
@@ -112,6 +116,41 @@ pub struct TargetArgs {
     /// The crun binary (with --runtime crun)
     #[arg(long = "crun-path", value_name = "PATH")]
     pub crun_path: Option<String>,
+}
+
+const CP_FOOTER: &str = "Examples:
+  dcx cp --workspace-folder . ./build.log :/tmp/        a host file into the container
+  dcx cp --workspace-folder . :/etc/os-release -        a tar of a container file on stdout
+  dcx cp :src/. ./backup                                a folder's contents (the current
+                                                        directory's dev container)
+  tar -c dist | dcx cp - :/srv/                         a tar stream into a folder
+
+A path starting with : is in the container, absolute or relative to the remote workspace
+folder; any other path is on the host. Exactly one side is the container. Symlinks are copied
+as links; modes and mtimes are kept. Files written into the container belong to the user
+(--user, else remoteUser, else the container's user); files written on the host belong to you.";
+
+/// The flags of `dcx cp`.
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Give what is written into the container to this user (wins over remoteUser)
+    #[arg(short = 'u', long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Say nothing on success
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// What to copy: a host path, :PATH in the container, or - for a tar stream on stdin
+    #[arg(value_name = "SRC", allow_hyphen_values = true)]
+    pub src: String,
+
+    /// Where to: a host path, :PATH in the container, or - for a tar stream on stdout
+    #[arg(value_name = "DST", allow_hyphen_values = true)]
+    pub dst: String,
 }
 
 /// The flags of `dcx logs`.
@@ -927,6 +966,8 @@ mod tests {
         insta::assert_snapshot!("dcx_help", definition.render_help().to_string());
         let exec = definition.find_subcommand_mut("exec").unwrap();
         insta::assert_snapshot!("dcx_exec_help", exec.render_help().to_string());
+        let cp = definition.find_subcommand_mut("cp").unwrap();
+        insta::assert_snapshot!("dcx_cp_help", cp.render_help().to_string());
         assert!(help(&["dcx", "exec", "--help"]).contains("Selection:"));
         assert_eq!(
             help(&["dcx", "help", "exec"]),

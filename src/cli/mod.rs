@@ -5,6 +5,7 @@
 //! codes. The work itself is the engine's ([`crate::engine`]).
 
 pub mod args;
+mod copy;
 mod dropin;
 mod error;
 mod exec;
@@ -50,6 +51,7 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> u8 {
         args::Command::Mcp(mcp_args) => mcp(mcp_args),
         args::Command::Logs(logs_args) => observe::logs(logs_args),
         args::Command::Top(target) => observe::top(target),
+        args::Command::Cp(cp_args) => copy::command(cp_args),
         args::Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(

@@ -15,7 +15,7 @@ use crate::engine::{Chunk, Engine, EngineSettings, LogOptions, PrepareRequest, d
 use crate::log::{Format, Level, Log};
 
 /// The engine settings and selection of `target`.
-fn request(target: TargetArgs) -> Result<(EngineSettings, PrepareRequest), Error> {
+pub(super) fn request(target: TargetArgs) -> Result<(EngineSettings, PrepareRequest), Error> {
     let cwd = std::env::current_dir().map_err(Error::Io)?;
     check_id_labels(&target.id_label)?;
     let container_id = present(target.container_id);
@@ -41,7 +41,9 @@ fn request(target: TargetArgs) -> Result<(EngineSettings, PrepareRequest), Error
     Ok((settings, request))
 }
 
-fn block_on<T>(work: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
+pub(super) fn block_on<T>(
+    work: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -49,7 +51,7 @@ fn block_on<T>(work: impl std::future::Future<Output = Result<T, Error>>) -> Res
         .block_on(work)
 }
 
-fn finish(log: &Log, outcome: Result<(), Error>) -> u8 {
+pub(super) fn finish(log: &Log, outcome: Result<(), Error>) -> u8 {
     match outcome {
         Ok(()) => 0,
         Err(err) => report(log, &err, None),

@@ -15,6 +15,7 @@
 //! process: those belong to the front ends. Diagnostics go through the [`Log`] the front end
 //! hands in.
 
+mod files;
 mod plan;
 mod prepare;
 
@@ -25,6 +26,10 @@ use std::time::Duration;
 pub use crate::exec::{Control, End, ExecIo, Finished, Input, KILL_GRACE, Output};
 pub use crate::runtime::{
     Chunk, Container, ExitStatus, HandOver, LogOptions, ProcessInfo, TermSize,
+};
+pub use crate::runtime::{FileKind, Owner, PathStat};
+pub use files::{
+    Copied, CopyDestination, CopySource, FileContent, FileError, FileTarget, container_path,
 };
 pub use plan::Plan;
 pub use prepare::{Prepared, SelectorError, default_workspace};
@@ -151,6 +156,8 @@ pub enum EngineError {
     Env(#[from] crate::env::resolve::ResolveError),
     #[error(transparent)]
     Exec(#[from] crate::exec::ExecError),
+    #[error(transparent)]
+    Files(#[from] FileError),
 }
 
 /// A connected engine.

@@ -125,11 +125,42 @@ pub(super) async fn locate(
     Ok(discovery::find(runtime, &selection).await?.container)
 }
 
-pub(super) async fn prepare(
+/// The selected container and its effective config: everything before the environment.
+struct Effective {
+    located: config::Located,
+    loaded: config::LoadedConfig,
+    target: discovery::Target,
+    label_entries: Vec<Object>,
+    updates_only: bool,
+    devcontainer_id: String,
+    config: config::EffectiveConfig,
+}
+
+/// The container and who runs in it (`--user`, else `remoteUser`, else the container's user),
+/// with no environment probed: for the file calls, which write as that user.
+pub(super) async fn user_of(
     runtime: &dyn Runtime,
     request: &PrepareRequest,
     log: &Log,
-) -> Result<Prepared, EngineError> {
+) -> Result<(Container, String, Option<String>), EngineError> {
+    let effective = effective(runtime, request, log).await?;
+    let (user, _) = env::choose_user(
+        request.user.as_deref(),
+        effective.config.remote_user.as_deref(),
+        effective.target.container.user.as_deref(),
+    );
+    let folder = effective
+        .loaded
+        .remote_workspace_folder
+        .filter(|folder| !folder.is_empty());
+    Ok((effective.target.container, user, folder))
+}
+
+async fn effective(
+    runtime: &dyn Runtime,
+    request: &PrepareRequest,
+    log: &Log,
+) -> Result<Effective, EngineError> {
     let (located, selection) = selection(request);
     let loaded = config::load(
         &located,
@@ -169,7 +200,32 @@ pub(super) async fn prepare(
         &container.env,
         located.config_path.as_deref(),
     )?;
+    Ok(Effective {
+        located,
+        loaded,
+        target,
+        label_entries,
+        updates_only,
+        devcontainer_id,
+        config: effective,
+    })
+}
 
+pub(super) async fn prepare(
+    runtime: &dyn Runtime,
+    request: &PrepareRequest,
+    log: &Log,
+) -> Result<Prepared, EngineError> {
+    let Effective {
+        located,
+        loaded,
+        target,
+        label_entries,
+        updates_only,
+        devcontainer_id,
+        config: effective,
+    } = effective(runtime, request, log).await?;
+    let container = &target.container;
     let cache = request.probe_cache.clone().map(env::ProbeCache::new);
     let environment = env::resolve::resolve(
         runtime,

@@ -10,7 +10,8 @@
 //! until the next); `deaf` (never ends); `yes` (`y` lines until a
 //! signal); `tty` (prints its terminal size, again on each resize, ends at `^D`); `nosignal`
 //! (a process no signal can reach); `/bin/sh` running the passwd lookup (answers from
-//! [`Memory::passwd`]). Anything else exits 127.
+//! [`Memory::passwd`]). Anything else exits 127. Files live in a container's `rootfs`, a host
+//! folder the test makes, read and written as crun's are.
 
 use std::sync::{Arc, Mutex};
 
@@ -20,8 +21,8 @@ use tokio::io::{AsyncReadExt, DuplexStream};
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    Chunk, Container, ExecSpec, ExitStatus, ExitWatch, Process, Runtime, RuntimeError, Session,
-    SignalError, SignalTarget, TermSize,
+    ArchiveStream, Chunk, Container, ExecSpec, ExitStatus, ExitWatch, Owner, PathStat, Process,
+    Runtime, RuntimeError, Session, SignalError, SignalTarget, TermSize,
 };
 
 /// An output sink a test can read afterwards.
@@ -346,6 +347,46 @@ impl Program {
 
 #[async_trait]
 impl Runtime for Memory {
+    async fn stat_path(&self, container: &Container, path: &str) -> Result<PathStat, RuntimeError> {
+        super::hostfs::stat_path(container, path).await
+    }
+
+    async fn read_archive(
+        &self,
+        container: &Container,
+        path: &str,
+    ) -> Result<ArchiveStream, RuntimeError> {
+        super::hostfs::read_archive(container, path).await
+    }
+
+    async fn write_archive(
+        &self,
+        container: &Container,
+        dir: &str,
+        tar: ArchiveStream,
+        owner: Option<Owner>,
+    ) -> Result<Vec<String>, RuntimeError> {
+        super::hostfs::write_archive(container, dir, tar, owner).await
+    }
+
+    async fn list_dir(
+        &self,
+        container: &Container,
+        path: &str,
+        limit: usize,
+    ) -> Result<Option<Vec<PathStat>>, RuntimeError> {
+        super::hostfs::list_dir(container, path, limit).await
+    }
+
+    async fn rename_path(
+        &self,
+        container: &Container,
+        from: &str,
+        to: &str,
+    ) -> Result<(), RuntimeError> {
+        super::hostfs::rename_path(container, from, to).await
+    }
+
     async fn inspect(&self, id: &str) -> Result<Container, RuntimeError> {
         self.containers
             .iter()

@@ -6,15 +6,19 @@
 //! [`Process`] to ask for the exit status once the output has ended. An engine whose own exec
 //! command needs no relay may instead take dcx's place ([`Runtime::hand_over`]).
 
+pub mod bridge;
 pub mod capture;
 pub mod crun;
 pub mod docker;
+pub mod hostfs;
 #[cfg(test)]
 pub mod memory;
 pub mod procfs;
 mod status;
+pub mod tree;
 
 pub use status::{ExitStatus, signal_name};
+pub use tree::{FileKind, Owner, PathStat};
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -93,6 +97,8 @@ pub enum Chunk {
 }
 
 pub type OutputStream = Pin<Box<dyn Stream<Item = Result<Chunk, RuntimeError>> + Send>>;
+/// A tar archive in pieces, as the engine's file calls read and write it.
+pub type ArchiveStream = Pin<Box<dyn Stream<Item = Result<Bytes, RuntimeError>> + Send>>;
 pub type InputSink = Pin<Box<dyn AsyncWrite + Send>>;
 
 /// A started exec.
@@ -182,6 +188,65 @@ pub trait Runtime: Send + Sync {
             "{} keeps no log of a container's output.",
             self.name()
         )))
+    }
+
+    /// What `path` in the container is; a final symlink is not followed (unless the path ends
+    /// in `/`). Paths are absolute, resolved as the container resolves them.
+    async fn stat_path(
+        &self,
+        _container: &Container,
+        _path: &str,
+    ) -> Result<PathStat, RuntimeError> {
+        Err(self.no_files())
+    }
+
+    /// A tar of `path` in the container, its top entry named by the path's last component; a
+    /// final symlink is archived as the link (unless the path ends in `/`).
+    async fn read_archive(
+        &self,
+        _container: &Container,
+        _path: &str,
+    ) -> Result<ArchiveStream, RuntimeError> {
+        Err(self.no_files())
+    }
+
+    /// Extracts `tar` into the existing folder `dir` of the container. With `owner`, all that
+    /// was written belongs to it (else to the engine's default, root). Returns the archive's
+    /// top-level names.
+    async fn write_archive(
+        &self,
+        _container: &Container,
+        _dir: &str,
+        _tar: ArchiveStream,
+        _owner: Option<Owner>,
+    ) -> Result<Vec<String>, RuntimeError> {
+        Err(self.no_files())
+    }
+
+    /// The entries of the folder `path` (followed), sorted by name; `None` when there are more
+    /// than `limit`.
+    async fn list_dir(
+        &self,
+        _container: &Container,
+        _path: &str,
+        _limit: usize,
+    ) -> Result<Option<Vec<PathStat>>, RuntimeError> {
+        Err(self.no_files())
+    }
+
+    /// Renames `from` to `to` in the container (replacing a file at `to`) in one step.
+    async fn rename_path(
+        &self,
+        _container: &Container,
+        _from: &str,
+        _to: &str,
+    ) -> Result<(), RuntimeError> {
+        Err(self.no_files())
+    }
+
+    /// What an engine without file calls answers them.
+    fn no_files(&self) -> RuntimeError {
+        RuntimeError::Unsupported(format!("{} cannot reach a container's files.", self.name()))
     }
 
     /// The engine's own exec command, for a front end that would have nothing to relay: run in
@@ -295,6 +360,31 @@ pub enum RuntimeError {
     Engine { endpoint: String, message: String },
     #[error("{0}")]
     Unsupported(String),
+    #[error("No such file or directory in container {container}: {path}")]
+    NoSuchPath { container: String, path: String },
+    #[error("Cannot access {path} in container {container}: {reason}")]
+    FileAccess {
+        container: String,
+        path: String,
+        reason: String,
+    },
+}
+
+impl RuntimeError {
+    /// A file call's I/O failure on `path`, as the user reads it.
+    pub(crate) fn file(container: &Container, path: &str, err: &std::io::Error) -> Self {
+        if err.kind() == std::io::ErrorKind::NotFound {
+            return Self::NoSuchPath {
+                container: container.name.clone(),
+                path: path.to_owned(),
+            };
+        }
+        Self::FileAccess {
+            container: container.name.clone(),
+            path: path.to_owned(),
+            reason: io_reason(err),
+        }
+    }
 }
 
 /// Watches the first output of an exec for the engine's own failure to enter the working

@@ -11,6 +11,7 @@ mod engine;
 mod environment;
 mod errors;
 mod exec_basics;
+mod files;
 mod layout;
 mod logging;
 mod mcp;

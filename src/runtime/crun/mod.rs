@@ -8,7 +8,9 @@
 //! * `console.rs`: the terminal crun passes over `--console-socket`;
 //! * `process.rs`: a running exec's status, resizes and signals;
 //! * `workdir.rs`: whether the working directory can be seen to exist from the host;
-//! * `observe.rs`: its processes and its own output (`dcx top`, `dcx logs`), read on the host.
+//! * `observe.rs`: its processes and its own output (`dcx top`, `dcx logs`), read on the host;
+//! * its files (`dcx cp`, the agent's `fs.*`) are read and written on the host inside its
+//!   root (`super::hostfs`).
 //!
 //! An exec is spawned and relayed by [`Runtime::start`], or, with nothing to relay, the front
 //! end may replace itself with `crun exec` ([`Runtime::hand_over`] builds that command).
@@ -134,6 +136,50 @@ impl Runtime for Crun {
 
     fn name(&self) -> &'static str {
         "crun"
+    }
+
+    async fn stat_path(
+        &self,
+        container: &Container,
+        path: &str,
+    ) -> Result<super::PathStat, RuntimeError> {
+        super::hostfs::stat_path(container, path).await
+    }
+
+    async fn read_archive(
+        &self,
+        container: &Container,
+        path: &str,
+    ) -> Result<super::ArchiveStream, RuntimeError> {
+        super::hostfs::read_archive(container, path).await
+    }
+
+    async fn write_archive(
+        &self,
+        container: &Container,
+        dir: &str,
+        tar: super::ArchiveStream,
+        owner: Option<super::Owner>,
+    ) -> Result<Vec<String>, RuntimeError> {
+        super::hostfs::write_archive(container, dir, tar, owner).await
+    }
+
+    async fn list_dir(
+        &self,
+        container: &Container,
+        path: &str,
+        limit: usize,
+    ) -> Result<Option<Vec<super::PathStat>>, RuntimeError> {
+        super::hostfs::list_dir(container, path, limit).await
+    }
+
+    async fn rename_path(
+        &self,
+        container: &Container,
+        from: &str,
+        to: &str,
+    ) -> Result<(), RuntimeError> {
+        super::hostfs::rename_path(container, from, to).await
     }
 
     async fn top(&self, container: &Container) -> Result<Vec<super::ProcessInfo>, RuntimeError> {

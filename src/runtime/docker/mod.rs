@@ -45,11 +45,13 @@ use tokio_util::io::ReaderStream;
 
 use super::ExitStatus;
 use super::{
-    Chunk, Container, ExecSpec, ExitWatch, LogOptions, Process, ProcessInfo, Runtime, RuntimeError,
-    Session, SignalError, SignalTarget, TermSize, WorkdirGuard, io_reason, plausible_container_ref,
-    sized_argv, without_os_error,
+    ArchiveStream, Chunk, Container, ExecSpec, ExitWatch, LogOptions, Owner, PathStat, Process,
+    ProcessInfo, Runtime, RuntimeError, Session, SignalError, SignalTarget, TermSize, WorkdirGuard,
+    io_reason, plausible_container_ref, sized_argv, without_os_error,
 };
 use crate::log::Log;
+
+mod files;
 
 const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 /// Seconds bollard waits for a response (not for an exec's output, which may take any time).
@@ -223,16 +225,21 @@ impl Docker {
     }
 
     fn engine_error(&self, err: BollardError) -> RuntimeError {
-        match err {
-            BollardError::DockerResponseServerError { message, .. } => RuntimeError::Engine {
-                endpoint: self.endpoint.clone(),
-                message,
-            },
-            other => RuntimeError::Unreachable {
-                endpoint: self.endpoint.clone(),
-                reason: reason(&other),
-            },
-        }
+        engine_error(&self.endpoint, err)
+    }
+}
+
+/// A daemon's refusal, or a failure to reach it, as the user reads it.
+fn engine_error(endpoint: &str, err: BollardError) -> RuntimeError {
+    match err {
+        BollardError::DockerResponseServerError { message, .. } => RuntimeError::Engine {
+            endpoint: endpoint.to_owned(),
+            message,
+        },
+        other => RuntimeError::Unreachable {
+            endpoint: endpoint.to_owned(),
+            reason: reason(&other),
+        },
     }
 }
 
@@ -459,6 +466,46 @@ impl Runtime for Docker {
                 })
             });
         Ok(Box::pin(stream))
+    }
+
+    async fn stat_path(&self, container: &Container, path: &str) -> Result<PathStat, RuntimeError> {
+        self.stat_path(container, path).await
+    }
+
+    async fn read_archive(
+        &self,
+        container: &Container,
+        path: &str,
+    ) -> Result<ArchiveStream, RuntimeError> {
+        Ok(Docker::read_archive(self, container, path))
+    }
+
+    async fn write_archive(
+        &self,
+        container: &Container,
+        dir: &str,
+        tar: ArchiveStream,
+        owner: Option<Owner>,
+    ) -> Result<Vec<String>, RuntimeError> {
+        self.write_archive(container, dir, tar, owner).await
+    }
+
+    async fn list_dir(
+        &self,
+        container: &Container,
+        path: &str,
+        limit: usize,
+    ) -> Result<Option<Vec<PathStat>>, RuntimeError> {
+        self.list_dir(container, path, limit).await
+    }
+
+    async fn rename_path(
+        &self,
+        container: &Container,
+        from: &str,
+        to: &str,
+    ) -> Result<(), RuntimeError> {
+        self.rename_path(container, from, to).await
     }
 
     fn start_hint(&self, container: &Container) -> String {

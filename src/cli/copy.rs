@@ -1,0 +1,171 @@
+//! `dcx cp`: docker cp's syntax with `:PATH` meaning the selected dev container (`dcx exec`'s
+//! selectors; no environment is probed). Parses the two sides, wires `-` to fd 0 or fd 1, and
+//! reports what was copied on stderr, as docker cp does.
+
+use std::path::{Path, PathBuf};
+
+use super::args::CpArgs;
+use super::error::Error;
+use super::observe::{block_on, finish, request};
+use super::{UsageError, stderr_log, stdio};
+use crate::engine::{CopyDestination, CopySource, Engine};
+use crate::log::{Format, Level};
+
+/// One side of a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Side {
+    Host(PathBuf),
+    Container(String),
+    Stream,
+}
+
+fn side(text: &str, cwd: &Path) -> Side {
+    match text {
+        "-" => Side::Stream,
+        _ => match text.strip_prefix(':') {
+            Some(path) => Side::Container(if path.is_empty() {
+                "/".into()
+            } else {
+                path.into()
+            }),
+            None => Side::Host(cwd.join(text)),
+        },
+    }
+}
+
+/// The two sides, one of them the container.
+fn sides(src: &str, dst: &str, cwd: &Path) -> Result<(Side, Side), UsageError> {
+    let sides = (side(src, cwd), side(dst, cwd));
+    match &sides {
+        (Side::Host(_) | Side::Stream, Side::Container(_))
+        | (Side::Container(_), Side::Host(_) | Side::Stream) => Ok(sides),
+        (Side::Container(_), Side::Container(_)) => Err(UsageError::exact(
+            "Copying from the container to itself is not supported: one of SRC and DST must be a host path or -.",
+        )),
+        _ => Err(UsageError::exact(
+            "One of SRC and DST must be a path in the container, written :PATH (the container is the one the selector flags name).",
+        )),
+    }
+}
+
+/// A size as docker cp prints it (`512B`, `2.048kB`, `1.074GB`).
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    let digits = if value >= 100.0 {
+        1
+    } else if value >= 10.0 {
+        2
+    } else {
+        3
+    };
+    let text = format!("{value:.digits$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    };
+    format!("{text}{}", UNITS[unit])
+}
+
+/// `dcx cp`.
+pub(super) fn command(args: CpArgs) -> u8 {
+    let log = stderr_log(Level::Info, Format::Text);
+    let outcome = std::env::current_dir()
+        .map_err(Error::Io)
+        .and_then(|cwd| Ok((sides(&args.src, &args.dst, &cwd)?, cwd)))
+        .and_then(|(sides, _)| {
+            let (settings, mut prepare) = request(args.target)?;
+            prepare.user = args.user.clone();
+            block_on(async {
+                let engine = Engine::connect(&settings, log.clone()).await?;
+                let target = engine.file_target(&prepare).await?;
+                let (copied, shown) = match sides {
+                    (Side::Container(src), destination) => {
+                        let (destination, shown) = match destination {
+                            Side::Host(path) => {
+                                let shown = path.display().to_string();
+                                (CopyDestination::Host(path), Some(shown))
+                            }
+                            _ => (
+                                CopyDestination::Tar(stdio::output(stdio::Stream::Stdout, None)),
+                                None,
+                            ),
+                        };
+                        let copied = engine
+                            .copy_out_of(&target.container, &target.cwd, &src, destination)
+                            .await?;
+                        (copied, shown)
+                    }
+                    (source, Side::Container(dst)) => {
+                        let source = match source {
+                            Side::Host(path) => CopySource::Host(path),
+                            _ => CopySource::Tar(stdio::stdin_input()),
+                        };
+                        let copied = engine.copy_into(&target, source, &dst).await?;
+                        (copied, Some(format!("{}:{dst}", target.container.name)))
+                    }
+                    _ => unreachable!("sides() keeps one side in the container"),
+                };
+                if copied.skipped > 0 {
+                    log.warn(&format!(
+                        "{} devices or sockets were not copied.",
+                        copied.skipped
+                    ));
+                }
+                if let (Some(shown), false) = (shown, args.quiet) {
+                    stdio::stderr_line(
+                        format!(
+                            "Successfully copied {} to {shown}\n",
+                            human_size(copied.bytes)
+                        )
+                        .as_bytes(),
+                    );
+                }
+                Ok(())
+            })
+        });
+    finish(&log, outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sides_follow_docker_cp_with_a_leading_colon() {
+        let cwd = Path::new("/home/me");
+        assert_eq!(
+            sides("./a", ":/tmp/", cwd).unwrap(),
+            (
+                Side::Host(PathBuf::from("/home/me/./a")),
+                Side::Container("/tmp/".into())
+            )
+        );
+        assert_eq!(
+            sides(":/etc/os-release", "-", cwd).unwrap(),
+            (Side::Container("/etc/os-release".into()), Side::Stream)
+        );
+        assert_eq!(sides("-", ":", cwd).unwrap().1, Side::Container("/".into()));
+        assert_eq!(
+            sides("web:/tmp", "x", cwd).unwrap_err().to_string(),
+            "One of SRC and DST must be a path in the container, written :PATH (the container is the one the selector flags name)."
+        );
+        assert!(sides(":a", ":b", cwd).is_err());
+        assert!(sides("-", "-", cwd).is_err());
+    }
+
+    #[test]
+    fn sizes_read_as_docker_cp_prints_them() {
+        assert_eq!(human_size(5), "5B");
+        assert_eq!(human_size(2048), "2.048kB");
+        assert_eq!(human_size(1500), "1.5kB");
+        assert_eq!(human_size(1_073_741_824), "1.074GB");
+        assert_eq!(human_size(123_456_789), "123.5MB");
+    }
+}

@@ -1,0 +1,647 @@
+//! Files around exec: `dcx cp`'s copies both ways and the agent's `fs.*` calls, on any engine
+//! through [`Runtime`]'s archive calls.
+//!
+//! Copies follow docker cp's rules: a destination folder that exists receives the source under
+//! its own name; otherwise the source lands under the destination's name, whose parent must
+//! exist; a source ending in `/.` gives its contents; a destination ending in `/` must be a
+//! folder; a folder never replaces a file. Symlinks travel as links. What is written into a
+//! container belongs to the target's user (`--user`, else `remoteUser`, …), numerically resolved
+//! in the container's own `/etc/passwd` and `/etc/group` (read through the archive call, no
+//! exec). On the host, what is written belongs to the caller, and nothing leaves the
+//! destination folder. Trees stream in pieces: memory stays bounded whatever their size.
+//!
+//! The agent calls ([`Engine::read_file`], [`Engine::write_file`], …) follow links inside the
+//! container, refuse reads over a limit, and replace files in one step (a temporary name in the
+//! same folder, then a rename).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio_util::io::ReaderStream;
+
+use super::{Engine, EngineError, Input, Output, PrepareRequest};
+use crate::passwd::{find_group_id, find_passwd_entry};
+use crate::runtime::tree::{self, FileKind, FileRead, Owner, PathStat, Root};
+use crate::runtime::{ArchiveStream, Container, RuntimeError, bridge};
+
+/// How many symlinks a path may go through before it is refused (Linux's own limit).
+const MAX_LINKS: usize = 40;
+/// The most of `/etc/passwd` or `/etc/group` read to resolve the owner.
+const ACCOUNTS_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// A container and the user its written files belong to.
+#[derive(Debug, Clone)]
+pub struct FileTarget {
+    pub container: Container,
+    /// The whole user string (`vscode`, `1000:1000`).
+    pub user: String,
+    /// Where a relative container path starts: the remote workspace folder, else `/`.
+    pub cwd: String,
+}
+
+/// Where a copy into the container comes from.
+pub enum CopySource {
+    /// A host path: a file, a folder (`…/.` for its contents) or a symlink.
+    Host(PathBuf),
+    /// A tar stream (`-`), extracted into an existing folder.
+    Tar(Input),
+}
+
+/// Where a copy out of the container goes.
+pub enum CopyDestination {
+    Host(PathBuf),
+    /// A tar stream (`-`).
+    Tar(Output),
+}
+
+/// What a copy moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Copied {
+    /// The size of the tar stream.
+    pub bytes: u64,
+    /// Entries not created (devices, sockets).
+    pub skipped: u64,
+}
+
+/// The bytes of a file read for an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileContent {
+    pub bytes: Vec<u8>,
+    /// The file's stat (its whole size, not the range's).
+    pub stat: PathStat,
+    /// The path read, links followed.
+    pub path: String,
+}
+
+/// How the file calls fail; each message is the line the user sees.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("No such file or directory: {0}")]
+    NoSuchHostPath(String),
+    #[error("The destination directory {0} does not exist.")]
+    NoSuchDirectory(String),
+    #[error("{0} is not a directory.")]
+    NotADirectory(String),
+    #[error("{0} is a directory.")]
+    IsADirectory(String),
+    #[error("{0} is not a regular file.")]
+    NotAFile(String),
+    #[error("Cannot copy the directory {src} onto the file {dst}.")]
+    DirectoryOntoFile { src: String, dst: String },
+    #[error(
+        "{path} is {size} bytes: more than the {limit} bytes one read may return; read it in ranges (offset, length)."
+    )]
+    TooLarge { path: String, size: u64, limit: u64 },
+    #[error("{path} holds more than {limit} entries.")]
+    TooManyEntries { path: String, limit: usize },
+    #[error("Too many levels of symbolic links: {0}")]
+    TooManyLinks(String),
+    #[error("Cannot copy {path}: {reason}")]
+    Host { path: String, reason: String },
+}
+
+fn host_error(path: &Path, err: &std::io::Error) -> FileError {
+    if err.kind() == std::io::ErrorKind::NotFound {
+        return FileError::NoSuchHostPath(path.display().to_string());
+    }
+    FileError::Host {
+        path: path.display().to_string(),
+        reason: crate::runtime::io_reason(err),
+    }
+}
+
+/// `path` made absolute against `cwd` and cleaned (`.`, `..`, repeated `/`); a trailing `/` is
+/// kept, as it asks for a folder.
+pub fn container_path(cwd: &str, path: &str) -> String {
+    let joined = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("{}/{path}", cwd.trim_end_matches('/'))
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    let mut clean = format!("/{}", parts.join("/"));
+    if (path.ends_with('/') || path.ends_with("/.")) && clean != "/" {
+        clean.push('/');
+    }
+    clean
+}
+
+/// The parent folder and last component of a clean absolute path.
+fn split(path: &str) -> (String, String) {
+    let path = path.trim_end_matches('/');
+    match path.rsplit_once('/') {
+        Some(("", name)) => ("/".to_owned(), name.to_owned()),
+        Some((parent, name)) => (parent.to_owned(), name.to_owned()),
+        None => ("/".to_owned(), path.to_owned()),
+    }
+}
+
+/// `source`'s pieces counted into `count`.
+fn counted(source: ArchiveStream, count: Arc<AtomicU64>) -> ArchiveStream {
+    source
+        .inspect_ok(move |piece| {
+            count.fetch_add(piece.len() as u64, Ordering::Relaxed);
+        })
+        .boxed()
+}
+
+fn input_stream(input: Input) -> ArchiveStream {
+    ReaderStream::new(input)
+        .map_err(|err| RuntimeError::Unsupported(format!("Cannot read the tar stream: {err}")))
+        .boxed()
+}
+
+impl Engine {
+    /// The container the request's selectors mean and the user files are written as; no
+    /// environment is probed.
+    pub async fn file_target(&self, request: &PrepareRequest) -> Result<FileTarget, EngineError> {
+        let (container, user, folder) =
+            super::prepare::user_of(self.runtime.as_ref(), request, &self.log).await?;
+        Ok(FileTarget {
+            container,
+            user,
+            cwd: folder.unwrap_or_else(|| "/".to_owned()),
+        })
+    }
+
+    /// `user` (`name`, `uid`, `name:group`, `uid:gid`) as numbers, from the container's
+    /// `/etc/passwd` and `/etc/group`.
+    pub async fn owner(&self, container: &Container, user: &str) -> Result<Owner, EngineError> {
+        let (name, group) = match user.split_once(':') {
+            Some((name, group)) => (name, Some(group)),
+            None => (user, None),
+        };
+        let name = if name == "0" { "root" } else { name };
+        let passwd = self.account_file(container, "/etc/passwd").await;
+        let entry = find_passwd_entry(&passwd, name);
+        let uid = match (&entry, name.parse::<u32>()) {
+            (Some(entry), _) => entry.uid.parse::<u32>().ok(),
+            (None, Ok(uid)) => Some(uid),
+            (None, Err(_)) => None,
+        }
+        .ok_or_else(|| RuntimeError::UnknownUser(name.to_owned()))?;
+        let gid = match group {
+            Some(group) => match group.parse::<u32>() {
+                Ok(gid) => Some(gid),
+                Err(_) => find_group_id(&self.account_file(container, "/etc/group").await, group)
+                    .and_then(|gid| gid.parse().ok()),
+            }
+            .ok_or_else(|| RuntimeError::UnknownGroup(group.to_owned()))?,
+            None => entry.and_then(|entry| entry.gid.parse().ok()).unwrap_or(0),
+        };
+        Ok(Owner { uid, gid })
+    }
+
+    /// A small file of the container's, empty when it cannot be read.
+    async fn account_file(&self, container: &Container, path: &str) -> String {
+        match self
+            .read_file(container, path, 0, None, ACCOUNTS_LIMIT)
+            .await
+        {
+            Ok(content) => String::from_utf8_lossy(&content.bytes).into_owned(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// What `path` is (a final symlink not followed).
+    pub async fn stat_path(
+        &self,
+        container: &Container,
+        path: &str,
+    ) -> Result<PathStat, EngineError> {
+        Ok(self.runtime.stat_path(container, path).await?)
+    }
+
+    /// `path` with every symlink followed (inside the container), and what it is; `None` for a
+    /// path that does not exist (the path is then the last one reached).
+    async fn follow(
+        &self,
+        container: &Container,
+        path: &str,
+    ) -> Result<(String, Option<PathStat>), EngineError> {
+        let mut path = path.to_owned();
+        for _ in 0..MAX_LINKS {
+            let stat = match self.runtime.stat_path(container, &path).await {
+                Ok(stat) => stat,
+                Err(RuntimeError::NoSuchPath { .. }) => return Ok((path, None)),
+                Err(err) => return Err(err.into()),
+            };
+            match (&stat.kind, &stat.link_target) {
+                (FileKind::Symlink, Some(target)) => {
+                    let (parent, _) = split(&path);
+                    path = container_path(&parent, target);
+                }
+                _ => return Ok((path, Some(stat))),
+            }
+        }
+        Err(FileError::TooManyLinks(path).into())
+    }
+
+    /// Copies `source` to `dst` (absolute, or relative to the target's `cwd`) in the container.
+    pub async fn copy_into(
+        &self,
+        target: &FileTarget,
+        source: CopySource,
+        dst: &str,
+    ) -> Result<Copied, EngineError> {
+        let container = &target.container;
+        let owner = self.owner(container, &target.user).await?;
+        let dst = container_path(&target.cwd, dst);
+        let wants_folder = dst.ends_with('/');
+        let (followed, found) = self.follow(container, &dst).await?;
+        let count = Arc::new(AtomicU64::new(0));
+        let (dir, stream) = match source {
+            CopySource::Tar(input) => match found {
+                Some(stat) if stat.kind == FileKind::Directory => (followed, input_stream(input)),
+                Some(_) => return Err(FileError::NotADirectory(dst).into()),
+                None => return Err(FileError::NoSuchDirectory(dst).into()),
+            },
+            CopySource::Host(src) => {
+                let contents = src.as_os_str().as_encoded_bytes().ends_with(b"/.");
+                // `.`, `..`: the folder they name, under its own name.
+                let src = match src.file_name() {
+                    None if !contents => {
+                        std::fs::canonicalize(&src).map_err(|err| host_error(&src, &err))?
+                    }
+                    _ => src,
+                };
+                let meta = std::fs::symlink_metadata(&src).map_err(|err| host_error(&src, &err))?;
+                let src_name = if contents {
+                    String::new()
+                } else {
+                    host_name(&src)?
+                };
+                let (dir, name) = match found {
+                    Some(stat) if stat.kind == FileKind::Directory => (followed, src_name),
+                    Some(_) if meta.is_dir() => {
+                        return Err(FileError::DirectoryOntoFile {
+                            src: src.display().to_string(),
+                            dst,
+                        }
+                        .into());
+                    }
+                    Some(_) => split(&followed),
+                    None => {
+                        if wants_folder && !meta.is_dir() {
+                            return Err(FileError::NoSuchDirectory(dst).into());
+                        }
+                        let (parent, name) = split(&followed);
+                        match self.follow(container, &parent).await? {
+                            (parent, Some(stat)) if stat.kind == FileKind::Directory => {
+                                (parent, name)
+                            }
+                            _ => return Err(FileError::NoSuchDirectory(parent).into()),
+                        }
+                    }
+                };
+                (dir, pack_host(&src, contents, name)?)
+            }
+        };
+        let stream = counted(stream, count.clone());
+        self.runtime
+            .write_archive(container, &dir, stream, Some(owner))
+            .await?;
+        Ok(Copied {
+            bytes: count.load(Ordering::Relaxed),
+            skipped: 0,
+        })
+    }
+
+    /// Copies `src` (absolute, or relative to `cwd`) out of the container to `destination`.
+    pub async fn copy_out_of(
+        &self,
+        container: &Container,
+        cwd: &str,
+        src: &str,
+        destination: CopyDestination,
+    ) -> Result<Copied, EngineError> {
+        let contents = src.ends_with("/.");
+        let src = container_path(cwd, src);
+        let stat = self.runtime.stat_path(container, &src).await?;
+        let count = Arc::new(AtomicU64::new(0));
+        let archive = self.runtime.read_archive(container, &src).await?;
+        let mut archive = counted(archive, count.clone());
+        let skipped = match destination {
+            CopyDestination::Tar(mut out) => {
+                while let Some(piece) = archive.next().await {
+                    let piece: Bytes = piece?;
+                    if out.write_all(&piece).await.is_err() {
+                        // The reader went away (`| head`): done.
+                        break;
+                    }
+                }
+                let _ = out.flush().await;
+                0
+            }
+            CopyDestination::Host(dst) => {
+                let is_dir = stat.kind == FileKind::Directory
+                    || (contents && stat.kind == FileKind::Symlink);
+                let (dir, rename) = match std::fs::metadata(&dst) {
+                    Ok(meta) if meta.is_dir() => (
+                        dst.clone(),
+                        if contents {
+                            String::new()
+                        } else {
+                            stat.name.clone()
+                        },
+                    ),
+                    Ok(_) if is_dir => {
+                        return Err(FileError::DirectoryOntoFile {
+                            src,
+                            dst: dst.display().to_string(),
+                        }
+                        .into());
+                    }
+                    _ if dst.as_os_str().as_encoded_bytes().ends_with(b"/") && !is_dir => {
+                        return Err(FileError::NoSuchDirectory(dst.display().to_string()).into());
+                    }
+                    _ => {
+                        let parent = dst
+                            .parent()
+                            .filter(|p| !p.as_os_str().is_empty())
+                            .unwrap_or(Path::new("."))
+                            .to_path_buf();
+                        if !parent.is_dir() {
+                            return Err(
+                                FileError::NoSuchDirectory(parent.display().to_string()).into()
+                            );
+                        }
+                        (parent, host_name(&dst)?)
+                    }
+                };
+                let root = Root::beneath(&dir).map_err(|err| host_error(&dir, &err))?;
+                let (read, failure) = bridge::reader(archive);
+                let unpacked =
+                    tokio::task::spawn_blocking(move || root.unpack("", read, None, Some(&rename)))
+                        .await
+                        .map_err(|err| RuntimeError::Unsupported(err.to_string()))?;
+                if let Some(err) = failure.take() {
+                    return Err(err.into());
+                }
+                unpacked.map_err(|err| host_error(&dst, &err))?.skipped
+            }
+        };
+        Ok(Copied {
+            bytes: count.load(Ordering::Relaxed),
+            skipped,
+        })
+    }
+
+    /// Up to `length` bytes (default: the rest) of the file at `path`, from `offset`; links
+    /// followed. A read of more than `limit` bytes is refused.
+    pub async fn read_file(
+        &self,
+        container: &Container,
+        path: &str,
+        offset: u64,
+        length: Option<u64>,
+        limit: u64,
+    ) -> Result<FileContent, EngineError> {
+        let (followed, found) = self.follow(container, path).await?;
+        match found.map(|stat| stat.kind) {
+            None => {
+                return Err(RuntimeError::NoSuchPath {
+                    container: container.name.clone(),
+                    path: path.to_owned(),
+                }
+                .into());
+            }
+            Some(FileKind::Directory) => return Err(FileError::IsADirectory(path.into()).into()),
+            Some(FileKind::File) => {}
+            Some(_) => return Err(FileError::NotAFile(path.into()).into()),
+        }
+        let archive = self.runtime.read_archive(container, &followed).await?;
+        let (read, failure) = bridge::reader(archive);
+        let read = tokio::task::spawn_blocking(move || {
+            tree::read_archive_file(read, offset, length, limit)
+        })
+        .await
+        .map_err(|err| RuntimeError::Unsupported(err.to_string()))?;
+        if let Some(err) = failure.take() {
+            return Err(err.into());
+        }
+        match read.map_err(|err| RuntimeError::file(container, path, &err))? {
+            FileRead::Read(bytes, stat) => Ok(FileContent {
+                bytes,
+                stat,
+                path: followed,
+            }),
+            FileRead::NotAFile(_) => Err(FileError::NotAFile(path.into()).into()),
+            FileRead::TooLarge(stat) => Err(FileError::TooLarge {
+                path: path.into(),
+                size: stat.size,
+                limit,
+            }
+            .into()),
+        }
+    }
+
+    /// Writes `data` to the file at `path` (links followed, missing parent folders created),
+    /// replacing it in one step, or appending to it; owned by the target's user. `mode`
+    /// defaults to the replaced file's, else 0644. Appending reads the file first, and refuses
+    /// a file whose new size would pass `limit`.
+    pub async fn write_file(
+        &self,
+        target: &FileTarget,
+        path: &str,
+        data: &[u8],
+        mode: Option<u32>,
+        append: bool,
+        limit: u64,
+    ) -> Result<PathStat, EngineError> {
+        let container = &target.container;
+        let owner = self.owner(container, &target.user).await?;
+        let (followed, found) = self.follow(container, path).await?;
+        let mut content = Vec::new();
+        let mode = match &found {
+            Some(stat) if stat.kind == FileKind::Directory => {
+                return Err(FileError::IsADirectory(path.into()).into());
+            }
+            Some(stat) if stat.kind != FileKind::File => {
+                return Err(FileError::NotAFile(path.into()).into());
+            }
+            Some(stat) => {
+                if append {
+                    let room = limit.saturating_sub(data.len() as u64);
+                    content = self
+                        .read_file(container, &followed, 0, None, room)
+                        .await?
+                        .bytes;
+                }
+                mode.unwrap_or(stat.mode)
+            }
+            None => mode.unwrap_or(0o644),
+        } & 0o7777;
+        content.extend_from_slice(data);
+
+        // The deepest folder that exists, and the ones to make below it.
+        let (parent, name) = split(&followed);
+        let mut base = parent.clone();
+        let mut missing: Vec<String> = Vec::new();
+        loop {
+            match self.follow(container, &base).await? {
+                (dir, Some(stat)) if stat.kind == FileKind::Directory => {
+                    base = dir;
+                    break;
+                }
+                (_, Some(_)) => return Err(FileError::NotADirectory(base).into()),
+                (_, None) => {
+                    let (up, last) = split(&base);
+                    missing.insert(0, last);
+                    if up == base {
+                        return Err(FileError::NoSuchDirectory(base).into());
+                    }
+                    base = up;
+                }
+            }
+        }
+        let temporary = format!(".{name}.dcx-{:016x}", random());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |at| at.as_secs());
+        let tar = one_file_tar(&missing, &temporary, &content, mode, now)
+            .map_err(|err| RuntimeError::file(container, path, &err))?;
+        let stream: ArchiveStream =
+            futures_util::stream::once(async move { Ok(Bytes::from(tar)) }).boxed();
+        self.runtime
+            .write_archive(container, &base, stream, Some(owner))
+            .await?;
+        let mut folder = base.trim_end_matches('/').to_owned();
+        for dir in &missing {
+            folder.push('/');
+            folder.push_str(dir);
+        }
+        let written = format!("{folder}/{temporary}");
+        let final_path = format!("{folder}/{name}");
+        self.runtime
+            .rename_path(container, &written, &final_path)
+            .await?;
+        Ok(self.runtime.stat_path(container, &final_path).await?)
+    }
+
+    /// The entries of the folder at `path` (links followed), at most `limit` of them.
+    pub async fn list_dir(
+        &self,
+        container: &Container,
+        path: &str,
+        limit: usize,
+    ) -> Result<(String, Vec<PathStat>), EngineError> {
+        let (followed, found) = self.follow(container, path).await?;
+        match found.map(|stat| stat.kind) {
+            None => {
+                return Err(RuntimeError::NoSuchPath {
+                    container: container.name.clone(),
+                    path: path.to_owned(),
+                }
+                .into());
+            }
+            Some(FileKind::Directory) => {}
+            Some(_) => return Err(FileError::NotADirectory(path.into()).into()),
+        }
+        match self.runtime.list_dir(container, &followed, limit).await? {
+            Some(entries) => Ok((followed, entries)),
+            None => Err(FileError::TooManyEntries {
+                path: path.into(),
+                limit,
+            }
+            .into()),
+        }
+    }
+}
+
+/// A host path's last component, as the name a copy gives it.
+fn host_name(path: &Path) -> Result<String, FileError> {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .ok_or_else(|| FileError::Host {
+            path: path.display().to_string(),
+            reason: "it names no file".to_owned(),
+        })
+}
+
+/// A tar of the host path `src` (its contents with `contents`), its top entry named `name`.
+fn pack_host(src: &Path, contents: bool, name: String) -> Result<ArchiveStream, EngineError> {
+    let (root_dir, path) = if contents {
+        (src.to_path_buf(), ".".to_owned())
+    } else {
+        let parent = src
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        (parent.to_path_buf(), host_name(src)?)
+    };
+    let root = Root::beneath(&root_dir).map_err(|err| host_error(src, &err))?;
+    let shown = src.display().to_string();
+    Ok(bridge::writer(
+        move |out| root.pack(&path, &name, out),
+        move |err| RuntimeError::Unsupported(format!("Cannot copy {shown}: {err}")),
+    ))
+}
+
+/// A tar of the folders `dirs` (each inside the one before) and the file `name` in the last.
+fn one_file_tar(
+    dirs: &[String],
+    name: &str,
+    content: &[u8],
+    mode: u32,
+    mtime: u64,
+) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut path = PathBuf::new();
+    for dir in dirs {
+        path.push(dir);
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(0o755);
+        header.set_mtime(mtime);
+        header.set_size(0);
+        builder.append_data(&mut header, &path, std::io::empty())?;
+    }
+    path.push(name);
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_mode(mode);
+    header.set_mtime(mtime);
+    header.set_size(content.len() as u64);
+    builder.append_data(&mut header, &path, content)?;
+    builder.into_inner()
+}
+
+fn random() -> u64 {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    u64::from_le_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_paths_are_made_absolute_and_clean() {
+        assert_eq!(
+            container_path("/workspaces/app", "src/x"),
+            "/workspaces/app/src/x"
+        );
+        assert_eq!(container_path("/w", "/etc//os-release"), "/etc/os-release");
+        assert_eq!(container_path("/w", "../../../etc"), "/etc");
+        assert_eq!(container_path("/w", "tmp/"), "/w/tmp/");
+        assert_eq!(container_path("/w", "dir/."), "/w/dir/");
+        assert_eq!(container_path("/", "."), "/");
+        assert_eq!(split("/a/b/"), ("/a".to_owned(), "b".to_owned()));
+        assert_eq!(split("/a"), ("/".to_owned(), "a".to_owned()));
+    }
+}

@@ -1,0 +1,825 @@
+//! File trees read and written through directory descriptors, never through a path the host
+//! resolves on its own. Every path is resolved by the kernel (`openat2`) inside a [`Root`]:
+//! * [`Root::container`]: the root is the container's `/` (crun's `/proc/PID/root`, its mounts
+//!   included): `..` stops at it and an absolute symlink means the container's own path, so no
+//!   link or `..` the container holds can lead to a host file;
+//! * [`Root::beneath`]: a host folder (a `dcx cp` destination or source parent): a path or link
+//!   that would leave it is refused.
+//!
+//! Final components are never followed: a symlink is copied as a link, and created files are
+//! opened `O_NOFOLLOW | O_EXCL`. Trees travel as tar streams ([`Root::pack`], [`Root::unpack`]),
+//! read and written in pieces, so a file of any size passes in bounded memory. Also here: the
+//! tar reading the engine needs on streams an engine produced ([`list_archive`],
+//! [`read_archive_file`]).
+
+use std::ffi::OsStr;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::Timespec;
+use rustix::fs::{
+    AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags, Stat, Timestamps, chownat, fchmod, fchown,
+    fstat, futimens, mkdirat, mknodat, openat, openat2, readlinkat, renameat, statat, symlinkat,
+    unlinkat, utimensat,
+};
+use rustix::fs::{Gid, Uid};
+
+/// What a path is, as `stat` (without following a final symlink) tells.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PathStat {
+    /// The last component (`""` for `/`).
+    pub name: String,
+    pub kind: FileKind,
+    pub size: u64,
+    /// The permission bits, setuid, setgid and sticky included (`0o7777`).
+    pub mode: u32,
+    /// Seconds since the epoch.
+    pub mtime: i64,
+    /// A symlink's target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_target: Option<String>,
+}
+
+/// The kinds of file dcx tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    File,
+    Directory,
+    Symlink,
+    /// A fifo, socket or device.
+    Other,
+}
+
+/// Numeric owner for written files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// What [`Root::unpack`] did.
+#[derive(Debug, Default)]
+pub struct Unpacked {
+    /// The archive's top-level names, as written into the destination, in order.
+    pub top: Vec<String>,
+    /// Entries dcx does not create (devices, sockets, unknown kinds).
+    pub skipped: u64,
+}
+
+/// A folder all paths are resolved in; see the module doc.
+pub struct Root {
+    fd: OwnedFd,
+    resolve: ResolveFlags,
+}
+
+impl Root {
+    /// `dir` as a container's `/`.
+    pub fn container(dir: &Path) -> io::Result<Self> {
+        Self::open(dir, ResolveFlags::IN_ROOT)
+    }
+
+    /// `dir` as a host folder nothing may leave.
+    pub fn beneath(dir: &Path) -> io::Result<Self> {
+        Self::open(dir, ResolveFlags::BENEATH)
+    }
+
+    fn open(dir: &Path, resolve: ResolveFlags) -> io::Result<Self> {
+        let fd = rustix::fs::open(
+            dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Self { fd, resolve })
+    }
+
+    /// Opens `path` (every component followed, inside the root).
+    fn resolve(&self, path: &str, flags: OFlags) -> io::Result<OwnedFd> {
+        let flags = flags | OFlags::CLOEXEC;
+        Ok(openat2(
+            &self.fd,
+            relative(path),
+            flags,
+            Mode::empty(),
+            self.resolve,
+        )?)
+    }
+
+    /// The folder holding `path`'s last component, and that component; `None` as the name when
+    /// `path` is the root itself or ends in `/`, `.` or `..` (then the whole path, followed, is
+    /// the folder).
+    fn locate(&self, path: &str) -> io::Result<(OwnedFd, Option<Vec<u8>>)> {
+        let followed = path.ends_with('/');
+        let path = path.trim_end_matches('/');
+        let (parent, name) = match path.rsplit_once('/') {
+            Some((parent, name)) => (parent, name),
+            None => ("", path),
+        };
+        if followed || matches!(name, "" | "." | "..") {
+            return Ok((self.resolve(path, OFlags::PATH | OFlags::DIRECTORY)?, None));
+        }
+        let fd = self.resolve(parent, OFlags::PATH | OFlags::DIRECTORY)?;
+        Ok((fd, Some(name.as_bytes().to_vec())))
+    }
+
+    /// What `path` is; a final symlink is not followed.
+    pub fn stat(&self, path: &str) -> io::Result<PathStat> {
+        let (parent, name) = self.locate(path)?;
+        match name {
+            Some(name) => {
+                let stat = statat(&parent, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW)?;
+                Ok(path_stat(&parent, &name, &stat))
+            }
+            None => {
+                let stat = fstat(&parent)?;
+                let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+                Ok(path_stat(&parent, name.as_bytes(), &stat))
+            }
+        }
+    }
+
+    /// The entries of the folder `path` (followed), sorted by name.
+    pub fn list(&self, path: &str) -> io::Result<Vec<PathStat>> {
+        let dir = self.resolve(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
+        let mut entries = Vec::new();
+        for name in names(&dir)? {
+            let stat = match statat(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(stat) => stat,
+                // Removed meanwhile.
+                Err(rustix::io::Errno::NOENT) => continue,
+                Err(err) => return Err(err.into()),
+            };
+            entries.push(path_stat(&dir, &name, &stat));
+        }
+        Ok(entries)
+    }
+
+    /// Writes a tar of `path` to `out`, its top entry named `as_name` (`""`: the folder's
+    /// entries at the top level, for a copy of a folder's contents).
+    pub fn pack(&self, path: &str, as_name: &str, out: impl Write) -> io::Result<()> {
+        let (parent, name) = self.locate(path)?;
+        let mut builder = tar::Builder::new(out);
+        match name {
+            Some(name) => {
+                let stat = statat(&parent, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW)?;
+                pack_entry(&mut builder, &parent, &name, &stat, Path::new(as_name))?;
+            }
+            None => {
+                let dir = self.resolve(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
+                let stat = fstat(&dir)?;
+                pack_dir(&mut builder, &dir, &stat, Path::new(as_name))?;
+            }
+        }
+        builder.into_inner()?.flush()
+    }
+
+    /// Extracts the tar `input` into the existing folder `dir`. With `owner`, everything written
+    /// is owned by it (else by the caller). `rename_top` replaces the first component of every
+    /// entry (`""` drops it). Existing files are replaced; a folder is never replaced by a file
+    /// or the other way round.
+    pub fn unpack(
+        &self,
+        dir: &str,
+        input: impl Read,
+        owner: Option<Owner>,
+        rename_top: Option<&str>,
+    ) -> io::Result<Unpacked> {
+        let base = dir.trim_end_matches('/').to_owned();
+        let base_fd = self.resolve(&base, OFlags::PATH | OFlags::DIRECTORY)?;
+        drop(base_fd);
+        let mut archive = tar::Archive::new(input);
+        let mut unpacked = Unpacked::default();
+        let mut folders: Vec<(String, u32, i64)> = Vec::new();
+        for entry in archive.entries()? {
+            let mut entry = entry?;
+            let Some(parts) = entry_parts(&entry.path()?, rename_top)? else {
+                continue;
+            };
+            let top = String::from_utf8_lossy(&parts[0]).into_owned();
+            if !unpacked.top.contains(&top) {
+                unpacked.top.push(top);
+            }
+            let Some((name, parents)) = parts.split_last() else {
+                continue;
+            };
+            let parent = self.make_dirs(&base, parents, owner)?;
+            let header = entry.header();
+            let mode = header.mode()? & 0o7777;
+            let mtime = i64::try_from(header.mtime()?).unwrap_or(i64::MAX);
+            let kind = header.entry_type();
+            let existing = match statat(&parent, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(stat) => Some(FileType::from_raw_mode(stat.st_mode)),
+                Err(rustix::io::Errno::NOENT) => None,
+                Err(err) => return Err(err.into()),
+            };
+            let shown = || String::from_utf8_lossy(name).into_owned();
+            match (kind.is_dir(), existing) {
+                (true, Some(FileType::Directory)) | (_, None) => {}
+                (true, Some(_)) => {
+                    return Err(io::Error::other(format!(
+                        "cannot overwrite non-directory {} with a directory",
+                        shown()
+                    )));
+                }
+                (false, Some(FileType::Directory)) => {
+                    return Err(io::Error::other(format!(
+                        "cannot overwrite directory {} with a non-directory",
+                        shown()
+                    )));
+                }
+                (false, Some(_)) => unlinkat(&parent, name.as_slice(), AtFlags::empty())?,
+            }
+            let path = join(&base, &parts);
+            if kind.is_dir() {
+                if existing.is_none() {
+                    mkdirat(&parent, name.as_slice(), Mode::from_raw_mode(0o700))?;
+                }
+                set_owner(&parent, name, owner)?;
+                folders.push((path, mode, mtime));
+            } else if kind.is_file() || kind == tar::EntryType::Continuous {
+                let fd = openat(
+                    &parent,
+                    name.as_slice(),
+                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW,
+                    Mode::from_raw_mode(0o600),
+                )?;
+                let mut file = std::fs::File::from(fd);
+                io::copy(&mut entry, &mut file)?;
+                finish_file(file.as_fd(), owner, mode, mtime)?;
+            } else if kind.is_symlink() {
+                let target = entry.link_name_bytes().unwrap_or_default().into_owned();
+                symlinkat(target.as_slice(), &parent, name.as_slice())?;
+                set_owner(&parent, name, owner)?;
+                let times = timestamps(mtime);
+                utimensat(&parent, name.as_slice(), &times, AtFlags::SYMLINK_NOFOLLOW)?;
+            } else if kind.is_hard_link() {
+                let Some(target) = entry.link_name()? else {
+                    continue;
+                };
+                let Some(target_parts) = entry_parts(&target, rename_top)? else {
+                    continue;
+                };
+                let Some((target_name, target_parents)) = target_parts.split_last() else {
+                    continue;
+                };
+                let from = self.resolve(
+                    &join(&base, target_parents),
+                    OFlags::PATH | OFlags::DIRECTORY,
+                )?;
+                rustix::fs::linkat(
+                    &from,
+                    target_name.as_slice(),
+                    &parent,
+                    name.as_slice(),
+                    AtFlags::empty(),
+                )?;
+            } else if kind.is_fifo() {
+                mknodat(
+                    &parent,
+                    name.as_slice(),
+                    FileType::Fifo,
+                    Mode::from_raw_mode(mode),
+                    0,
+                )?;
+                set_owner(&parent, name, owner)?;
+            } else {
+                unpacked.skipped += 1;
+            }
+        }
+        // Folders last, deepest first: writing their entries would change their mtime, and a
+        // read-only mode would have kept the entries out.
+        for (path, mode, mtime) in folders.iter().rev() {
+            let fd = self.resolve(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
+            fchmod(&fd, Mode::from_raw_mode(*mode))?;
+            futimens(&fd, &timestamps(*mtime))?;
+        }
+        Ok(unpacked)
+    }
+
+    /// The folder `base/parents…`, created (mode 0755, owned by `owner`) where missing.
+    fn make_dirs(
+        &self,
+        base: &str,
+        parents: &[Vec<u8>],
+        owner: Option<Owner>,
+    ) -> io::Result<OwnedFd> {
+        let mut fd = self.resolve(base, OFlags::PATH | OFlags::DIRECTORY)?;
+        for depth in 0..parents.len() {
+            let path = join(base, &parents[..=depth]);
+            fd = match self.resolve(&path, OFlags::PATH | OFlags::DIRECTORY) {
+                Ok(next) => next,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                    let name = parents[depth].as_slice();
+                    mkdirat(&fd, name, Mode::from_raw_mode(0o755))?;
+                    set_owner(&fd, &parents[depth], owner)?;
+                    self.resolve(&path, OFlags::PATH | OFlags::DIRECTORY)?
+                }
+                Err(err) => return Err(err),
+            };
+        }
+        Ok(fd)
+    }
+
+    /// Renames `from` to `to` (replacing a file at `to`), both inside the root.
+    pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        let (from_dir, from_name) = self.locate(from)?;
+        let (to_dir, to_name) = self.locate(to)?;
+        let (Some(from_name), Some(to_name)) = (from_name, to_name) else {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        };
+        Ok(renameat(
+            &from_dir,
+            from_name.as_slice(),
+            &to_dir,
+            to_name.as_slice(),
+        )?)
+    }
+}
+
+/// `path` without its leading slashes (`.` for the root): resolution starts at the root's fd.
+fn relative(path: &str) -> &str {
+    match path.trim_start_matches('/') {
+        "" => ".",
+        rest => rest,
+    }
+}
+
+fn join(base: &str, parts: &[Vec<u8>]) -> String {
+    let mut path = base.to_owned();
+    for part in parts {
+        path.push('/');
+        path.push_str(&String::from_utf8_lossy(part));
+    }
+    path
+}
+
+/// An entry's path as components under the destination: leading `/` and `.` dropped, the first
+/// component renamed; `None` for the destination itself; `..` refused.
+fn entry_parts(path: &Path, rename_top: Option<&str>) -> io::Result<Option<Vec<Vec<u8>>>> {
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => parts.push(part.as_bytes().to_vec()),
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+            Component::ParentDir => {
+                return Err(io::Error::other(format!(
+                    "refusing the archive entry {}: it leads outside the destination",
+                    path.display()
+                )));
+            }
+        }
+    }
+    if let (Some(new), false) = (rename_top, parts.is_empty()) {
+        if new.is_empty() {
+            parts.remove(0);
+        } else {
+            parts[0] = new.as_bytes().to_vec();
+        }
+    }
+    Ok((!parts.is_empty()).then_some(parts))
+}
+
+fn timestamps(mtime: i64) -> Timestamps {
+    let at = Timespec {
+        tv_sec: mtime,
+        tv_nsec: 0,
+    };
+    Timestamps {
+        last_access: at,
+        last_modification: at,
+    }
+}
+
+fn set_owner(dir: &OwnedFd, name: &[u8], owner: Option<Owner>) -> io::Result<()> {
+    if let Some(owner) = owner {
+        chownat(
+            dir,
+            name,
+            Some(Uid::from_raw(owner.uid)),
+            Some(Gid::from_raw(owner.gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?;
+    }
+    Ok(())
+}
+
+/// Owner first (a chown clears setuid bits), then mode and mtime.
+fn finish_file(fd: BorrowedFd<'_>, owner: Option<Owner>, mode: u32, mtime: i64) -> io::Result<()> {
+    if let Some(owner) = owner {
+        fchown(
+            fd,
+            Some(Uid::from_raw(owner.uid)),
+            Some(Gid::from_raw(owner.gid)),
+        )?;
+    }
+    fchmod(fd, Mode::from_raw_mode(mode))?;
+    futimens(fd, &timestamps(mtime))?;
+    Ok(())
+}
+
+fn path_stat(dir: &OwnedFd, name: &[u8], stat: &Stat) -> PathStat {
+    let kind = match FileType::from_raw_mode(stat.st_mode) {
+        FileType::RegularFile => FileKind::File,
+        FileType::Directory => FileKind::Directory,
+        FileType::Symlink => FileKind::Symlink,
+        _ => FileKind::Other,
+    };
+    let link_target = (kind == FileKind::Symlink)
+        .then(|| readlinkat(dir, name, Vec::new()).ok())
+        .flatten()
+        .map(|target| String::from_utf8_lossy(target.as_bytes()).into_owned());
+    PathStat {
+        name: String::from_utf8_lossy(name).into_owned(),
+        kind,
+        size: u64::try_from(stat.st_size).unwrap_or(0),
+        mode: stat.st_mode & 0o7777,
+        mtime: stat.st_mtime,
+        link_target,
+    }
+}
+
+/// The names in a folder, `.` and `..` left out, sorted.
+fn names(dir: &OwnedFd) -> io::Result<Vec<Vec<u8>>> {
+    let mut names = Vec::new();
+    for entry in Dir::read_from(dir)? {
+        let name = entry?.file_name().to_bytes().to_vec();
+        if name != b"." && name != b".." {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn header_for(stat: &Stat, kind: tar::EntryType) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(kind);
+    header.set_mode(stat.st_mode & 0o7777);
+    header.set_uid(u64::from(stat.st_uid));
+    header.set_gid(u64::from(stat.st_gid));
+    header.set_mtime(u64::try_from(stat.st_mtime).unwrap_or(0));
+    header.set_size(0);
+    header
+}
+
+fn pack_entry<W: Write>(
+    builder: &mut tar::Builder<W>,
+    dir: &OwnedFd,
+    name: &[u8],
+    stat: &Stat,
+    as_name: &Path,
+) -> io::Result<()> {
+    match FileType::from_raw_mode(stat.st_mode) {
+        FileType::Directory => {
+            let fd = openat(
+                dir,
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            pack_dir(builder, &fd, stat, as_name)
+        }
+        FileType::RegularFile => {
+            // Non-blocking: a file swapped for a fifo meanwhile must not hang the copy.
+            let fd = openat(
+                dir,
+                name,
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let stat = fstat(&fd)?;
+            if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+                return Ok(());
+            }
+            let size = u64::try_from(stat.st_size).unwrap_or(0);
+            let mut header = header_for(&stat, tar::EntryType::Regular);
+            header.set_size(size);
+            // Exactly `size` bytes, whatever the file does meanwhile: the archive stays whole.
+            let data = std::fs::File::from(fd)
+                .take(size)
+                .chain(io::repeat(0))
+                .take(size);
+            builder.append_data(&mut header, as_name, data)
+        }
+        FileType::Symlink => {
+            let target = readlinkat(dir, name, Vec::new())?;
+            let mut header = header_for(stat, tar::EntryType::Symlink);
+            builder.append_link(
+                &mut header,
+                as_name,
+                Path::new(OsStr::from_bytes(target.as_bytes())),
+            )
+        }
+        FileType::Fifo => {
+            let mut header = header_for(stat, tar::EntryType::Fifo);
+            builder.append_data(&mut header, as_name, io::empty())
+        }
+        // Sockets and devices have no place in a copy.
+        _ => Ok(()),
+    }
+}
+
+fn pack_dir<W: Write>(
+    builder: &mut tar::Builder<W>,
+    fd: &OwnedFd,
+    stat: &Stat,
+    as_name: &Path,
+) -> io::Result<()> {
+    if !as_name.as_os_str().is_empty() {
+        // Folders end in `/`, as tar and docker write them.
+        let mut named = as_name.as_os_str().as_bytes().to_vec();
+        named.push(b'/');
+        let as_name = Path::new(OsStr::from_bytes(&named));
+        let mut header = header_for(stat, tar::EntryType::Directory);
+        builder.append_data(&mut header, as_name, io::empty())?;
+    }
+    for child in names(fd)? {
+        let stat = match statat(fd, child.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => stat,
+            Err(rustix::io::Errno::NOENT) => continue,
+            Err(err) => return Err(err.into()),
+        };
+        let path: PathBuf = as_name.join(OsStr::from_bytes(&child));
+        pack_entry(builder, fd, &child, &stat, &path)?;
+    }
+    Ok(())
+}
+
+/// The entries directly in the archive's top folder (a tar of one folder, as an engine's
+/// archive call gives it), file contents skipped; at most `limit` of them (`None` past it).
+pub fn list_archive(input: impl Read, limit: usize) -> io::Result<Option<Vec<PathStat>>> {
+    let mut archive = tar::Archive::new(input);
+    let mut found = Vec::new();
+    for entry in archive.entries()? {
+        let entry = entry?;
+        let path = entry.path()?.into_owned();
+        let parts: Vec<&OsStr> = path
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(part) => Some(part),
+                _ => None,
+            })
+            .collect();
+        if parts.len() != 2 {
+            continue;
+        }
+        if found.len() == limit {
+            return Ok(None);
+        }
+        found.push(header_stat(&entry, parts[1])?);
+    }
+    found.sort_by(|a: &PathStat, b| a.name.cmp(&b.name));
+    Ok(Some(found))
+}
+
+/// The top-level names of a tar stream's entries, in order, contents skipped.
+pub fn top_names(input: impl Read) -> io::Result<Vec<String>> {
+    let mut archive = tar::Archive::new(input);
+    let mut names: Vec<String> = Vec::new();
+    for entry in archive.entries()? {
+        let entry = entry?;
+        let path = entry.path()?.into_owned();
+        if let Some(Some(first)) = entry_parts(&path, None)?.map(|parts| parts.into_iter().next()) {
+            let first = String::from_utf8_lossy(&first).into_owned();
+            if !names.contains(&first) {
+                names.push(first);
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// The stat of an archive's first entry (a symlink's target as the link holds it).
+pub fn first_stat(input: impl Read) -> io::Result<PathStat> {
+    let mut archive = tar::Archive::new(input);
+    let entry = archive
+        .entries()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "empty archive"))??;
+    let path = entry.path()?.into_owned();
+    header_stat(&entry, path.file_name().unwrap_or_default())
+}
+
+/// How [`read_archive_file`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FileRead {
+    /// The bytes asked for, and the whole file's stat.
+    Read(Vec<u8>, PathStat),
+    /// The archive's entry is not a regular file.
+    NotAFile(PathStat),
+    /// More than the limit was asked for.
+    TooLarge(PathStat),
+}
+
+/// `length` bytes (default: the rest) from `offset` of the file an archive holds as its first
+/// entry (a tar of one file), refusing reads of more than `limit` bytes.
+pub fn read_archive_file(
+    input: impl Read,
+    offset: u64,
+    length: Option<u64>,
+    limit: u64,
+) -> io::Result<FileRead> {
+    let mut archive = tar::Archive::new(input);
+    let Some(entry) = archive.entries()?.next() else {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "empty archive",
+        ));
+    };
+    let mut entry = entry?;
+    let path = entry.path()?.into_owned();
+    let name = path.file_name().unwrap_or_default().to_owned();
+    let stat = header_stat(&entry, &name)?;
+    if stat.kind != FileKind::File {
+        return Ok(FileRead::NotAFile(stat));
+    }
+    let available = stat.size.saturating_sub(offset);
+    let wanted = length.map_or(available, |length| length.min(available));
+    if wanted > limit {
+        return Ok(FileRead::TooLarge(stat));
+    }
+    io::copy(&mut (&mut entry).take(offset), &mut io::sink())?;
+    let mut bytes = Vec::with_capacity(usize::try_from(wanted).unwrap_or(0));
+    (&mut entry).take(wanted).read_to_end(&mut bytes)?;
+    Ok(FileRead::Read(bytes, stat))
+}
+
+fn header_stat<R: Read>(entry: &tar::Entry<'_, R>, name: &OsStr) -> io::Result<PathStat> {
+    let header = entry.header();
+    let kind = match header.entry_type() {
+        kind if kind.is_file() || kind == tar::EntryType::Continuous => FileKind::File,
+        kind if kind.is_dir() => FileKind::Directory,
+        kind if kind.is_symlink() => FileKind::Symlink,
+        _ => FileKind::Other,
+    };
+    Ok(PathStat {
+        name: name.to_string_lossy().into_owned(),
+        kind,
+        size: header.size()?,
+        mode: header.mode()? & 0o7777,
+        mtime: i64::try_from(header.mtime()?).unwrap_or(i64::MAX),
+        link_target: entry
+            .link_name()?
+            .filter(|_| kind == FileKind::Symlink)
+            .map(|target| target.to_string_lossy().into_owned()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("src/empty")).unwrap();
+        std::fs::write(root.join("src/a.txt"), b"alpha").unwrap();
+        std::fs::write(root.join("src/run.sh"), b"#!/bin/sh\n").unwrap();
+        std::os::unix::fs::symlink("a.txt", root.join("src/link")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            root.join("src/run.sh"),
+            std::fs::Permissions::from_mode(0o750),
+        )
+        .unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_tree_round_trips_with_links_modes_and_empty_folders() {
+        let from = tree();
+        let mut tar = Vec::new();
+        Root::beneath(from.path())
+            .unwrap()
+            .pack("src", "copy", &mut tar)
+            .unwrap();
+        let to = tempfile::tempdir().unwrap();
+        let unpacked = Root::beneath(to.path())
+            .unwrap()
+            .unpack("", tar.as_slice(), None, None)
+            .unwrap();
+        assert_eq!(unpacked.top, ["copy"]);
+        let copy = to.path().join("copy");
+        assert_eq!(std::fs::read(copy.join("a.txt")).unwrap(), b"alpha");
+        assert_eq!(
+            std::fs::read_link(copy.join("link")).unwrap(),
+            Path::new("a.txt")
+        );
+        assert!(copy.join("empty").is_dir());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(copy.join("run.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o750);
+        // Tar keeps whole seconds, as docker cp does.
+        use std::os::unix::fs::MetadataExt;
+        let stat = |p: &Path| std::fs::metadata(p).unwrap().mtime();
+        assert_eq!(
+            stat(&copy.join("a.txt")),
+            stat(&from.path().join("src/a.txt"))
+        );
+    }
+
+    #[test]
+    fn contents_and_renames_land_where_asked() {
+        let from = tree();
+        let mut tar = Vec::new();
+        let root = Root::beneath(from.path()).unwrap();
+        root.pack("src", "", &mut tar).unwrap();
+        let to = tempfile::tempdir().unwrap();
+        let dest = Root::beneath(to.path()).unwrap();
+        let unpacked = dest.unpack("", tar.as_slice(), None, None).unwrap();
+        assert!(unpacked.top.contains(&"a.txt".to_owned()));
+        assert!(to.path().join("a.txt").is_file());
+
+        let mut tar = Vec::new();
+        root.pack("src/a.txt", "a.txt", &mut tar).unwrap();
+        dest.unpack("", tar.as_slice(), None, Some("b.txt"))
+            .unwrap();
+        assert_eq!(std::fs::read(to.path().join("b.txt")).unwrap(), b"alpha");
+    }
+
+    #[test]
+    fn nothing_leaves_a_host_destination() {
+        let outside = tempfile::tempdir().unwrap();
+        let to = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), to.path().join("out")).unwrap();
+        let dest = Root::beneath(to.path()).unwrap();
+
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(1);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, "out/x", &b"x"[..]).unwrap();
+        let tar = tar.into_inner().unwrap();
+        assert!(dest.unpack("", tar.as_slice(), None, None).is_err());
+        assert!(!outside.path().join("x").exists());
+
+        // `..` in an entry's name (written raw: the tar crate refuses to write one).
+        let mut header = tar::Header::new_old();
+        header.as_old_mut().name[..7].copy_from_slice(b"../evil");
+        header.set_size(0);
+        header.set_mode(0o644);
+        header.set_cksum();
+        let mut tar = header.as_bytes().to_vec();
+        tar.extend_from_slice(&[0; 1024]);
+        let err = dest.unpack("", tar.as_slice(), None, None).unwrap_err();
+        assert!(err.to_string().contains("leads outside"), "{err}");
+    }
+
+    #[test]
+    fn a_container_root_keeps_links_inside() {
+        let host = tempfile::tempdir().unwrap();
+        std::fs::write(host.path().join("secret"), b"host").unwrap();
+        let rootfs = host.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+        std::fs::write(rootfs.join("etc/secret"), b"container").unwrap();
+        let escape = format!("{}/secret", host.path().display());
+        std::os::unix::fs::symlink("../../../../secret", rootfs.join("up")).unwrap();
+        std::os::unix::fs::symlink(&escape, rootfs.join("abs")).unwrap();
+        let root = Root::container(&rootfs).unwrap();
+        // `..` stops at the root; both links resolve inside it, where there is no /secret.
+        assert!(root.resolve("up", OFlags::RDONLY).is_err());
+        assert_eq!(root.stat("up").unwrap().kind, FileKind::Symlink);
+        assert!(root.resolve("abs", OFlags::RDONLY).is_err());
+        assert!(root.resolve("/../../etc/secret", OFlags::RDONLY).is_ok());
+        let mut tar = Vec::new();
+        root.pack("/../etc/secret", "s", &mut tar).unwrap();
+        match read_archive_file(tar.as_slice(), 0, None, 100).unwrap() {
+            FileRead::Read(bytes, _) => assert_eq!(bytes, b"container"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn archives_are_listed_and_read_in_ranges() {
+        let from = tree();
+        let root = Root::beneath(from.path()).unwrap();
+        let mut tar = Vec::new();
+        root.pack("src", "src", &mut tar).unwrap();
+        let listed = list_archive(tar.as_slice(), 100).unwrap().unwrap();
+        let names: Vec<&str> = listed.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a.txt", "empty", "link", "run.sh"]);
+        assert_eq!(listed[2].link_target.as_deref(), Some("a.txt"));
+        assert_eq!(list_archive(tar.as_slice(), 3).unwrap(), None);
+
+        let mut tar = Vec::new();
+        root.pack("src/a.txt", "a.txt", &mut tar).unwrap();
+        match read_archive_file(tar.as_slice(), 1, Some(3), 100).unwrap() {
+            FileRead::Read(bytes, stat) => {
+                assert_eq!(bytes, b"lph");
+                assert_eq!(stat.size, 5);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            read_archive_file(tar.as_slice(), 0, None, 4).unwrap(),
+            FileRead::TooLarge(_)
+        ));
+        assert_eq!(root.list("src").unwrap().len(), 4);
+        assert_eq!(root.stat("src/link").unwrap().kind, FileKind::Symlink);
+    }
+}

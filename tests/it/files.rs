@@ -1,0 +1,625 @@
+//! `dcx cp` and the agent's `fs.*` methods on the real daemon and real crun containers: a file
+//! tree (a symlink, a dangling one, an empty folder, modes, fixed mtimes) round-tripped both
+//! ways and compared entry by entry; ownership given to the user on the way in; tar streams on
+//! stdin and stdout; a 1 GiB file in bounded memory; `..` and symlink escapes refused on crun;
+//! the error messages; and the file methods through the socket with the same cases.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::agent::Agent;
+use crate::harness::{Cmd, CrunContainer, DEBIAN, TestContainer, dcx, dcx_path, docker};
+
+/// A container of either engine, with the flags that select it.
+enum Target {
+    Docker(TestContainer),
+    Crun(CrunContainer),
+}
+
+impl Target {
+    fn docker() -> Self {
+        Self::Docker(TestContainer::start(DEBIAN))
+    }
+
+    fn crun() -> Self {
+        Self::Crun(CrunContainer::start("debian", &[]))
+    }
+
+    fn flags(&self) -> Vec<String> {
+        match self {
+            Self::Docker(c) => vec!["--container-id".into(), c.name.clone()],
+            Self::Crun(c) => vec![
+                "--runtime".into(),
+                "crun".into(),
+                "--crun-root".into(),
+                c.root_str().into(),
+                "--container-id".into(),
+                c.id.clone(),
+            ],
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Self::Docker(c) => &c.name,
+            Self::Crun(c) => &c.id,
+        }
+    }
+
+    /// `dcx cp <selector> <args…>`.
+    fn cp(&self, args: &[&str]) -> Cmd {
+        dcx()
+            .args(["cp"])
+            .args(self.flags())
+            .args(args.iter().copied())
+    }
+
+    /// A shell line run in the container as root; its stdout.
+    fn sh(&self, line: &str) -> String {
+        match self {
+            Self::Docker(c) => docker(&["exec", &c.id, "sh", "-c", line]),
+            Self::Crun(c) => c.crun(&["exec", &c.id, "sh", "-c", line]),
+        }
+    }
+
+    fn session(&self, agent: &Agent, extra: Value) -> String {
+        let mut params = match self {
+            Self::Docker(c) => json!({"container_id": c.id}),
+            Self::Crun(c) => {
+                json!({"container_id": c.id, "runtime": "crun", "crun_root": c.root_str()})
+            }
+        };
+        for (key, value) in extra.as_object().into_iter().flatten() {
+            params[key] = value.clone();
+        }
+        agent.ok("session.create", params)["session_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+const MTIME: &str = "@1600000000";
+
+/// The test tree: files of several modes, a symlink, a dangling one, an empty folder, a name
+/// with a space, a read-only file deep down; every mtime fixed (folders last).
+fn make_tree(root: &Path) -> PathBuf {
+    let tree = root.join("tree");
+    for dir in ["bin", "empty", "sub/deep"] {
+        std::fs::create_dir_all(tree.join(dir)).unwrap();
+    }
+    let files: [(&str, &[u8], u32); 5] = [
+        ("a.txt", b"alpha\n", 0o640),
+        ("bin/run.sh", b"#!/bin/sh\necho run\n", 0o750),
+        ("with space.txt", b"spaced", 0o600),
+        ("sub/deep/file", b"deep\n", 0o444),
+        ("binary", &[0, 1, 2, 255, 254, 10, 13], 0o644),
+    ];
+    for (name, bytes, mode) in files {
+        std::fs::write(tree.join(name), bytes).unwrap();
+        std::fs::set_permissions(tree.join(name), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    std::os::unix::fs::symlink("a.txt", tree.join("link")).unwrap();
+    std::os::unix::fs::symlink("missing/target", tree.join("dangling")).unwrap();
+    std::fs::set_permissions(tree.join("empty"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "find '{}' -depth -exec touch -h -d {MTIME} {{}} +",
+            tree.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tree
+}
+
+/// Every entry under `root` as one line: path, kind, mode, size, mtime, link target, content.
+fn describe(root: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let relative = path.strip_prefix(root).unwrap().display().to_string();
+            let kind = if meta.file_type().is_symlink() {
+                format!("link->{}", std::fs::read_link(&path).unwrap().display())
+            } else if meta.is_dir() {
+                "dir".to_owned()
+            } else {
+                format!("file:{:?}", std::fs::read(&path).unwrap())
+            };
+            // A symlink's own mode is always 0777 on Linux.
+            out.push(format!(
+                "{relative} {kind} {:o} {}",
+                meta.mode() & 0o7777,
+                meta.mtime()
+            ));
+            if meta.is_dir() {
+                walk(root, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn round_trip(target: &Target) {
+    let host = tempfile::tempdir().unwrap();
+    let tree = make_tree(host.path());
+    let tree_arg = tree.display().to_string();
+    target.sh("rm -rf /tmp/rt /tmp/into && mkdir /tmp/into");
+
+    // A destination that does not exist takes the source's place under its own name.
+    let out = target.cp(&[&tree_arg, ":/tmp/rt"]).run().code(0);
+    assert!(
+        out.stderr_text().starts_with("Successfully copied ")
+            && out
+                .stderr_text()
+                .ends_with(&format!(" to {}:/tmp/rt\n", target.name())),
+        "{}",
+        out.stderr_text()
+    );
+    // Inside: modes, mtimes, links and ownership (root's: no user given).
+    assert_eq!(
+        target.sh(
+            "cd /tmp/rt && stat -c '%n %a %u:%g %Y' a.txt bin/run.sh empty 'with space.txt' sub/deep/file"
+        ),
+        "a.txt 640 0:0 1600000000\nbin/run.sh 750 0:0 1600000000\nempty 700 0:0 1600000000\nwith space.txt 600 0:0 1600000000\nsub/deep/file 444 0:0 1600000000\n"
+    );
+    assert_eq!(
+        target.sh("readlink /tmp/rt/link /tmp/rt/dangling"),
+        "a.txt\nmissing/target\n"
+    );
+    // An existing folder receives the source under its name.
+    target
+        .cp(&["-q", &tree_arg, ":/tmp/into/"])
+        .run()
+        .code(0)
+        .stderr("");
+    assert_eq!(target.sh("cat /tmp/into/tree/a.txt"), "alpha\n");
+
+    // And back: into a new host folder, and into an existing one.
+    let back = host.path().join("back");
+    let out = target
+        .cp(&[":/tmp/rt", back.to_str().unwrap()])
+        .run()
+        .code(0);
+    assert!(
+        out.stderr_text()
+            .ends_with(&format!(" to {}\n", back.display())),
+        "{}",
+        out.stderr_text()
+    );
+    assert_eq!(describe(&back), describe(&tree));
+    let existing = host.path().join("existing");
+    std::fs::create_dir(&existing).unwrap();
+    target
+        .cp(&[":/tmp/rt", existing.to_str().unwrap()])
+        .run()
+        .code(0);
+    assert_eq!(describe(&existing.join("rt")), describe(&tree));
+
+    // A folder's contents (`/.`), both ways.
+    let contents = host.path().join("contents");
+    std::fs::create_dir(&contents).unwrap();
+    target
+        .cp(&[":/tmp/rt/.", contents.to_str().unwrap()])
+        .run()
+        .code(0);
+    assert_eq!(describe(&contents), describe(&tree));
+    target.sh("rm -rf /tmp/merged && mkdir /tmp/merged");
+    target
+        .cp(&[&format!("{tree_arg}/."), ":/tmp/merged"])
+        .run()
+        .code(0);
+    assert_eq!(target.sh("cat /tmp/merged/sub/deep/file"), "deep\n");
+
+    // One file onto another, renamed.
+    let single = host.path().join("single.txt");
+    std::fs::write(&single, "old").unwrap();
+    target
+        .cp(&[":/tmp/rt/a.txt", single.to_str().unwrap()])
+        .run()
+        .code(0);
+    assert_eq!(std::fs::read_to_string(&single).unwrap(), "alpha\n");
+    target.sh("rm -rf /tmp/rt /tmp/into /tmp/merged");
+}
+
+#[test]
+fn docker_cp_round_trips_a_tree() {
+    round_trip(&Target::docker());
+}
+
+#[test]
+fn crun_cp_round_trips_a_tree() {
+    round_trip(&Target::crun());
+}
+
+fn ownership_and_streams(target: &Target) {
+    let host = tempfile::tempdir().unwrap();
+    let tree = make_tree(host.path());
+    target.sh("rm -rf /tmp/owned /tmp/streamed && mkdir /tmp/streamed");
+    // Given to the user, every entry (links included).
+    target
+        .cp(&["-u", "nobody", tree.to_str().unwrap(), ":/tmp/owned"])
+        .run()
+        .code(0);
+    assert_eq!(
+        target.sh("find /tmp/owned -exec stat -c '%u:%g' {} + | sort -u"),
+        "65534:65534\n"
+    );
+    assert_eq!(target.sh("stat -c %a /tmp/owned/bin/run.sh"), "750\n");
+
+    // A tar on stdin, extracted into a folder.
+    let tar = Command::new("tar")
+        .args(["-c", "-C", tree.to_str().unwrap(), "."])
+        .output()
+        .unwrap()
+        .stdout;
+    target
+        .cp(&["-", ":/tmp/streamed"])
+        .stdin(tar)
+        .run()
+        .code(0)
+        .stdout("");
+    assert_eq!(target.sh("cat '/tmp/streamed/with space.txt'"), "spaced");
+    // A tar on stdout, as docker cp writes it (the top entry named by the path).
+    let out = target.cp(&[":/tmp/owned", "-"]).run().code(0).stderr("");
+    let listing = Command::new("tar")
+        .arg("-t")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(&out.stdout)?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let names = String::from_utf8(listing.stdout).unwrap();
+    for name in [
+        "owned/",
+        "owned/a.txt",
+        "owned/empty/",
+        "owned/link",
+        "owned/sub/deep/file",
+    ] {
+        assert!(names.lines().any(|line| line == name), "{name}: {names}");
+    }
+    target.sh("rm -rf /tmp/owned /tmp/streamed");
+}
+
+#[test]
+fn docker_cp_gives_files_to_the_user_and_streams_tar() {
+    ownership_and_streams(&Target::docker());
+}
+
+#[test]
+fn crun_cp_gives_files_to_the_user_and_streams_tar() {
+    ownership_and_streams(&Target::crun());
+}
+
+/// The peak RSS (KiB) of `dcx cp <args>`, measured by /usr/bin/time.
+fn peak_rss(target: &Target, args: &[&str]) -> u64 {
+    let out = Cmd::program("/usr/bin/time")
+        .args(["-f", "%M", dcx_path(), "cp", "-q"])
+        .args(target.flags())
+        .args(args.iter().copied())
+        .run()
+        .code(0);
+    let text = out.stderr_text();
+    text.lines()
+        .last()
+        .and_then(|line| line.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no RSS in {text:?}"))
+}
+
+fn gigabyte(target: &Target) {
+    const SIZE: u64 = 1 << 30;
+    const BOUND_KIB: u64 = 100 * 1024;
+    let host = tempfile::tempdir().unwrap();
+    let big = host.path().join("big");
+    std::fs::File::create(&big).unwrap().set_len(SIZE).unwrap();
+    let rss = peak_rss(target, &[big.to_str().unwrap(), ":/tmp/big"]);
+    assert!(rss < BOUND_KIB, "copying 1 GiB in took {rss} KiB");
+    assert_eq!(target.sh("stat -c %s /tmp/big"), format!("{SIZE}\n"));
+    std::fs::remove_file(&big).unwrap();
+    let rss = peak_rss(target, &[":/tmp/big", big.to_str().unwrap()]);
+    assert!(rss < BOUND_KIB, "copying 1 GiB out took {rss} KiB");
+    assert_eq!(std::fs::metadata(&big).unwrap().len(), SIZE);
+    target.sh("rm -f /tmp/big");
+}
+
+#[test]
+fn docker_cp_streams_a_gigabyte_in_bounded_memory() {
+    gigabyte(&Target::docker());
+}
+
+#[test]
+fn crun_cp_streams_a_gigabyte_in_bounded_memory() {
+    gigabyte(&Target::crun());
+}
+
+#[test]
+fn crun_cp_never_leaves_the_container() {
+    let target = Target::crun();
+    // A host folder with a secret, and links in the container that name it.
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("secret"), "host secret").unwrap();
+    let hostdir = host.path().display().to_string();
+    target.sh(&format!(
+        "ln -sfn /../../../../..{hostdir} /tmp/abs && ln -sfn ../../../../../../..{hostdir} /tmp/rel"
+    ));
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("got");
+    for src in [
+        "/tmp/abs/secret".to_owned(),
+        "/tmp/rel/secret".to_owned(),
+        "/tmp/abs/.".to_owned(),
+        format!("/../../../../..{hostdir}/secret"),
+    ] {
+        target
+            .cp(&[&format!(":{src}"), dest.to_str().unwrap()])
+            .run()
+            .code(1);
+        assert!(!dest.exists(), "{src} reached the host");
+    }
+    // Writing through them stays inside too.
+    let file = out.path().join("planted");
+    std::fs::write(&file, "x").unwrap();
+    for dst in [":/tmp/abs/", ":/tmp/rel/planted", ":/tmp/abs/planted"] {
+        target.cp(&[file.to_str().unwrap(), dst]).run().code(1);
+    }
+    assert_eq!(
+        std::fs::read_dir(host.path()).unwrap().count(),
+        1,
+        "something was written into the host folder"
+    );
+    // The links themselves are copied as links.
+    target
+        .cp(&[":/tmp/abs", dest.to_str().unwrap()])
+        .run()
+        .code(0);
+    assert_eq!(
+        std::fs::read_link(&dest).unwrap().display().to_string(),
+        format!("/../../../../..{hostdir}")
+    );
+    // A file the container sees through a mount of its own (its /tmp), not the rootfs's.
+    target.cp(&[file.to_str().unwrap(), ":/tmp/"]).run().code(0);
+    assert_eq!(target.sh("cat /tmp/planted"), "x");
+    assert!(!Path::new("/var/cache/dcx/rootfs/debian/tmp/planted").exists());
+}
+
+#[test]
+fn cp_errors_name_the_path() {
+    let target = Target::docker();
+    let name = target.name().to_owned();
+    let host = tempfile::tempdir().unwrap();
+    let tree = make_tree(host.path());
+    let file = tree.join("a.txt");
+    let cp = |args: &[&str]| target.cp(args).run();
+    cp(&[":/nope", host.path().join("x").to_str().unwrap()])
+        .code(1)
+        .stderr(&format!(
+            "error: No such file or directory in container {name}: /nope\n"
+        ));
+    cp(&[tree.to_str().unwrap(), ":/etc/hostname"])
+        .code(1)
+        .stderr(&format!(
+            "error: Cannot copy the directory {} onto the file /etc/hostname.\n",
+            tree.display()
+        ));
+    cp(&[file.to_str().unwrap(), ":/nonexistent/dir/x"])
+        .code(1)
+        .stderr("error: The destination directory /nonexistent/dir does not exist.\n");
+    cp(&[file.to_str().unwrap(), ":/tmp/not-there/"])
+        .code(1)
+        .stderr("error: The destination directory /tmp/not-there/ does not exist.\n");
+    target
+        .cp(&["-", ":/etc/hostname"])
+        .stdin(Vec::new())
+        .run()
+        .code(1)
+        .stderr("error: /etc/hostname is not a directory.\n");
+    cp(&[host.path().join("missing").to_str().unwrap(), ":/tmp/"])
+        .code(1)
+        .stderr(&format!(
+            "error: No such file or directory: {}\n",
+            host.path().join("missing").display()
+        ));
+    let usage = cp(&["a", "b"]);
+    assert_ne!(usage.code, Some(0));
+    assert!(
+        usage
+            .stderr_text()
+            .contains("One of SRC and DST must be a path in the container, written :PATH"),
+        "{}",
+        usage.stderr_text()
+    );
+}
+
+fn fs_methods(target: &Target) {
+    let agent = Agent::start(&[]);
+    let session = target.session(&agent, json!({"user": "nobody", "cwd": "/tmp"}));
+    let mut client = agent.client();
+    let call = |client: &mut crate::agent::Client, method: &str, params: Value| {
+        let mut params = params;
+        params["session_id"] = Value::from(session.as_str());
+        client.call(method, params)
+    };
+    let ok = |client: &mut crate::agent::Client, method: &str, params: Value| {
+        let answer = call(client, method, params.clone());
+        assert_eq!(answer["ok"], true, "{method} {params}: {answer}");
+        answer["data"].clone()
+    };
+    let code = |client: &mut crate::agent::Client, method: &str, params: Value| {
+        let answer = call(client, method, params.clone());
+        assert_eq!(answer["ok"], false, "{method} {params}: {answer}");
+        answer["error"]["code"].as_str().unwrap().to_owned()
+    };
+    target.sh("rm -rf /tmp/fs && mkdir /tmp/fs && chmod 777 /tmp/fs");
+    // Relative to the session's directory, as its commands left it.
+    ok(&mut client, "exec.run", json!({"command": "cd /tmp/fs"}));
+    let written = ok(
+        &mut client,
+        "fs.write",
+        json!({"path": "notes/a.txt", "data": "hello"}),
+    );
+    assert_eq!(written["path"], "/tmp/fs/notes/a.txt");
+    assert_eq!(
+        (written["size"].clone(), written["mode"].clone()),
+        (json!(5), json!("0644"))
+    );
+    ok(
+        &mut client,
+        "fs.write",
+        json!({"path": "notes/a.txt", "data": " world", "append": true}),
+    );
+    let read = ok(&mut client, "fs.read", json!({"path": "notes/a.txt"}));
+    assert_eq!(
+        (read["data"].clone(), read["eof"].clone()),
+        (json!("hello world"), json!(true))
+    );
+    let part = ok(
+        &mut client,
+        "fs.read",
+        json!({"path": "/tmp/fs/notes/a.txt", "offset": 6, "length": 3}),
+    );
+    assert_eq!(
+        (
+            part["data"].clone(),
+            part["eof"].clone(),
+            part["size"].clone()
+        ),
+        (json!("wor"), json!(false), json!(11))
+    );
+    // Owned by the session's user, replaced in one step with the mode asked for.
+    assert_eq!(
+        target.sh("stat -c '%U %a' /tmp/fs/notes /tmp/fs/notes/a.txt; ls -A /tmp/fs/notes"),
+        "nobody 755\nnobody 644\na.txt\n"
+    );
+    let bytes: Vec<u8> = (0..=255).collect();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    ok(
+        &mut client,
+        "fs.write",
+        json!({"path": "bin.dat", "data_b64": b64, "mode": "0600"}),
+    );
+    let read = ok(&mut client, "fs.read", json!({"path": "bin.dat"}));
+    assert_eq!(read["data_b64"], Value::from(b64));
+    assert_eq!(read["mode"], "0600");
+    assert_eq!(
+        target.sh("stat -c '%U %a %s' /tmp/fs/bin.dat"),
+        "nobody 600 256\n"
+    );
+
+    // Listing and stat, links included.
+    target.sh("ln -s notes/a.txt /tmp/fs/link && mkdir /tmp/fs/empty");
+    let listed = ok(&mut client, "fs.list", json!({"path": "."}));
+    let names: Vec<&str> = listed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bin.dat", "empty", "link", "notes"]);
+    let link = ok(&mut client, "fs.stat", json!({"path": "link"}));
+    assert_eq!(
+        (link["kind"].clone(), link["link_target"].clone()),
+        (json!("symlink"), json!("notes/a.txt"))
+    );
+    assert_eq!(
+        ok(&mut client, "fs.read", json!({"path": "link"}))["data"],
+        "hello world"
+    );
+    assert_eq!(
+        ok(&mut client, "fs.stat", json!({"path": "empty"}))["kind"],
+        "directory"
+    );
+
+    // Errors as codes.
+    assert_eq!(
+        code(&mut client, "fs.read", json!({"path": "nope"})),
+        "no_such_file"
+    );
+    assert_eq!(
+        code(&mut client, "fs.stat", json!({"path": "nope"})),
+        "no_such_file"
+    );
+    assert_eq!(
+        code(&mut client, "fs.read", json!({"path": "empty"})),
+        "is_a_directory"
+    );
+    assert_eq!(
+        code(
+            &mut client,
+            "fs.write",
+            json!({"path": "empty", "data": "x"})
+        ),
+        "is_a_directory"
+    );
+    assert_eq!(
+        code(&mut client, "fs.list", json!({"path": "bin.dat"})),
+        "not_a_directory"
+    );
+    target.sh("head -c 17000000 /dev/zero > /tmp/fs/big");
+    assert_eq!(
+        code(&mut client, "fs.read", json!({"path": "big"})),
+        "too_large"
+    );
+    let tail = ok(
+        &mut client,
+        "fs.read",
+        json!({"path": "big", "offset": 16999990}),
+    );
+    assert_eq!(tail["length"], 10);
+    assert_eq!(
+        code(&mut client, "fs.write", json!({"path": "x"})),
+        "bad_request"
+    );
+    target.sh("rm -rf /tmp/fs");
+}
+
+#[test]
+fn docker_fs_methods() {
+    fs_methods(&Target::docker());
+}
+
+#[test]
+fn crun_fs_methods() {
+    fs_methods(&Target::crun());
+}
+
+#[test]
+fn crun_fs_methods_never_leave_the_container() {
+    let target = Target::crun();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("secret"), "host secret").unwrap();
+    let hostdir = host.path().display().to_string();
+    target.sh(&format!("ln -sfn /../../../..{hostdir} /tmp/esc"));
+    let agent = Agent::start(&[]);
+    let session = target.session(&agent, json!({}));
+    let mut client = agent.client();
+    for path in [
+        "/tmp/esc/secret".to_owned(),
+        format!("../../../../../..{hostdir}/secret"),
+    ] {
+        let (code, _) = client.error("fs.read", json!({"session_id": session, "path": path}));
+        assert_eq!(code, "no_such_file", "{path}");
+    }
+    let answer = client.call(
+        "fs.write",
+        json!({"session_id": session, "path": "/tmp/esc/planted", "data": "x"}),
+    );
+    assert_eq!(answer["ok"], false, "{answer}");
+    assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 1);
+}
