@@ -9,7 +9,9 @@
 #      fixtures/images/*/build.sh and cached as root filesystem tarballs, also unpacked under
 #      $DCX_CACHE/rootfs/ for crun bundles;
 #   4. the reference CLI @devcontainers/cli@0.89.0, installed with npm into the cache;
-#   5. the official Python MCP SDK (pip: mcp), the client of the `dcx mcp` tests.
+#   5. the official Python MCP SDK (pip: mcp), the client of the `dcx mcp` tests;
+#   6. the other endpoints the endpoint tests reach (scripts/endpoints.sh): a second Docker
+#      daemon, a TLS listener, an sshd on loopback, podman's API service.
 # Everything it builds lives in $DCX_CACHE (default /var/cache/dcx); a second run takes seconds.
 # It writes $DCX_CACHE/env, which scripts/test.sh and scripts/bench.sh source: it names the
 # reference CLI (DCX_REFERENCE_CLI) for the test harness.
@@ -37,6 +39,11 @@ command -v man >/dev/null || need+=(man-db)
 command -v zsh >/dev/null || need+=(zsh)
 command -v npm >/dev/null || need+=(npm)
 command -v git >/dev/null || need+=(git)
+command -v podman >/dev/null || need+=(podman)
+command -v runc >/dev/null || need+=(runc)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null || need+=(openssh-client)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]}"
   apt-get update -q >/dev/null
@@ -113,4 +120,7 @@ cat >"$cache/env" <<ENV
 export DCX_REFERENCE_CLI=$cli
 export DCX_TEST_ROOTFS=$cache/rootfs
 ENV
+
+# 6. The other endpoints (appends to $cache/env).
+DCX_CACHE=$cache bash "$root/scripts/endpoints.sh"
 say "ready (reference CLI: $cli)"

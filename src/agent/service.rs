@@ -462,7 +462,7 @@ impl Service {
         }
         let settings = match params.string("runtime")?.as_deref() {
             None | Some("docker") => EngineSettings::Docker {
-                host: std::env::var("DOCKER_HOST").ok(),
+                env: crate::engine::DockerEnv::from_vars(|name| std::env::var(name).ok()),
                 docker_path: params.string("docker_path")?,
             },
             Some("crun") => EngineSettings::Crun {
@@ -492,6 +492,9 @@ impl Service {
             container_id.as_deref(),
             &id_labels,
             workspace_folder,
+            params
+                .string("config")?
+                .is_some_and(|config| !config.is_empty()),
         )
         .map_err(|err| Failure::bad(err.to_string()))?;
         let idle_timeout = match params.uint("idle_timeout_s", 7 * 24 * 3600)? {

@@ -31,9 +31,9 @@ impl Error {
         use crate::discovery::DiscoveryError;
         use crate::runtime::RuntimeError;
         let unreachable = |err: &RuntimeError| match err {
-            RuntimeError::Unreachable { reason, .. } if reason.contains("ermission denied") => {
+            RuntimeError::NoPermission { .. } => {
                 vec![
-                    "your user may not use the Docker socket: add it to the `docker` group (`sudo usermod -aG docker $USER`, then log in again), or run dcx as root".to_owned(),
+                    "add your user to the `docker` group (`sudo usermod -aG docker $USER`, then log in again), or run dcx as root".to_owned(),
                 ]
             }
             _ => Vec::new(),
@@ -103,11 +103,13 @@ mod tests {
     #[test]
     fn every_error_text() {
         let texts = [
-            shown(runtime(RuntimeError::Unreachable {
+            shown(runtime(RuntimeError::NoPermission {
                 endpoint: "unix:///var/run/docker.sock".into(),
-                reason: "Permission denied".into(),
             })),
-            shown(runtime(RuntimeError::UnsupportedHost("ssh://h".into()))),
+            shown(runtime(RuntimeError::Unreachable {
+                endpoint: "ssh://me@box".into(),
+                reason: "ssh: connect to host box port 22: Connection refused".into(),
+            })),
             shown(runtime(RuntimeError::NoSuchContainer("web".into()))),
             shown(runtime(RuntimeError::AmbiguousContainer {
                 prefix: "ab".into(),
@@ -144,9 +146,9 @@ mod tests {
             shown(Error::TimedOut(std::time::Duration::from_secs(90))),
         ];
         insta::assert_snapshot!(texts.concat(), @r"
-        error: Cannot connect to the Docker daemon at unix:///var/run/docker.sock (Permission denied). Is it running? Otherwise point DOCKER_HOST at one that is.
-        hint: your user may not use the Docker socket: add it to the `docker` group (`sudo usermod -aG docker $USER`, then log in again), or run dcx as root
-        error: Unsupported DOCKER_HOST ssh://h: dcx speaks to unix:// and tcp:// endpoints.
+        error: Permission denied on the Docker socket unix:///var/run/docker.sock: the daemon is there, but this user may not use it.
+        hint: add your user to the `docker` group (`sudo usermod -aG docker $USER`, then log in again), or run dcx as root
+        error: Cannot connect to the Docker daemon at ssh://me@box (ssh: connect to host box port 22: Connection refused). Is it running? Otherwise point DOCKER_HOST at one that is.
         error: No such container: web
         error: Container id prefix ab matches more than one container (abc, abd); give more of the id.
         error: Unknown user bob: the container's /etc/passwd has no such user.

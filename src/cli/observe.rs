@@ -24,6 +24,7 @@ pub(super) fn request(target: TargetArgs) -> Result<(EngineSettings, PrepareRequ
         container_id.as_deref(),
         &target.id_label,
         present(target.workspace_folder).map(PathBuf::from),
+        present(target.config.clone()).is_some(),
     )
     .map_err(|err| super::UsageError::exact(err.to_string()))?;
     let settings = engine_settings(

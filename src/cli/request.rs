@@ -57,7 +57,7 @@ pub(super) fn engine_settings(
 ) -> EngineSettings {
     match runtime {
         args::RuntimeKind::Docker => EngineSettings::Docker {
-            host: std::env::var("DOCKER_HOST").ok(),
+            env: crate::engine::DockerEnv::from_vars(|name| std::env::var(name).ok()),
             docker_path: present(docker_path),
         },
         args::RuntimeKind::Crun => EngineSettings::Crun {
@@ -90,6 +90,7 @@ impl ExecRequest {
             container_id.as_deref(),
             &args.id_label,
             present(args.workspace_folder).map(PathBuf::from),
+            present(args.config.clone()).is_some(),
         )
         .map_err(|err| missing_selector(&err, cwd))?;
         let terminal_size = match (args.terminal_rows, args.terminal_columns) {

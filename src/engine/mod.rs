@@ -24,6 +24,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use crate::exec::{Control, End, ExecIo, Finished, Input, KILL_GRACE, Output};
+pub use crate::runtime::docker::DockerEnv;
 pub use crate::runtime::{
     Chunk, Container, ExitStatus, HandOver, LogOptions, ProcessInfo, TermSize,
 };
@@ -43,8 +44,9 @@ use crate::runtime::{ExecSpec, Runtime, RuntimeError};
 pub enum EngineSettings {
     /// A Docker Engine API daemon.
     Docker {
-        /// `DOCKER_HOST` as given (`unix://`, `tcp://`); `None` for the default socket.
-        host: Option<String>,
+        /// The variables that pick the endpoint (`DOCKER_HOST`, `DOCKER_CONTEXT`, TLS…), by the
+        /// docker CLI's rules; the default gives the default socket.
+        env: DockerEnv,
         /// `--docker-path`: only its naming podman matters (podman's socket is used).
         docker_path: Option<String>,
     },
@@ -170,13 +172,8 @@ impl Engine {
     /// Connects to the engine (for Docker: reaches the daemon and negotiates the API version).
     pub async fn connect(settings: &EngineSettings, log: Log) -> Result<Self, EngineError> {
         let runtime: Box<dyn Runtime> = match settings {
-            EngineSettings::Docker { host, docker_path } => Box::new(
-                crate::runtime::docker::Docker::connect(
-                    &log,
-                    host.as_deref(),
-                    docker_path.as_deref(),
-                )
-                .await?,
+            EngineSettings::Docker { env, docker_path } => Box::new(
+                crate::runtime::docker::Docker::connect(&log, env, docker_path.as_deref()).await?,
             ),
             EngineSettings::Crun { root, path } => {
                 Box::new(crate::runtime::crun::Crun::new(root.clone(), path.clone()))

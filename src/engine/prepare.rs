@@ -76,17 +76,19 @@ impl Prepared {
 pub struct SelectorError;
 
 /// The workspace folder a request means: the one given, else (with no other selector) the
-/// current directory when it holds a dev container config, as the reference decides.
+/// current directory when a config was given (`--config`) or the directory holds one, as the
+/// reference decides.
 pub fn default_workspace(
     cwd: &Path,
     container_id: Option<&str>,
     id_labels: &[String],
     workspace_folder: Option<PathBuf>,
+    config_given: bool,
 ) -> Result<Option<PathBuf>, SelectorError> {
     if container_id.is_some() || !id_labels.is_empty() || workspace_folder.is_some() {
         return Ok(workspace_folder);
     }
-    if config::has_config(cwd) {
+    if config_given || config::has_config(cwd) {
         Ok(Some(cwd.to_path_buf()))
     } else {
         Err(SelectorError)

@@ -115,16 +115,21 @@ async fn selection_errors_come_from_prepare() {
 fn the_current_directory_is_the_workspace_only_with_a_config() {
     let dir = tempfile::tempdir().unwrap();
     insta::assert_snapshot!(
-        default_workspace(dir.path(), None, &[], None).unwrap_err(),
+        default_workspace(dir.path(), None, &[], None, false).unwrap_err(),
         @"Missing required argument: One of --container-id, --id-label or --workspace-folder is required."
+    );
+    // `--config` alone: the current directory, as the reference takes it.
+    assert_eq!(
+        default_workspace(dir.path(), None, &[], None, true).unwrap(),
+        Some(dir.path().to_path_buf())
     );
     std::fs::write(dir.path().join(".devcontainer.json"), "{}").unwrap();
     assert_eq!(
-        default_workspace(dir.path(), None, &[], None).unwrap(),
+        default_workspace(dir.path(), None, &[], None, false).unwrap(),
         Some(dir.path().to_path_buf())
     );
     assert_eq!(
-        default_workspace(dir.path(), Some("c"), &[], None).unwrap(),
+        default_workspace(dir.path(), Some("c"), &[], None, true).unwrap(),
         None
     );
 }

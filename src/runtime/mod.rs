@@ -336,8 +336,12 @@ pub enum RuntimeError {
         "Cannot connect to the Docker daemon at {endpoint} ({reason}). Is it running? Otherwise point DOCKER_HOST at one that is."
     )]
     Unreachable { endpoint: String, reason: String },
-    #[error("Unsupported DOCKER_HOST {0}: dcx speaks to unix:// and tcp:// endpoints.")]
-    UnsupportedHost(String),
+    #[error(
+        "Permission denied on the Docker socket {endpoint}: the daemon is there, but this user may not use it."
+    )]
+    NoPermission { endpoint: String },
+    #[error(transparent)]
+    Endpoint(#[from] docker::endpoint::EndpointError),
     #[error("No such container: {0}")]
     NoSuchContainer(String),
     #[error("Container id prefix {prefix} matches more than one container{}; give more of the id.",

@@ -173,7 +173,7 @@ fn without_permission_on_the_socket_the_hint_is_the_docker_group() {
         .code(1);
     assert_eq!(
         out.stderr_text(),
-        "error: Cannot connect to the Docker daemon at unix:///var/run/docker.sock (Permission denied). Is it running? Otherwise point DOCKER_HOST at one that is.\nhint: your user may not use the Docker socket: add it to the `docker` group (`sudo usermod -aG docker $USER`, then log in again), or run dcx as root\n"
+        "error: Permission denied on the Docker socket unix:///var/run/docker.sock: the daemon is there, but this user may not use it.\nhint: add your user to the `docker` group (`sudo usermod -aG docker $USER`, then log in again), or run dcx as root\n"
     );
 }
 

@@ -176,7 +176,7 @@ fn a_target_prepared_once_runs_twenty_commands_on_crun() {
 fn child_docker() {
     let container = TestContainer::start(BUSYBOX);
     let settings = EngineSettings::Docker {
-        host: std::env::var("DOCKER_HOST").ok(),
+        env: dcx::engine::DockerEnv::from_vars(|name| std::env::var(name).ok()),
         docker_path: None,
     };
     twenty_commands(settings, &container.id, true);

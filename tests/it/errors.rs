@@ -50,10 +50,10 @@ fn an_unreachable_daemon_names_the_socket_or_host() {
         .stderr("error: Cannot connect to the Docker daemon at tcp://127.0.0.1:9 (Connection refused). Is it running? Otherwise point DOCKER_HOST at one that is.\n");
     dcx()
         .args(["exec", "--container-id", "any", "true"])
-        .env("DOCKER_HOST", "ssh://me@elsewhere")
+        .env("DOCKER_HOST", "npipe:////./pipe/docker_engine")
         .run()
         .code(1)
-        .stderr("error: Unsupported DOCKER_HOST ssh://me@elsewhere: dcx speaks to unix:// and tcp:// endpoints.\n");
+        .stderr("error: Unsupported DOCKER_HOST npipe:////./pipe/docker_engine: dcx speaks to unix://, tcp:// and ssh:// endpoints.\n");
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod agent;
 mod cli;
 mod command_vector;
 mod crun;
+mod endpoints;
 mod engine;
 mod environment;
 mod errors;

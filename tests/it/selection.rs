@@ -102,6 +102,47 @@ fn the_current_directory_is_the_default_workspace() {
 }
 
 #[test]
+fn a_config_alone_makes_the_current_directory_the_workspace() {
+    // The config outside `.devcontainer/`, so the directory holds none of the usual names.
+    let ws = TestWorkspace::copy("basic");
+    std::fs::create_dir(ws.path.join("alt")).unwrap();
+    std::fs::rename(
+        ws.path.join(".devcontainer/devcontainer.json"),
+        ws.path.join("alt/devcontainer.json"),
+    )
+    .unwrap();
+    ws.up(&[
+        "--config",
+        &format!("{}/alt/devcontainer.json", ws.path_str()),
+    ]);
+    let theirs = reference()
+        .args([
+            "exec",
+            "--config",
+            "alt/devcontainer.json",
+            "sh",
+            "-c",
+            "echo $FROM_CONFIG",
+        ])
+        .current_dir(&ws.path)
+        .run();
+    dcx()
+        .args([
+            "exec",
+            "--config",
+            "alt/devcontainer.json",
+            "sh",
+            "-c",
+            "echo $FROM_CONFIG",
+        ])
+        .current_dir(&ws.path)
+        .run()
+        .code(0)
+        .stdout("config-value\n")
+        .same_as(&theirs);
+}
+
+#[test]
 fn container_id_wins_over_id_label_and_workspace_folder() {
     let ws = TestWorkspace::copy("basic");
     let workspace_container = ws.up(&[]);

@@ -51,9 +51,13 @@ use super::{
 };
 use crate::log::Log;
 
+mod dial;
+pub mod endpoint;
 mod files;
 
-const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+use dial::SshErrors;
+use endpoint::Transport;
+pub use endpoint::{DockerEnv, Endpoint};
 /// Seconds bollard waits for a response (not for an exec's output, which may take any time).
 const REQUEST_TIMEOUT: u64 = 120;
 
@@ -65,78 +69,64 @@ pub struct Docker {
     client: bollard::Docker,
     target: Endpoint,
     endpoint: String,
-}
-
-/// Where `DOCKER_HOST` points.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
-    Unix(String),
-    Tcp(String),
-}
-
-impl Endpoint {
-    /// Reads a `DOCKER_HOST` value; `None` or empty means the default socket.
-    pub fn parse(docker_host: Option<&str>) -> Result<Self, RuntimeError> {
-        let host = docker_host.unwrap_or_default().trim();
-        if host.is_empty() {
-            return Ok(Self::Unix(DEFAULT_SOCKET.into()));
-        }
-        if let Some(path) = host.strip_prefix("unix://") {
-            return Ok(Self::Unix(path.into()));
-        }
-        if let Some(addr) = host
-            .strip_prefix("tcp://")
-            .or_else(|| host.strip_prefix("http://"))
-        {
-            return Ok(Self::Tcp(addr.trim_end_matches('/').into()));
-        }
-        Err(RuntimeError::UnsupportedHost(host.into()))
-    }
-
-    fn display(&self) -> String {
-        match self {
-            Self::Unix(path) => format!("unix://{path}"),
-            Self::Tcp(addr) => format!("tcp://{addr}"),
-        }
-    }
+    ssh_errors: SshErrors,
 }
 
 impl Docker {
-    /// Connects to the daemon `docker_host` names (`DOCKER_HOST`'s value) and negotiates the
-    /// API version. `docker_path` is `--docker-path`: when it names podman and there is no
-    /// `docker_host`, the podman socket is used.
+    /// Connects to the daemon the docker CLI's rules pick from `env` (see [`endpoint`]) and
+    /// negotiates the API version. `docker_path` is `--docker-path`: when it names podman,
+    /// podman's socket is used.
     pub async fn connect(
         log: &Log,
-        docker_host: Option<&str>,
+        env: &DockerEnv,
         docker_path: Option<&str>,
     ) -> Result<Self, RuntimeError> {
-        let docker_host = docker_host.filter(|h| !h.is_empty());
-        let endpoint = match (docker_host, docker_path.filter(|p| is_podman(p))) {
-            (None, Some(_)) => Endpoint::Unix(podman_socket()),
-            (host, _) => Endpoint::parse(host)?,
+        let podman = docker_path.is_some_and(is_podman);
+        let endpoint = endpoint::select(env, podman)?;
+        let shown = endpoint.shown.clone();
+        log.debug(&format!(
+            "Docker endpoint: {shown} (from {})",
+            endpoint.source
+        ));
+        let ssh_errors = SshErrors::default();
+        let unreachable = |reason: String| {
+            if reason.contains("ermission denied") {
+                RuntimeError::NoPermission {
+                    endpoint: shown.clone(),
+                }
+            } else {
+                RuntimeError::Unreachable {
+                    endpoint: shown.clone(),
+                    reason,
+                }
+            }
         };
-        let shown = endpoint.display();
-        let unreachable = |reason: String| RuntimeError::Unreachable {
-            endpoint: shown.clone(),
-            reason,
-        };
-        let client = match &endpoint {
-            Endpoint::Unix(path) => bollard::Docker::connect_with_unix(
+        let client = match &endpoint.transport {
+            Transport::Unix(path) => bollard::Docker::connect_with_unix(
                 path,
                 REQUEST_TIMEOUT,
                 bollard::API_DEFAULT_VERSION,
             ),
-            Endpoint::Tcp(addr) => bollard::Docker::connect_with_http(
+            Transport::Tcp(addr) => bollard::Docker::connect_with_http(
                 addr,
                 REQUEST_TIMEOUT,
                 bollard::API_DEFAULT_VERSION,
             ),
+            Transport::Tls { .. } | Transport::Ssh(_) => {
+                dial::client(&endpoint, &ssh_errors, REQUEST_TIMEOUT)
+            }
         }
         .map_err(|err| unreachable(reason(&err)))?;
-        let client = client
-            .negotiate_version()
-            .await
-            .map_err(|err| unreachable(reason(&err)))?;
+        let client = match client.negotiate_version().await {
+            Ok(client) => client,
+            Err(err) => {
+                let ssh_said = match endpoint.transport {
+                    Transport::Ssh(_) => ssh_errors.last(Duration::from_secs(2)).await,
+                    _ => None,
+                };
+                return Err(unreachable(ssh_said.unwrap_or_else(|| reason(&err))));
+            }
+        };
         log.debug(&format!(
             "Docker Engine at {shown}, API {}",
             client.client_version()
@@ -145,6 +135,7 @@ impl Docker {
             client,
             target: endpoint,
             endpoint: shown,
+            ssh_errors,
         })
     }
 
@@ -168,18 +159,9 @@ impl Docker {
             endpoint: self.endpoint.clone(),
             reason,
         };
-        let io: Box<dyn RawIo> = match &self.target {
-            Endpoint::Unix(path) => Box::new(
-                tokio::net::UnixStream::connect(path)
-                    .await
-                    .map_err(|err| unreachable(io_reason(&err)))?,
-            ),
-            Endpoint::Tcp(addr) => Box::new(
-                tokio::net::TcpStream::connect(addr.as_str())
-                    .await
-                    .map_err(|err| unreachable(io_reason(&err)))?,
-            ),
-        };
+        let io = dial::dial(&self.target, &self.ssh_errors)
+            .await
+            .map_err(|err| unreachable(io_reason(&err)))?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(|err| unreachable(err.to_string()))?;
@@ -259,20 +241,6 @@ fn is_podman(docker_path: &str) -> bool {
         .file_name()
         .is_some_and(|name| name.to_string_lossy().starts_with("podman"))
 }
-
-/// Podman's API socket: rootless under `$XDG_RUNTIME_DIR`, else the system one.
-fn podman_socket() -> String {
-    match std::env::var("XDG_RUNTIME_DIR") {
-        Ok(dir) if !dir.is_empty() && !rustix::process::geteuid().is_root() => {
-            format!("{dir}/podman/podman.sock")
-        }
-        _ => "/run/podman/podman.sock".to_owned(),
-    }
-}
-
-/// A stream to the daemon: a unix socket or a TCP connection.
-trait RawIo: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> RawIo for T {}
 
 /// The argv that starts `argv` without the variables in `unset`: the daemon always passes the
 /// container's own environment, so removing one of its variables takes `env -u`.
@@ -647,8 +615,8 @@ impl DockerProcess {
 
     async fn run_kill(&self, name: &str, target: &str) -> Result<(), String> {
         let config = ExecConfig {
-            attach_stdout: Some(false),
-            attach_stderr: Some(false),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
             user: Some("0".into()),
             cmd: Some(vec![
                 "/bin/sh".into(),
@@ -666,38 +634,38 @@ impl DockerProcess {
             .create_exec(&self.container_id, config)
             .await
             .map_err(|err| reason(&err))?;
-        self.client
-            .start_exec(
-                &created.id,
-                Some(StartExecOptions {
-                    detach: true,
-                    ..Default::default()
-                }),
-            )
+        let started = self
+            .client
+            .start_exec(&created.id, None::<StartExecOptions>)
             .await
             .map_err(|err| reason(&err))?;
-        // Bounded: an engine may report the kill exec running long after it is done.
-        let give_up = tokio::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            let info = self
-                .client
-                .inspect_exec(&created.id)
-                .await
-                .map_err(|err| reason(&err))?;
-            match (info.running, info.exit_code) {
-                (Some(true), _) if tokio::time::Instant::now() >= give_up => {
-                    return Err(format!(
-                        "`kill -s {name} {target}` in the container did not finish within 5 s"
-                    ));
+        // The kill is done when its output ends (podman reports an exec running long after
+        // its process is gone, so its `Running` flag is not waited on); bounded all the same.
+        let mut said = Vec::new();
+        if let StartExecResults::Attached { mut output, .. } = started {
+            let drained = tokio::time::timeout(Duration::from_secs(5), async {
+                while let Some(Ok(piece)) = output.next().await {
+                    said.extend_from_slice(&piece.into_bytes());
                 }
-                (Some(true), _) => tokio::time::sleep(Duration::from_millis(5)).await,
-                (_, Some(0)) => return Ok(()),
-                (_, code) => {
-                    return Err(format!(
-                        "`kill -s {name} {target}` in the container exited with {code:?}"
-                    ));
-                }
+            })
+            .await;
+            if drained.is_err() {
+                return Err(format!(
+                    "`kill -s {name} {target}` in the container did not finish within 5 s"
+                ));
             }
+        }
+        let info = self
+            .client
+            .inspect_exec(&created.id)
+            .await
+            .map_err(|err| reason(&err))?;
+        match (info.running, info.exit_code) {
+            (_, Some(0)) | (Some(true), _) => Ok(()),
+            (_, code) => Err(format!(
+                "`kill -s {name} {target}` in the container exited with {code:?}: {}",
+                String::from_utf8_lossy(&said).trim()
+            )),
         }
     }
 }
@@ -805,30 +773,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn docker_host_forms() {
-        assert_eq!(
-            Endpoint::parse(None).unwrap(),
-            Endpoint::Unix("/var/run/docker.sock".into())
-        );
-        assert_eq!(
-            Endpoint::parse(Some("")).unwrap(),
-            Endpoint::Unix("/var/run/docker.sock".into())
-        );
-        assert_eq!(
-            Endpoint::parse(Some("unix:///tmp/d.sock")).unwrap(),
-            Endpoint::Unix("/tmp/d.sock".into())
-        );
-        assert_eq!(
-            Endpoint::parse(Some("tcp://127.0.0.1:2375")).unwrap(),
-            Endpoint::Tcp("127.0.0.1:2375".into())
-        );
-        insta::assert_snapshot!(
-            Endpoint::parse(Some("ssh://me@host")).unwrap_err(),
-            @"Unsupported DOCKER_HOST ssh://me@host: dcx speaks to unix:// and tcp:// endpoints."
-        );
-    }
-
-    #[test]
     fn a_missing_working_directory_is_recognised() {
         let runc = b"OCI runtime exec failed: exec failed: unable to start container process: chdir to cwd (\"/nope\") set in config.json failed: no such file or directory: unknown\r\n";
         assert_eq!(
@@ -849,7 +793,6 @@ mod tests {
         assert!(is_podman("/opt/podman-remote"));
         assert!(!is_podman("docker"));
         assert!(!is_podman("/usr/local/bin/docker"));
-        assert!(podman_socket().ends_with("/podman/podman.sock"));
     }
 
     #[test]
