@@ -248,7 +248,8 @@ fn json_line(
         text,
         start_timestamp,
     };
-    let mut line = serde_json::to_string(&event).expect("a log event serialises");
+    // Strings and numbers only: serialising cannot fail.
+    let mut line = serde_json::to_string(&event).unwrap_or_default();
     line.push('\n');
     line
 }

@@ -14,11 +14,11 @@ pub struct PasswdEntry {
 }
 
 impl PasswdEntry {
-    /// Parses one `name:password:uid:gid:gecos:home:shell` line; anything but seven fields is
-    /// malformed and gives `None`.
+    /// Parses one `name:password:uid:gid:gecos:home:shell` line; fewer than seven fields is
+    /// malformed and gives `None`; fields after the seventh are ignored (as getent does).
     fn parse(line: &str) -> Option<Self> {
         let fields: Vec<&str> = line.split(':').collect();
-        let [name, _, uid, gid, _, home, shell] = fields.as_slice() else {
+        let [name, _, uid, gid, _, home, shell, ..] = fields.as_slice() else {
             return None;
         };
         Some(Self {

@@ -336,12 +336,12 @@ pub struct ExecArgs {
 
     /// Columns of the container's terminal (with --terminal-rows)
     #[arg(help_heading = "Terminal", long = "terminal-columns", alias = "terminalColumns", value_name = "COLUMNS",
-          value_parser = clap::value_parser!(u16).range(1..))]
+          value_parser = clap::value_parser!(u16).range(1..), allow_negative_numbers = true)]
     pub terminal_columns: Option<u16>,
 
     /// Rows of the container's terminal (with --terminal-columns)
     #[arg(help_heading = "Terminal", long = "terminal-rows", alias = "terminalRows", value_name = "ROWS",
-          value_parser = clap::value_parser!(u16).range(1..))]
+          value_parser = clap::value_parser!(u16).range(1..), allow_negative_numbers = true)]
     pub terminal_rows: Option<u16>,
 
     /// Stop the command after this long (30s, 2m, 500ms; a bare number is seconds): SIGTERM,
@@ -479,14 +479,24 @@ impl From<LogFormat> for crate::log::Format {
 }
 
 /// Parses `--timeout`: a humantime duration (`1s`, `2m 30s`, `500ms`) or a number of seconds.
+/// The longest duration an option takes: a year (anything longer is surely a typo, and every
+/// deadline computed from it stays representable).
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
+    let too_long = || "the longest duration taken is a year (365d)".to_owned();
     let duration = match text.parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Duration::from_secs_f64(seconds),
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+            Duration::try_from_secs_f64(seconds).map_err(|_| too_long())?
+        }
         Ok(_) => return Err("expected a positive duration".into()),
         Err(_) => humantime::parse_duration(text).map_err(|err| err.to_string())?,
     };
     if duration.is_zero() {
         return Err("the duration must be longer than zero".into());
+    }
+    if duration > MAX_DURATION {
+        return Err(too_long());
     }
     Ok(duration)
 }
@@ -572,11 +582,9 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Cli, ParseOutco
     let mut clap_argv: Vec<String> = words.iter().take(1).cloned().collect();
     let is_exec = words.get(1).map(String::as_str) == Some("exec");
     let mut definition = Cli::command();
-    if is_exec {
+    let exec = definition.find_subcommand_mut("exec").filter(|_| is_exec);
+    if let Some(exec) = exec {
         clap_argv.push("exec".into());
-        let exec = definition
-            .find_subcommand_mut("exec")
-            .expect("the exec subcommand is declared");
         let (options, command) = split_exec_argv(exec, &words[2..]);
         if let Some(flag) = options.iter().find(|word| {
             matches!(
@@ -992,6 +1000,15 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("-3").is_err());
+        // Bounded: a year at most, however it is written.
+        assert_eq!(parse_duration("365d"), Ok(MAX_DURATION));
+        for huge in ["1e19", "1e30", "18446744073709551615", "366d", "NaN", "inf"] {
+            assert!(parse_duration(huge).is_err(), "{huge}");
+        }
+        assert_eq!(
+            parse_duration("1e30"),
+            Err("the longest duration taken is a year (365d)".to_owned())
+        );
         insta::assert_snapshot!(
             usage_error(&["dcx", "exec", "--timeout", "soon", "true"]),
             @r"

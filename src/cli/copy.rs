@@ -33,12 +33,20 @@ fn side(text: &str, cwd: &Path) -> Side {
     }
 }
 
+/// Which way a copy goes: out of the container (its path, the other side) or into it.
+#[derive(Debug, PartialEq, Eq)]
+enum Direction {
+    Out(String, Side),
+    In(Side, String),
+}
+
 /// The two sides, one of them the container.
-fn sides(src: &str, dst: &str, cwd: &Path) -> Result<(Side, Side), UsageError> {
-    let sides = (side(src, cwd), side(dst, cwd));
-    match &sides {
-        (Side::Host(_) | Side::Stream, Side::Container(_))
-        | (Side::Container(_), Side::Host(_) | Side::Stream) => Ok(sides),
+fn sides(src: &str, dst: &str, cwd: &Path) -> Result<Direction, UsageError> {
+    match (side(src, cwd), side(dst, cwd)) {
+        (Side::Container(src), dst @ (Side::Host(_) | Side::Stream)) => {
+            Ok(Direction::Out(src, dst))
+        }
+        (src @ (Side::Host(_) | Side::Stream), Side::Container(dst)) => Ok(Direction::In(src, dst)),
         (Side::Container(_), Side::Container(_)) => Err(UsageError::exact(
             "Copying from the container to itself is not supported: one of SRC and DST must be a host path or -.",
         )),
@@ -86,7 +94,7 @@ pub(super) fn command(args: CpArgs) -> u8 {
                 let engine = Engine::connect(&settings, log.clone()).await?;
                 let target = engine.file_target(&prepare).await?;
                 let (copied, shown) = match sides {
-                    (Side::Container(src), destination) => {
+                    Direction::Out(src, destination) => {
                         let (destination, shown) = match destination {
                             Side::Host(path) => {
                                 let shown = path.display().to_string();
@@ -102,7 +110,7 @@ pub(super) fn command(args: CpArgs) -> u8 {
                             .await?;
                         (copied, shown)
                     }
-                    (source, Side::Container(dst)) => {
+                    Direction::In(source, dst) => {
                         let source = match source {
                             Side::Host(path) => CopySource::Host(path),
                             _ => CopySource::Tar(stdio::stdin_input()),
@@ -110,7 +118,6 @@ pub(super) fn command(args: CpArgs) -> u8 {
                         let copied = engine.copy_into(&target, source, &dst).await?;
                         (copied, Some(format!("{}:{dst}", target.container.name)))
                     }
-                    _ => unreachable!("sides() keeps one side in the container"),
                 };
                 if copied.skipped > 0 {
                     log.warn(&format!(
@@ -142,16 +149,16 @@ mod tests {
         let cwd = Path::new("/home/me");
         assert_eq!(
             sides("./a", ":/tmp/", cwd).unwrap(),
-            (
-                Side::Host(PathBuf::from("/home/me/./a")),
-                Side::Container("/tmp/".into())
-            )
+            Direction::In(Side::Host(PathBuf::from("/home/me/./a")), "/tmp/".into())
         );
         assert_eq!(
             sides(":/etc/os-release", "-", cwd).unwrap(),
-            (Side::Container("/etc/os-release".into()), Side::Stream)
+            Direction::Out("/etc/os-release".into(), Side::Stream)
         );
-        assert_eq!(sides("-", ":", cwd).unwrap().1, Side::Container("/".into()));
+        assert_eq!(
+            sides("-", ":", cwd).unwrap(),
+            Direction::In(Side::Stream, "/".into())
+        );
         assert_eq!(
             sides("web:/tmp", "x", cwd).unwrap_err().to_string(),
             "One of SRC and DST must be a path in the container, written :PATH (the container is the one the selector flags name)."

@@ -107,7 +107,12 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<u8, Error> {
     let finished = loop {
         tokio::select! {
             finished = &mut run => break finished,
-            began = async { on_start.as_mut().expect("guarded").await }, if on_start.is_some() => {
+            began = async {
+                match on_start.as_mut() {
+                    Some(started) => started.await,
+                    None => std::future::pending().await,
+                }
+            }, if on_start.is_some() => {
                 on_start = None;
                 if began.is_ok() && tty && host.stdin_tty {
                     raw = RawMode::enter();

@@ -83,11 +83,26 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> u8 {
 
 /// Reports a failure (`error:` and its `hint:` lines) and returns its exit code.
 fn report(log: &Log, err: &Error, request: Option<&request::ExecRequest>) -> u8 {
-    log.error(&err.to_string());
+    log.error(&one_line(&err.to_string()));
     for hint in err.hints(request) {
-        log.hint(&hint);
+        log.hint(&one_line(&hint));
     }
     err.exit_code()
+}
+
+/// A message as one line: control characters the user's input carried into it (a newline in
+/// a container id) are shown escaped. A usage error's own layout (clap's blank lines, tips) is
+/// kept.
+fn one_line(text: &str) -> String {
+    if text.contains("\n\n") {
+        return text.to_owned();
+    }
+    text.chars()
+        .flat_map(|c| match c {
+            c if c.is_control() => c.escape_default().collect::<Vec<_>>(),
+            c => vec![c],
+        })
+        .collect()
 }
 
 /// The log the CLI installs: diagnostics on its own stderr, with passing status lines for slow

@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 
 use super::args::{LogsArgs, TargetArgs};
 use super::error::Error;
-use super::request::{check_id_labels, engine_settings, present};
+use super::request::{check_selectors, engine_settings, present};
 use super::{report, stderr_log, stdio};
 use crate::engine::{Chunk, Engine, EngineSettings, LogOptions, PrepareRequest, default_workspace};
 use crate::log::{Format, Level, Log};
@@ -17,7 +17,7 @@ use crate::log::{Format, Level, Log};
 /// The engine settings and selection of `target`.
 pub(super) fn request(target: TargetArgs) -> Result<(EngineSettings, PrepareRequest), Error> {
     let cwd = std::env::current_dir().map_err(Error::Io)?;
-    check_id_labels(&target.id_label)?;
+    check_selectors(target.container_id.as_deref(), &target.id_label)?;
     let container_id = present(target.container_id);
     let workspace_folder = default_workspace(
         &cwd,

@@ -32,6 +32,34 @@ pub(super) fn present(value: Option<String>) -> Option<String> {
 }
 
 /// `--id-label`s must each be `name=value`, both parts non-empty.
+/// The longest `--container-id` taken: ids are 64 characters, names far shorter.
+pub const MAX_CONTAINER_ID: usize = 256;
+/// The longest `--id-label` taken.
+pub const MAX_ID_LABEL: usize = 4096;
+
+/// `--container-id` and `--id-label`: bounded, and labels as `name=value`.
+pub(super) fn check_selectors(
+    container_id: Option<&str>,
+    labels: &[String],
+) -> Result<(), UsageError> {
+    if let Some(id) = container_id.filter(|id| id.chars().count() > MAX_CONTAINER_ID) {
+        return Err(UsageError::exact(format!(
+            "--container-id is {} characters long: a container id or name has at most {MAX_CONTAINER_ID}.",
+            id.chars().count()
+        )));
+    }
+    if let Some(label) = labels
+        .iter()
+        .find(|label| label.chars().count() > MAX_ID_LABEL)
+    {
+        return Err(UsageError::exact(format!(
+            "--id-label is {} characters long: at most {MAX_ID_LABEL} are taken.",
+            label.chars().count()
+        )));
+    }
+    check_id_labels(labels)
+}
+
 pub(super) fn check_id_labels(labels: &[String]) -> Result<(), UsageError> {
     for label in labels {
         match label.split_once('=') {
@@ -70,7 +98,7 @@ pub(super) fn engine_settings(
 impl ExecRequest {
     /// Validates parsed arguments; `cwd` is the process's current directory.
     pub fn from_args(args: args::ExecArgs, cwd: &Path) -> Result<Self, UsageError> {
-        check_id_labels(&args.id_label)?;
+        check_selectors(args.container_id.as_deref(), &args.id_label)?;
         let remote_env = args
             .remote_env
             .iter()

@@ -68,6 +68,15 @@ pub enum ConfigError {
     },
     #[error("Dev container config ({}) must contain a JSON object literal.", path.display())]
     NotAnObject { path: PathBuf },
+    /// Not a regular file (a fifo, a device): reading it could block or never end.
+    #[error("Dev container config ({}) is not a regular file.", path.display())]
+    NotAFile { path: PathBuf },
+    #[error(
+        "Dev container config ({}) is larger than {} MiB, the most dcx reads.",
+        path.display(),
+        parse::MAX_CONFIG >> 20
+    )]
+    TooLarge { path: PathBuf },
     /// `${localEnv}`, `${env}` or `${containerEnv}` without a variable name. `config_file` is
     /// the base name of the config file, when there is one.
     #[error(

@@ -10,22 +10,50 @@ use serde_json::Value;
 
 use super::{ConfigError, Located, Object};
 
+/// The largest config file read (a real one is a few KiB; the parsed value takes many times
+/// the text's size in memory).
+pub const MAX_CONFIG: u64 = 16 * 1024 * 1024;
+
 /// Reads and parses the file `located` points at. `Ok(None)` when there is nothing to read
 /// (no `--config`, no `--override-config` and no workspace).
 pub fn read(located: &Located) -> Result<Option<Object>, ConfigError> {
     let Some(path) = located.read_path.as_deref() else {
         return Ok(None);
     };
-    // Any read error (missing, a directory, no permission) and an empty file count as
-    // "not found", as they do for the reference.
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) if !bytes.is_empty() => bytes,
-        _ => {
-            return Err(ConfigError::NotFound {
+    let not_found = || ConfigError::NotFound {
+        path: path.to_path_buf(),
+    };
+    // A fifo or a device is refused before it is opened (opening a fifo waits for a writer).
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => return Err(not_found()),
+        Ok(meta) if !meta.is_file() => {
+            return Err(ConfigError::NotAFile {
                 path: path.to_path_buf(),
             });
         }
-    };
+        Ok(meta) if meta.len() > MAX_CONFIG => {
+            return Err(ConfigError::TooLarge {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(_) => {}
+        Err(_) => return Err(not_found()),
+    }
+    // Any read error (no permission) and an empty file count as "not found", as they do for
+    // the reference. At most the limit is read, whatever the file does meanwhile.
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path).and_then(|file| {
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_CONFIG + 1), &mut bytes)
+    });
+    match read {
+        Ok(_) if bytes.len() as u64 > MAX_CONFIG => {
+            return Err(ConfigError::TooLarge {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(_) if !bytes.is_empty() => {}
+        _ => return Err(not_found()),
+    }
     parse(path, &String::from_utf8_lossy(&bytes)).map(Some)
 }
 

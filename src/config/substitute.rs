@@ -294,13 +294,11 @@ where
         out.push_str(&rest[..start]);
         let candidate = &rest[start..];
         let body = &candidate[2..];
-        let end = body
+        let stop = body
             .char_indices()
-            .find(|&(_, c)| c == '}' || is_line_terminator(c))
-            .filter(|&(_, c)| c == '}')
-            .map(|(i, _)| i);
-        match end {
-            Some(end) => {
+            .find(|&(_, c)| c == '}' || is_line_terminator(c));
+        match stop {
+            Some((end, '}')) => {
                 let matched = &candidate[..end + 3];
                 let mut parts = body[..end].split(':');
                 let name = parts.next().unwrap_or_default();
@@ -311,9 +309,15 @@ where
                 }
                 rest = &candidate[end + 3..];
             }
+            // No `}` before the line ends: no `${` up to there can close either, so the whole
+            // stretch is kept as it is (one pass over the text, however many `${` it holds).
+            Some((at, _)) => {
+                out.push_str(&candidate[..at + 2]);
+                rest = &candidate[at + 2..];
+            }
             None => {
-                out.push('$');
-                rest = &candidate[1..];
+                out.push_str(candidate);
+                rest = "";
             }
         }
     }
@@ -344,6 +348,18 @@ mod tests {
     }
 
     // variableSubstitution.test.ts, case by case.
+
+    #[test]
+    fn unclosed_variables_take_one_pass() {
+        let ctx = ctx(&[("A", "a")]);
+        // Half a million `${` with no `}`: linear, so this is instant.
+        let text = "${".repeat(500_000);
+        assert_eq!(local(&text, &ctx), text);
+        // An unclosed one does not hide a later line's variable.
+        assert_eq!(local("${x\n${localEnv:A}", &ctx), "${x\na");
+        // As the reference's lazy match: `${` up to the first `}` is one (unknown) variable.
+        assert_eq!(local("${${localEnv:A}", &ctx), "${${localEnv:A}");
+    }
 
     #[test]
     fn environment_variables() {

@@ -229,7 +229,7 @@ mod tests {
         }
 
         async fn start(&self, _: &Container, _: &ExecSpec) -> Result<Session, RuntimeError> {
-            unreachable!("selection starts nothing")
+            panic!("selection starts nothing")
         }
     }
 

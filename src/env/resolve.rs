@@ -85,6 +85,10 @@ pub enum ResolveError {
     Config(#[from] ConfigError),
     #[error("Cannot look up user {user} in the container: {reason}")]
     Lookup { user: String, reason: String },
+    #[error(
+        "The environment variable {0} holds a NUL character, which no process environment can carry."
+    )]
+    Nul(String),
 }
 
 fn env_value<'a>(container: &'a Container, name: &str) -> Option<&'a str> {
@@ -202,6 +206,14 @@ pub async fn resolve(
         })
         .collect::<Result<Vec<_>, ConfigError>>()?;
     let env = compose(&probe.env, &effective.remote_env, &cli);
+    // No process environment can carry a NUL: say which variable, before anything starts.
+    if let Some((name, _, _)) = env
+        .entries
+        .iter()
+        .find(|(name, value, _)| name.contains('\0') || value.contains('\0'))
+    {
+        return Err(ResolveError::Nul(name.replace('\0', "\\0")));
+    }
     Ok(Environment {
         user,
         user_source,
@@ -328,6 +340,13 @@ async fn run_probe(
                 return Ok((Vec::new(), ProbeSource::TimedOut));
             }
         };
+        if captured.cut {
+            log.warn(&format!(
+                "userEnvProbe printed more than {} MiB (the shell's startup scripts print that much?): that is more than dcx reads, so the probed environment is not used. To skip the probe: \"userEnvProbe\": \"none\" in devcontainer.json, or --default-user-env-probe none.",
+                crate::runtime::capture::LIMIT >> 20
+            ));
+            return Ok((Vec::new(), ProbeSource::Failed));
+        }
         if captured.status.exit_code() != 0 {
             log.debug(&format!(
                 "userEnvProbe failed with exit code {}: {}",

@@ -133,6 +133,7 @@ vscode:x:1000:1000:,,,:/home/vscode:/bin/zsh
 broken:x:12
 foo\\bar:x:1002:1002::/home/foo:/bin/ash
 10000:x:1003:1003::/home/numeric:/bin/sh
+extra:x:1004:1004::/home/extra:/bin/sh:more
 ";
 
     fn entry(name: &str, uid: &str, home: &str, shell: &str) -> PasswdEntry {
@@ -211,6 +212,8 @@ foo\\bar:x:1002:1002::/home/foo:/bin/ash
         assert_eq!(bs.home, "/home/foo");
         assert_eq!(find_passwd_entry(PASSWD, "1002").unwrap().name, "foo\\bar");
         assert_eq!(find_passwd_entry(PASSWD, "broken"), None);
+        // An eighth field is ignored, not a malformed line.
+        assert_eq!(find_passwd_entry(PASSWD, "extra").unwrap().shell, "/bin/sh");
         assert_eq!(find_passwd_entry(PASSWD, "# a comment"), None);
         // A numeric name matches by name as well as by uid.
         assert_eq!(find_passwd_entry(PASSWD, "10000").unwrap().uid, "1003");

@@ -11,7 +11,7 @@ use super::ExitStatus;
 use super::{Chunk, Container, ExecSpec, Runtime, RuntimeError, SignalTarget};
 
 /// More output than this from a helper is cut (an environment is a few KiB).
-const LIMIT: usize = 16 * 1024 * 1024;
+pub const LIMIT: usize = 16 * 1024 * 1024;
 
 /// What a helper process produced.
 #[derive(Debug)]
@@ -19,6 +19,8 @@ pub struct Captured {
     pub status: ExitStatus,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    /// More than [`LIMIT`] came on stdout or stderr; the rest was dropped.
+    pub cut: bool,
 }
 
 /// How a helper run ended.
@@ -47,6 +49,7 @@ pub async fn capture(
     let _ = session.input.shutdown().await;
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
+    let mut cut = false;
     let gather = async {
         while let Some(chunk) = session.output.next().await {
             let (buffer, bytes) = match chunk? {
@@ -54,6 +57,7 @@ pub async fn capture(
                 Chunk::Stderr(bytes) => (&mut stderr, bytes),
             };
             let room = LIMIT.saturating_sub(buffer.len());
+            cut |= bytes.len() > room;
             buffer.extend_from_slice(&bytes[..bytes.len().min(room)]);
         }
         Ok::<(), RuntimeError>(())
@@ -66,6 +70,7 @@ pub async fn capture(
                 status,
                 stdout,
                 stderr,
+                cut,
             }))
         }
         Err(_) => {

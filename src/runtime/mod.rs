@@ -344,6 +344,10 @@ pub enum RuntimeError {
     Endpoint(#[from] docker::endpoint::EndpointError),
     #[error("No such container: {0}")]
     NoSuchContainer(String),
+    #[error(
+        "No crun state root at {0}: no container runs there (--crun-root names crun's --root; crun's default is /run/crun as root)."
+    )]
+    NoCrunRoot(std::path::PathBuf),
     #[error("Container id prefix {prefix} matches more than one container{}; give more of the id.",
         if .matches.is_empty() { String::new() } else { format!(" ({})", .matches.join(", ")) })]
     AmbiguousContainer {

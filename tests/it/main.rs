@@ -1,6 +1,14 @@
 //! dcx's integration tests: one binary, a real Docker daemon, real containers started from the
 //! local test images (scripts/setup.sh builds them), and the reference CLI as the oracle.
 
+// A failed unwrap in a test (or its harness) is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable
+)]
+
 mod harness;
 
 mod agent;
@@ -17,6 +25,7 @@ mod layout;
 mod logging;
 mod mcp;
 mod observe;
+mod reliability;
 mod selection;
 mod signals;
 mod streaming;

@@ -70,6 +70,15 @@ impl Crun {
         }
     }
 
+    /// A state root that is not there is named, rather than every container being missing.
+    fn check_root(&self) -> Result<(), RuntimeError> {
+        if self.root.is_dir() {
+            Ok(())
+        } else {
+            Err(RuntimeError::NoCrunRoot(self.root.clone()))
+        }
+    }
+
     fn spawn_error(&self, err: &std::io::Error) -> RuntimeError {
         RuntimeError::Spawn {
             program: self.program.display().to_string(),
@@ -89,6 +98,7 @@ fn stream_error(err: std::io::Error) -> RuntimeError {
 #[async_trait]
 impl Runtime for Crun {
     async fn inspect(&self, id: &str) -> Result<Container, RuntimeError> {
+        self.check_root()?;
         if !plausible_container_ref(id) {
             return Err(RuntimeError::NoSuchContainer(id.into()));
         }
@@ -110,6 +120,7 @@ impl Runtime for Crun {
     }
 
     async fn find_by_labels(&self, labels: &[String]) -> Result<Option<Container>, RuntimeError> {
+        self.check_root()?;
         let wanted: Vec<(&str, &str)> = labels
             .iter()
             .filter_map(|label| label.split_once('='))
@@ -275,7 +286,9 @@ impl Runtime for Crun {
         .map_err(|err| self.spawn_error(&err))?;
         drop(binary);
         let pid = child.id().unwrap_or_default();
-        let stderr = child.stderr.take().expect("piped stderr");
+        let Some(stderr) = child.stderr.take() else {
+            return Err(self.spawn_error(&std::io::Error::other("started without a stderr pipe")));
+        };
         let mut guard = WorkdirGuard::new(spec.cwd.as_deref(), chdir_failure);
         let stderr = ReaderStream::new(stderr).map(move |item| {
             let bytes = item.map_err(stream_error)?;
@@ -352,8 +365,9 @@ impl Runtime for Crun {
             });
         }
 
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stdin = child.stdin.take().expect("piped stdin");
+        let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) else {
+            return Err(self.spawn_error(&std::io::Error::other("started without its pipes")));
+        };
         let stdout = ReaderStream::with_capacity(stdout, 64 * 1024)
             .map(|item| item.map(Chunk::Stdout).map_err(stream_error));
         Ok(Session {

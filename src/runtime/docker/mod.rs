@@ -178,7 +178,7 @@ impl Docker {
         .body(Full::new(Bytes::from_static(
             br#"{"Detach":false,"Tty":true}"#,
         )))
-        .expect("a well-formed request");
+        .map_err(|err| unreachable(err.to_string()))?;
         let response = sender
             .send_request(request)
             .await
@@ -274,6 +274,8 @@ fn reason(err: &BollardError) -> String {
 #[async_trait]
 impl Runtime for Docker {
     async fn inspect(&self, id: &str) -> Result<Container, RuntimeError> {
+        // `/name`, as `docker inspect` prints names, names the same container.
+        let id = id.strip_prefix('/').unwrap_or(id);
         if !plausible_container_ref(id) {
             return Err(RuntimeError::NoSuchContainer(id.into()));
         }
@@ -282,17 +284,19 @@ impl Runtime for Docker {
             .inspect_container(id, None)
             .await
             .map_err(|err| match err {
-                BollardError::DockerResponseServerError {
-                    status_code: 404, ..
-                } => RuntimeError::NoSuchContainer(id.into()),
+                // Docker: "Multiple IDs found with provided prefix"; podman: "more than one".
                 BollardError::DockerResponseServerError { ref message, .. }
-                    if message.contains("multiple") =>
+                    if message.to_lowercase().contains("multiple")
+                        || message.contains("more than one") =>
                 {
                     RuntimeError::AmbiguousContainer {
                         prefix: id.into(),
                         matches: Vec::new(),
                     }
                 }
+                BollardError::DockerResponseServerError {
+                    status_code: 404, ..
+                } => RuntimeError::NoSuchContainer(id.into()),
                 other => self.engine_error(other),
             })?;
         let state = info.state.unwrap_or_default();
@@ -552,7 +556,10 @@ impl Runtime for Docker {
             .await
             .map_err(|err| self.engine_error(err))?;
         let StartExecResults::Attached { output, input } = started else {
-            unreachable!("start_exec attaches unless asked to detach");
+            return Err(RuntimeError::Engine {
+                endpoint: self.endpoint.clone(),
+                message: "the daemon started the exec detached".to_owned(),
+            });
         };
         let endpoint = self.endpoint.clone();
         let mut guard = WorkdirGuard::new(spec.cwd.as_deref(), chdir_failure);

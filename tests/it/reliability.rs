@@ -1,0 +1,221 @@
+//! Bad input never panics, hangs or says the wrong thing: each finding of the adversarial
+//! review has its regression test here, on the real daemon (and crun), with the exact message
+//! and exit code.
+
+use crate::harness::{BUSYBOX, Cmd, DEBIAN, TestContainer, dcx, dcx_path, docker};
+
+/// `bash -c LINE` with `$DCX` set; (exit code, stdout, stderr).
+fn bash(line: &str) -> (Option<i32>, String, String) {
+    let out = Cmd::program("bash")
+        .args(["-c", line])
+        .env("DCX", dcx_path())
+        .run();
+    (out.code, out.stdout_text(), out.stderr_text())
+}
+
+#[test]
+fn huge_durations_are_refused_before_anything_starts() {
+    for value in ["1e19", "1e30", "18446744073709551615", "400d"] {
+        let out = dcx()
+            .args(["exec", "--container-id", "any", "--timeout", value, "true"])
+            .run()
+            .code(1);
+        assert_eq!(
+            out.stderr_text(),
+            format!(
+                "error: invalid value '{value}' for '--timeout <DURATION>': the longest duration taken is a year (365d)\n\nFor more information, try '--help'.\n"
+            )
+        );
+    }
+}
+
+#[test]
+fn a_closed_stdout_never_panics() {
+    for line in [
+        r#""$DCX" --help | head -c 10 >/dev/null; echo "${PIPESTATUS[0]}""#,
+        r#""$DCX" exec --help | head -c 10 >/dev/null; echo "${PIPESTATUS[0]}""#,
+        r#""$DCX" --version | true; echo "${PIPESTATUS[0]}""#,
+        r#""$DCX" man | head -c 10 >/dev/null; echo "${PIPESTATUS[0]}""#,
+    ] {
+        let (code, stdout, stderr) = bash(line);
+        assert_eq!(
+            (code, stdout.as_str()),
+            (Some(0), "0\n"),
+            "{line}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{line}: {stderr}");
+    }
+    // A --dry-run plan of more than a pipe's worth into a reader that stops early.
+    let c = TestContainer::start(BUSYBOX);
+    let big = "x".repeat(100_000);
+    let (code, stdout, stderr) = bash(&format!(
+        r#""$DCX" exec --container-id {} --dry-run --remote-env BIG={big} true | head -c 100 >/dev/null; echo "${{PIPESTATUS[0]}}""#,
+        c.name
+    ));
+    assert_eq!((code, stdout.as_str()), (Some(0), "0\n"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn selector_and_option_messages_name_the_input() {
+    // (A passwd line with an eighth field: the parser's unit test; on Docker, runc itself
+    // refuses such a line.)
+    let c = TestContainer::start(DEBIAN);
+    let exec = |args: &[&str]| dcx().args(["exec"]).args(args.iter().copied()).run();
+    let long = "a".repeat(300);
+    exec(&["--container-id", &long, "true"]).code(1).stderr(
+        "error: --container-id is 300 characters long: a container id or name has at most 256.\n",
+    );
+    let label = format!("k={}", "v".repeat(5000));
+    exec(&["--id-label", &label, "true"])
+        .code(1)
+        .stderr("error: --id-label is 5002 characters long: at most 4096 are taken.\n");
+    // `/name`, as `docker inspect` prints names.
+    exec(&["--container-id", &format!("/{}", c.name), "echo", "slash"])
+        .code(0)
+        .stdout("slash\n");
+    // A newline in the input stays inside the one error line.
+    exec(&["--container-id", "a\nb", "true"])
+        .code(1)
+        .stderr("error: No such container: a\\nb\n");
+    exec(&["--terminal-rows", "-1", "--container-id", &c.name, "true"])
+        .code(1)
+        .stderr("error: invalid value '-1' for '--terminal-rows <ROWS>': -1 is not in 1..=65535\n\nFor more information, try '--help'.\n");
+    dcx()
+        .args(["exec", "--runtime", "crun", "--crun-root", "/nonexistent/crun-root"])
+        .args(["--container-id", "x", "true"])
+        .run()
+        .code(1)
+        .stderr("error: No crun state root at /nonexistent/crun-root: no container runs there (--crun-root names crun's --root; crun's default is /run/crun as root).\n");
+}
+
+#[test]
+fn an_ambiguous_prefix_says_so() {
+    // Containers until two ids share their first character (any two of the daemon's do).
+    let mut containers = Vec::new();
+    let prefix = loop {
+        let ids = docker(&["ps", "-aq", "--no-trunc"]);
+        let mut firsts: Vec<char> = ids.lines().filter_map(|id| id.chars().next()).collect();
+        firsts.sort_unstable();
+        if let Some(pair) = firsts.windows(2).find(|pair| pair[0] == pair[1]) {
+            break pair[0].to_string();
+        }
+        containers.push(TestContainer::start(BUSYBOX));
+    };
+    let out = dcx()
+        .args(["exec", "--container-id", &prefix, "true"])
+        .run()
+        .code(1);
+    assert_eq!(
+        out.stderr_text(),
+        format!(
+            "error: Container id prefix {prefix} matches more than one container; give more of the id.\n"
+        )
+    );
+}
+
+#[test]
+fn configs_that_could_hang_or_flood_are_refused() {
+    let c = TestContainer::start(BUSYBOX);
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.json");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let big = dir.path().join("big.json");
+    std::fs::write(&big, " ".repeat(17 * 1024 * 1024)).unwrap();
+    for (path, message) in [
+        (fifo.display().to_string(), "is not a regular file."),
+        ("/dev/zero".to_owned(), "is not a regular file."),
+        (
+            big.display().to_string(),
+            "is larger than 16 MiB, the most dcx reads.",
+        ),
+    ] {
+        dcx()
+            .args([
+                "exec",
+                "--container-id",
+                &c.name,
+                "--override-config",
+                &path,
+                "true",
+            ])
+            .run()
+            .code(1)
+            .stderr(&format!("error: Dev container config ({path}) {message}\n"));
+    }
+    // A NUL in a remoteEnv value is named before anything runs.
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(ws.join(".devcontainer")).unwrap();
+    std::fs::write(
+        ws.join(".devcontainer/devcontainer.json"),
+        r#"{"image": "x", "workspaceFolder": "/tmp", "remoteEnv": {"BAD": "a\u0000b"}}"#,
+    )
+    .unwrap();
+    dcx()
+        .args(["exec", "--container-id", &c.name, "--workspace-folder", ws.to_str().unwrap()])
+        .args(["--default-user-env-probe", "none", "true"])
+        .run()
+        .code(1)
+        .stderr("error: The environment variable BAD holds a NUL character, which no process environment can carry.\n");
+    // Many unclosed `${` take one pass.
+    std::fs::write(
+        ws.join(".devcontainer/devcontainer.json"),
+        format!(
+            r#"{{"image": "x", "workspaceFolder": "/tmp", "remoteEnv": {{"MANY": "{}"}}}}"#,
+            "${".repeat(60_000)
+        ),
+    )
+    .unwrap();
+    let out = dcx()
+        .args([
+            "exec",
+            "--container-id",
+            &c.name,
+            "--workspace-folder",
+            ws.to_str().unwrap(),
+        ])
+        .args([
+            "--default-user-env-probe",
+            "none",
+            "sh",
+            "-c",
+            "echo ${#MANY}",
+        ])
+        .run()
+        .code(0);
+    assert_eq!(out.stdout_text(), "120000\n");
+}
+
+#[test]
+fn a_probe_that_prints_too_much_is_a_warning() {
+    let c = TestContainer::start(DEBIAN);
+    docker(&[
+        "exec",
+        &c.id,
+        "sh",
+        "-c",
+        "echo 'head -c 17000000 /dev/zero | tr \"\\\\0\" x' >> /root/.bashrc",
+    ]);
+    let out = dcx()
+        .args([
+            "exec",
+            "--container-id",
+            &c.name,
+            "--no-probe-cache",
+            "echo",
+            "ran",
+        ])
+        .run()
+        .code(0)
+        .stdout("ran\n");
+    assert_eq!(
+        out.stderr_text(),
+        "warning: userEnvProbe printed more than 16 MiB (the shell's startup scripts print that much?): that is more than dcx reads, so the probed environment is not used. To skip the probe: \"userEnvProbe\": \"none\" in devcontainer.json, or --default-user-env-probe none.\n"
+    );
+}
