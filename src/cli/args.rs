@@ -483,7 +483,7 @@ impl From<LogFormat> for crate::log::Format {
 /// deadline computed from it stays representable).
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let too_long = || "the longest duration taken is a year (365d)".to_owned();
     let duration = match text.parse::<f64>() {
         Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => {

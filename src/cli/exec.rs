@@ -25,7 +25,7 @@ use super::request::ExecRequest;
 use super::stdio::{self, Stream};
 use super::terminal::{self, HostTerminal, RawMode};
 use super::{args, report, signals, stderr_log};
-use crate::engine::{Command, End, Engine, ExecIo};
+use crate::engine::{Command, Control, End, Engine, ExecIo, HandOver};
 use crate::log::{Format, Level, Log};
 
 /// Runs `dcx exec` and returns the process exit code.
@@ -80,13 +80,7 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<u8, Error> {
     if may_hand_over(&command, host, log)
         && let Some(mut hand_over) = engine.hand_over(&prepared, &command)?
     {
-        let mut failure = None;
-        for attempt in hand_over.attempts() {
-            // Returns only when the command could not be started.
-            failure = Some(attempt.exec());
-        }
-        let failure = failure.unwrap_or_else(|| std::io::Error::other("nothing to run"));
-        return Err(hand_over.failure(&failure).into());
+        return hand_over_to(&mut hand_over).await;
     }
     let follow_resize = tty && host.stdout_tty && request.terminal_size.is_none();
     let control = signals::listen(follow_resize).map_err(Error::Signals)?;
@@ -131,6 +125,52 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<u8, Error> {
 /// Whether the engine may run the command in dcx's place: dcx would have nothing to do while
 /// it runs (no terminal to relay or resize, no timeout to enforce, no events to log), and
 /// dcx's own stdio gives the process nothing more than the relay's pipes would.
+/// Runs the engine's own exec command with dcx's stdio (nothing is relayed) in a process
+/// group of its own, passes the signals dcx receives on to the exec'd process's whole group
+/// (so a pipeline or a shell waiting on a child ends as at a terminal's ^C), and ends with its
+/// status.
+async fn hand_over_to(hand_over: &mut HandOver) -> Result<u8, Error> {
+    let mut control = signals::listen(false).map_err(Error::Signals)?;
+    let mut failure = None;
+    let mut child = None;
+    for attempt in hand_over.attempts() {
+        attempt.process_group(0);
+        match tokio::process::Command::from(std::mem::replace(
+            attempt,
+            std::process::Command::new("/"),
+        ))
+        .spawn()
+        {
+            Ok(spawned) => {
+                child = Some(spawned);
+                break;
+            }
+            Err(err) => failure = Some(err),
+        }
+    }
+    let Some(mut child) = child else {
+        let failure = failure.unwrap_or_else(|| std::io::Error::other("nothing to run"));
+        return Err(hand_over.failure(&failure).into());
+    };
+    let pid = child.id();
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status.map_err(Error::Io)?,
+            Some(Control::Signal(signal)) = control.recv() => {
+                if let Some(pid) = pid {
+                    hand_over.signal(pid, signal);
+                }
+            }
+        }
+    };
+    use std::os::unix::process::ExitStatusExt;
+    Ok(match (status.code(), status.signal()) {
+        (Some(code), _) => u8::try_from(code & 0xff).unwrap_or(1),
+        (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(1),
+        (None, None) => 1,
+    })
+}
+
 fn may_hand_over(command: &Command, host: HostTerminal, log: &Log) -> bool {
     !command.tty
         && host.stdio_shareable

@@ -60,7 +60,7 @@ pub(super) fn check_selectors(
     check_id_labels(labels)
 }
 
-pub(super) fn check_id_labels(labels: &[String]) -> Result<(), UsageError> {
+pub fn check_id_labels(labels: &[String]) -> Result<(), UsageError> {
     for label in labels {
         match label.split_once('=') {
             Some((name, value)) if !name.is_empty() && !value.is_empty() => {}

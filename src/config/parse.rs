@@ -58,7 +58,7 @@ pub fn read(located: &Located) -> Result<Option<Object>, ConfigError> {
 }
 
 /// Parses JSONC text that must hold an object. `path` is only used in messages.
-pub(crate) fn parse(path: &Path, text: &str) -> Result<Object, ConfigError> {
+pub fn parse(path: &Path, text: &str) -> Result<Object, ConfigError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let options = ParseOptions {
         allow_comments: true,

@@ -23,8 +23,10 @@
 //!   run; that child is left running;
 //! * a sink whose reader has gone away (a broken pipe) ends the run: the connection is closed,
 //!   the process group gets the SIGPIPE a local writer would, and the status is SIGPIPE's;
-//! * [`Control::Signal`] is delivered to the process; when it cannot be, the run ends at once
-//!   with that signal's status ([`End::Abandoned`]);
+//! * [`Control::Signal`] is delivered to the process's whole group (what a terminal's ^C
+//!   does: `sh -c 'a | b'` and `bash -c 'sleep 30; …'` end as they would at a prompt, with or
+//!   without a terminal); when it cannot be, the run ends at once with that signal's status
+//!   ([`End::Abandoned`]);
 //! * `timeout` and [`Control::Cancel`]: SIGTERM (or the signal asked for) to the process group,
 //!   SIGKILL after [`KILL_GRACE`] (as coreutils' `timeout`), and after another grace the run
 //!   stops waiting; once the process has ended, SIGKILL goes to what is left of its group.
@@ -127,7 +129,7 @@ struct Stopping {
 enum Event {
     Output(Option<Result<Chunk, RuntimeError>>),
     /// A signal was delivered, or could not be.
-    Delivered(i32, SignalTarget, Result<(), crate::runtime::SignalError>),
+    Delivered(i32, Purpose, Result<(), crate::runtime::SignalError>),
     /// A write finished: the sink (by index) comes back.
     Written(usize, Output, std::io::Result<()>),
     Exited(Result<ExitStatus, RuntimeError>),
@@ -260,23 +262,18 @@ pub async fn run(
             }
             Event::Exited(status) => break (status?, None),
             Event::Delivered(_, _, Ok(())) => {}
-            Event::Delivered(signal, SignalTarget::Process, Err(err)) => {
+            Event::Delivered(signal, Purpose::Forward, Err(err)) => {
                 log.debug(&format!("{err}; ending the exec"));
                 break (ExitStatus::Signal(signal), Some(End::Abandoned));
             }
-            Event::Delivered(_, SignalTarget::Group, Err(err)) => {
+            Event::Delivered(_, Purpose::Stop, Err(err)) => {
                 log.debug(&format!("{err}; ending the exec"));
                 break (ExitStatus::Unknown, None);
             }
             Event::Control(None) => control = None,
             Event::Control(Some(Control::Signal(signal))) => {
-                log.debug(&format!("Forwarding signal {signal} to the process"));
-                deliver(
-                    &mut deliveries,
-                    &session.process,
-                    signal,
-                    SignalTarget::Process,
-                );
+                log.debug(&format!("Forwarding signal {signal} to the process group"));
+                deliver(&mut deliveries, &session.process, signal, Purpose::Forward);
             }
             Event::Control(Some(Control::Resize(size))) => {
                 if let Err(err) = session.process.resize(size).await {
@@ -292,12 +289,7 @@ pub async fn run(
                         next: Instant::now() + KILL_GRACE,
                     };
                     stopping = Some(stop);
-                    deliver(
-                        &mut deliveries,
-                        &session.process,
-                        signal,
-                        SignalTarget::Group,
-                    );
+                    deliver(&mut deliveries, &session.process, signal, Purpose::Stop);
                 }
             }
             Event::Deadline => {
@@ -322,12 +314,7 @@ pub async fn run(
                     Some(_) => break (ExitStatus::Unknown, None),
                 };
                 stopping = Some(stop);
-                deliver(
-                    &mut deliveries,
-                    &session.process,
-                    signal,
-                    SignalTarget::Group,
-                );
+                deliver(&mut deliveries, &session.process, signal, Purpose::Stop);
             }
         }
     };
@@ -364,27 +351,29 @@ async fn write(sink: &mut Output, bytes: &[u8]) -> std::io::Result<()> {
     sink.flush().await
 }
 
+/// Why a signal is sent: forwarded from the caller, or stopping the command (timeout, cancel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Forward,
+    Stop,
+}
+
 /// Signals on their way.
 type Deliveries = futures_util::stream::FuturesUnordered<
-    Pin<
-        Box<
-            dyn Future<Output = (i32, SignalTarget, Result<(), crate::runtime::SignalError>)>
-                + Send,
-        >,
-    >,
+    Pin<Box<dyn Future<Output = (i32, Purpose, Result<(), crate::runtime::SignalError>)> + Send>>,
 >;
 
-/// Starts delivering `signal` beside the relay.
+/// Starts delivering `signal` to the process group beside the relay.
 fn deliver(
     deliveries: &mut Deliveries,
     process: &std::sync::Arc<dyn crate::runtime::Process>,
     signal: i32,
-    target: SignalTarget,
+    purpose: Purpose,
 ) {
     let process = process.clone();
     deliveries.push(Box::pin(async move {
-        let delivered = process.signal(signal, target).await;
-        (signal, target, delivered)
+        let delivered = process.signal(signal, SignalTarget::Group).await;
+        (signal, purpose, delivered)
     }));
 }
 

@@ -193,15 +193,16 @@ async fn a_terminal_stream_its_size_resizes_and_the_eof_character() {
 }
 
 #[tokio::test]
-async fn a_signal_reaches_the_process_and_its_status_is_the_result() {
+async fn a_signal_reaches_the_process_group_and_its_status_is_the_result() {
     let (finished, run) = Run::new(&["sleep"])
         .control(Control::Signal(libc::SIGINT))
         .go()
         .await;
     assert_eq!(finished, exited(130));
+    // The whole group, as a terminal's ^C reaches it (a pipeline's every process).
     assert_eq!(
         run.engine.received(),
-        [Received::Signal(libc::SIGINT, SignalTarget::Process)]
+        [Received::Signal(libc::SIGINT, SignalTarget::Group)]
     );
 }
 

@@ -292,12 +292,16 @@ pub struct LogOptions {
     pub timestamps: bool,
 }
 
-/// The commands that run an exec in the caller's place ([`Runtime::hand_over`]): the caller
-/// replaces itself with the first of [`HandOver::attempts`] that starts. Only a front end that
-/// owns its process may do this; it keeps the value alive until then.
+/// The commands that run an exec with the caller's own stdio ([`Runtime::hand_over`]): the
+/// caller starts the first of [`HandOver::attempts`] that starts (in a process group of its
+/// own), passes the signals it receives on with [`HandOver::signal`], and ends with its
+/// status. Only a front end that owns its process may do this; it keeps the value alive until
+/// the command has ended.
 pub struct HandOver {
     attempts: Vec<std::process::Command>,
     program: String,
+    /// Delivers a signal to the exec'd process's whole group, given the started command's pid.
+    signal: fn(u32, i32),
     /// What the commands need alive until they run (a sealed binary's descriptor).
     _keep: Box<dyn Send>,
 }
@@ -306,13 +310,21 @@ impl HandOver {
     pub(crate) fn new(
         attempts: Vec<std::process::Command>,
         program: String,
+        signal: fn(u32, i32),
         keep: Box<dyn Send>,
     ) -> Self {
         Self {
             attempts,
             program,
+            signal,
             _keep: keep,
         }
+    }
+
+    /// Passes `signal` on to the whole process group of what the command `pid` started (what a
+    /// terminal's ^C reaches), and to the command itself.
+    pub fn signal(&self, pid: u32, signal: i32) {
+        (self.signal)(pid, signal);
     }
 
     /// The commands to try, in order.

@@ -343,14 +343,14 @@ fn open_files(pid: u32) -> Vec<String> {
         .collect()
 }
 
-/// Waits until the process with this pid has become crun (it starts as dcx).
-fn becomes_crun(pid: u32) -> (String, String) {
+/// Waits until the process with this pid has a child (crun), and returns that child's pid.
+fn first_child(pid: u32) -> u32 {
     let started = std::time::Instant::now();
     loop {
-        let seen = running_as(pid);
-        if seen.0 == "crun" || started.elapsed().as_secs() > 30 {
-            return seen;
+        if let Some(child) = children(pid).first() {
+            return *child;
         }
+        assert!(started.elapsed().as_secs() < 30, "{pid} started nothing");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
@@ -358,16 +358,21 @@ fn becomes_crun(pid: u32) -> (String, String) {
 #[test]
 fn a_plain_exec_hands_over_to_a_sealed_crun() {
     let c = CrunContainer::start("busybox", &[]);
-    // Nothing to relay: dcx becomes crun, which runs from a sealed copy of itself (crun does not
-    // start a second time), and still forwards signals and reports the process's status.
+    // Nothing to relay: dcx hands its own stdio to crun, which runs from a sealed copy of
+    // itself (crun does not start a second time); dcx stays only to pass signals on, and
+    // reports the process's status.
     let run = c.dcx(&["sh", "-c", "echo ready; exec sleep 300"]).spawn();
     run.stdout.wait_for("ready");
-    let (arg0, exe) = becomes_crun(run.pid());
+    let crun_pid = first_child(run.pid());
+    let (arg0, exe) = running_as(crun_pid);
     assert_eq!(arg0, "crun");
     assert!(exe.starts_with("/memfd:crun"), "crun runs from {exe}");
+    let container_process = first_child(crun_pid);
+    // Nothing relayed: the container's process writes to dcx's own stdout.
+    let stdout_of = |pid: u32| std::fs::read_link(format!("/proc/{pid}/fd/1")).unwrap();
+    assert_eq!(stdout_of(container_process), stdout_of(run.pid()));
     // The copy is close-on-exec: neither crun nor the container's process holds it open.
-    let container_process = children(run.pid())[0];
-    for pid in [run.pid(), container_process] {
+    for pid in [crun_pid, container_process] {
         assert!(
             open_files(pid).iter().all(|file| !file.contains("memfd")),
             "{pid}: {:?}",

@@ -2,7 +2,9 @@
 //! review has its regression test here, on the real daemon (and crun), with the exact message
 //! and exit code.
 
-use crate::harness::{BUSYBOX, Cmd, DEBIAN, TestContainer, dcx, dcx_path, docker};
+use crate::harness::{
+    BUSYBOX, Cmd, CrunContainer, DEBIAN, Subject, TestContainer, dcx, dcx_path, docker,
+};
 
 /// `bash -c LINE` with `$DCX` set; (exit code, stdout, stderr).
 fn bash(line: &str) -> (Option<i32>, String, String) {
@@ -218,4 +220,83 @@ fn a_probe_that_prints_too_much_is_a_warning() {
         out.stderr_text(),
         "warning: userEnvProbe printed more than 16 MiB (the shell's startup scripts print that much?): that is more than dcx reads, so the probed environment is not used. To skip the probe: \"userEnvProbe\": \"none\" in devcontainer.json, or --default-user-env-probe none.\n"
     );
+}
+
+/// SIGINT or SIGTERM to dcx reaches the command's whole process group: a shell waiting on a
+/// child and a pipeline end as at a terminal's ^C, and nothing of theirs is left running.
+fn signals_reach_the_whole_group(subject: &dyn Subject) {
+    for (signal, code, script, left) in [
+        ("INT", 130, "echo ready; sleep 30; echo after", "sleep 30"),
+        (
+            "TERM",
+            143,
+            "echo ready; yes | head -c 100000000000 >/dev/null; echo after",
+            "yes",
+        ),
+    ] {
+        let mut run = subject.dcx(&["bash", "-c", script]).spawn();
+        run.stdout.wait_for("ready");
+        subject.wait_until_running(left);
+        run.signal(signal);
+        assert_eq!(run.wait(), Some(code), "SIG{signal}: {}", run.stderr.text());
+        assert_eq!(run.stdout.text(), "ready\n", "SIG{signal}");
+        assert_eq!(
+            subject.count_running(left),
+            0,
+            "SIG{signal} left {left} running"
+        );
+    }
+}
+
+#[test]
+fn docker_signals_reach_the_whole_group() {
+    signals_reach_the_whole_group(&TestContainer::start(DEBIAN));
+}
+
+#[test]
+fn crun_signals_reach_the_whole_group() {
+    // Output to a pipe: dcx hands the exec over to `crun exec` and passes signals on.
+    signals_reach_the_whole_group(&CrunContainer::start("debian", &[]));
+}
+
+/// dcx returns when the command's own process exits: a background child holding the output
+/// is still running when dcx is done (so dcx did not wait for it). The output goes to a file
+/// (dcx relays it) and to a pipe (on crun, the exec is handed over to `crun exec`); only dcx
+/// is waited for, not the reader of what the child still holds open.
+fn background_children_do_not_hold_dcx(subject: &dyn Subject) {
+    let dir = tempfile::tempdir().unwrap();
+    for (seconds, sink) in [
+        ("21", format!("> {0}/file 2> {0}/err", dir.path().display())),
+        (
+            "22",
+            format!("> >(cat > {0}/pipe 2>&1) 2> {0}/err", dir.path().display()),
+        ),
+    ] {
+        let line = subject.dcx_line(&["sh", "-c", &format!("sleep {seconds} & echo hi")]);
+        let (code, stdout, stderr) = bash(&format!("{line} {sink}; echo $?"));
+        assert_eq!(
+            (code, stdout.as_str()),
+            (Some(0), "0\n"),
+            "{sink}: {stderr}"
+        );
+        assert_eq!(
+            subject.count_running(&format!("sleep {seconds}")),
+            1,
+            "{sink}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("file")).unwrap(),
+        "hi\n"
+    );
+}
+
+#[test]
+fn docker_background_children_do_not_hold_dcx() {
+    background_children_do_not_hold_dcx(&TestContainer::start(BUSYBOX));
+}
+
+#[test]
+fn crun_background_children_do_not_hold_dcx() {
+    background_children_do_not_hold_dcx(&CrunContainer::start("busybox", &[]));
 }

@@ -13,11 +13,12 @@
 //!   root (`super::hostfs`).
 //!
 //! An exec is spawned and relayed by [`Runtime::start`], or, with nothing to relay, the front
-//! end may replace itself with `crun exec` ([`Runtime::hand_over`] builds that command).
-//! crun's exit code is the process's (128+N for a signal); its own failure to enter the working
-//! directory is turned into dcx's working-directory error. Relayed, crun runs in a process group
-//! of its own, so a terminal's ^C reaches the process once, through dcx's forwarding, not twice;
-//! handed over, crun is in the caller's group and forwards the ^C itself.
+//! end may run `crun exec` with its own stdio ([`Runtime::hand_over`] builds that command, and
+//! the signalling of the exec's group). crun's exit code is the process's (128+N for a signal);
+//! its own failure to enter the working directory is turned into dcx's working-directory
+//! error. Either way crun runs in a process group of its own, and crun starts the process in a
+//! session of its own: a signal dcx receives reaches the process's whole group once, through
+//! dcx (as a terminal's ^C would), not twice.
 //!
 //! TTY: crun creates the terminal and passes its master over `--console-socket` (one byte and
 //! SCM_RIGHTS); dcx relays it and resizes it (crun 1.8.1 forwards no resizes). The size is also
@@ -243,6 +244,7 @@ impl Runtime for Crun {
         Ok(Some(HandOver::new(
             attempts,
             self.program.display().to_string(),
+            process::signal_exec_group,
             Box::new(binary),
         )))
     }

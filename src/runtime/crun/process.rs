@@ -24,9 +24,30 @@ pub(super) struct CrunProcess {
 impl CrunProcess {
     /// The exec'd process: crun's child.
     fn target(&self) -> Option<i32> {
-        let children =
-            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid)).ok()?;
-        children.split_whitespace().next()?.parse().ok()
+        crun_child(self.pid)
+    }
+}
+
+fn crun_child(crun: u32) -> Option<i32> {
+    let children = std::fs::read_to_string(format!("/proc/{crun}/task/{crun}/children")).ok()?;
+    children.split_whitespace().next()?.parse().ok()
+}
+
+/// For a handed-over `crun exec` (pid `crun`): `signal` to the exec'd process's group (crun
+/// starts it in a session of its own) and to crun (which passes it on to the process, and
+/// ends with it).
+pub(super) fn signal_exec_group(crun: u32, signal: i32) {
+    let Some(sig) = rustix::process::Signal::from_named_raw(signal) else {
+        return;
+    };
+    if let Some(group) = crun_child(crun)
+        .and_then(process_group)
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(group, sig);
+    }
+    if let Some(crun) = rustix::process::Pid::from_raw(crun as i32) {
+        let _ = rustix::process::kill_process(crun, sig);
     }
 }
 
