@@ -55,8 +55,26 @@ pub(super) fn command(exec_args: args::ExecArgs) -> u8 {
 }
 
 async fn execute(request: &ExecRequest, log: &Log) -> Result<u8, Error> {
-    let engine = Engine::connect(&request.settings, log.clone()).await?;
-    let prepared = engine.prepare(&request.prepare).await?;
+    // Interrupted before the command starts (a slow probe, a stalled daemon): nothing dcx
+    // started is left behind, and dcx says so at once.
+    let mut early = signals::listen(false).map_err(Error::Signals)?;
+    let preparing = async {
+        let engine = Engine::connect(&request.settings, log.clone()).await?;
+        let prepared = engine.prepare(&request.prepare).await?;
+        Ok::<_, Error>((engine, prepared))
+    };
+    let (engine, prepared) = tokio::select! {
+        ready = preparing => ready?,
+        Some(Control::Signal(signal)) = early.recv() => {
+            crate::engine::settle_helpers(std::time::Duration::from_secs(5)).await;
+            let name = crate::engine::signal_name(signal).unwrap_or("a signal");
+            log.error(&format!(
+                "Interrupted by SIG{name} before the command started; nothing was left running."
+            ));
+            return Ok(u8::try_from(128 + signal).unwrap_or(1));
+        }
+    };
+    drop(early);
     let host = HostTerminal::detect();
     let tty = (host.stdin_tty && host.stdout_tty) || request.log_format == Format::Json;
     let size = match request.terminal_size {

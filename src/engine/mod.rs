@@ -26,7 +26,7 @@ use std::time::Duration;
 pub use crate::exec::{Control, End, ExecIo, Finished, Input, KILL_GRACE, Output};
 pub use crate::runtime::docker::DockerEnv;
 pub use crate::runtime::{
-    Chunk, Container, ExitStatus, HandOver, LogOptions, ProcessInfo, TermSize,
+    Chunk, Container, ExitStatus, HandOver, LogOptions, ProcessInfo, TermSize, signal_name,
 };
 pub use crate::runtime::{FileKind, Owner, PathStat};
 pub use files::{
@@ -143,6 +143,12 @@ impl Command {
             ..Self::default()
         }
     }
+}
+
+/// Waits (up to `limit`) until the helper commands of a preparation that was given up on (an
+/// interrupted `prepare`) are killed; a front end calls it before it exits.
+pub async fn settle_helpers(limit: Duration) {
+    crate::runtime::capture::settle(limit).await;
 }
 
 /// Every way the engine can fail; each message is the line the user sees.

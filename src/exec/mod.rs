@@ -25,8 +25,9 @@
 //!   the process group gets the SIGPIPE a local writer would, and the status is SIGPIPE's;
 //! * [`Control::Signal`] is delivered to the process's whole group (what a terminal's ^C
 //!   does: `sh -c 'a | b'` and `bash -c 'sleep 30; …'` end as they would at a prompt, with or
-//!   without a terminal); when it cannot be, the run ends at once with that signal's status
-//!   ([`End::Abandoned`]);
+//!   without a terminal); when it cannot be, or is not delivered within [`FORWARD_LIMIT`], or
+//!   a second one comes while it is on its way, the run ends at once with that signal's
+//!   status ([`End::Abandoned`]), saying so;
 //! * `timeout` and [`Control::Cancel`]: SIGTERM (or the signal asked for) to the process group,
 //!   SIGKILL after [`KILL_GRACE`] (as coreutils' `timeout`), and after another grace the run
 //!   stops waiting; once the process has ended, SIGKILL goes to what is left of its group.
@@ -54,6 +55,9 @@ pub const KILL_GRACE: Duration = Duration::from_secs(2);
 /// Once the process has exited, how long its output may stay silent before the run stops
 /// reading it (a background child holding it open is left running).
 pub const DRAIN: Duration = Duration::from_millis(200);
+/// How long a forwarded signal may take to be delivered before the run gives up on the engine
+/// (a stalled daemon): the caller must be able to end dcx.
+pub const FORWARD_LIMIT: Duration = Duration::from_secs(5);
 
 /// A byte stream the command reads as its stdin.
 pub type Input = Pin<Box<dyn AsyncRead + Send>>;
@@ -139,6 +143,8 @@ enum Event {
     ProcessGone,
     /// The output stayed silent for [`DRAIN`] after the process exited.
     Drained,
+    /// A forwarded signal was not delivered within [`FORWARD_LIMIT`].
+    Undelivered,
 }
 
 /// Runs `spec` in `container` with the caller's I/O until the process has ended; `timeout`
@@ -182,6 +188,10 @@ pub async fn run(
     let mut exited = session.process.exited();
     // Set once the process has exited while its output is still open.
     let mut drain_until: Option<Instant> = None;
+    // Forwarded signals not yet delivered, and when the oldest of them must have been.
+    let mut forwarding: usize = 0;
+    let mut forward_by: Option<Instant> = None;
+    let mut last_forwarded = libc::SIGTERM;
     let (status, forced) = loop {
         let deadline = stopping.map(|stop| stop.next).or(timeout_at);
         let event = tokio::select! {
@@ -196,6 +206,7 @@ pub async fn run(
                 if output_open && (writing.is_none() || stopping.is_some()) => Event::Drained,
             message = next_control(&mut control) => Event::Control(message),
             () = sleep_until(deadline) => Event::Deadline,
+            () = sleep_until(forward_by), if forwarding > 0 => Event::Undelivered,
             Some((signal, target, delivered)) = deliveries.next(), if !deliveries.is_empty() => {
                 Event::Delivered(signal, target, delivered)
             }
@@ -261,7 +272,21 @@ pub async fn run(
                 }
             }
             Event::Exited(status) => break (status?, None),
-            Event::Delivered(_, _, Ok(())) => {}
+            Event::Delivered(_, purpose, Ok(())) => {
+                if purpose == Purpose::Forward {
+                    forwarding = forwarding.saturating_sub(1);
+                    if forwarding == 0 {
+                        forward_by = None;
+                    }
+                }
+            }
+            Event::Undelivered => {
+                log.warn(&format!(
+                    "The engine did not deliver the signal within {} s (is the daemon stalled?): dcx ends; the command may still run in the container.",
+                    FORWARD_LIMIT.as_secs()
+                ));
+                break (ExitStatus::Signal(last_forwarded), Some(End::Abandoned));
+            }
             Event::Delivered(signal, Purpose::Forward, Err(err)) => {
                 log.debug(&format!("{err}; ending the exec"));
                 break (ExitStatus::Signal(signal), Some(End::Abandoned));
@@ -271,7 +296,15 @@ pub async fn run(
                 break (ExitStatus::Unknown, None);
             }
             Event::Control(None) => control = None,
+            Event::Control(Some(Control::Signal(signal))) if forwarding > 0 => {
+                // A second signal while the first is still on its way: the user wants out.
+                log.warn("A second signal while the first is still undelivered: dcx ends; the command may still run in the container.");
+                break (ExitStatus::Signal(signal), Some(End::Abandoned));
+            }
             Event::Control(Some(Control::Signal(signal))) => {
+                forwarding += 1;
+                last_forwarded = signal;
+                forward_by = Some(Instant::now() + FORWARD_LIMIT);
                 log.debug(&format!("Forwarding signal {signal} to the process group"));
                 deliver(&mut deliveries, &session.process, signal, Purpose::Forward);
             }

@@ -222,6 +222,37 @@ async fn an_undeliverable_signal_ends_the_run_at_once() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_signal_the_engine_never_delivers_ends_the_run_after_the_limit() {
+    let (finished, _) = Run::new(&["stalled"])
+        .control(Control::Signal(libc::SIGINT))
+        .go()
+        .await;
+    assert_eq!(
+        finished,
+        Finished {
+            status: ExitStatus::Signal(libc::SIGINT),
+            end: End::Abandoned
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_second_signal_while_the_first_is_on_its_way_ends_the_run() {
+    let (finished, _) = Run::new(&["stalled"])
+        .control(Control::Signal(libc::SIGINT))
+        .control(Control::Signal(libc::SIGTERM))
+        .go()
+        .await;
+    assert_eq!(
+        finished,
+        Finished {
+            status: ExitStatus::Signal(libc::SIGTERM),
+            end: End::Abandoned
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn cancel_signals_the_group_then_kills_it() {
     let (finished, run) = Run::new(&["stubborn"])
         .control(Control::Cancel {

@@ -33,8 +33,41 @@ pub enum Outcome {
     },
 }
 
+/// The kills of helpers whose caller went away, until they are done (see [`settle`]).
+static ABANDONED: std::sync::LazyLock<tokio_util::task::TaskTracker> =
+    std::sync::LazyLock::new(tokio_util::task::TaskTracker::new);
+
+/// Kills a helper's process group unless it was seen to the end: a caller that stops waiting
+/// (dcx interrupted during the probe) leaves nothing running in the container.
+struct KillUnlessDone {
+    process: Option<std::sync::Arc<dyn super::Process>>,
+}
+
+impl Drop for KillUnlessDone {
+    fn drop(&mut self) {
+        let (Some(process), Ok(runtime)) =
+            (self.process.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        ABANDONED.spawn_on(
+            async move {
+                let _ = process.signal(libc::SIGKILL, SignalTarget::Group).await;
+            },
+            &runtime,
+        );
+    }
+}
+
+/// Waits (up to `limit`) until the helpers abandoned so far are killed; a front end calls it
+/// before exiting after an interruption.
+pub async fn settle(limit: Duration) {
+    ABANDONED.close();
+    let _ = tokio::time::timeout(limit, ABANDONED.wait()).await;
+}
+
 /// Runs `spec` (without a TTY) with `stdin` as its input and gathers its output; kills it after
-/// `limit`.
+/// `limit`, or when the caller stops waiting for it.
 pub async fn capture(
     runtime: &dyn Runtime,
     container: &Container,
@@ -43,6 +76,9 @@ pub async fn capture(
     limit: Duration,
 ) -> Result<Outcome, RuntimeError> {
     let mut session = runtime.start(container, spec).await?;
+    let mut guard = KillUnlessDone {
+        process: Some(session.process.clone()),
+    };
     if !stdin.is_empty() {
         let _ = session.input.write_all(stdin).await;
     }
@@ -66,6 +102,7 @@ pub async fn capture(
         Ok(gathered) => {
             gathered?;
             let status = session.process.wait().await?;
+            guard.process = None;
             Ok(Outcome::Finished(Captured {
                 status,
                 stdout,
@@ -74,6 +111,7 @@ pub async fn capture(
             }))
         }
         Err(_) => {
+            guard.process = None;
             let _ = session
                 .process
                 .signal(libc::SIGKILL, SignalTarget::Group)

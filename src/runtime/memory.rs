@@ -9,7 +9,8 @@
 //! `stubborn` (ignores everything but SIGKILL); `late` (ignores the first signal, then writes
 //! until the next); `deaf` (never ends); `yes` (`y` lines until a
 //! signal); `tty` (prints its terminal size, again on each resize, ends at `^D`); `nosignal`
-//! (a process no signal can reach); `/bin/sh` running the passwd lookup (answers from
+//! (a process no signal can reach); `stalled` (runs until killed, and a signal's delivery never
+//! ends, as with a stalled daemon); `/bin/sh` running the passwd lookup (answers from
 //! [`Memory::passwd`]). Anything else exits 127. Files live in a container's `rootfs`, a host
 //! folder the test makes, read and written as crun's are.
 
@@ -107,7 +108,17 @@ enum Message {
 struct MemoryProcess {
     exit: watch::Receiver<Option<ExitStatus>>,
     messages: mpsc::UnboundedSender<Message>,
-    signalable: bool,
+    signalable: Reach,
+}
+
+/// Whether a signal gets to the process.
+#[derive(Clone, Copy)]
+enum Reach {
+    Yes,
+    /// Refused at once (`nosignal`).
+    Never,
+    /// The delivery never ends (`stalled`: a daemon that stopped answering).
+    Stalled,
 }
 
 #[async_trait]
@@ -137,11 +148,16 @@ impl Process for MemoryProcess {
     }
 
     async fn signal(&self, signal: i32, target: SignalTarget) -> Result<(), SignalError> {
-        if !self.signalable {
-            return Err(SignalError {
-                signal,
-                reason: "no way to reach the process".into(),
-            });
+        match self.signalable {
+            Reach::Never => {
+                return Err(SignalError {
+                    signal,
+                    reason: "no way to reach the process".into(),
+                });
+            }
+            // An engine that never answers (a stalled daemon).
+            Reach::Stalled => std::future::pending::<()>().await,
+            Reach::Yes => {}
         }
         let _ = self.messages.send(Message::Signal(signal, target));
         Ok(())
@@ -274,7 +290,7 @@ impl Program {
                 while self.next().await.is_some() {}
                 std::future::pending().await
             }
-            Some("nosignal") => std::future::pending().await,
+            Some("nosignal" | "stalled") => std::future::pending().await,
             Some("yes") => {
                 let output = self.output.clone();
                 let mut open = true;
@@ -450,7 +466,11 @@ impl Runtime for Memory {
             received: self.received.clone(),
             passwd: self.passwd.clone(),
         };
-        let signalable = spec.argv.first().map(String::as_str) != Some("nosignal");
+        let signalable = match spec.argv.first().map(String::as_str) {
+            Some("nosignal") => Reach::Never,
+            Some("stalled") => Reach::Stalled,
+            _ => Reach::Yes,
+        };
         tokio::spawn(async move {
             let status = program.run().await;
             let _ = exit_tx.send(Some(status));

@@ -300,3 +300,148 @@ fn docker_background_children_do_not_hold_dcx() {
 fn crun_background_children_do_not_hold_dcx() {
     background_children_do_not_hold_dcx(&CrunContainer::start("busybox", &[]));
 }
+
+/// A relay in front of the daemon's socket that the test can freeze (SIGSTOP) and thaw.
+struct FreezableDaemon {
+    dir: tempfile::TempDir,
+    relay: std::process::Child,
+}
+
+impl FreezableDaemon {
+    fn start() -> Self {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("docker.sock");
+        let relay = std::process::Command::new("socat")
+            .arg("-t86400")
+            .arg(format!("UNIX-LISTEN:{},fork", socket.display()))
+            .arg("UNIX-CONNECT:/var/run/docker.sock")
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while !socket.exists() {
+            assert!(started.elapsed().as_secs() < 10, "socat did not listen");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Self { dir, relay }
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("docker.sock").display())
+    }
+
+    /// SIGSTOP or SIGCONT to the relay and its per-connection children.
+    fn signal(&self, signal: &str) {
+        let group = format!("-{}", self.relay.id());
+        assert!(
+            std::process::Command::new("kill")
+                .args([&format!("-{signal}"), "--", &group])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+}
+
+impl Drop for FreezableDaemon {
+    fn drop(&mut self) {
+        self.signal("CONT");
+        let _ = self.relay.kill();
+        let _ = self.relay.wait();
+    }
+}
+
+#[test]
+fn a_stalled_daemon_never_makes_dcx_deaf() {
+    let c = TestContainer::start(BUSYBOX);
+    let daemon = FreezableDaemon::start();
+    // Stalled while the command runs: the signal cannot be delivered; dcx ends, saying so.
+    let mut run = dcx()
+        .env("DOCKER_HOST", &daemon.host())
+        .args([
+            "exec",
+            "--container-id",
+            &c.name,
+            "sh",
+            "-c",
+            "echo ready; sleep 600",
+        ])
+        .spawn();
+    run.stdout.wait_for("ready");
+    daemon.signal("STOP");
+    run.signal("INT");
+    assert_eq!(run.wait(), Some(130));
+    assert_eq!(
+        run.stderr.text(),
+        "warning: The engine did not deliver the signal within 5 s (is the daemon stalled?): dcx ends; the command may still run in the container.\n"
+    );
+    // A second signal does not wait for the limit.
+    daemon.signal("CONT");
+    let mut run = dcx()
+        .env("DOCKER_HOST", &daemon.host())
+        .args([
+            "exec",
+            "--container-id",
+            &c.name,
+            "sh",
+            "-c",
+            "echo ready; sleep 601",
+        ])
+        .spawn();
+    run.stdout.wait_for("ready");
+    daemon.signal("STOP");
+    run.signal("TERM");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    run.signal("TERM");
+    assert_eq!(run.wait(), Some(143));
+    assert_eq!(
+        run.stderr.text(),
+        "warning: A second signal while the first is still undelivered: dcx ends; the command may still run in the container.\n"
+    );
+    // Stalled before the command starts: interrupted at once.
+    let mut run = dcx()
+        .env("DOCKER_HOST", &daemon.host())
+        .args(["exec", "--container-id", &c.name, "true"])
+        .spawn();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    run.signal("INT");
+    assert_eq!(run.wait(), Some(130));
+    assert_eq!(
+        run.stderr.text(),
+        "error: Interrupted by SIGINT before the command started; nothing was left running.\n"
+    );
+}
+
+#[test]
+fn an_interrupted_probe_is_not_left_running() {
+    let c = TestContainer::start(DEBIAN);
+    docker(&[
+        "exec",
+        &c.id,
+        "sh",
+        "-c",
+        "echo 'sleep 1234' >> /root/.bashrc",
+    ]);
+    let mut run = dcx()
+        .args([
+            "exec",
+            "--container-id",
+            &c.name,
+            "--no-probe-cache",
+            "echo",
+            "hi",
+        ])
+        .spawn();
+    c.wait_until_running("sleep 1234");
+    run.signal("TERM");
+    assert_eq!(run.wait(), Some(143));
+    assert_eq!(
+        run.stderr.text(),
+        "error: Interrupted by SIGTERM before the command started; nothing was left running.\n"
+    );
+    assert_eq!(c.count_running("sleep 1234"), 0);
+}
