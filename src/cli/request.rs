@@ -166,9 +166,8 @@ impl ExecRequest {
             workdir: present(args.workdir),
             remote_env,
             default_user_env_probe: probe,
-            probe_cache: (args.no_probe_cache != Some(true))
-                .then(ProbeCache::default_dir)
-                .flatten(),
+            probe_cache: ProbeCache::default_dir(),
+            probe_cache_refresh: args.no_probe_cache == Some(true),
             container_session_data_folder: present(args.container_session_data_folder),
             read_only: args.dry_run,
             host_env: crate::config::LocalContext::process_env(),

@@ -83,6 +83,9 @@ pub struct PrepareRequest {
     pub default_user_env_probe: ProbeMode,
     /// The host folder of the probe cache; `None` probes every time.
     pub probe_cache: Option<PathBuf>,
+    /// Probe anew even when the cache holds an entry, and store the fresh result
+    /// (`--no-probe-cache`).
+    pub probe_cache_refresh: bool,
     /// A folder in the container for the probe's cache, as the reference's `up` keeps it.
     pub container_session_data_folder: Option<String>,
     /// Store nothing (caches included): `--dry-run`.
@@ -108,6 +111,7 @@ impl PrepareRequest {
             remote_env: Vec::new(),
             default_user_env_probe: ProbeMode::LoginInteractiveShell,
             probe_cache: None,
+            probe_cache_refresh: false,
             container_session_data_folder: None,
             read_only: false,
             host_env: HashMap::new(),

@@ -239,6 +239,7 @@ pub(super) async fn prepare(
             default_probe: &request.default_user_env_probe,
             remote_env: &request.remote_env,
             cache: cache.as_ref(),
+            refresh: request.probe_cache_refresh,
             session_data_folder: request.container_session_data_folder.as_deref(),
             config_file: located.config_path.as_deref(),
             read_only: request.read_only,

@@ -72,6 +72,47 @@ pub enum CacheMiss {
     Corrupt { path: PathBuf, reason: String },
     #[error("ignoring probe cache {path}: it belongs to another key")]
     KeyMismatch { path: PathBuf },
+    /// A folder or file another user could have put there or changed: never used.
+    #[error("not using the probe cache {path}: {reason}")]
+    Untrusted { path: PathBuf, reason: String },
+}
+
+impl CacheMiss {
+    /// A miss the user should hear about (someone else's or an open cache), not a plain one.
+    pub fn is_untrusted(&self) -> bool {
+        matches!(self, Self::Untrusted { .. })
+    }
+}
+
+/// Whether `path` (a cache folder or file) may be trusted: this user's own, not a symlink, and
+/// writable by nobody else.
+fn trusted(path: &Path) -> Result<(), CacheMiss> {
+    use std::os::unix::fs::MetadataExt;
+    let untrusted = |reason: String| CacheMiss::Untrusted {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let meta = fs::symlink_metadata(path).map_err(|source| CacheMiss::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if meta.file_type().is_symlink() {
+        return Err(untrusted("it is a symlink".to_owned()));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(untrusted(format!(
+            "it belongs to uid {}, not to this user ({me})",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(untrusted(format!(
+            "its mode {:04o} lets other users write to it",
+            meta.mode() & 0o7777
+        )));
+    }
+    Ok(())
 }
 
 /// Why a store did not happen. The text is for the debug log.
@@ -99,7 +140,9 @@ struct Entry {
     probe: CachedProbe,
 }
 
-/// A directory of cached probe results.
+/// A directory of cached probe results. dcx makes (0700) only the directory itself and, in the
+/// default layout, its `dcx` parent, never what lies above; it uses folders and files only
+/// when they are this user's, not symlinks, and writable by nobody else.
 #[derive(Debug, Clone)]
 pub struct ProbeCache {
     dir: PathBuf,
@@ -108,6 +151,20 @@ pub struct ProbeCache {
 impl ProbeCache {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
+    }
+
+    /// The folders dcx owns: the cache directory, and its parent in the default layout
+    /// (`…/dcx/probe`).
+    fn own_dirs(&self) -> Vec<&Path> {
+        let mut dirs = vec![self.dir.as_path()];
+        if let Some(parent) = self
+            .dir
+            .parent()
+            .filter(|parent| parent.file_name().is_some_and(|name| name == "dcx"))
+        {
+            dirs.insert(0, parent);
+        }
+        dirs
     }
 
     /// The cache directory: `$XDG_CACHE_HOME/dcx/probe`, else `$HOME/.cache/dcx/probe`; `None`
@@ -127,6 +184,14 @@ impl ProbeCache {
     /// unusable.
     pub fn load(&self, key: &CacheKey) -> Result<Option<CachedProbe>, CacheMiss> {
         let path = self.dir.join(key.file_name());
+        match fs::symlink_metadata(&path) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            _ => {}
+        }
+        for dir in self.own_dirs() {
+            trusted(dir)?;
+        }
+        trusted(&path)?;
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -160,11 +225,16 @@ impl ProbeCache {
             path: path.clone(),
             source,
         };
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(failed)?;
+        // Only dcx's own two folders are made, and only under a folder that exists (a HOME of
+        // /nonexistent makes nothing); existing ones must be trustworthy.
+        for dir in self.own_dirs() {
+            match fs::DirBuilder::new().mode(0o700).create(dir) {
+                Ok(()) => {}
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(source) => return Err(failed(source)),
+            }
+            trusted(dir).map_err(|miss| failed(io::Error::other(miss.to_string())))?;
+        }
         let entry = Entry {
             format: FORMAT,
             key: key.clone(),
@@ -248,6 +318,44 @@ mod tests {
 
     fn mode_of(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn open_or_linked_folders_and_files_are_refused() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("dcx/probe");
+        let cache = ProbeCache::new(&dir);
+        cache.store(&key(), &env()).unwrap();
+        assert_eq!(cache.load(&key()).unwrap(), Some(env()));
+        // Writable by others: refused, and said to be.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        let miss = cache.load(&key()).unwrap_err();
+        assert!(miss.is_untrusted(), "{miss}");
+        assert!(
+            miss.to_string()
+                .ends_with("its mode 0777 lets other users write to it"),
+            "{miss}"
+        );
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+        let file = dir.join(key().file_name());
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(cache.load(&key()).unwrap_err().is_untrusted());
+        // Reached through a symlink.
+        let elsewhere = base.path().join("elsewhere");
+        fs::rename(&dir, &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &dir).unwrap();
+        let miss = cache.load(&key()).unwrap_err();
+        assert!(miss.to_string().ends_with("it is a symlink"), "{miss}");
+        assert!(cache.store(&key(), &env()).is_err());
+    }
+
+    #[test]
+    fn nothing_is_made_above_the_cache_folders() {
+        let base = tempfile::tempdir().unwrap();
+        let missing_home = base.path().join("nonexistent");
+        let cache = ProbeCache::new(missing_home.join(".cache/dcx/probe"));
+        assert!(cache.store(&key(), &env()).is_err());
+        assert!(!missing_home.exists());
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct EnvRequest<'a> {
     pub default_probe: &'a ProbeMode,
     pub remote_env: &'a [(String, String)],
     pub cache: Option<&'a ProbeCache>,
+    /// Skip the cached entry (still storing the fresh one).
+    pub refresh: bool,
     pub session_data_folder: Option<&'a str>,
     pub config_file: Option<&'a Path>,
     /// Store nothing (`--dry-run`): the lookup and probe still run, read-only.
@@ -153,6 +155,7 @@ pub async fn resolve(
         (Some(file), _) => read_container_cache(runtime, container, &user, file, log)
             .await
             .map(|probe| (probe, ProbeSource::ContainerCache)),
+        (None, Some(_)) if request.refresh => None,
         (None, Some(cache)) => match cache.load(&key) {
             Ok(Some(probe)) => {
                 log.debug(&format!(
@@ -162,6 +165,10 @@ pub async fn resolve(
                 Some((probe, ProbeSource::HostCache))
             }
             Ok(None) => None,
+            Err(miss) if miss.is_untrusted() => {
+                log.warn(&format!("{miss}; probing instead."));
+                None
+            }
             Err(miss) => {
                 log.debug(&miss.to_string());
                 None

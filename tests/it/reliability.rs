@@ -445,3 +445,91 @@ fn an_interrupted_probe_is_not_left_running() {
     );
     assert_eq!(c.count_running("sleep 1234"), 0);
 }
+
+#[test]
+fn a_probe_cache_someone_else_could_change_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let c = TestContainer::start(DEBIAN);
+    let home = tempfile::tempdir().unwrap();
+    let cache_home = home.path().to_str().unwrap().to_owned();
+    let exec = |args: &[&str]| {
+        dcx()
+            .env("XDG_CACHE_HOME", &cache_home)
+            .args(["exec", "--container-id", &c.name])
+            .args(args.iter().copied())
+            .run()
+    };
+    exec(&["true"]).code(0).stderr("");
+    let dir = home.path().join("dcx/probe");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .unwrap();
+    // Another user's entry that would inject PATH: refused, with a warning, and probed anew.
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("/usr/local/sbin", "/evil")).unwrap();
+    assert!(
+        std::process::Command::new("chown")
+            .args(["nobody", file.to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = exec(&["sh", "-c", "echo $PATH"]).code(0);
+    assert!(
+        !out.stdout_text().contains("/evil"),
+        "{}",
+        out.stdout_text()
+    );
+    assert_eq!(
+        out.stderr_text(),
+        format!(
+            "warning: not using the probe cache {}: it belongs to uid 65534, not to this user (0); probing instead.\n",
+            file.display()
+        )
+    );
+    // A cache folder others may write to: refused too.
+    std::fs::remove_file(&file).unwrap();
+    exec(&["true"]).code(0);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = exec(&["true"]).code(0);
+    assert_eq!(
+        out.stderr_text(),
+        format!(
+            "warning: not using the probe cache {}: its mode 0777 lets other users write to it; probing instead.\n",
+            dir.display()
+        )
+    );
+}
+
+#[test]
+fn no_probe_cache_refreshes_the_cached_entry() {
+    let c = TestContainer::start(DEBIAN);
+    let home = tempfile::tempdir().unwrap();
+    let cache_home = home.path().to_str().unwrap().to_owned();
+    let exec = |args: &[&str]| {
+        dcx()
+            .env("XDG_CACHE_HOME", &cache_home)
+            .args(["exec", "--container-id", &c.name])
+            .args(args.iter().copied())
+            .run()
+    };
+    exec(&["sh", "-c", "echo \"[$NEWVAR]\""])
+        .code(0)
+        .stdout("[]\n");
+    docker(&[
+        "exec",
+        &c.id,
+        "sh",
+        "-c",
+        "echo 'export NEWVAR=x' >> /root/.bashrc",
+    ]);
+    exec(&["--no-probe-cache", "sh", "-c", "echo \"[$NEWVAR]\""])
+        .code(0)
+        .stdout("[x]\n");
+    // The fresh result was stored: the next cached exec sees it too.
+    exec(&["sh", "-c", "echo \"[$NEWVAR]\""])
+        .code(0)
+        .stdout("[x]\n");
+}
