@@ -24,7 +24,7 @@ for target in "${targets[@]}"; do
   mkdir -p "$work"
   log=target/fuzz-$target.log
   if cargo +nightly fuzz run --release "$target" "$work" "fuzz/corpus/$target" -- \
-    -max_total_time="$seconds" ${FUZZ_RUNS:+-runs="$FUZZ_RUNS"} -rss_limit_mb=2048 -max_len=65536 \
+    -max_total_time="$seconds" ${FUZZ_RUNS:+-runs="$FUZZ_RUNS"} -rss_limit_mb=2048 -max_len="${FUZZ_MAX_LEN:-65536}" \
     -print_final_stats=1 >"$log" 2>&1; then
     result=ok
   else

@@ -250,6 +250,22 @@ impl Engine {
         Err(FileError::TooManyLinks(path).into())
     }
 
+    /// [`Engine::follow`] for a path that must exist: what it leads to, and its kind.
+    async fn follow_existing(
+        &self,
+        container: &Container,
+        path: &str,
+    ) -> Result<(String, FileKind), EngineError> {
+        match self.follow(container, path).await? {
+            (followed, Some(stat)) => Ok((followed, stat.kind)),
+            (_, None) => Err(RuntimeError::NoSuchPath {
+                container: container.name.clone(),
+                path: path.to_owned(),
+            }
+            .into()),
+        }
+    }
+
     /// Copies `source` to `dst` (absolute, or relative to the target's `cwd`) in the container.
     pub async fn copy_into(
         &self,
@@ -410,18 +426,11 @@ impl Engine {
         length: Option<u64>,
         limit: u64,
     ) -> Result<FileContent, EngineError> {
-        let (followed, found) = self.follow(container, path).await?;
-        match found.map(|stat| stat.kind) {
-            None => {
-                return Err(RuntimeError::NoSuchPath {
-                    container: container.name.clone(),
-                    path: path.to_owned(),
-                }
-                .into());
-            }
-            Some(FileKind::Directory) => return Err(FileError::IsADirectory(path.into()).into()),
-            Some(FileKind::File) => {}
-            Some(_) => return Err(FileError::NotAFile(path.into()).into()),
+        let (followed, kind) = self.follow_existing(container, path).await?;
+        match kind {
+            FileKind::Directory => return Err(FileError::IsADirectory(path.into()).into()),
+            FileKind::File => {}
+            _ => return Err(FileError::NotAFile(path.into()).into()),
         }
         let archive = self.runtime.read_archive(container, &followed).await?;
         let (read, failure) = bridge::reader(archive);
@@ -539,17 +548,10 @@ impl Engine {
         path: &str,
         limit: usize,
     ) -> Result<(String, Vec<PathStat>), EngineError> {
-        let (followed, found) = self.follow(container, path).await?;
-        match found.map(|stat| stat.kind) {
-            None => {
-                return Err(RuntimeError::NoSuchPath {
-                    container: container.name.clone(),
-                    path: path.to_owned(),
-                }
-                .into());
-            }
-            Some(FileKind::Directory) => {}
-            Some(_) => return Err(FileError::NotADirectory(path.into()).into()),
+        let (followed, kind) = self.follow_existing(container, path).await?;
+        match kind {
+            FileKind::Directory => {}
+            _ => return Err(FileError::NotADirectory(path.into()).into()),
         }
         match self.runtime.list_dir(container, &followed, limit).await? {
             Some(entries) => Ok((followed, entries)),

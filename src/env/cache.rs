@@ -225,9 +225,17 @@ impl ProbeCache {
             path: path.clone(),
             source,
         };
-        // Only dcx's own two folders are made, and only under a folder that exists (a HOME of
-        // /nonexistent makes nothing); existing ones must be trustworthy.
-        for dir in self.own_dirs() {
+        // dcx's own folders are made, and the cache base above them as the XDG spec asks, but
+        // only where that base's own parent exists (a HOME of /nonexistent makes nothing);
+        // dcx's folders, when they exist, must be trustworthy.
+        let own = self.own_dirs();
+        if let Some(base) = own.first().and_then(|first| first.parent())
+            && !base.exists()
+            && base.parent().is_some_and(Path::is_dir)
+        {
+            let _ = fs::DirBuilder::new().mode(0o700).create(base);
+        }
+        for dir in own {
             match fs::DirBuilder::new().mode(0o700).create(dir) {
                 Ok(()) => {}
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}

@@ -446,19 +446,22 @@ fn an_interrupted_probe_is_not_left_running() {
     assert_eq!(c.count_running("sleep 1234"), 0);
 }
 
+/// `dcx exec --container-id <c> …` with a probe cache of its own under `cache_home`.
+fn exec_cached(c: &TestContainer, cache_home: &str, args: &[&str]) -> crate::harness::Outcome {
+    dcx()
+        .env("XDG_CACHE_HOME", cache_home)
+        .args(["exec", "--container-id", &c.name])
+        .args(args.iter().copied())
+        .run()
+}
+
 #[test]
 fn a_probe_cache_someone_else_could_change_is_not_used() {
     use std::os::unix::fs::PermissionsExt;
     let c = TestContainer::start(DEBIAN);
     let home = tempfile::tempdir().unwrap();
     let cache_home = home.path().to_str().unwrap().to_owned();
-    let exec = |args: &[&str]| {
-        dcx()
-            .env("XDG_CACHE_HOME", &cache_home)
-            .args(["exec", "--container-id", &c.name])
-            .args(args.iter().copied())
-            .run()
-    };
+    let exec = |args: &[&str]| exec_cached(&c, &cache_home, args);
     exec(&["true"]).code(0).stderr("");
     let dir = home.path().join("dcx/probe");
     let file = std::fs::read_dir(&dir)
@@ -508,13 +511,7 @@ fn no_probe_cache_refreshes_the_cached_entry() {
     let c = TestContainer::start(DEBIAN);
     let home = tempfile::tempdir().unwrap();
     let cache_home = home.path().to_str().unwrap().to_owned();
-    let exec = |args: &[&str]| {
-        dcx()
-            .env("XDG_CACHE_HOME", &cache_home)
-            .args(["exec", "--container-id", &c.name])
-            .args(args.iter().copied())
-            .run()
-    };
+    let exec = |args: &[&str]| exec_cached(&c, &cache_home, args);
     exec(&["sh", "-c", "echo \"[$NEWVAR]\""])
         .code(0)
         .stdout("[]\n");
