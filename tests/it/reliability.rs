@@ -530,3 +530,22 @@ fn no_probe_cache_refreshes_the_cached_entry() {
         .code(0)
         .stdout("[x]\n");
 }
+
+#[test]
+fn a_forwarded_signal_arrives_once() {
+    // busybox's kill and dash's differ on process groups; either way the group gets it once.
+    for image in [BUSYBOX, DEBIAN] {
+        let c = TestContainer::start(image);
+        let mut run = c
+            .dcx([
+                "sh",
+                "-c",
+                "trap 'echo got; exit 5' INT; echo ready; while true; do sleep 0.1; done",
+            ])
+            .spawn();
+        run.stdout.wait_for("ready");
+        run.signal("INT");
+        assert_eq!(run.wait(), Some(5), "{image}");
+        assert_eq!(run.stdout.text(), "ready\ngot\n", "{image}");
+    }
+}

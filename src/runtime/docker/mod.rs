@@ -629,8 +629,9 @@ impl DockerProcess {
                 "/bin/sh".into(),
                 "-c".into(),
                 // A process group's negative id needs `--` for dash's kill, which busybox's
-                // refuses (after killing all the same): try one form, then the other.
-                r#"case "$1" in -*) kill -"$0" -- "$1" 2>/dev/null || kill -"$0" "$1" 2>/dev/null; exit 0;; *) exec kill -s "$0" "$1";; esac"#.into(),
+                // refuses (and busybox needs none): ask which with signal 0, which delivers
+                // nothing, then send the signal once.
+                r#"case "$1" in -*) if kill -s 0 -- "$1" 2>/dev/null; then kill -s "$0" -- "$1"; else kill -s "$0" "$1"; fi 2>/dev/null; exit 0;; *) exec kill -s "$0" "$1";; esac"#.into(),
                 name.into(),
                 target.into(),
             ]),
