@@ -45,6 +45,44 @@ pub fn find_passwd_entry(passwd_text: &str, user: &str) -> Option<PasswdEntry> {
         .find(|entry| entry.name == user || entry.uid == user)
 }
 
+/// Why a user string has no numeric ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdsError {
+    UnknownUser(String),
+    UnknownGroup(String),
+}
+
+/// `user` (`name`, `uid`, `name:group`, `uid:gid`; uid `0` meaning root) as numeric uid and
+/// gid, by the passwd and group texts: a name is looked up, a number taken as it is; with no
+/// group, the passwd entry's (else 0). `group_text` is asked for only for a group name.
+pub fn numeric_ids(
+    user: &str,
+    passwd_text: &str,
+    group_text: impl FnOnce() -> String,
+) -> Result<(u32, u32), IdsError> {
+    let (name, group) = match user.split_once(':') {
+        Some((name, group)) => (name, Some(group)),
+        None => (user, None),
+    };
+    let name = if name == "0" { "root" } else { name };
+    let entry = find_passwd_entry(passwd_text, name);
+    let uid = match (&entry, name.parse::<u32>()) {
+        (Some(entry), _) => entry.uid.parse::<u32>().ok(),
+        (None, Ok(uid)) => Some(uid),
+        (None, Err(_)) => None,
+    }
+    .ok_or_else(|| IdsError::UnknownUser(name.to_owned()))?;
+    let gid = match group {
+        Some(group) => match group.parse::<u32>() {
+            Ok(gid) => Some(gid),
+            Err(_) => find_group_id(&group_text(), group).and_then(|gid| gid.parse().ok()),
+        }
+        .ok_or_else(|| IdsError::UnknownGroup(group.to_owned()))?,
+        None => entry.and_then(|entry| entry.gid.parse().ok()).unwrap_or(0),
+    };
+    Ok((uid, gid))
+}
+
 /// The gid of the `/etc/group` line named `group` (`name:password:gid:members`).
 pub fn find_group_id(group_text: &str, group: &str) -> Option<String> {
     group_text
@@ -57,6 +95,30 @@ pub fn find_group_id(group_text: &str, group: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn users_resolve_to_numbers() {
+        let passwd = "root:x:0:0::/root:/bin/sh\nvscode:x:1000:1001::/home/vscode:/bin/sh\n";
+        let group = || "staff:x:50:\n".to_owned();
+        assert_eq!(numeric_ids("vscode", passwd, group), Ok((1000, 1001)));
+        assert_eq!(numeric_ids("0", passwd, group), Ok((0, 0)));
+        assert_eq!(numeric_ids("1234", passwd, group), Ok((1234, 0)));
+        assert_eq!(numeric_ids("vscode:staff", passwd, group), Ok((1000, 50)));
+        assert_eq!(
+            numeric_ids("vscode:7", passwd, || panic!(
+                "no group lookup for a number"
+            )),
+            Ok((1000, 7))
+        );
+        assert_eq!(
+            numeric_ids("bob", passwd, group),
+            Err(IdsError::UnknownUser("bob".into()))
+        );
+        assert_eq!(
+            numeric_ids("vscode:wheel", passwd, group),
+            Err(IdsError::UnknownGroup("wheel".into()))
+        );
+    }
 
     #[test]
     fn groups_by_name() {

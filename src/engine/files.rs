@@ -24,7 +24,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
 use super::{Engine, EngineError, Input, Output, PrepareRequest};
-use crate::passwd::{find_group_id, find_passwd_entry};
+use crate::passwd::numeric_ids;
 use crate::runtime::tree::{self, FileKind, FileRead, Owner, PathStat, Root};
 use crate::runtime::{ArchiveStream, Container, RuntimeError, bridge};
 
@@ -180,28 +180,15 @@ impl Engine {
     /// `user` (`name`, `uid`, `name:group`, `uid:gid`) as numbers, from the container's
     /// `/etc/passwd` and `/etc/group`.
     pub async fn owner(&self, container: &Container, user: &str) -> Result<Owner, EngineError> {
-        let (name, group) = match user.split_once(':') {
-            Some((name, group)) => (name, Some(group)),
-            None => (user, None),
-        };
-        let name = if name == "0" { "root" } else { name };
         let passwd = self.account_file(container, "/etc/passwd").await;
-        let entry = find_passwd_entry(&passwd, name);
-        let uid = match (&entry, name.parse::<u32>()) {
-            (Some(entry), _) => entry.uid.parse::<u32>().ok(),
-            (None, Ok(uid)) => Some(uid),
-            (None, Err(_)) => None,
-        }
-        .ok_or_else(|| RuntimeError::UnknownUser(name.to_owned()))?;
-        let gid = match group {
-            Some(group) => match group.parse::<u32>() {
-                Ok(gid) => Some(gid),
-                Err(_) => find_group_id(&self.account_file(container, "/etc/group").await, group)
-                    .and_then(|gid| gid.parse().ok()),
+        // The group file is read only for a group given by name.
+        let group = match user.split_once(':') {
+            Some((_, group)) if group.parse::<u32>().is_err() => {
+                self.account_file(container, "/etc/group").await
             }
-            .ok_or_else(|| RuntimeError::UnknownGroup(group.to_owned()))?,
-            None => entry.and_then(|entry| entry.gid.parse().ok()).unwrap_or(0),
+            _ => String::new(),
         };
+        let (uid, gid) = numeric_ids(user, &passwd, || group).map_err(RuntimeError::from)?;
         Ok(Owner { uid, gid })
     }
 

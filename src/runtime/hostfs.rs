@@ -68,7 +68,7 @@ pub async fn write_archive(
     dir: &str,
     tar: ArchiveStream,
     owner: Option<Owner>,
-) -> Result<Vec<String>, RuntimeError> {
+) -> Result<(), RuntimeError> {
     let (read, failure) = bridge::reader(tar);
     let owned = dir.to_owned();
     let unpacked = on_root(container, dir, move |root| {
@@ -78,7 +78,7 @@ pub async fn write_archive(
     if let Some(err) = failure.take() {
         return Err(err);
     }
-    Ok(unpacked?.top)
+    unpacked.map(drop)
 }
 
 pub async fn list_dir(

@@ -381,7 +381,7 @@ impl Runtime for Memory {
         dir: &str,
         tar: ArchiveStream,
         owner: Option<Owner>,
-    ) -> Result<Vec<String>, RuntimeError> {
+    ) -> Result<(), RuntimeError> {
         super::hostfs::write_archive(container, dir, tar, owner).await
     }
 

@@ -211,15 +211,14 @@ pub trait Runtime: Send + Sync {
     }
 
     /// Extracts `tar` into the existing folder `dir` of the container. With `owner`, all that
-    /// was written belongs to it (else to the engine's default, root). Returns the archive's
-    /// top-level names.
+    /// was written belongs to it (else to the engine's default, root).
     async fn write_archive(
         &self,
         _container: &Container,
         _dir: &str,
         _tar: ArchiveStream,
         _owner: Option<Owner>,
-    ) -> Result<Vec<String>, RuntimeError> {
+    ) -> Result<(), RuntimeError> {
         Err(self.no_files())
     }
 
@@ -388,6 +387,15 @@ pub enum RuntimeError {
         path: String,
         reason: String,
     },
+}
+
+impl From<crate::passwd::IdsError> for RuntimeError {
+    fn from(err: crate::passwd::IdsError) -> Self {
+        match err {
+            crate::passwd::IdsError::UnknownUser(name) => Self::UnknownUser(name),
+            crate::passwd::IdsError::UnknownGroup(group) => Self::UnknownGroup(group),
+        }
+    }
 }
 
 impl RuntimeError {

@@ -8,34 +8,18 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use crate::passwd::{find_group_id, find_passwd_entry};
+use crate::passwd::numeric_ids;
 use crate::runtime::{Container, ExecSpec, RuntimeError, sized_argv};
 
 /// `user` as crun's `UID:GID`, resolved in the container's passwd and group files.
 fn numeric_user(container: &Container, user: &str) -> Result<String, RuntimeError> {
-    let (name, group) = match user.split_once(':') {
-        Some((name, group)) => (name, Some(group)),
-        None => (user, None),
-    };
     let rootfs = container.rootfs.as_deref();
     let read = |file: &str| {
         rootfs
             .and_then(|root| std::fs::read_to_string(root.join(file)).ok())
             .unwrap_or_default()
     };
-    let name = if name == "0" { "root" } else { name };
-    let entry = find_passwd_entry(&read("etc/passwd"), name);
-    let uid = match (&entry, name.parse::<u32>()) {
-        (Some(entry), _) => entry.uid.clone(),
-        (None, Ok(uid)) => uid.to_string(),
-        (None, Err(_)) => return Err(RuntimeError::UnknownUser(name.to_owned())),
-    };
-    let gid = match group {
-        Some(group) if group.parse::<u32>().is_ok() => group.to_owned(),
-        Some(group) => find_group_id(&read("etc/group"), group)
-            .ok_or_else(|| RuntimeError::UnknownGroup(group.to_owned()))?,
-        None => entry.map_or_else(|| "0".to_owned(), |entry| entry.gid),
-    };
+    let (uid, gid) = numeric_ids(user, &read("etc/passwd"), || read("etc/group"))?;
     Ok(format!("{uid}:{gid}"))
 }
 

@@ -172,7 +172,7 @@ impl Runtime for Crun {
         dir: &str,
         tar: super::ArchiveStream,
         owner: Option<super::Owner>,
-    ) -> Result<Vec<String>, RuntimeError> {
+    ) -> Result<(), RuntimeError> {
         super::hostfs::write_archive(container, dir, tar, owner).await
     }
 

@@ -116,28 +116,20 @@ impl Docker {
         dir: &str,
         tar: ArchiveStream,
         owner: Option<Owner>,
-    ) -> Result<Vec<String>, RuntimeError> {
-        // The top-level names are read from a copy of the stream as it goes up.
-        let (to_names, names_from) = tokio::sync::mpsc::channel(4);
+    ) -> Result<(), RuntimeError> {
         let failure = bridge::Failure::default();
         let kept = failure.clone();
-        let body = tar
-            .then(move |piece| {
-                let to_names = to_names.clone();
-                async move {
-                    if let Ok(bytes) = &piece {
-                        let _ = to_names.send(Ok(bytes.clone())).await;
-                    }
-                    piece
-                }
-            })
-            .map_err(move |err| kept.keep(err));
-        let copy: ArchiveStream = futures_util::stream::unfold(names_from, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        })
-        .boxed();
-        let (read, _) = bridge::reader(copy);
-        let names = tokio::task::spawn_blocking(move || tree::top_names(read));
+        // The daemon makes everything root's: another owner needs the archive's top-level
+        // names for a chown afterwards, read from a copy of the stream as it goes up.
+        let owner = owner.filter(|owner| owner.uid != 0 || owner.gid != 0);
+        let (tar, names) = match owner {
+            Some(_) => {
+                let (tar, names) = tee_top_names(tar);
+                (tar, Some(names))
+            }
+            None => (tar, None),
+        };
+        let body = tar.map_err(move |err| kept.keep(err));
         let options = UploadToContainerOptions {
             path: dir.to_owned(),
             no_overwrite_dir_non_dir: Some("true".to_owned()),
@@ -151,22 +143,22 @@ impl Docker {
             return Err(err);
         }
         uploaded.map_err(|err| self.path_error(container, dir, err))?;
+        let (Some(owner), Some(names)) = (owner, names) else {
+            return Ok(());
+        };
         let names = names.await.ok().and_then(Result::ok).unwrap_or_default();
-        if let Some(owner) = owner.filter(|owner| owner.uid != 0 || owner.gid != 0) {
-            let dir = dir.trim_end_matches('/');
-            let mut argv = vec![
-                "chown".to_owned(),
-                "-hR".to_owned(),
-                format!("{}:{}", owner.uid, owner.gid),
-                "--".to_owned(),
-            ];
-            argv.extend(names.iter().map(|name| format!("{dir}/{name}")));
-            if names.is_empty() {
-                return Ok(names);
-            }
-            self.helper(container, dir, argv).await?;
+        if names.is_empty() {
+            return Ok(());
         }
-        Ok(names)
+        let dir = dir.trim_end_matches('/');
+        let mut argv = vec![
+            "chown".to_owned(),
+            "-hR".to_owned(),
+            format!("{}:{}", owner.uid, owner.gid),
+            "--".to_owned(),
+        ];
+        argv.extend(names.iter().map(|name| format!("{dir}/{name}")));
+        self.helper(container, dir, argv).await
     }
 
     pub(super) async fn list_dir(
@@ -223,6 +215,37 @@ impl Docker {
             Outcome::TimedOut { .. } => Err(failed(format!("{} took too long", spec.argv[0]))),
         }
     }
+}
+
+/// `tar` passed on as it is, and the top-level names of its entries, read from a copy of each
+/// piece on a worker thread (a few pieces held at most).
+fn tee_top_names(
+    tar: ArchiveStream,
+) -> (
+    ArchiveStream,
+    tokio::task::JoinHandle<std::io::Result<Vec<String>>>,
+) {
+    let (to_names, names_from) = tokio::sync::mpsc::channel(4);
+    let tar = tar
+        .then(move |piece| {
+            let to_names = to_names.clone();
+            async move {
+                if let Ok(bytes) = &piece {
+                    let _ = to_names.send(Ok(bytes.clone())).await;
+                }
+                piece
+            }
+        })
+        .boxed();
+    let copy: ArchiveStream = futures_util::stream::unfold(names_from, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .boxed();
+    let (read, _) = bridge::reader(copy);
+    (
+        tar,
+        tokio::task::spawn_blocking(move || tree::top_names(read)),
+    )
 }
 
 /// A daemon stat (Go's `os.FileMode`, an RFC 3339 mtime) as dcx's.

@@ -458,7 +458,7 @@ impl Runtime for Docker {
         dir: &str,
         tar: ArchiveStream,
         owner: Option<Owner>,
-    ) -> Result<Vec<String>, RuntimeError> {
+    ) -> Result<(), RuntimeError> {
         self.write_archive(container, dir, tar, owner).await
     }
 
