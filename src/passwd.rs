@@ -1,7 +1,11 @@
 //! The container's account databases as text: one `/etc/passwd` line by whole name or uid
 //! ([`find_passwd_entry`]) and one `/etc/group` line by name ([`find_group_id`]). Pure parsing,
-//! shared by the env layer (which reads passwd through a helper exec) and the crun runtime
-//! (which reads the files from the root filesystem on the host).
+//! shared by the env layer (the user's home and shell), the file calls (the owner of what
+//! they write) and the crun runtime (`--user` as numbers). The files themselves are read
+//! without an exec ([`crate::runtime::peek::read_small`]).
+
+/// The most of `/etc/passwd` or `/etc/group` read.
+pub const ACCOUNTS_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// The fields of one passwd line that dcx uses.
 #[derive(Debug, Clone, PartialEq, Eq)]

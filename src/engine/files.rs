@@ -24,14 +24,12 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
 use super::{Engine, EngineError, Input, Output, PrepareRequest};
-use crate::passwd::numeric_ids;
-use crate::runtime::tree::{self, FileKind, FileRead, Owner, PathStat, Root};
+use crate::passwd::{ACCOUNTS_LIMIT, numeric_ids};
+pub use crate::runtime::paths::container_path;
+use crate::runtime::paths::{self, Followed, split};
+use crate::runtime::peek;
+use crate::runtime::tree::{FileKind, FileRead, Owner, PathStat, Root};
 use crate::runtime::{ArchiveStream, Container, RuntimeError, bridge};
-
-/// How many symlinks a path may go through before it is refused (Linux's own limit).
-const MAX_LINKS: usize = 40;
-/// The most of `/etc/passwd` or `/etc/group` read to resolve the owner.
-const ACCOUNTS_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// A container and the user its written files belong to.
 #[derive(Debug, Clone)]
@@ -114,41 +112,6 @@ fn host_error(path: &Path, err: &std::io::Error) -> FileError {
     }
 }
 
-/// `path` made absolute against `cwd` and cleaned (`.`, `..`, repeated `/`); a trailing `/` is
-/// kept, as it asks for a folder.
-pub fn container_path(cwd: &str, path: &str) -> String {
-    let joined = if path.starts_with('/') {
-        path.to_owned()
-    } else {
-        format!("{}/{path}", cwd.trim_end_matches('/'))
-    };
-    let mut parts: Vec<&str> = Vec::new();
-    for part in joined.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            part => parts.push(part),
-        }
-    }
-    let mut clean = format!("/{}", parts.join("/"));
-    if (path.ends_with('/') || path.ends_with("/.")) && clean != "/" {
-        clean.push('/');
-    }
-    clean
-}
-
-/// The parent folder and last component of a clean absolute path.
-fn split(path: &str) -> (String, String) {
-    let path = path.trim_end_matches('/');
-    match path.rsplit_once('/') {
-        Some(("", name)) => ("/".to_owned(), name.to_owned()),
-        Some((parent, name)) => (parent.to_owned(), name.to_owned()),
-        None => ("/".to_owned(), path.to_owned()),
-    }
-}
-
 /// `source`'s pieces counted into `count`.
 fn counted(source: ArchiveStream, count: Arc<AtomicU64>) -> ArchiveStream {
     source
@@ -194,12 +157,9 @@ impl Engine {
 
     /// A small file of the container's, empty when it cannot be read.
     async fn account_file(&self, container: &Container, path: &str) -> String {
-        match self
-            .read_file(container, path, 0, None, ACCOUNTS_LIMIT)
-            .await
-        {
-            Ok(content) => String::from_utf8_lossy(&content.bytes).into_owned(),
-            Err(_) => String::new(),
+        match peek::read_small(self.runtime.as_ref(), container, path, ACCOUNTS_LIMIT).await {
+            Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            _ => String::new(),
         }
     }
 
@@ -219,22 +179,11 @@ impl Engine {
         container: &Container,
         path: &str,
     ) -> Result<(String, Option<PathStat>), EngineError> {
-        let mut path = path.to_owned();
-        for _ in 0..MAX_LINKS {
-            let stat = match self.runtime.stat_path(container, &path).await {
-                Ok(stat) => stat,
-                Err(RuntimeError::NoSuchPath { .. }) => return Ok((path, None)),
-                Err(err) => return Err(err.into()),
-            };
-            match (&stat.kind, &stat.link_target) {
-                (FileKind::Symlink, Some(target)) => {
-                    let (parent, _) = split(&path);
-                    path = container_path(&parent, target);
-                }
-                _ => return Ok((path, Some(stat))),
-            }
+        match paths::follow(self.runtime.as_ref(), container, path).await? {
+            Followed::Found(path, stat) => Ok((path, Some(stat))),
+            Followed::Missing(path) => Ok((path, None)),
+            Followed::TooManyLinks(path) => Err(FileError::TooManyLinks(path).into()),
         }
-        Err(FileError::TooManyLinks(path).into())
     }
 
     /// [`Engine::follow`] for a path that must exist: what it leads to, and its kind.
@@ -419,17 +368,16 @@ impl Engine {
             FileKind::File => {}
             _ => return Err(FileError::NotAFile(path.into()).into()),
         }
-        let archive = self.runtime.read_archive(container, &followed).await?;
-        let (read, failure) = bridge::reader(archive);
-        let read = tokio::task::spawn_blocking(move || {
-            tree::read_archive_file(read, offset, length, limit)
-        })
-        .await
-        .map_err(|err| RuntimeError::Unsupported(err.to_string()))?;
-        if let Some(err) = failure.take() {
-            return Err(err.into());
-        }
-        match read.map_err(|err| RuntimeError::file(container, path, &err))? {
+        let read = peek::read_archived(
+            self.runtime.as_ref(),
+            container,
+            &followed,
+            offset,
+            length,
+            limit,
+        )
+        .await?;
+        match read {
             FileRead::Read(bytes, stat) => Ok(FileContent {
                 bytes,
                 stat,
@@ -613,24 +561,4 @@ fn random() -> u64 {
     let mut bytes = [0u8; 8];
     let _ = getrandom::fill(&mut bytes);
     u64::from_le_bytes(bytes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn container_paths_are_made_absolute_and_clean() {
-        assert_eq!(
-            container_path("/workspaces/app", "src/x"),
-            "/workspaces/app/src/x"
-        );
-        assert_eq!(container_path("/w", "/etc//os-release"), "/etc/os-release");
-        assert_eq!(container_path("/w", "../../../etc"), "/etc");
-        assert_eq!(container_path("/w", "tmp/"), "/w/tmp/");
-        assert_eq!(container_path("/w", "dir/."), "/w/dir/");
-        assert_eq!(container_path("/", "."), "/");
-        assert_eq!(split("/a/b/"), ("/a".to_owned(), "b".to_owned()));
-        assert_eq!(split("/a"), ("/".to_owned(), "a".to_owned()));
-    }
 }

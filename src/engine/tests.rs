@@ -133,3 +133,54 @@ fn the_current_directory_is_the_workspace_only_with_a_config() {
         None
     );
 }
+
+#[tokio::test]
+async fn a_cold_preparation_probes_in_one_exec_and_a_changed_startup_file_is_seen() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("etc")).unwrap();
+    std::fs::write(
+        root.path().join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nvscode:x:1000:1000::/home/vscode:/bin/bash\n",
+    )
+    .unwrap();
+    std::fs::write(root.path().join("etc/profile"), "export FROM_PROFILE=1\n").unwrap();
+    // No passwd for the lookup exec to answer from: the user is found in the file alone.
+    let mut memory = Memory::with_container("c1");
+    memory.containers[0].rootfs = Some(root.path().to_path_buf());
+    let started = memory.started.clone();
+    let engine = Engine::with_runtime(Box::new(memory), Log::discard());
+    let mut request = request();
+    request.default_user_env_probe = ProbeMode::LoginInteractiveShell;
+    request.probe_cache = Some(cache.path().to_path_buf());
+    let execs = || started.lock().unwrap().len();
+    let from_profile = |prepared: &Prepared| {
+        prepared
+            .env
+            .iter()
+            .find(|entry| entry.starts_with("FROM_PROFILE="))
+            .cloned()
+    };
+
+    let prepared = engine.prepare(&request).await.unwrap();
+    assert_eq!(prepared.home, "/home/vscode");
+    assert_eq!(from_profile(&prepared).as_deref(), Some("FROM_PROFILE=1"));
+    assert_eq!(execs(), 1, "the probe alone: {:?}", started.lock().unwrap());
+    // Warm: no exec at all.
+    let prepared = engine.prepare(&request).await.unwrap();
+    assert_eq!(from_profile(&prepared).as_deref(), Some("FROM_PROFILE=1"));
+    assert_eq!(execs(), 1);
+    // A startup file changed: probed again, and the fresh entry serves the next one.
+    std::fs::write(root.path().join("etc/profile"), "export FROM_PROFILE=2\n").unwrap();
+    let prepared = engine.prepare(&request).await.unwrap();
+    assert_eq!(from_profile(&prepared).as_deref(), Some("FROM_PROFILE=2"));
+    assert_eq!(execs(), 2);
+    // So does a new file in a watched folder.
+    std::fs::create_dir(root.path().join("etc/profile.d")).unwrap();
+    engine.prepare(&request).await.unwrap();
+    assert_eq!(execs(), 3);
+    std::fs::write(root.path().join("etc/profile.d/new.sh"), "").unwrap();
+    engine.prepare(&request).await.unwrap();
+    engine.prepare(&request).await.unwrap();
+    assert_eq!(execs(), 4);
+}

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The format version stored in each file; bump it when the layout changes.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// What a cached probe result is valid for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +130,10 @@ pub struct CachedProbe {
     pub home: String,
     pub shell: String,
     pub env: Vec<(String, String)>,
+    /// The fingerprint of the shell's startup files taken before the probe
+    /// ([`super::startup`]): the entry holds only while it does.
+    #[serde(default)]
+    pub startup: String,
 }
 
 /// The file layout.
@@ -321,6 +325,7 @@ mod tests {
                 ("MULTI".into(), "a\nb=c\0d".into()),
                 ("EMPTY".into(), String::new()),
             ],
+            startup: "5e".repeat(32),
         }
     }
 
@@ -462,7 +467,7 @@ mod tests {
         fs::write(tmp.path().join(key().file_name()), entry.to_string()).unwrap();
         let miss = cache.load(&key()).unwrap_err();
         assert!(
-            miss.to_string().ends_with(": format 99 (expected 2)"),
+            miss.to_string().ends_with(": format 99 (expected 3)"),
             "{miss}"
         );
     }

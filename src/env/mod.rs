@@ -8,6 +8,7 @@
 //! - [`probe`]: the `userEnvProbe` modes, the probe's argv and the parsing of its output;
 //! - [`cache`]: a host-side cache of probe results, keyed by endpoint, container, start time, user,
 //!   mode and shell, so repeated execs skip the probe;
+//! - [`startup`]: the shell startup files whose fingerprint a cached probe must still match;
 //! - [`compose`]: the final env: probe, then config `remoteEnv`, then `--remote-env` (the spec's
 //!   order, where the CLI wins), with a `null` config value removing the variable.
 
@@ -15,6 +16,7 @@ pub mod cache;
 pub mod compose;
 pub mod probe;
 pub mod resolve;
+pub mod startup;
 pub mod user;
 
 pub use cache::{CacheKey, CacheMiss, CacheWriteError, CachedProbe, ProbeCache};

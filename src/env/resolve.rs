@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::startup;
 use super::{
     CacheKey, CachedProbe, FinalEnv, PasswdEntry, ProbeCache, ProbeMode, UserSource, choose_user,
     compose, find_passwd_entry, home_folder, lookup_name, new_marker, parse_probe_output,
@@ -28,7 +29,9 @@ use crate::config::{
     substitute_local_str,
 };
 use crate::log::Log;
+use crate::passwd::ACCOUNTS_LIMIT;
 use crate::runtime::capture::{Outcome, capture};
+use crate::runtime::peek;
 use crate::runtime::{Container, ExecSpec, Runtime, RuntimeError};
 
 /// How long the probe may take before it is killed.
@@ -158,11 +161,19 @@ pub async fn resolve(
         (None, Some(_)) if request.refresh => None,
         (None, Some(cache)) => match cache.load(&key) {
             Ok(Some(probe)) => {
-                log.debug(&format!(
-                    "userEnvProbe: from the cache in {}",
-                    cache.dir().display()
-                ));
-                Some((probe, ProbeSource::HostCache))
+                let now = startup_fingerprint(runtime, container, &probe.home, log).await;
+                if now.as_deref() == Some(probe.startup.as_str()) {
+                    log.debug(&format!(
+                        "userEnvProbe: from the cache in {}",
+                        cache.dir().display()
+                    ));
+                    Some((probe, ProbeSource::HostCache))
+                } else {
+                    log.debug(
+                        "userEnvProbe: the shell's startup files changed since the cached probe; probing again",
+                    );
+                    None
+                }
             }
             Ok(None) => None,
             Err(miss) if miss.is_untrusted() => {
@@ -183,9 +194,25 @@ pub async fn resolve(
             let entry = lookup(runtime, container, &user, log).await?;
             let home = home(runtime, container, &user, entry.as_ref()).await?;
             let shell = probe_shell(image_shell, entry.as_ref());
+            // Taken before the probe: a file changed while it runs makes the entry stale.
+            let startup = match (session_file.as_deref(), request.cache) {
+                (None, Some(_)) if !request.read_only => {
+                    startup_fingerprint(runtime, container, &home, log).await
+                }
+                _ => None,
+            };
             let (env, source) = run_probe(runtime, container, &user, &shell, &mode, log).await?;
-            let probe = CachedProbe { home, shell, env };
-            if matches!(source, ProbeSource::Probed | ProbeSource::Off) && !request.read_only {
+            let probe = CachedProbe {
+                home,
+                shell,
+                env,
+                startup: startup.clone().unwrap_or_default(),
+            };
+            let storable = session_file.is_some() || startup.is_some();
+            if matches!(source, ProbeSource::Probed | ProbeSource::Off)
+                && !request.read_only
+                && storable
+            {
                 match (session_file.as_deref(), request.cache) {
                     (Some(file), _) => {
                         write_container_cache(runtime, container, &user, file, &probe, log).await;
@@ -232,6 +259,30 @@ pub async fn resolve(
     })
 }
 
+/// The fingerprint of the shell startup files of a user whose home is `home`; `None` when
+/// they cannot be looked at (then no cached probe is trusted, and none is stored).
+async fn startup_fingerprint(
+    runtime: &dyn Runtime,
+    container: &Container,
+    home: &str,
+    log: &Log,
+) -> Option<String> {
+    match peek::states(runtime, container, &startup::watched(home)).await {
+        Ok(states) => {
+            if log.enabled(crate::log::Level::Trace) {
+                log.trace(&format!("Shell startup files: {states:?}"));
+            }
+            Some(startup::fingerprint(&states))
+        }
+        Err(err) => {
+            log.debug(&format!(
+                "Cannot look at the shell's startup files ({err}): the probe cache is not used."
+            ));
+            None
+        }
+    }
+}
+
 fn helper(argv: Vec<String>, user: &str) -> ExecSpec {
     ExecSpec {
         argv,
@@ -249,6 +300,21 @@ async fn lookup(
     log: &Log,
 ) -> Result<Option<PasswdEntry>, ResolveError> {
     let name = lookup_name(user);
+    // The container's /etc/passwd, read without an exec; a user it lacks may still be known
+    // to getent (another NSS source), which only the exec asks.
+    match peek::read_small(runtime, container, "/etc/passwd", ACCOUNTS_LIMIT).await {
+        Ok(Some(bytes)) => {
+            if let Some(found) = find_passwd_entry(&String::from_utf8_lossy(&bytes), &name) {
+                log.debug(&format!(
+                    "User {name}: uid {}, home {}, shell {} (from /etc/passwd)",
+                    found.uid, found.home, found.shell
+                ));
+                return Ok(Some(found));
+            }
+        }
+        Ok(None) => {}
+        Err(err) => log.debug(&format!("Cannot read /etc/passwd ({err}); asking getent.")),
+    }
     let failed = |reason: String| ResolveError::Lookup {
         user: name.clone(),
         reason,
@@ -425,7 +491,12 @@ async fn read_container_cache(
     let home = home(runtime, container, user, entry.as_ref()).await.ok()?;
     let shell = probe_shell(env_value(container, "SHELL"), entry.as_ref());
     log.debug(&format!("userEnvProbe: from the container's cache {file}"));
-    Some(CachedProbe { home, shell, env })
+    Some(CachedProbe {
+        home,
+        shell,
+        env,
+        startup: String::new(),
+    })
 }
 
 async fn write_container_cache(

@@ -10,7 +10,7 @@ use crate::runtime::tree::{Owner, PathStat, Root};
 use crate::runtime::{ArchiveStream, Container, RuntimeError, bridge};
 
 /// The container's root as the host sees it.
-fn root_dir(container: &Container) -> Result<PathBuf, RuntimeError> {
+pub(crate) fn root_dir(container: &Container) -> Result<PathBuf, RuntimeError> {
     if container.running
         && let Some(pid) = container.init_pid
     {

@@ -11,7 +11,9 @@
 //! signal); `tty` (prints its terminal size, again on each resize, ends at `^D`); `nosignal`
 //! (a process no signal can reach); `stalled` (runs until killed, and a signal's delivery never
 //! ends, as with a stalled daemon); `/bin/sh` running the passwd lookup (answers from
-//! [`Memory::passwd`]). Anything else exits 127. Files live in a container's `rootfs`, a host
+//! [`Memory::passwd`]); `/bin/bash -lic`, the probe (its environment: `PATH` and the
+//! `export NAME=value` lines of the root filesystem's `/etc/profile`). Anything else exits 127.
+//! Files live in a container's `rootfs`, a host
 //! folder the test makes, read and written as crun's are.
 
 use std::sync::{Arc, Mutex};
@@ -185,6 +187,7 @@ struct Program {
     messages: mpsc::UnboundedReceiver<Message>,
     received: Arc<Mutex<Vec<Received>>>,
     passwd: String,
+    rootfs: Option<std::path::PathBuf>,
 }
 
 impl Program {
@@ -353,6 +356,28 @@ impl Program {
                 self.out(line).await;
                 ExitStatus::Code(0)
             }
+            Some("/bin/bash") if arg(1) == "-lic" => {
+                // The probe: `echo -n MARKER; cat /proc/self/environ; echo -n MARKER`.
+                let marker = arg(2)
+                    .strip_prefix("echo -n ")
+                    .and_then(|rest| rest.split(';').next())
+                    .unwrap_or_default()
+                    .to_owned();
+                let profile = self
+                    .rootfs
+                    .as_ref()
+                    .and_then(|root| std::fs::read_to_string(root.join("etc/profile")).ok())
+                    .unwrap_or_default();
+                let mut environ = String::from("PATH=/bin\0");
+                for line in profile.lines() {
+                    if let Some(export) = line.strip_prefix("export ") {
+                        environ.push_str(export);
+                        environ.push('\0');
+                    }
+                }
+                self.out(format!("{marker}{environ}{marker}")).await;
+                ExitStatus::Code(0)
+            }
             _ => {
                 self.err(format!("{}: not found\n", arg(0))).await;
                 ExitStatus::Code(127)
@@ -401,6 +426,10 @@ impl Runtime for Memory {
         to: &str,
     ) -> Result<(), RuntimeError> {
         super::hostfs::rename_path(container, from, to).await
+    }
+
+    fn host_root(&self, container: &Container) -> Option<std::path::PathBuf> {
+        super::hostfs::root_dir(container).ok()
     }
 
     async fn inspect(&self, id: &str) -> Result<Container, RuntimeError> {
@@ -465,6 +494,7 @@ impl Runtime for Memory {
             messages: messages_rx,
             received: self.received.clone(),
             passwd: self.passwd.clone(),
+            rootfs: container.rootfs.clone(),
         };
         let signalable = match spec.argv.first().map(String::as_str) {
             Some("nosignal") => Reach::Never,

@@ -13,6 +13,8 @@ pub mod docker;
 pub mod hostfs;
 #[cfg(test)]
 pub mod memory;
+pub mod paths;
+pub mod peek;
 pub mod procfs;
 mod status;
 pub mod tree;
@@ -241,6 +243,14 @@ pub trait Runtime: Send + Sync {
         _to: &str,
     ) -> Result<(), RuntimeError> {
         Err(self.no_files())
+    }
+
+    /// The container's root as this host sees it (`/proc/PID/root` of its first process, its
+    /// mounts included), when the engine runs here and names that process; `None` otherwise (a
+    /// remote engine). Read only through [`tree::Root::container`], and only by this user
+    /// where the kernel lets it.
+    fn host_root(&self, _container: &Container) -> Option<std::path::PathBuf> {
+        None
     }
 
     /// What an engine without file calls answers them.

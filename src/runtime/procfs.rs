@@ -2,6 +2,7 @@
 //! namespace of its first process, zombies included (a cgroup no longer lists those), with
 //! their users named from the container's own `/etc/passwd` (read through
 //! `/proc/<pid>/root`). Works where the engine's pids are this host's: crun, a local Docker.
+//! Also the test that a pid the engine names is its container's, before its root is used.
 
 use crate::passwd::find_passwd_entry;
 use crate::runtime::ProcessInfo;
@@ -57,6 +58,20 @@ pub fn processes_like(init: i64) -> Option<Vec<ProcessInfo>> {
     }
     found.sort_by_key(|process| process.pid);
     Some(found)
+}
+
+/// `/proc/PID/root` when `pid` is, as this host's `/proc` shows it, a process of the container
+/// `id`: its mount table names the engine's own folder of that container (where Docker and
+/// podman keep its `hostname` and `resolv.conf`), so neither a process of another pid
+/// namespace (an engine in a VM) nor a reused pid is taken for it.
+pub fn container_root(pid: i64, id: &str) -> Option<std::path::PathBuf> {
+    if id.len() < 32 {
+        return None;
+    }
+    let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).ok()?;
+    mounts
+        .contains(id)
+        .then(|| std::path::PathBuf::from(format!("/proc/{pid}/root")))
 }
 
 #[cfg(test)]

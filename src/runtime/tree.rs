@@ -140,6 +140,43 @@ impl Root {
         }
     }
 
+    /// What `path` leads to, every symlink followed inside the root (the full `stat`, with
+    /// nanosecond times and the inode, for telling whether a file changed).
+    pub fn followed_stat(&self, path: &str) -> io::Result<Stat> {
+        Ok(fstat(self.resolve(path, OFlags::PATH)?)?)
+    }
+
+    /// The names in the folder `path` (followed), sorted.
+    pub fn names(&self, path: &str) -> io::Result<Vec<String>> {
+        let dir = self.resolve(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
+        Ok(names(&dir)?
+            .into_iter()
+            .map(|name| String::from_utf8_lossy(&name).into_owned())
+            .collect())
+    }
+
+    /// The contents of the regular file `path` (followed); a file of more than `limit` bytes
+    /// is refused (`FileTooLarge`), as is anything but a regular file (`InvalidInput`).
+    pub fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
+        let file = std::fs::File::from(self.resolve(path, OFlags::RDONLY)?);
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        let mut bytes = Vec::new();
+        file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > limit {
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                format!("larger than {limit} bytes"),
+            ));
+        }
+        Ok(bytes)
+    }
+
     /// The entries of the folder `path` (followed), sorted by name.
     pub fn list(&self, path: &str) -> io::Result<Vec<PathStat>> {
         let dir = self.resolve(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
@@ -419,13 +456,18 @@ fn finish_file(fd: BorrowedFd<'_>, owner: Option<Owner>, mode: u32, mtime: i64) 
     Ok(())
 }
 
-fn path_stat(dir: &OwnedFd, name: &[u8], stat: &Stat) -> PathStat {
-    let kind = match FileType::from_raw_mode(stat.st_mode) {
+/// The kind of file `stat` describes.
+pub fn kind_of(stat: &Stat) -> FileKind {
+    match FileType::from_raw_mode(stat.st_mode) {
         FileType::RegularFile => FileKind::File,
         FileType::Directory => FileKind::Directory,
         FileType::Symlink => FileKind::Symlink,
         _ => FileKind::Other,
-    };
+    }
+}
+
+fn path_stat(dir: &OwnedFd, name: &[u8], stat: &Stat) -> PathStat {
+    let kind = kind_of(stat);
     let link_target = (kind == FileKind::Symlink)
         .then(|| readlinkat(dir, name, Vec::new()).ok())
         .flatten()

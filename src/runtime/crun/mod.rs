@@ -194,6 +194,10 @@ impl Runtime for Crun {
         super::hostfs::rename_path(container, from, to).await
     }
 
+    fn host_root(&self, container: &Container) -> Option<std::path::PathBuf> {
+        super::hostfs::root_dir(container).ok()
+    }
+
     async fn top(&self, container: &Container) -> Result<Vec<super::ProcessInfo>, RuntimeError> {
         observe::top(container)
     }

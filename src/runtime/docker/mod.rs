@@ -444,6 +444,13 @@ impl Runtime for Docker {
         self.stat_path(container, path).await
     }
 
+    fn host_root(&self, container: &Container) -> Option<std::path::PathBuf> {
+        if !matches!(self.target.transport, Transport::Unix(_)) || !container.running {
+            return None;
+        }
+        super::procfs::container_root(container.init_pid?, &container.id)
+    }
+
     async fn read_archive(
         &self,
         container: &Container,

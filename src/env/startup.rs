@@ -1,0 +1,129 @@
+//! The shell startup files a probe's result depends on, and their fingerprint: a cached probe
+//! is used only while the fingerprint taken before the probe still holds, so an
+//! `export NEWVAR=x` appended to `~/.bashrc` (or a new file in `/etc/profile.d`) is seen by the
+//! next exec, as the reference (which probes every time) sees it.
+//!
+//! Watched: the files the login and interactive starts of sh, bash and zsh read, in the
+//! user's home and in `/etc` (Debian's, Fedora's and Alpine's names), and every entry of the
+//! folders they source from. The states come from [`crate::runtime::peek::states`]; the
+//! fingerprint is their SHA-256.
+
+use sha2::{Digest, Sha256};
+
+use crate::runtime::peek::{FileState, Watched};
+
+/// Files in the user's home.
+const HOME_FILES: [&str; 9] = [
+    ".profile",
+    ".bash_profile",
+    ".bash_login",
+    ".bashrc",
+    ".zshenv",
+    ".zprofile",
+    ".zshrc",
+    ".zlogin",
+    ".config/fish/config.fish",
+];
+
+/// Files of the whole system.
+const SYSTEM_FILES: [&str; 6] = [
+    "/etc/environment",
+    "/etc/profile",
+    "/etc/bash.bashrc",
+    "/etc/bashrc",
+    "/etc/bash/bashrc",
+    "/etc/zshenv",
+];
+
+/// Folders whose every entry is watched.
+const SYSTEM_FOLDERS: [&str; 3] = ["/etc/profile.d", "/etc/zsh", "/etc/fish/conf.d"];
+
+/// What to watch for a user whose home is `home`.
+pub fn watched(home: &str) -> Vec<Watched> {
+    let home = home.trim_end_matches('/');
+    let file = |path: String| Watched {
+        path,
+        entries: false,
+    };
+    HOME_FILES
+        .iter()
+        .map(|name| file(format!("{home}/{name}")))
+        .chain(SYSTEM_FILES.iter().map(|path| file((*path).to_owned())))
+        .chain(SYSTEM_FOLDERS.iter().map(|path| Watched {
+            path: (*path).to_owned(),
+            entries: true,
+        }))
+        .collect()
+}
+
+/// The fingerprint of `states`: the SHA-256 of every path and state, in hex.
+pub fn fingerprint(states: &[FileState]) -> String {
+    let mut hasher = Sha256::new();
+    for state in states {
+        for field in [&state.path, &state.seen] {
+            // Length-prefixed, so that moving text between fields changes the hash.
+            hasher.update((field.len() as u64).to_le_bytes());
+            hasher.update(field.as_bytes());
+        }
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_users_and_the_systems_startup_files_are_watched() {
+        let watched = watched("/home/vscode/");
+        let paths: Vec<&str> = watched.iter().map(|w| w.path.as_str()).collect();
+        for path in [
+            "/home/vscode/.bashrc",
+            "/home/vscode/.profile",
+            "/home/vscode/.bash_profile",
+            "/home/vscode/.bash_login",
+            "/home/vscode/.zshrc",
+            "/home/vscode/.zprofile",
+            "/etc/profile",
+            "/etc/bash.bashrc",
+            "/etc/environment",
+            "/etc/profile.d",
+            "/etc/zsh",
+        ] {
+            assert!(paths.contains(&path), "{path} is not watched");
+        }
+        let folders: Vec<&str> = watched
+            .iter()
+            .filter(|w| w.entries)
+            .map(|w| w.path.as_str())
+            .collect();
+        assert_eq!(folders, ["/etc/profile.d", "/etc/zsh", "/etc/fish/conf.d"]);
+    }
+
+    #[test]
+    fn any_change_of_path_or_state_changes_the_fingerprint() {
+        let state = |path: &str, seen: &str| FileState {
+            path: path.into(),
+            seen: seen.into(),
+        };
+        let base = fingerprint(&[state("/a", "missing"), state("/b", "file of 1 bytes")]);
+        assert_eq!(base.len(), 64);
+        assert_eq!(
+            base,
+            fingerprint(&[state("/a", "missing"), state("/b", "file of 1 bytes")])
+        );
+        assert_ne!(
+            base,
+            fingerprint(&[state("/a", "missing"), state("/b", "file of 2 bytes")])
+        );
+        assert_ne!(base, fingerprint(&[state("/a", "missing")]));
+        assert_ne!(
+            fingerprint(&[state("/ab", "c")]),
+            fingerprint(&[state("/a", "bc")])
+        );
+    }
+}
