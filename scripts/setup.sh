@@ -11,7 +11,9 @@
 #   4. the reference CLI @devcontainers/cli@0.89.0, installed with npm into the cache;
 #   5. the official Python MCP SDK (pip: mcp), the client of the `dcx mcp` tests;
 #   6. the other endpoints the endpoint tests reach (scripts/endpoints.sh): a second Docker
-#      daemon, a TLS listener, an sshd on loopback, podman's API service.
+#      daemon, a TLS listener, an sshd on loopback, podman's API service;
+#   7. an unprivileged user in the docker group (dcx-tester, no home, no login shell), for the
+#      tests that run dcx as someone other than root.
 # Everything it builds lives in $DCX_CACHE (default /var/cache/dcx); a second run takes seconds.
 # It writes $DCX_CACHE/env, which scripts/test.sh and scripts/bench.sh source: it names the
 # reference CLI (DCX_REFERENCE_CLI) for the test harness.
@@ -116,9 +118,18 @@ if ! python3 -c 'import mcp' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "mcp==$mcp_version" >/dev/null
 fi
 
+# 7. The unprivileged user.
+tester=dcx-tester
+if ! id "$tester" >/dev/null 2>&1; then
+  say "adding the user $tester (group docker)"
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+    --groups docker "$tester"
+fi
+
 cat >"$cache/env" <<ENV
 export DCX_REFERENCE_CLI=$cli
 export DCX_TEST_ROOTFS=$cache/rootfs
+export DCX_UNPRIVILEGED_USER=$tester
 ENV
 
 # 6. The other endpoints (appends to $cache/env).

@@ -2,7 +2,7 @@
 //! ([`find_passwd_entry`]) and one `/etc/group` line by name ([`find_group_id`]). Pure parsing,
 //! shared by the env layer (the user's home and shell), the file calls (the owner of what
 //! they write) and the crun runtime (`--user` as numbers). The files themselves are read
-//! without an exec ([`crate::runtime::peek::read_small`]).
+//! without an exec, by the runtime layer (`runtime/peek.rs`).
 
 /// The most of `/etc/passwd` or `/etc/group` read.
 pub const ACCOUNTS_LIMIT: u64 = 16 * 1024 * 1024;

@@ -115,12 +115,20 @@ fn trusted(path: &Path) -> Result<(), CacheMiss> {
     Ok(())
 }
 
-/// Why a store did not happen. The text is for the debug log.
+/// Why a store did not happen. The text is for the debug log, but for a cache folder that
+/// cannot be trusted, which the user hears about.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write probe cache {path}: {source}")]
-pub struct CacheWriteError {
-    pub path: PathBuf,
-    pub source: io::Error,
+pub enum CacheWriteError {
+    #[error("cannot write probe cache {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Untrusted(CacheMiss),
+}
+
+impl CacheWriteError {
+    pub fn is_untrusted(&self) -> bool {
+        matches!(self, Self::Untrusted(_))
+    }
 }
 
 /// What is cached for a key: the probed env and the user facts found on the way (home folder
@@ -225,7 +233,7 @@ impl ProbeCache {
     /// Stores `probe` for `key`, replacing any earlier entry atomically.
     pub fn store(&self, key: &CacheKey, probe: &CachedProbe) -> Result<(), CacheWriteError> {
         let path = self.dir.join(key.file_name());
-        let failed = |source| CacheWriteError {
+        let failed = |source| CacheWriteError::Io {
             path: path.clone(),
             source,
         };
@@ -245,7 +253,7 @@ impl ProbeCache {
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(source) => return Err(failed(source)),
             }
-            trusted(dir).map_err(|miss| failed(io::Error::other(miss.to_string())))?;
+            trusted(dir).map_err(CacheWriteError::Untrusted)?;
         }
         let entry = Entry {
             format: FORMAT,

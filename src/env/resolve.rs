@@ -1,7 +1,10 @@
-//! The environment layer's engine work, in pipeline order: choose the user, look it up in the
-//! container's passwd (as root, exact match, no getent needed), decide home and probe shell,
-//! run the `userEnvProbe` (or take it from the cache), and compose the final env. This is the
-//! only file of `env/` that starts processes; the rules themselves live in the pure modules.
+//! The environment layer's engine work, in pipeline order: choose the user, find it in the
+//! container's passwd (the file read without an exec; getent, in an exec as root, only for a
+//! user the file lacks), decide home and probe shell, run the `userEnvProbe` (or take it from
+//! the cache), and compose the final env. This is the only file of `env/` that starts
+//! processes; the rules themselves live in the pure modules. A cold exec thus costs two engine
+//! execs, the probe and the command (a third only to test an image `HOME` that is neither the
+//! passwd home nor root's); a warm one, the command alone.
 //!
 //! The probe runs as the user, without TTY, env or working directory (as the reference's does),
 //! and is **killed** after [`PROBE_LIMIT`]: a startup script waiting for input must not hold the
@@ -9,7 +12,8 @@
 //!
 //! Cache: on the host ([`ProbeCache`]), keyed by engine endpoint, container id, the container's
 //! start time, user, probe mode and the image's `SHELL` (the passwd shell is found by the
-//! lookup the cache saves; it is stored with the env); or, with
+//! lookup the cache saves; it is stored with the env), and used only while the fingerprint of
+//! the user's shell startup files ([`startup`]), taken before the probe, still holds; or, with
 //! `--container-session-data-folder <dir>`, in the container at `<dir>/env-<mode>.json` as the
 //! reference's `up` keeps it. A timed-out probe is never cached.
 
@@ -154,6 +158,8 @@ pub async fn resolve(
             _ => format!("{folder}/env-{mode}.json"),
         }
     });
+    // An untrusted cache is warned about once per exec, on load or else on store.
+    let mut warned = false;
     let cached = match (session_file.as_deref(), request.cache) {
         (Some(file), _) => read_container_cache(runtime, container, &user, file, log)
             .await
@@ -178,6 +184,7 @@ pub async fn resolve(
             Ok(None) => None,
             Err(miss) if miss.is_untrusted() => {
                 log.warn(&format!("{miss}; probing instead."));
+                warned = true;
                 None
             }
             Err(miss) => {
@@ -217,11 +224,13 @@ pub async fn resolve(
                     (Some(file), _) => {
                         write_container_cache(runtime, container, &user, file, &probe, log).await;
                     }
-                    (None, Some(cache)) => {
-                        if let Err(err) = cache.store(&key, &probe) {
-                            log.debug(&err.to_string());
+                    (None, Some(cache)) => match cache.store(&key, &probe) {
+                        Ok(()) => {}
+                        Err(err) if err.is_untrusted() && !warned => {
+                            log.warn(&format!("{err}; the probed environment is not stored."));
                         }
-                    }
+                        Err(err) => log.debug(&err.to_string()),
+                    },
                     (None, None) => {}
                 }
             }

@@ -1,10 +1,11 @@
 //! Who runs the command, and what the container's passwd database says about them.
 //!
 //! The user string (`vscode`, `1000`, `vscode:root`, `1000:1000`) is passed whole to the engine;
-//! only the passwd lookup uses its part before the first `:`. The lookup runs
-//! [`passwd_lookup_script`] in the container and parses what it prints with
-//! [`find_passwd_entry`], which matches the whole name or the whole uid field. The reference's
-//! `grep` fallback matches a prefix (`root` finds `rootless`); this one does not.
+//! only the passwd lookup uses its part before the first `:`. The lookup reads the container's
+//! `/etc/passwd` without an exec and finds the line with [`find_passwd_entry`], which matches
+//! the whole name or the whole uid field; only a user that file lacks costs an exec of
+//! [`passwd_lookup_script`] (getent, for users of other NSS sources). The reference's `grep`
+//! fallback matches a prefix (`root` finds `rootless`); this one does not.
 //!
 //! The home folder and probe shell follow the reference (`injectHeadless.ts`): the image's
 //! `HOME` is trusted when it is the passwd home, when the user is uid 0, or when it is writable

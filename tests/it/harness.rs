@@ -6,7 +6,7 @@
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -219,6 +219,11 @@ impl Cmd {
         S: Into<OsString>,
     {
         self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
         self
     }
 
@@ -654,6 +659,14 @@ pub struct CrunContainer {
     pub root: PathBuf,
 }
 
+/// The unpacked test root filesystem `name` (`busybox`, `debian`).
+pub fn test_rootfs(name: &str) -> PathBuf {
+    std::env::var_os("DCX_TEST_ROOTFS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/dcx/rootfs"))
+        .join(name)
+}
+
 /// The crun state root of this test run.
 pub fn crun_root() -> PathBuf {
     std::env::temp_dir().join(format!("dcx-it-crun-{}", std::process::id()))
@@ -666,27 +679,29 @@ impl CrunContainer {
 
     /// Under another crun root (for tests that list every container of their root).
     pub fn start_in(root: PathBuf, rootfs: &str, annotations: &[&str]) -> Self {
+        let rootfs_dir = test_rootfs(rootfs);
+        assert!(
+            rootfs_dir.join(".complete").exists(),
+            "no unpacked {rootfs} root filesystem at {}; {SETUP_HINT}",
+            rootfs_dir.display()
+        );
+        Self::start_from(root, &rootfs_dir, annotations)
+    }
+
+    /// From a root filesystem of the test's own (a copy it may change), under `root`.
+    pub fn start_from(root: PathBuf, rootfs_dir: &Path, annotations: &[&str]) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let id = format!(
             "dcx-it-{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        let rootfs_dir = std::env::var_os("DCX_TEST_ROOTFS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/var/cache/dcx/rootfs"))
-            .join(rootfs);
-        assert!(
-            rootfs_dir.join(".complete").exists(),
-            "no unpacked {rootfs} root filesystem at {}; {SETUP_HINT}",
-            rootfs_dir.display()
-        );
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/crun/run.sh");
         let out = Command::new("bash")
             .arg(&script)
             .arg(&root)
             .arg(&id)
-            .arg(&rootfs_dir)
+            .arg(rootfs_dir)
             .args(annotations)
             .stdin(Stdio::null())
             .output()

@@ -25,6 +25,7 @@ mod layout;
 mod logging;
 mod mcp;
 mod observe;
+mod probe_cache;
 mod reliability;
 mod selection;
 mod signals;

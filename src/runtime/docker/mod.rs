@@ -101,23 +101,49 @@ impl Docker {
                 }
             }
         };
+        // On a local socket or plain TCP, the API version comes from a ping, as the docker
+        // CLI gets it; elsewhere (ssh, TLS) from bollard's `/version`, on the connection the
+        // next requests reuse.
+        let pinged = match &endpoint.transport {
+            Transport::Unix(_) | Transport::Tcp(_) => {
+                let ping = dial::api_version(&endpoint, &ssh_errors);
+                match tokio::time::timeout(Duration::from_secs(REQUEST_TIMEOUT), ping).await {
+                    Ok(Ok(version)) => version,
+                    Ok(Err(err)) => return Err(unreachable(io_reason(&err))),
+                    Err(_) => return Err(unreachable("no answer to a ping".to_owned())),
+                }
+            }
+            Transport::Tls { .. } | Transport::Ssh(_) => None,
+        };
+        let ours = bollard::API_DEFAULT_VERSION;
+        let version = match pinged {
+            Some(theirs) => {
+                let (major_version, minor_version) =
+                    theirs.min((ours.major_version, ours.minor_version));
+                &bollard::ClientVersion {
+                    major_version,
+                    minor_version,
+                }
+            }
+            None => ours,
+        };
         let client = match &endpoint.transport {
-            Transport::Unix(path) => bollard::Docker::connect_with_unix(
-                path,
-                REQUEST_TIMEOUT,
-                bollard::API_DEFAULT_VERSION,
-            ),
-            Transport::Tcp(addr) => bollard::Docker::connect_with_http(
-                addr,
-                REQUEST_TIMEOUT,
-                bollard::API_DEFAULT_VERSION,
-            ),
+            Transport::Unix(path) => {
+                bollard::Docker::connect_with_unix(path, REQUEST_TIMEOUT, version)
+            }
+            Transport::Tcp(addr) => {
+                bollard::Docker::connect_with_http(addr, REQUEST_TIMEOUT, version)
+            }
             Transport::Tls { .. } | Transport::Ssh(_) => {
                 dial::client(&endpoint, &ssh_errors, REQUEST_TIMEOUT)
             }
         }
         .map_err(|err| unreachable(reason(&err)))?;
-        let client = match client.negotiate_version().await {
+        let negotiated = match pinged {
+            Some(_) => Ok(client),
+            None => client.negotiate_version().await,
+        };
+        let client = match negotiated {
             Ok(client) => client,
             Err(err) => {
                 let ssh_said = match endpoint.transport {
