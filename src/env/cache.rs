@@ -142,6 +142,9 @@ pub struct CachedProbe {
     /// ([`super::startup`]): the entry holds only while it does.
     #[serde(default)]
     pub startup: String,
+    /// The entries of the watched folders found then ([`super::startup::entries_seen`]).
+    #[serde(default)]
+    pub startup_entries: Vec<String>,
 }
 
 /// The file layout.
@@ -334,6 +337,7 @@ mod tests {
                 ("EMPTY".into(), String::new()),
             ],
             startup: "5e".repeat(32),
+            startup_entries: vec!["/etc/profile.d/a.sh".into()],
         }
     }
 

@@ -167,8 +167,9 @@ pub async fn resolve(
         (None, Some(_)) if request.refresh => None,
         (None, Some(cache)) => match cache.load(&key) {
             Ok(Some(probe)) => {
-                let now = startup_fingerprint(runtime, container, &probe.home, log).await;
-                if now.as_deref() == Some(probe.startup.as_str()) {
+                let seen = Some(probe.startup_entries.as_slice());
+                let now = startup_fingerprint(runtime, container, &probe.home, seen, log).await;
+                if now.is_some_and(|(now, _)| now == probe.startup) {
                     log.debug(&format!(
                         "userEnvProbe: from the cache in {}",
                         cache.dir().display()
@@ -204,18 +205,20 @@ pub async fn resolve(
             // Taken before the probe: a file changed while it runs makes the entry stale.
             let startup = match (session_file.as_deref(), request.cache) {
                 (None, Some(_)) if !request.read_only => {
-                    startup_fingerprint(runtime, container, &home, log).await
+                    startup_fingerprint(runtime, container, &home, None, log).await
                 }
                 _ => None,
             };
             let (env, source) = run_probe(runtime, container, &user, &shell, &mode, log).await?;
+            let storable = session_file.is_some() || startup.is_some();
+            let (startup, startup_entries) = startup.unwrap_or_default();
             let probe = CachedProbe {
                 home,
                 shell,
                 env,
-                startup: startup.clone().unwrap_or_default(),
+                startup,
+                startup_entries,
             };
-            let storable = session_file.is_some() || startup.is_some();
             if matches!(source, ProbeSource::Probed | ProbeSource::Off)
                 && !request.read_only
                 && storable
@@ -268,20 +271,26 @@ pub async fn resolve(
     })
 }
 
-/// The fingerprint of the shell startup files of a user whose home is `home`; `None` when
-/// they cannot be looked at (then no cached probe is trusted, and none is stored).
+/// The fingerprint of the shell startup files of a user whose home is `home`, and the watched
+/// folders' entries it covers (`seen`: the ones an earlier look found, see
+/// [`startup::watched`]); `None` when they cannot be looked at (then no cached probe is
+/// trusted, and none is stored).
 async fn startup_fingerprint(
     runtime: &dyn Runtime,
     container: &Container,
     home: &str,
+    seen: Option<&[String]>,
     log: &Log,
-) -> Option<String> {
-    match peek::states(runtime, container, &startup::watched(home)).await {
+) -> Option<(String, Vec<String>)> {
+    match peek::states(runtime, container, &startup::watched(home, seen)).await {
         Ok(states) => {
             if log.enabled(crate::log::Level::Trace) {
                 log.trace(&format!("Shell startup files: {states:?}"));
             }
-            Some(startup::fingerprint(&states))
+            Some((
+                startup::fingerprint(&states),
+                startup::entries_seen(&states),
+            ))
         }
         Err(err) => {
             log.debug(&format!(
@@ -505,6 +514,7 @@ async fn read_container_cache(
         shell,
         env,
         startup: String::new(),
+        startup_entries: Vec::new(),
     })
 }
 

@@ -10,7 +10,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::runtime::peek::{FileState, Watched};
+use crate::runtime::peek::{Entries, FileState, Watched};
 
 /// Files in the user's home.
 const HOME_FILES: [&str; 9] = [
@@ -38,21 +38,54 @@ const SYSTEM_FILES: [&str; 6] = [
 /// Folders whose every entry is watched.
 const SYSTEM_FOLDERS: [&str; 3] = ["/etc/profile.d", "/etc/zsh", "/etc/fish/conf.d"];
 
-/// What to watch for a user whose home is `home`.
-pub fn watched(home: &str) -> Vec<Watched> {
+/// What to watch for a user whose home is `home`. `seen`: the folders' entries an earlier look
+/// found ([`entries_seen`]): through the engine only those are looked at, as listing a folder
+/// there costs a whole archive of it (the folder's own time tells whether names came or went);
+/// `None` lists the folders.
+pub fn watched(home: &str, seen: Option<&[String]>) -> Vec<Watched> {
     let home = home.trim_end_matches('/');
     let file = |path: String| Watched {
         path,
-        entries: false,
+        entries: Entries::None,
+    };
+    let folder = |path: &str| {
+        let entries = match seen {
+            None => Entries::Listed,
+            Some(seen) => Entries::Known(
+                seen.iter()
+                    .filter_map(|entry| entry.strip_prefix(path)?.strip_prefix('/'))
+                    .filter(|name| !name.is_empty() && !name.contains('/'))
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+        };
+        Watched {
+            path: path.to_owned(),
+            entries,
+        }
     };
     HOME_FILES
         .iter()
         .map(|name| file(format!("{home}/{name}")))
         .chain(SYSTEM_FILES.iter().map(|path| file((*path).to_owned())))
-        .chain(SYSTEM_FOLDERS.iter().map(|path| Watched {
-            path: (*path).to_owned(),
-            entries: true,
-        }))
+        .chain(SYSTEM_FOLDERS.iter().map(|path| folder(path)))
+        .collect()
+}
+
+/// The paths of the watched folders' entries among `states`, for the next [`watched`].
+pub fn entries_seen(states: &[FileState]) -> Vec<String> {
+    states
+        .iter()
+        .filter(|state| {
+            SYSTEM_FOLDERS.iter().any(|folder| {
+                state
+                    .path
+                    .strip_prefix(folder)
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+            })
+        })
+        .map(|state| state.path.clone())
         .collect()
 }
 
@@ -79,7 +112,7 @@ mod tests {
 
     #[test]
     fn the_users_and_the_systems_startup_files_are_watched() {
-        let watched = watched("/home/vscode/");
+        let watched = watched("/home/vscode/", None);
         let paths: Vec<&str> = watched.iter().map(|w| w.path.as_str()).collect();
         for path in [
             "/home/vscode/.bashrc",
@@ -98,10 +131,50 @@ mod tests {
         }
         let folders: Vec<&str> = watched
             .iter()
-            .filter(|w| w.entries)
+            .filter(|w| w.entries == Entries::Listed)
             .map(|w| w.path.as_str())
             .collect();
         assert_eq!(folders, ["/etc/profile.d", "/etc/zsh", "/etc/fish/conf.d"]);
+    }
+
+    #[test]
+    fn the_entries_seen_are_the_ones_looked_at_next() {
+        let state = |path: &str| FileState {
+            path: path.into(),
+            seen: "file of 1 bytes".into(),
+        };
+        let states = [
+            state("/etc/profile"),
+            state("/etc/profile.d"),
+            state("/etc/profile.d/a.sh"),
+            state("/etc/profile.d/b.sh"),
+            state("/etc/zsh/zshrc"),
+            state("/etc/profile.d/"),
+        ];
+        let seen = entries_seen(&states);
+        assert_eq!(
+            seen,
+            [
+                "/etc/profile.d/a.sh",
+                "/etc/profile.d/b.sh",
+                "/etc/zsh/zshrc"
+            ]
+        );
+        let watched = watched("/root", Some(&seen));
+        let entries = |path: &str| {
+            watched
+                .iter()
+                .find(|w| w.path == path)
+                .map(|w| w.entries.clone())
+                .unwrap()
+        };
+        assert_eq!(
+            entries("/etc/profile.d"),
+            Entries::Known(vec!["a.sh".into(), "b.sh".into()])
+        );
+        assert_eq!(entries("/etc/zsh"), Entries::Known(vec!["zshrc".into()]));
+        assert_eq!(entries("/etc/fish/conf.d"), Entries::Known(vec![]));
+        assert_eq!(entries("/etc/profile"), Entries::None);
     }
 
     #[test]

@@ -7,11 +7,12 @@
 //!   ([`Runtime::host_root`]: crun, a local Docker or podman): plain system calls, every path
 //!   resolved inside that root by the kernel ([`Root::container`]), no engine round trip;
 //! * else the engine's file calls ([`Runtime::stat_path`], [`Runtime::read_archive`],
-//!   [`Runtime::list_dir`]): on a remote Docker, one request per path and per link followed,
-//!   a few at a time.
+//!   [`Runtime::list_dir`]): on a remote Docker, one request per path and per link followed, a
+//!   few at a time, and a folder's listing (a whole archive of it) only when asked for.
 //!
-//! The host route sees nanosecond times and inodes; the engine's calls see whole seconds and
-//! sizes. A state is only ever compared with one taken the same way.
+//! The host route sees sizes, times and inodes; the engine's calls, sizes and modification
+//! times (to the nanosecond on Docker). A state is only ever compared with one taken the same
+//! way.
 
 use std::io;
 
@@ -31,8 +32,22 @@ const AT_ONCE: usize = 8;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watched {
     pub path: String,
-    /// A folder's entries are watched too (`/etc/profile.d`).
-    pub entries: bool,
+    /// Whether a folder's entries are watched too (`/etc/profile.d`).
+    pub entries: Entries,
+}
+
+/// Which entries of a watched folder are looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entries {
+    /// None: the path alone.
+    None,
+    /// All of them, as the folder lists them now.
+    Listed,
+    /// The ones with these names (sorted), seen in an earlier listing. On the host they are
+    /// listed anyway (a listing costs nothing there); through the engine, whose listing is a
+    /// whole archive of the folder, only these are looked at, and the folder's own time tells
+    /// whether names came or went since.
+    Known(Vec<String>),
 }
 
 /// What a watched path was when looked at, links followed: `missing`, or its kind, size and
@@ -133,27 +148,31 @@ pub async fn states(
     let mut states = Vec::new();
     for (watched, (state, kind)) in watched.iter().zip(first) {
         states.push(state);
-        if !(watched.entries && kind == Some(FileKind::Directory)) {
+        if kind != Some(FileKind::Directory) {
             continue;
         }
-        let entries = match runtime
-            .list_dir(container, &watched.path, MAX_ENTRIES)
-            .await
-        {
-            Ok(Some(entries)) => entries,
-            // More than the limit: the folder's own state stands for them.
-            Ok(None) => continue,
-            Err(err) => {
-                states.push(FileState {
-                    path: format!("{}/", watched.path),
-                    seen: unreadable(err)?,
-                });
-                continue;
-            }
+        let names = match &watched.entries {
+            Entries::None => continue,
+            Entries::Known(names) => names.clone(),
+            Entries::Listed => match runtime
+                .list_dir(container, &watched.path, MAX_ENTRIES)
+                .await
+            {
+                Ok(Some(entries)) => entries.into_iter().map(|entry| entry.name).collect(),
+                // More than the limit: the folder's own state stands for them.
+                Ok(None) => continue,
+                Err(err) => {
+                    states.push(FileState {
+                        path: format!("{}/", watched.path),
+                        seen: unreadable(err)?,
+                    });
+                    continue;
+                }
+            },
         };
-        let paths = entries
-            .iter()
-            .map(|entry| format!("{}/{}", watched.path.trim_end_matches('/'), entry.name));
+        // Each entry looked at on its own, as a later check with these names will.
+        let folder = watched.path.trim_end_matches('/');
+        let paths = names.iter().map(|name| format!("{folder}/{name}"));
         let found = engine_states(runtime, container, paths).await?;
         states.extend(found.into_iter().map(|(state, _)| state));
     }
@@ -169,7 +188,7 @@ fn host_states(root: &Root, watched: &[Watched]) -> Vec<FileState> {
             path: watched.path.clone(),
             seen: host_seen(stat),
         });
-        if !(watched.entries && is_dir) {
+        if watched.entries == Entries::None || !is_dir {
             continue;
         }
         match root.names(&watched.path) {
@@ -230,10 +249,11 @@ async fn engine_state(
     let (seen, kind) = match paths::follow(runtime, container, path).await {
         Ok(Followed::Found(_, stat)) => (
             format!(
-                "{} of {} bytes, modified {}",
+                "{} of {} bytes, modified {}.{:09}",
                 kind_word(stat.kind),
                 stat.size,
-                stat.mtime
+                stat.mtime,
+                stat.mtime_nsec
             ),
             Some(stat.kind),
         ),
@@ -318,15 +338,15 @@ mod tests {
         let watched = [
             Watched {
                 path: "/etc/profile".into(),
-                entries: false,
+                entries: Entries::None,
             },
             Watched {
                 path: "/etc/profile.d".into(),
-                entries: true,
+                entries: Entries::Listed,
             },
             Watched {
                 path: "/root/.bashrc".into(),
-                entries: false,
+                entries: Entries::None,
             },
         ];
         let look = || block_on(states(&memory, &c, &watched)).unwrap();

@@ -37,6 +37,9 @@ pub struct PathStat {
     pub mode: u32,
     /// Seconds since the epoch.
     pub mtime: i64,
+    /// And nanoseconds, where the source tells (not in a tar header).
+    #[serde(skip)]
+    pub mtime_nsec: u32,
     /// A symlink's target.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link_target: Option<String>,
@@ -478,6 +481,7 @@ fn path_stat(dir: &OwnedFd, name: &[u8], stat: &Stat) -> PathStat {
         size: u64::try_from(stat.st_size).unwrap_or(0),
         mode: stat.st_mode & 0o7777,
         mtime: stat.st_mtime,
+        mtime_nsec: u32::try_from(stat.st_mtime_nsec).unwrap_or(0),
         link_target,
     }
 }
@@ -702,6 +706,7 @@ fn header_stat<R: Read>(entry: &tar::Entry<'_, R>, name: &OsStr) -> io::Result<P
         size: header.size()?,
         mode: header.mode()? & 0o7777,
         mtime: i64::try_from(header.mtime()?).unwrap_or(i64::MAX),
+        mtime_nsec: 0,
         link_target: entry
             .link_name()?
             .filter(|_| kind == FileKind::Symlink)

@@ -131,6 +131,28 @@ fn docker_through_tcp_the_cache_is_checked_with_the_archive_calls() {
         "echo 'export NEWVAR=tcp' >> /root/.bashrc",
     ]);
     exec(&["printenv", "NEWVAR"]).code(0).stdout("tcp\n");
+    // A new entry of a watched folder (the folder's time tells), then a change to it (it is
+    // now one of the entries looked at).
+    docker(&[
+        "exec",
+        &c.id,
+        "sh",
+        "-c",
+        "echo 'export FROM_D=1' > /etc/profile.d/dcx-test.sh",
+    ]);
+    exec(&["printenv", "FROM_D"]).code(0).stdout("1\n");
+    docker(&[
+        "exec",
+        &c.id,
+        "sh",
+        "-c",
+        "echo 'export FROM_D=2' >> /etc/profile.d/dcx-test.sh",
+    ]);
+    exec(&["printenv", "FROM_D"]).code(0).stdout("2\n");
+    let t2 = now();
+    exec(&["printenv", "FROM_D"]).code(0).stdout("2\n");
+    let t3 = now();
+    assert_eq!(execs_between(&c.id, &t2, &t3), ["printenv FROM_D"]);
 }
 
 /// A private copy of the busybox root filesystem, with a passwd line of eight fields and an

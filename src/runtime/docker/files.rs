@@ -265,6 +265,7 @@ fn from_go(
     } else {
         FileKind::File
     };
+    let time = mtime.and_then(unix_time).unwrap_or((0, 0));
     let mut bits = mode & 0o777;
     for (go, unix) in [
         (GO_SETUID, 0o4000),
@@ -280,13 +281,15 @@ fn from_go(
         kind,
         size: u64::try_from(size).unwrap_or(0),
         mode: bits,
-        mtime: mtime.and_then(unix_time).unwrap_or(0),
+        mtime: time.0,
+        mtime_nsec: time.1,
         link_target: (kind == FileKind::Symlink && !link_target.is_empty()).then_some(link_target),
     }
 }
 
-/// Seconds since the epoch of an RFC 3339 time with any UTC offset (the daemon writes its own).
-fn unix_time(text: &str) -> Option<i64> {
+/// Seconds since the epoch, and nanoseconds, of an RFC 3339 time with any UTC offset (the
+/// daemon writes its own).
+fn unix_time(text: &str) -> Option<(i64, u32)> {
     let (utc, offset) = match text.strip_suffix('Z') {
         Some(_) => (text.to_owned(), 0),
         None => {
@@ -303,8 +306,11 @@ fn unix_time(text: &str) -> Option<i64> {
         }
     };
     let at = humantime::parse_rfc3339_weak(utc.trim_end_matches('Z')).ok()?;
-    let seconds = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-    Some(i64::try_from(seconds).ok()? - offset)
+    let since = at.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some((
+        i64::try_from(since.as_secs()).ok()? - offset,
+        since.subsec_nanos(),
+    ))
 }
 
 #[cfg(test)]
@@ -322,7 +328,7 @@ mod tests {
         );
         assert_eq!(stat.kind, FileKind::Symlink);
         assert_eq!(stat.link_target.as_deref(), Some("usr/bin"));
-        assert_eq!(stat.mtime, 1_714_550_400);
+        assert_eq!((stat.mtime, stat.mtime_nsec), (1_714_550_400, 500_000_000));
         let dir = from_go(
             "tmp".into(),
             0,
@@ -331,7 +337,7 @@ mod tests {
             String::new(),
         );
         assert_eq!((dir.kind, dir.mode), (FileKind::Directory, 0o1777));
-        assert_eq!(unix_time("2024-05-01T08:00:00Z"), Some(1_714_550_400));
+        assert_eq!(unix_time("2024-05-01T08:00:00Z"), Some((1_714_550_400, 0)));
         assert_eq!(unix_time("garbage"), None);
     }
 }
