@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Benchmarks dcx against `docker exec` and the reference `devcontainer exec`, each pair on the
 # same container, in one run, and prints the ratios:
-#   1. --container-id:      dcx exec --container-id X true   vs docker exec X true
-#                           vs devcontainer exec --container-id X true
+#   1. --container-id:      dcx exec --container-id X true (warm probe cache)
+#                           vs docker exec X true vs devcontainer exec --container-id X true;
+#                           and cold (--no-probe-cache: the probe runs, two engine execs in
+#                           all) vs docker exec X true, in rounds of their own
 #   2. --workspace-folder:  dcx exec --workspace-folder F true (warm probe cache)
 #                           vs docker exec -u vscode C true vs devcontainer exec --workspace-folder F true
 #   3. crun:                dcx exec --runtime crun --container-id X true vs crun exec X true
 #                           vs docker exec Y true (Y: the same busybox rootfs as a Docker image);
 #                           also dcx with --timeout, which keeps dcx in between (the relay path)
+#   4. over TCP:            the same warm exec through tcp://127.0.0.1:2375, where dcx checks
+#                           the shell's startup files with the daemon's stat calls (it cannot
+#                           look at the container's root itself) vs docker -H tcp://… exec X true
 # Each group runs in interleaved rounds (scripts/bench-interleaved.py); crun's has 10x RUNS.
-# Targets: dcx / docker <= 1.0 and reference / dcx >= 7 in 1 and 2; dcx / crun <= 1.2 in 3.
+# Targets: dcx / docker <= 1.0 and reference / dcx >= 7 in 1 and 2; cold dcx / docker <= 1.7
+# in 1; dcx / crun <= 1.2 in 3.
 # Usage: scripts/bench.sh [RUNS]   (default 30 rounds)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -61,8 +67,18 @@ bench "$((runs * 10))" "$work/crun.json" \
   "dcx-relay=$dcx exec --runtime crun --crun-root $crun_root --container-id $name --timeout 1h true" \
   "crun=crun --root $crun_root exec $name true"
 bench "$runs" "$work/crun-docker.json" "docker=docker exec $name-bb true"
+# Cold: two engine execs against docker exec's one, so the pair runs without the reference's
+# Node.js in the rounds (its load weighs on the daemon's work, of which dcx has twice as much).
+bench "$runs" "$work/cold.json" \
+  "dcx-cold=$dcx exec --no-probe-cache --container-id $name true" \
+  "docker=docker exec $name true"
+tcp=tcp://127.0.0.1:2375
+env DOCKER_HOST=$tcp "$dcx" exec --container-id "$name" true # warms the cache for this endpoint
+bench "$runs" "$work/tcp.json" \
+  "dcx=env DOCKER_HOST=$tcp $dcx exec --container-id $name true" \
+  "docker=docker -H $tcp exec $name true"
 
-python3 - "$work/id.json" "$work/ws.json" "$work/crun.json" "$work/crun-docker.json" <<'PY'
+python3 - "$work/id.json" "$work/ws.json" "$work/crun.json" "$work/crun-docker.json" "$work/tcp.json" "$work/cold.json" <<'PY'
 import json, sys
 print()
 for title, path in (("--container-id", sys.argv[1]), ("--workspace-folder (warm cache)", sys.argv[2])):
@@ -73,6 +89,13 @@ for title, path in (("--container-id", sys.argv[1]), ("--workspace-folder (warm 
           f"docker exec {m['docker']*1000:.1f} ms, devcontainer exec {m['reference']*1000:.1f} ms")
     print(f"  dcx / docker exec = {m['dcx']/m['docker']:.2f}x (median {med['dcx']/med['docker']:.2f}x; target <= 1.0); "
           f"reference / dcx = {m['reference']/m['dcx']:.1f}x (target >= 7)")
+    if title == "--container-id":
+        c = json.load(open(sys.argv[6]))
+        print(f"  cold (no probe cache: the probe and the command, two engine execs; "
+              f"{c['dcx-cold']['runs']} rounds of its own): dcx {c['dcx-cold']['mean']*1000:.1f} ms, "
+              f"docker exec {c['docker']['mean']*1000:.1f} ms; dcx / docker exec = "
+              f"{c['dcx-cold']['mean']/c['docker']['mean']:.2f}x "
+              f"(median {c['dcx-cold']['median']/c['docker']['median']:.2f}x; target <= 1.7)")
 r = json.load(open(sys.argv[3]))
 mean = {k: v["mean"] for k, v in r.items()}
 median = {k: v["median"] for k, v in r.items()}
@@ -85,4 +108,9 @@ print(f"  dcx / crun exec = {mean['dcx']/mean['crun']:.2f}x (median {median['dcx
       f"relaying: {mean['dcx-relay']/mean['crun']:.2f}x (median {median['dcx-relay']/median['crun']:.2f}x)")
 print(f"  docker exec on the same rootfs ({d['docker']['runs']} runs): {d['docker']['mean']*1000:.1f} ms; "
       f"docker exec / dcx = {d['docker']['mean']/mean['dcx']:.1f}x")
+t = json.load(open(sys.argv[5]))
+print(f"over TCP, warm ({t['dcx']['runs']} interleaved rounds): dcx {t['dcx']['mean']*1000:.1f} ms "
+      f"(the startup files checked with the daemon's stat calls), docker exec {t['docker']['mean']*1000:.1f} ms; "
+      f"dcx / docker exec = {t['dcx']['mean']/t['docker']['mean']:.2f}x "
+      f"(median {t['dcx']['median']/t['docker']['median']:.2f}x)")
 PY

@@ -331,4 +331,22 @@ fn the_probe_cache_as_an_unprivileged_user() {
         dir.display()
     ));
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+
+    // The user's own home does not exist (the test user's is /nonexistent): the exec runs,
+    // and nothing is made there.
+    Cmd::program("setpriv")
+        .args([
+            "--reuid",
+            &user.name,
+            "--regid",
+            &user.name,
+            "--init-groups",
+        ])
+        .args(["env", "-u", "XDG_CACHE_HOME", "HOME=/nonexistent"])
+        .arg(user.dir.path().join("dcx"))
+        .args(["exec", "--container-id", &c.id, "true"])
+        .run()
+        .code(0)
+        .stderr("");
+    assert!(!Path::new("/nonexistent").exists());
 }
