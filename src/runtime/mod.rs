@@ -253,6 +253,12 @@ pub trait Runtime: Send + Sync {
         None
     }
 
+    /// How many file calls may be in flight at once: several on a socket or TCP, one where
+    /// each connection costs a process (ssh).
+    fn calls_at_once(&self) -> usize {
+        8
+    }
+
     /// What an engine without file calls answers them.
     fn no_files(&self) -> RuntimeError {
         RuntimeError::Unsupported(format!("{} cannot reach a container's files.", self.name()))

@@ -25,8 +25,6 @@ use super::{Container, Runtime, RuntimeError, bridge};
 
 /// The most entries of one watched folder looked at.
 pub const MAX_ENTRIES: usize = 1000;
-/// How many of the engine's file calls are in flight at once.
-const AT_ONCE: usize = 8;
 
 /// A path whose state is watched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +141,8 @@ pub async fn states(
     if let Some(states) = on_host(runtime, container, move |root| host_states(root, &list)).await {
         return Ok(states);
     }
-    // The engine's calls, a few at a time (a remote daemon's answers take a while each).
+    // The engine's calls, a few at a time where the engine takes that (a remote daemon's
+    // answers take a while each).
     let first = engine_states(runtime, container, watched.iter().map(|w| w.path.clone())).await?;
     let mut states = Vec::new();
     for (watched, (state, kind)) in watched.iter().zip(first) {
@@ -226,7 +225,8 @@ fn host_seen(stat: io::Result<rustix::fs::Stat>) -> String {
     }
 }
 
-/// [`engine_state`] of each path, in order, [`AT_ONCE`] at a time.
+/// [`engine_state`] of each path, in order, as many at a time as the engine takes
+/// ([`Runtime::calls_at_once`]).
 async fn engine_states(
     runtime: &dyn Runtime,
     container: &Container,
@@ -235,7 +235,7 @@ async fn engine_states(
     let paths: Vec<String> = paths.collect();
     stream::iter(paths)
         .map(|path| async move { engine_state(runtime, container, &path).await })
-        .buffered(AT_ONCE)
+        .buffered(runtime.calls_at_once().max(1))
         .try_collect()
         .await
 }

@@ -470,6 +470,14 @@ impl Runtime for Docker {
         self.stat_path(container, path).await
     }
 
+    fn calls_at_once(&self) -> usize {
+        match self.target.transport {
+            // Each connection is an ssh process: the calls share one.
+            Transport::Ssh(_) => 1,
+            _ => 8,
+        }
+    }
+
     fn host_root(&self, container: &Container) -> Option<std::path::PathBuf> {
         if !matches!(self.target.transport, Transport::Unix(_)) || !container.running {
             return None;
