@@ -113,8 +113,10 @@ pub fn new_marker() -> String {
 }
 
 /// Parses the probe's stdout: the text between the first and the last `marker`, split on NUL
-/// (`nul_separated`) or newlines, each piece `NAME=value` (split at the first `=`). Pieces
-/// without `=` or with an empty name are dropped; a later duplicate replaces the value in place;
+/// (`nul_separated`) or newlines, each piece `NAME=value` (split at the first `=`; with NUL
+/// separators, a name's text up to a newline is output that is not the environment's, and is
+/// dropped). Pieces without `=` or with an empty name are dropped; a later duplicate replaces
+/// the value in place;
 /// `PWD` is removed. `None` when the markers are missing or enclose nothing: the caller then
 /// tries the `printenv` fallback.
 pub fn parse_probe_output(
@@ -138,6 +140,12 @@ pub fn parse_probe_output(
     for piece in text.split(separator) {
         let Some((name, value)) = piece.split_once('=') else {
             continue;
+        };
+        // No variable's name holds a newline: what comes before one is text a startup script
+        // printed once the marker was out (busybox ash's banner), not part of the name.
+        let name = match nul_separated {
+            true => name.rsplit('\n').next().unwrap_or(name),
+            false => name,
         };
         if name.is_empty() {
             continue;
@@ -169,6 +177,18 @@ mod tests {
         list.iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn text_printed_after_the_marker_is_not_a_name() {
+        // busybox ash, interactive, prints its banner once the marker is out.
+        let out = format!(
+            "{M}\n\nBusyBox v1.35.0 built-in shell (ash)\nEnter 'help' for a list of built-in commands.\n\nSHLVL=1\0HOME=/root\0A=x\ny\0{M}"
+        );
+        assert_eq!(
+            parse_probe_output(out.as_bytes(), M, true).unwrap(),
+            pairs(&[("SHLVL", "1"), ("HOME", "/root"), ("A", "x\ny")])
+        );
     }
 
     #[test]
