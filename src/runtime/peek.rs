@@ -325,6 +325,19 @@ mod tests {
             assert!(err.to_string().contains("larger than 4 bytes"), "{err}");
             let err = read_small(&memory, &c, "/etc", 1024).await.unwrap_err();
             assert!(err.to_string().contains("not a regular file"), "{err}");
+            // A fifo is refused, not waited on.
+            let fifo = dir.path().join("etc/fifo");
+            assert!(
+                std::process::Command::new("mkfifo")
+                    .arg(&fifo)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+            let err = read_small(&memory, &c, "/etc/fifo", 1024)
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("not a regular file"), "{err}");
         });
     }
 

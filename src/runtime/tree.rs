@@ -161,7 +161,9 @@ impl Root {
     /// The contents of the regular file `path` (followed); a file of more than `limit` bytes
     /// is refused (`FileTooLarge`), as is anything but a regular file (`InvalidInput`).
     pub fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
-        let file = std::fs::File::from(self.resolve(path, OFlags::RDONLY)?);
+        // Non-blocking: a fifo planted there must not hold the open (a regular file's reads
+        // are not affected).
+        let file = std::fs::File::from(self.resolve(path, OFlags::RDONLY | OFlags::NONBLOCK)?);
         let meta = file.metadata()?;
         if !meta.is_file() {
             return Err(io::Error::new(
