@@ -109,7 +109,14 @@ impl Docker {
                 let ping = dial::api_version(&endpoint, &ssh_errors);
                 match tokio::time::timeout(Duration::from_secs(REQUEST_TIMEOUT), ping).await {
                     Ok(Ok(version)) => version,
-                    Ok(Err(err)) => return Err(unreachable(io_reason(&err))),
+                    Ok(Err(err)) => {
+                        return Err(unreachable(match &endpoint.transport {
+                            Transport::Unix(path) if err.kind() == std::io::ErrorKind::NotFound => {
+                                format!("no socket at {path}")
+                            }
+                            _ => io_reason(&err),
+                        }));
+                    }
                     Err(_) => return Err(unreachable("no answer to a ping".to_owned())),
                 }
             }
