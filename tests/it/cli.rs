@@ -180,7 +180,7 @@ fn without_permission_on_the_socket_the_hint_is_the_docker_group() {
 #[test]
 fn a_slow_probe_shows_a_passing_status_line_on_a_terminal_only() {
     let c = TestContainer::start(DEBIAN);
-    docker(&["exec", &c.id, "sh", "-c", "echo 'sleep 1' >> /root/.bashrc"]);
+    c.sh("echo 'sleep 1' >> /root/.bashrc");
     let mut run = c
         .dcx(["--no-probe-cache", "echo", "done"])
         .spawn_in_terminal(24, 100);

@@ -97,6 +97,12 @@ impl TestContainer {
         Self { id, name }
     }
 
+    /// Runs `script` with `sh -c` in the container through docker itself (not dcx); its
+    /// stdout.
+    pub fn sh(&self, script: &str) -> String {
+        docker(&["exec", &self.id, "sh", "-c", script])
+    }
+
     /// Stops the container (it stays, stopped, until dropped).
     pub fn stop(&self) {
         docker(&["stop", "-t", "0", &self.id]);

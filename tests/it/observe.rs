@@ -62,7 +62,7 @@ fn docker_logs_tail_streams_and_follow() {
         .args(["logs", "-f", "--container-id", &c.name])
         .spawn();
     following.stdout.wait_for("line5");
-    docker(&["exec", &c.id, "sh", "-c", "echo late > /proc/1/fd/1"]);
+    c.sh("echo late > /proc/1/fd/1");
     following.stdout.wait_for("late");
     following.signal("INT");
     following.wait();

@@ -74,29 +74,11 @@ fn docker_a_changed_startup_file_is_seen_and_a_cold_exec_takes_two_execs() {
 
     // The user's own ~/.bashrc, then a new file in /etc/profile.d, then /etc/environment's
     // neighbour /etc/profile: each is seen by the very next exec.
-    docker(&[
-        "exec",
-        &c.id,
-        "sh",
-        "-c",
-        "echo 'export NEWVAR=x' >> /root/.bashrc",
-    ]);
+    c.sh("echo 'export NEWVAR=x' >> /root/.bashrc");
     exec(&["printenv", "NEWVAR"]).code(0).stdout("x\n");
-    docker(&[
-        "exec",
-        &c.id,
-        "sh",
-        "-c",
-        "echo 'export FROM_D=d' > /etc/profile.d/dcx-test.sh",
-    ]);
+    c.sh("echo 'export FROM_D=d' > /etc/profile.d/dcx-test.sh");
     exec(&["printenv", "FROM_D"]).code(0).stdout("d\n");
-    docker(&[
-        "exec",
-        &c.id,
-        "sh",
-        "-c",
-        "echo 'export FROM_PROFILE=p' >> /etc/profile",
-    ]);
+    c.sh("echo 'export FROM_PROFILE=p' >> /etc/profile");
     exec(&["printenv", "FROM_PROFILE"]).code(0).stdout("p\n");
     // Unchanged again: the refreshed entry serves, with the command as the only exec.
     let t3 = now();
@@ -123,31 +105,13 @@ fn docker_through_tcp_the_cache_is_checked_with_the_archive_calls() {
     exec(&["printenv", "NEWVAR"]).code(1);
     let t1 = now();
     assert_eq!(execs_between(&c.id, &t0, &t1), ["printenv NEWVAR"]);
-    docker(&[
-        "exec",
-        &c.id,
-        "sh",
-        "-c",
-        "echo 'export NEWVAR=tcp' >> /root/.bashrc",
-    ]);
+    c.sh("echo 'export NEWVAR=tcp' >> /root/.bashrc");
     exec(&["printenv", "NEWVAR"]).code(0).stdout("tcp\n");
     // A new entry of a watched folder (the folder's time tells), then a change to it (it is
     // now one of the entries looked at).
-    docker(&[
-        "exec",
-        &c.id,
-        "sh",
-        "-c",
-        "echo 'export FROM_D=1' > /etc/profile.d/dcx-test.sh",
-    ]);
+    c.sh("echo 'export FROM_D=1' > /etc/profile.d/dcx-test.sh");
     exec(&["printenv", "FROM_D"]).code(0).stdout("1\n");
-    docker(&[
-        "exec",
-        &c.id,
-        "sh",
-        "-c",
-        "echo 'export FROM_D=2' >> /etc/profile.d/dcx-test.sh",
-    ]);
+    c.sh("echo 'export FROM_D=2' >> /etc/profile.d/dcx-test.sh");
     exec(&["printenv", "FROM_D"]).code(0).stdout("2\n");
     let t2 = now();
     exec(&["printenv", "FROM_D"]).code(0).stdout("2\n");
@@ -300,13 +264,7 @@ fn the_probe_cache_as_an_unprivileged_user() {
     exec(&["printenv", "NEWVAR"]).code(1).stderr("");
     let t1 = now();
     assert_eq!(execs_between(&c.id, &t0, &t1), ["printenv NEWVAR"]);
-    docker(&[
-        "exec",
-        &c.id,
-        "sh",
-        "-c",
-        "echo 'export NEWVAR=seen' >> /root/.bashrc",
-    ]);
+    c.sh("echo 'export NEWVAR=seen' >> /root/.bashrc");
     exec(&["printenv", "NEWVAR"]).code(0).stdout("seen\n");
 
     // An entry that is not the user's own (root's here): refused, with a warning, and probed

@@ -197,13 +197,7 @@ fn configs_that_could_hang_or_flood_are_refused() {
 #[test]
 fn a_probe_that_prints_too_much_is_a_warning() {
     let c = TestContainer::start(DEBIAN);
-    docker(&[
-        "exec",
-        &c.id,
-        "sh",
-        "-c",
-        "echo 'head -c 17000000 /dev/zero | tr \"\\\\0\" x' >> /root/.bashrc",
-    ]);
+    c.sh("echo 'head -c 17000000 /dev/zero | tr \"\\\\0\" x' >> /root/.bashrc");
     let out = dcx()
         .args([
             "exec",
@@ -419,13 +413,7 @@ fn a_stalled_daemon_never_makes_dcx_deaf() {
 #[test]
 fn an_interrupted_probe_is_not_left_running() {
     let c = TestContainer::start(DEBIAN);
-    docker(&[
-        "exec",
-        &c.id,
-        "sh",
-        "-c",
-        "echo 'sleep 1234' >> /root/.bashrc",
-    ]);
+    c.sh("echo 'sleep 1234' >> /root/.bashrc");
     let mut run = dcx()
         .args([
             "exec",
@@ -515,13 +503,7 @@ fn no_probe_cache_refreshes_the_cached_entry() {
     exec(&["sh", "-c", "echo \"[$NEWVAR]\""])
         .code(0)
         .stdout("[]\n");
-    docker(&[
-        "exec",
-        &c.id,
-        "sh",
-        "-c",
-        "echo 'export NEWVAR=x' >> /root/.bashrc",
-    ]);
+    c.sh("echo 'export NEWVAR=x' >> /root/.bashrc");
     exec(&["--no-probe-cache", "sh", "-c", "echo \"[$NEWVAR]\""])
         .code(0)
         .stdout("[x]\n");
