@@ -22,10 +22,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use service::Limits;
 pub use unix::default_socket;
 
 use crate::log::{Level, Log};
-use service::{Limits, Service, TOKEN_VARIABLE};
+use service::{Service, TOKEN_VARIABLE};
 
 /// What `dcx serve` was asked for.
 #[derive(Debug, Clone)]

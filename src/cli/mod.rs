@@ -121,7 +121,7 @@ fn serve(serve_args: args::ServeArgs) -> u8 {
             .socket
             .unwrap_or_else(crate::agent::default_socket),
         http: serve_args.http,
-        limits: crate::agent::service::Limits {
+        limits: crate::agent::Limits {
             max_sessions: serve_args.max_sessions as usize,
             max_execs: serve_args.max_execs as usize,
             idle_timeout: serve_args.idle_timeout,
@@ -143,22 +143,26 @@ fn mcp(mcp_args: args::McpArgs) -> u8 {
     let absolute = |path: Option<String>| {
         path.filter(|path| !path.is_empty()).map(|path| {
             std::env::current_dir()
-                .map(|cwd| cwd.join(&path).display().to_string())
-                .unwrap_or(path)
+                .map(|cwd| cwd.join(&path))
+                .unwrap_or_else(|_| path.into())
         })
     };
     let selected = mcp_args.target;
     let target = crate::mcp::Target {
-        workspace_folder: absolute(selected.workspace_folder),
-        container_id: selected.container_id.filter(|id| !id.is_empty()),
-        id_labels: selected.id_label,
-        config: absolute(selected.config),
-        runtime: match selected.runtime {
-            args::RuntimeKind::Docker => "docker".into(),
-            args::RuntimeKind::Crun => "crun".into(),
-        },
-        crun_root: absolute(selected.crun_root),
-        crun_path: selected.crun_path.filter(|path| !path.is_empty()),
+        spec: crate::engine::TargetSpec {
+            workspace_folder: absolute(selected.workspace_folder),
+            container_id: selected.container_id,
+            id_labels: selected.id_label,
+            config: absolute(selected.config),
+            runtime: match selected.runtime {
+                args::RuntimeKind::Docker => crate::engine::RuntimeKind::Docker,
+                args::RuntimeKind::Crun => crate::engine::RuntimeKind::Crun,
+            },
+            docker_path: None,
+            crun_root: absolute(selected.crun_root),
+            crun_path: selected.crun_path.map(Into::into),
+        }
+        .normalized(),
         user: mcp_args.user.filter(|user| !user.is_empty()),
     };
     match crate::mcp::serve(target, log.clone()) {

@@ -15,9 +15,11 @@
 //! process: those belong to the front ends. Diagnostics go through the [`Log`] the front end
 //! hands in.
 
+mod error;
 mod files;
 mod plan;
 mod prepare;
+mod target;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -29,15 +31,17 @@ pub use crate::runtime::{
     Chunk, Container, ExitStatus, HandOver, LogOptions, ProcessInfo, TermSize, signal_name,
 };
 pub use crate::runtime::{FileKind, Owner, PathStat};
+pub use error::{EngineError, ErrorKind};
 pub use files::{
     Copied, CopyDestination, CopySource, FileContent, FileError, FileTarget, container_path,
 };
 pub use plan::Plan;
 pub use prepare::{Prepared, SelectorError, default_workspace};
+pub use target::{MAX_CONTAINER_ID, MAX_ID_LABEL, RuntimeKind, TargetError, TargetSpec};
 
 use crate::env::ProbeMode;
 use crate::log::Log;
-use crate::runtime::{ExecSpec, Runtime, RuntimeError};
+use crate::runtime::{ExecSpec, Runtime};
 
 /// Which engine to connect to, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,23 +157,6 @@ impl Command {
 /// interrupted `prepare`) are killed; a front end calls it before it exits.
 pub async fn settle_helpers(limit: Duration) {
     crate::runtime::capture::settle(limit).await;
-}
-
-/// Every way the engine can fail; each message is the line the user sees.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Runtime(#[from] RuntimeError),
-    #[error(transparent)]
-    Discovery(#[from] crate::discovery::DiscoveryError),
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error(transparent)]
-    Env(#[from] crate::env::resolve::ResolveError),
-    #[error(transparent)]
-    Exec(#[from] crate::exec::ExecError),
-    #[error(transparent)]
-    Files(#[from] FileError),
 }
 
 /// A connected engine.

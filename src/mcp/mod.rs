@@ -22,41 +22,41 @@ use serde_json::{Map, Value, json};
 
 use crate::agent::protocol::Failure;
 use crate::agent::service::{Limits, Service};
+use crate::engine::TargetSpec;
 use crate::log::{Level, Log};
 
-/// Which dev container the tools work in, as `dcx exec`'s selectors say it.
+/// Which dev container the tools work in: `dcx exec`'s selectors, and the user to run as.
 #[derive(Debug, Clone, Default)]
 pub struct Target {
-    pub workspace_folder: Option<String>,
-    pub container_id: Option<String>,
-    pub id_labels: Vec<String>,
-    pub config: Option<String>,
-    /// `docker` or `crun`.
-    pub runtime: String,
-    pub crun_root: Option<String>,
-    pub crun_path: Option<String>,
+    /// The container and its engine (paths absolute).
+    pub spec: TargetSpec,
+    /// Run as this user (wins over `remoteUser`).
     pub user: Option<String>,
 }
 
 impl Target {
     fn create_params(&self) -> Value {
+        let spec = &self.spec;
         let mut params = Map::new();
-        let mut put = |key: &str, value: &Option<String>| {
+        let mut put = |key: &str, value: Option<String>| {
             if let Some(value) = value {
-                params.insert(key.to_owned(), Value::from(value.clone()));
+                params.insert(key.to_owned(), Value::from(value));
             }
         };
-        put("workspace_folder", &self.workspace_folder);
-        put("container_id", &self.container_id);
-        put("config", &self.config);
-        put("crun_root", &self.crun_root);
-        put("crun_path", &self.crun_path);
-        put("user", &self.user);
-        params.insert("runtime".into(), Value::from(self.runtime.clone()));
+        let text =
+            |path: &Option<std::path::PathBuf>| path.as_ref().map(|p| p.display().to_string());
+        put("workspace_folder", text(&spec.workspace_folder));
+        put("container_id", spec.container_id.clone());
+        put("config", text(&spec.config));
+        put("crun_root", text(&spec.crun_root));
+        put("crun_path", text(&spec.crun_path));
+        put("docker_path", spec.docker_path.clone());
+        put("user", self.user.clone());
+        params.insert("runtime".into(), Value::from(spec.runtime.name()));
         // A host may call tools in parallel: one session, commands side by side.
         params.insert("concurrent".into(), Value::Bool(true));
-        if !self.id_labels.is_empty() {
-            params.insert("id_labels".into(), json!(self.id_labels));
+        if !spec.id_labels.is_empty() {
+            params.insert("id_labels".into(), json!(spec.id_labels));
         }
         Value::Object(params)
     }

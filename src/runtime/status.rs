@@ -20,6 +20,16 @@ impl ExitStatus {
         code.map_or(Self::Unknown, Self::Code)
     }
 
+    /// The signal the process died of, as the engines report it: a signal, or a code from 129
+    /// to 159 (128+N; an `exit 143` reads the same, as it does to a shell).
+    pub fn death_signal(self) -> Option<i32> {
+        match self {
+            Self::Code(code) if (129..=159).contains(&code) => i32::try_from(code - 128).ok(),
+            Self::Signal(signal) => Some(signal),
+            Self::Code(_) | Self::Unknown => None,
+        }
+    }
+
     /// The exit code dcx ends with.
     pub fn exit_code(self) -> u8 {
         match self {
@@ -97,6 +107,17 @@ mod tests {
         assert_eq!(ExitStatus::Code(256 + 7).exit_code(), 7);
         assert_eq!(ExitStatus::Code(-1).exit_code(), 1);
         assert_eq!(ExitStatus::from_code(None).exit_code(), 1);
+    }
+
+    #[test]
+    fn a_death_by_signal_reads_from_a_signal_or_128_plus_n() {
+        assert_eq!(ExitStatus::Code(143).death_signal(), Some(15));
+        assert_eq!(ExitStatus::Code(129).death_signal(), Some(1));
+        assert_eq!(ExitStatus::Code(159).death_signal(), Some(31));
+        assert_eq!(ExitStatus::Code(128).death_signal(), None);
+        assert_eq!(ExitStatus::Code(160).death_signal(), None);
+        assert_eq!(ExitStatus::Signal(9).death_signal(), Some(9));
+        assert_eq!(ExitStatus::Unknown.death_signal(), None);
     }
 
     #[test]
