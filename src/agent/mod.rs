@@ -9,13 +9,18 @@
 //! accepting, cancel running execs, remove the socket, exit 0 within 5 s), and its log on
 //! stderr. It never touches a terminal, and commands never see its stdio.
 
-mod exec;
-mod files;
+pub mod engines;
+pub mod envelope;
+pub mod exec;
 mod http;
+pub mod launch;
+pub mod methods;
 pub mod output;
 pub mod protocol;
 pub mod service;
+pub mod session;
 mod unix;
+mod wrapper;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -79,7 +84,13 @@ async fn run(options: ServeOptions, token: Option<String>, log: Log) -> Result<(
     // The engine's own diagnostics could name commands and env: warnings and errors only.
     let engine_log = log.at_least(Level::Warning);
     let cwd = std::env::current_dir()?;
-    let service = Service::new(options.limits.clone(), log.clone(), engine_log, cwd);
+    let service = Service::new(
+        options.limits.clone(),
+        log.clone(),
+        engine_log,
+        cwd,
+        Box::new(engines::Connected),
+    );
     let listener = unix::bind(&options.socket).await?;
     log.info(&format!("listening on {}", options.socket.display()));
     let tracker = tokio_util::task::TaskTracker::new();

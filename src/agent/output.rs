@@ -1,13 +1,13 @@
-//! A command's output as the agent service keeps it: per stream, the first half of the budget
-//! (the head) and the last half (the tail, a ring), with the real byte count. The envelope
-//! shows head and tail (marked where bytes were left out); `exec.read` serves any offset still
-//! held, reporting what was lost in between as skipped bytes. Memory is bounded by the budget
-//! whatever the output size.
+//! A command's kept output: per stream, a head and a tail ring within a byte budget.
+//!
+//! The first half of the budget is the head, the last half the tail (a ring), with the real
+//! byte count. The envelope shows head and tail (marked where bytes were left out);
+//! `exec.read` serves any offset still held, reporting what was lost in between as skipped
+//! bytes. Memory is bounded by the budget whatever the output size.
 
 use std::collections::VecDeque;
 
-use base64::Engine as _;
-use serde_json::{Map, Value};
+use super::envelope::{Data, Shown};
 
 /// One stream's kept bytes.
 #[derive(Debug, Clone)]
@@ -73,55 +73,29 @@ impl Kept {
         (out, skipped, self.total)
     }
 
-    /// The envelope's fields for this stream (`stdout`, `stdout_b64`, `stdout_truncated`,
-    /// `stdout_bytes`), into `out`.
-    pub fn describe(&self, name: &str, out: &mut Map<String, Value>) {
-        let omitted = self.omitted();
-        let head = &self.head;
+    /// The stream as the envelope shows it: whole, or head and tail cut at character
+    /// boundaries where the text is UTF-8 (so the halves stay readable; the bytes trimmed off
+    /// count as left out), joined by a line naming what was left out.
+    pub fn shown(&self) -> Shown {
+        let truncated = self.omitted() > 0;
         let tail: Vec<u8> = self.tail.iter().copied().collect();
-        out.insert(format!("{name}_truncated"), Value::Bool(omitted > 0));
-        out.insert(format!("{name}_bytes"), Value::from(self.total));
-        if omitted == 0 {
-            let mut all = head.clone();
-            all.extend_from_slice(&tail);
-            text_or_b64(name, &all, out);
-            return;
-        }
-        // Cut at character boundaries where the text is UTF-8, so the halves stay readable
-        // (the bytes trimmed off count as left out).
-        let head = trim_partial_end(head);
-        let tail = trim_partial_start(&tail);
-        let omitted = self.total - (head.len() + tail.len()) as u64;
-        match (std::str::from_utf8(head), std::str::from_utf8(tail)) {
-            (Ok(head), Ok(tail)) => {
-                out.insert(
-                    name.to_owned(),
-                    Value::String(format!("{head}\n[… {omitted} bytes left out …]\n{tail}")),
-                );
+        let data = if truncated {
+            let head = trim_partial_end(&self.head);
+            let tail = trim_partial_start(&tail);
+            let omitted = self.total - (head.len() + tail.len()) as u64;
+            match (std::str::from_utf8(head), std::str::from_utf8(tail)) {
+                (Ok(head), Ok(tail)) => {
+                    Data::Text(format!("{head}\n[… {omitted} bytes left out …]\n{tail}"))
+                }
+                _ => Data::Bytes([head, tail].concat()),
             }
-            _ => {
-                let mut all = head.to_vec();
-                all.extend_from_slice(tail);
-                out.insert(
-                    format!("{name}_b64"),
-                    Value::String(base64::engine::general_purpose::STANDARD.encode(all)),
-                );
-            }
-        }
-    }
-}
-
-/// `name` as text when the bytes are UTF-8, else `name_b64`.
-pub fn text_or_b64(name: &str, bytes: &[u8], out: &mut Map<String, Value>) {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => {
-            out.insert(name.to_owned(), Value::String(text.to_owned()));
-        }
-        Err(_) => {
-            out.insert(
-                format!("{name}_b64"),
-                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
-            );
+        } else {
+            Data::new(&[&self.head[..], &tail[..]].concat())
+        };
+        Shown {
+            data,
+            truncated,
+            bytes: self.total,
         }
     }
 }
@@ -148,10 +122,11 @@ fn trim_partial_start(bytes: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
 
-    fn describe(kept: &Kept) -> Value {
-        let mut out = Map::new();
-        kept.describe("stdout", &mut out);
-        Value::Object(out)
+    fn text(shown: &Shown) -> &str {
+        match &shown.data {
+            Data::Text(text) => text,
+            Data::Bytes(_) => panic!("not text"),
+        }
     }
 
     #[test]
@@ -159,10 +134,10 @@ mod tests {
         let mut kept = Kept::new(10);
         kept.push(b"abc");
         kept.push(b"defgh");
-        let shown = describe(&kept);
-        assert_eq!(shown["stdout"], "abcdefgh");
-        assert_eq!(shown["stdout_truncated"], false);
-        assert_eq!(shown["stdout_bytes"], 8);
+        let shown = kept.shown();
+        assert_eq!(text(&shown), "abcdefgh");
+        assert!(!shown.truncated);
+        assert_eq!(shown.bytes, 8);
         assert_eq!(kept.read_from(2), (b"cdefgh".to_vec(), 0, 8));
     }
 
@@ -172,10 +147,10 @@ mod tests {
         for chunk in [&b"0123"[..], b"45", b"6789abcdef"] {
             kept.push(chunk);
         }
-        let shown = describe(&kept);
-        assert_eq!(shown["stdout"], "0123\n[… 8 bytes left out …]\ncdef");
-        assert_eq!(shown["stdout_truncated"], true);
-        assert_eq!(shown["stdout_bytes"], 16);
+        let shown = kept.shown();
+        assert_eq!(text(&shown), "0123\n[… 8 bytes left out …]\ncdef");
+        assert!(shown.truncated);
+        assert_eq!(shown.bytes, 16);
         // Offsets past the head and before the tail were lost: reported as skipped.
         assert_eq!(kept.read_from(0), (b"0123cdef".to_vec(), 8, 16));
         assert_eq!(kept.read_from(6), (b"cdef".to_vec(), 6, 16));
@@ -184,24 +159,19 @@ mod tests {
     }
 
     #[test]
-    fn bytes_that_are_not_utf8_come_as_base64() {
+    fn bytes_that_are_not_utf8_come_as_bytes() {
         let mut kept = Kept::new(1024);
         let bytes: Vec<u8> = (0..=255).collect();
         kept.push(&bytes);
-        let shown = describe(&kept);
-        assert!(shown.get("stdout").is_none());
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(shown["stdout_b64"].as_str().unwrap())
-            .unwrap();
-        assert_eq!(decoded, bytes);
+        assert_eq!(kept.shown().data, Data::Bytes(bytes));
     }
 
     #[test]
     fn cuts_fall_on_character_boundaries() {
         let mut kept = Kept::new(6);
         kept.push("ééééé".as_bytes()); // 10 bytes: head "éé"+ half, tail
-        let shown = describe(&kept);
-        let text = shown["stdout"].as_str().unwrap();
+        let shown = kept.shown();
+        let text = text(&shown);
         assert!(text.starts_with('é') && text.ends_with('é'), "{text}");
     }
 }

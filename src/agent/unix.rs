@@ -86,7 +86,7 @@ pub async fn accept(
                 tracker.spawn(connection(stream, service.clone(), stop.clone()));
             }
             Err(err) => {
-                service.log().warn(&format!("socket accept failed: {err}"));
+                service.log.warn(&format!("socket accept failed: {err}"));
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         }

@@ -209,6 +209,12 @@ impl Engine {
         Ok(self.runtime.top(container).await?)
     }
 
+    /// How many zombie processes the container holds (see [`crate::runtime::zombies`]);
+    /// `None` when the engine cannot tell.
+    pub async fn zombies(&self, container: &Container) -> Option<u64> {
+        crate::runtime::zombies::count(self.runtime.as_ref(), container).await
+    }
+
     /// The container's own output, as stdout and stderr chunks.
     pub fn logs(
         &self,

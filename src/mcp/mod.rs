@@ -1,12 +1,16 @@
-//! `dcx mcp`: the dev container as tools for an MCP client (Claude Code, Cursor, VS Code
-//! agents), over stdio with the maintained Rust SDK (`rmcp`). One process per client; its
-//! session, on the same session layer as `dcx serve` ([`crate::agent::service`]), is created on
-//! the first tool call and kept warm, so each call costs one engine exec. A selection that fails
-//! (no container, a stopped one, a bad config) is a tool error with `dcx exec`'s message, and
-//! the next call tries again.
+//! `dcx mcp`: the dev container as MCP tools over stdio, on the agent's typed methods.
+//!
+//! One process per client (Claude Code, Cursor, VS Code agents), with the maintained Rust SDK
+//! (`rmcp`). Its session, on the same session layer as `dcx serve`
+//! ([`crate::agent::methods`]), is created on the first tool call and kept warm, so each call
+//! costs one engine exec; the tools call the typed methods directly (no JSON in process). A
+//! selection that fails (no container, a stopped one, a bad config) is a tool error with
+//! `dcx exec`'s message, and the next call tries again. [`render`] is what a model reads.
 //!
 //! stdout carries only protocol messages; diagnostics go to stderr. When stdin closes (or on
 //! SIGTERM/SIGINT), the server cancels what it started and exits.
+
+mod render;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,12 +21,20 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
 use rmcp::{ErrorData, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
 
-use crate::agent::protocol::Failure;
+use crate::agent::engines::Connected;
+use crate::agent::envelope::Envelope;
+use crate::agent::launch::{ExecRequest, What};
+use crate::agent::methods::{self, exec::Signal, session::Create};
+use crate::agent::protocol::{Failure, Text};
 use crate::agent::service::{Limits, Service};
 use crate::engine::TargetSpec;
+
+/// `start_command`'s lifetime for a background command.
+const START_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long `read_output` waits for something new.
+const READ_WAIT_MS: u64 = 1000;
 use crate::log::{Level, Log};
 
 /// Which dev container the tools work in: `dcx exec`'s selectors, and the user to run as.
@@ -32,34 +44,6 @@ pub struct Target {
     pub spec: TargetSpec,
     /// Run as this user (wins over `remoteUser`).
     pub user: Option<String>,
-}
-
-impl Target {
-    fn create_params(&self) -> Value {
-        let spec = &self.spec;
-        let mut params = Map::new();
-        let mut put = |key: &str, value: Option<String>| {
-            if let Some(value) = value {
-                params.insert(key.to_owned(), Value::from(value));
-            }
-        };
-        let text =
-            |path: &Option<std::path::PathBuf>| path.as_ref().map(|p| p.display().to_string());
-        put("workspace_folder", text(&spec.workspace_folder));
-        put("container_id", spec.container_id.clone());
-        put("config", text(&spec.config));
-        put("crun_root", text(&spec.crun_root));
-        put("crun_path", text(&spec.crun_path));
-        put("docker_path", spec.docker_path.clone());
-        put("user", self.user.clone());
-        params.insert("runtime".into(), Value::from(spec.runtime.name()));
-        // A host may call tools in parallel: one session, commands side by side.
-        params.insert("concurrent".into(), Value::Bool(true));
-        if !spec.id_labels.is_empty() {
-            params.insert("id_labels".into(), json!(spec.id_labels));
-        }
-        Value::Object(params)
-    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -109,7 +93,7 @@ pub struct CancelCommand {
     /// The id `start_command` returned.
     pub exec_id: String,
     /// INT, TERM (default), KILL or HUP; TERM, INT and HUP become KILL after 2 seconds.
-    pub signal: Option<String>,
+    pub signal: Option<Signal>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -128,67 +112,53 @@ fn tool_error(message: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.into())])
 }
 
-/// A result envelope as text a model reads: the exit state first, then the output.
-pub fn render(envelope: &Value) -> String {
-    let mut text = match envelope["state"].as_str().unwrap_or_default() {
-        "exited" => format!("exited with code {}", envelope["exit_code"]),
-        "signaled" => format!(
-            "killed by signal {}",
-            envelope["signal"].as_str().unwrap_or("?")
-        ),
-        "timed_out" => "timed out (the process group was killed)".to_owned(),
-        "cancelled" => "cancelled".to_owned(),
-        "failed_to_start" => format!(
-            "failed to start: {}",
-            envelope["message"].as_str().unwrap_or_default()
-        ),
-        "running" => "still running".to_owned(),
-        other => other.to_owned(),
-    };
-    if let Some(ms) = envelope["duration_ms"].as_u64() {
-        text.push_str(&format!(" after {ms} ms"));
-    }
-    text.push('\n');
-    for stream in ["stdout", "stderr"] {
-        let bytes = envelope[format!("{stream}_bytes")].as_u64().unwrap_or(0);
-        match (
-            envelope[stream].as_str(),
-            envelope.get(format!("{stream}_b64")),
-        ) {
-            (Some(""), _) | (None, None) if bytes == 0 => {}
-            (Some(output), _) => {
-                text.push_str(&format!("--- {stream} ({bytes} bytes) ---\n{output}"));
-                if !output.ends_with('\n') {
-                    text.push('\n');
-                }
-            }
-            (None, _) => text.push_str(&format!(
-                "--- {stream} ({bytes} bytes, not UTF-8: base64 in the structured result) ---\n"
-            )),
-        }
-        if envelope[format!("{stream}_truncated")] == true {
-            text.push_str(&format!(
-                "[{stream} truncated: {bytes} bytes in all; the start and the end are shown]\n"
-            ));
-        }
-    }
-    text
-}
-
-fn result(data: Value) -> CallToolResult {
-    let text = render(&data);
-    structured(data, text)
-}
-
 /// A successful result: `data` as structured content, `text` for hosts that read text only.
-fn structured(data: Value, text: impl Into<String>) -> CallToolResult {
-    let mut result = CallToolResult::structured(data);
+fn structured(data: &impl Serialize, text: impl Into<String>) -> CallToolResult {
+    let mut result = CallToolResult::structured(serde_json::to_value(data).unwrap_or_default());
     result.content = vec![ContentBlock::text(text.into())];
     result
 }
 
-fn env_value(env: Option<BTreeMap<String, String>>) -> Value {
-    env.map_or(Value::Null, |env| json!(env))
+/// A tool's outcome: its result, or the failure as a tool error the model reads.
+fn outcome<T>(
+    answer: Result<T, Failure>,
+    shown: impl FnOnce(T) -> CallToolResult,
+) -> Result<CallToolResult, ErrorData> {
+    Ok(match answer {
+        Ok(value) => shown(value),
+        Err(failure) => tool_error(failure.message),
+    })
+}
+
+fn envelope_result(envelope: Envelope) -> CallToolResult {
+    let text = render::envelope(&envelope);
+    structured(&envelope, text)
+}
+
+fn env_pairs(env: Option<BTreeMap<String, String>>) -> Vec<(String, String)> {
+    env.map(|env| env.into_iter().collect()).unwrap_or_default()
+}
+
+/// `container_info`'s answer.
+#[derive(Debug, Serialize)]
+struct ContainerInfo {
+    container_id: String,
+    container_name: String,
+    image: Option<String>,
+    remote_user: String,
+    workspace_folder: Option<std::path::PathBuf>,
+    remote_workspace_folder: Option<String>,
+    cwd: Option<String>,
+    runtime: &'static str,
+}
+
+/// `read_output`'s answer: `exec.read`'s, with the offsets to pass next.
+#[derive(Debug, Serialize)]
+struct Output {
+    #[serde(flatten)]
+    read: serde_json::Value,
+    next_offset: u64,
+    next_stderr_offset: u64,
 }
 
 #[tool_router]
@@ -208,24 +178,36 @@ impl DevContainer {
         if let Some(id) = session.as_ref() {
             return Ok(id.clone());
         }
-        let created = self
-            .service
-            .call("session.create", self.target.create_params())
-            .await?;
-        let id = created["session_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        *session = Some(id.clone());
-        Ok(id)
+        let create = Create {
+            target: self.target.spec.clone(),
+            user: self.target.user.clone(),
+            // A host may call tools in parallel: one session, commands side by side.
+            concurrent: true,
+            ..Create::default()
+        };
+        let created = methods::session::create(&self.service, create).await?;
+        *session = Some(created.session_id.clone());
+        Ok(created.session_id)
     }
 
-    async fn call(&self, method: &str, mut params: Value) -> Result<Value, Failure> {
-        let id = self.session().await?;
-        if let Value::Object(map) = &mut params {
-            map.insert("session_id".into(), Value::from(id));
-        }
-        self.service.call(method, params).await
+    /// A command of the session: a shell line with the tool's cwd and env.
+    async fn request(
+        &self,
+        command: String,
+        cwd: Option<String>,
+        env: Option<BTreeMap<String, String>>,
+    ) -> Result<ExecRequest, Failure> {
+        Ok(ExecRequest {
+            session_id: self.session().await?,
+            what: What::Shell(command),
+            stdin: None,
+            stdin_open: false,
+            env: env_pairs(env),
+            cwd,
+            timeout: None,
+            max_output: None,
+            exec_id: None,
+        })
     }
 
     #[tool(
@@ -235,16 +217,15 @@ impl DevContainer {
         &self,
         Parameters(params): Parameters<RunCommand>,
     ) -> Result<CallToolResult, ErrorData> {
-        let request = json!({
-            "command": params.command,
-            "cwd": params.cwd,
-            "timeout_ms": params.timeout_ms,
-            "env": env_value(params.env),
-        });
-        Ok(match self.call("exec.run", request).await {
-            Ok(envelope) => result(envelope),
-            Err(failure) => tool_error(failure.message),
-        })
+        let answer = async {
+            let mut request = self.request(params.command, params.cwd, params.env).await?;
+            request.timeout = params.timeout_ms.map(Duration::from_millis);
+            if request.timeout.is_some_and(|timeout| timeout.is_zero()) {
+                return Err(Failure::bad("`timeout_ms` must be more than 0"));
+            }
+            methods::exec::run(&self.service, request).await
+        };
+        outcome(answer.await, envelope_result)
     }
 
     #[tool(
@@ -254,23 +235,19 @@ impl DevContainer {
         &self,
         Parameters(params): Parameters<StartCommand>,
     ) -> Result<CallToolResult, ErrorData> {
-        let request = json!({
-            "command": params.command,
-            "cwd": params.cwd,
-            "env": env_value(params.env),
-            "stdin_open": true,
-            "timeout_ms": 600_000,
-        });
-        Ok(match self.call("exec.start", request).await {
-            Ok(data) => {
-                let text = format!(
-                    "started: exec_id {} ({})",
-                    data["exec_id"].as_str().unwrap_or_default(),
-                    data["state"].as_str().unwrap_or_default()
-                );
-                structured(data, text)
-            }
-            Err(failure) => tool_error(failure.message),
+        let answer = async {
+            let mut request = self.request(params.command, params.cwd, params.env).await?;
+            request.stdin_open = true;
+            request.timeout = Some(START_TIMEOUT);
+            methods::exec::start(&self.service, request, Duration::ZERO).await
+        };
+        outcome(answer.await, |envelope| {
+            let text = format!(
+                "started: exec_id {} ({})",
+                envelope.exec_id,
+                envelope.state.name()
+            );
+            structured(&envelope, text)
         })
     }
 
@@ -281,29 +258,21 @@ impl DevContainer {
         &self,
         Parameters(params): Parameters<ReadOutput>,
     ) -> Result<CallToolResult, ErrorData> {
-        let request = json!({
-            "exec_id": params.exec_id,
-            "stdout_offset": params.offset.unwrap_or(0),
-            "stderr_offset": params.stderr_offset.unwrap_or(0),
-            "wait_ms": 1000,
-        });
-        Ok(match self.service.call("exec.read", request).await {
-            Ok(mut data) => {
-                data["next_offset"] = data["stdout_offset"].clone();
-                data["next_stderr_offset"] = data["stderr_offset"].clone();
-                let mut text = render(&data);
-                text.push_str(&format!(
-                    "next_offset {}, next_stderr_offset {}{}\n",
-                    data["next_offset"],
-                    data["next_stderr_offset"],
-                    match data["stdout_skipped"].as_u64().unwrap_or(0) {
-                        0 => String::new(),
-                        skipped => format!(" ({skipped} bytes of stdout were no longer kept)"),
-                    }
-                ));
-                structured(data, text)
-            }
-            Err(failure) => tool_error(failure.message),
+        let read = methods::exec::ReadParams {
+            exec_id: Text(params.exec_id),
+            offset: None,
+            stdout_offset: Some(params.offset.unwrap_or(0)),
+            stderr_offset: Some(params.stderr_offset.unwrap_or(0)),
+            wait_ms: Some(READ_WAIT_MS),
+        };
+        outcome(methods::exec::read(&self.service, read).await, |read| {
+            let text = render::read(&read);
+            let output = Output {
+                next_offset: read.stdout.offset,
+                next_stderr_offset: read.stderr.offset,
+                read: serde_json::to_value(&read).unwrap_or_default(),
+            };
+            structured(&output, text)
         })
     }
 
@@ -314,11 +283,16 @@ impl DevContainer {
         &self,
         Parameters(params): Parameters<SendInput>,
     ) -> Result<CallToolResult, ErrorData> {
-        let request = json!({"exec_id": params.exec_id, "data": params.data, "eof": params.eof.unwrap_or(false)});
-        Ok(match self.service.call("exec.write_stdin", request).await {
-            Ok(data) => structured(data, "written"),
-            Err(failure) => tool_error(failure.message),
-        })
+        let write = methods::exec::WriteParams {
+            exec_id: Text(params.exec_id),
+            data: Some(params.data),
+            data_b64: None,
+            eof: params.eof,
+        };
+        outcome(
+            methods::exec::write_stdin(&self.service, write).await,
+            |written| structured(&written, "written"),
+        )
     }
 
     #[tool(
@@ -328,11 +302,14 @@ impl DevContainer {
         &self,
         Parameters(params): Parameters<CancelCommand>,
     ) -> Result<CallToolResult, ErrorData> {
-        let request = json!({"exec_id": params.exec_id, "signal": params.signal});
-        Ok(match self.service.call("exec.cancel", request).await {
-            Ok(envelope) => result(envelope),
-            Err(failure) => tool_error(failure.message),
-        })
+        let cancel = methods::exec::CancelParams {
+            exec_id: Text(params.exec_id),
+            signal: params.signal,
+        };
+        outcome(
+            methods::exec::cancel(&self.service, cancel).await,
+            envelope_result,
+        )
     }
 
     #[tool(
@@ -342,31 +319,23 @@ impl DevContainer {
         &self,
         Parameters(_): Parameters<NoParams>,
     ) -> Result<CallToolResult, ErrorData> {
-        Ok(match self.call("session.info", json!({})).await {
-            Ok(info) => {
-                let data = json!({
-                    "container_id": info["container_id"],
-                    "container_name": info["container_name"],
-                    "image": info["image"],
-                    "remote_user": info["user"],
-                    "workspace_folder": info["workspace_folder"],
-                    "remote_workspace_folder": info["remote_workspace_folder"],
-                    "cwd": info["cwd"],
-                    "runtime": info["runtime"],
-                });
-                let text = format!(
-                    "container {} ({}), image {}, user {}, workspace {} (in the container: {}), runtime {}",
-                    data["container_name"].as_str().unwrap_or_default(),
-                    data["container_id"].as_str().unwrap_or_default(),
-                    data["image"].as_str().unwrap_or("unknown"),
-                    data["remote_user"].as_str().unwrap_or_default(),
-                    data["workspace_folder"].as_str().unwrap_or("none"),
-                    data["remote_workspace_folder"].as_str().unwrap_or("none"),
-                    data["runtime"].as_str().unwrap_or_default(),
-                );
-                structured(data, text)
-            }
-            Err(failure) => tool_error(failure.message),
+        let answer = async {
+            let id = self.session().await?;
+            methods::session::info(&self.service, &id).await
+        };
+        outcome(answer.await, |info| {
+            let data = ContainerInfo {
+                container_id: info.container_id,
+                container_name: info.container_name,
+                image: info.image,
+                remote_user: info.user,
+                workspace_folder: info.workspace_folder,
+                remote_workspace_folder: info.remote_workspace_folder,
+                cwd: info.cwd,
+                runtime: info.runtime,
+            };
+            let text = render::container(&data);
+            structured(&data, text)
         })
     }
 }
@@ -406,7 +375,13 @@ pub fn serve(target: Target, log: Log) -> Result<(), McpError> {
             idle_timeout: Duration::from_secs(365 * 24 * 3600),
             max_timeout: Duration::from_secs(600),
         };
-        let service = Service::new(limits, log.clone(), engine_log, std::env::current_dir()?);
+        let service = Service::new(
+            limits,
+            log.clone(),
+            engine_log,
+            std::env::current_dir()?,
+            Box::new(Connected),
+        );
         let tools = DevContainer::new(service.clone(), target);
         let running = tools
             .serve(rmcp::transport::stdio())

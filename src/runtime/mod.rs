@@ -18,6 +18,7 @@ pub mod peek;
 pub mod procfs;
 mod status;
 pub mod tree;
+pub mod zombies;
 
 pub use status::{ExitStatus, signal_name};
 pub use tree::{FileKind, Owner, PathStat};

@@ -1,0 +1,218 @@
+//! Starting one exec of a session: its permits, its wrapped command, and the task that runs it.
+//!
+//! [`launch`] takes a typed [`ExecRequest`], claims what it counts against (the server's
+//! running execs; the session's foreground slot for `exec.run`/`exec.stream`), registers the
+//! [`Exec`] (or returns the earlier one of a caller-chosen `exec_id`), and spawns the engine run.
+//! The permits travel with the task and drop when it ends, before the result is published, so a
+//! caller that saw the end may start the next command at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::envelope::{Ending, State, Stream};
+use super::exec::Exec;
+use super::protocol::Failure;
+use super::service::{Service, TOKEN_VARIABLE, random_id};
+use super::wrapper::Wrapped;
+use crate::engine::{ExecIo, Input};
+
+/// Output kept per stream of an exec (head and tail halves).
+pub const DEFAULT_OUTPUT: usize = 1024 * 1024;
+/// The most output kept per stream that a caller may ask for.
+pub const MAX_OUTPUT: u64 = 64 * 1024 * 1024;
+/// The default command timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Non-interactive defaults for every command, unless the session's env sets them (the wrapper
+/// applies them only where unset).
+const QUIET_ENV: [(&str, &str); 4] = [
+    ("PAGER", "cat"),
+    ("GIT_PAGER", "cat"),
+    ("GIT_TERMINAL_PROMPT", "0"),
+    ("DEBIAN_FRONTEND", "noninteractive"),
+];
+
+/// What to run: a shell command line, or an argv run as is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum What {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+/// One command to start in a session, typed (what `dcx mcp` builds directly).
+#[derive(Debug, Clone)]
+pub struct ExecRequest {
+    pub session_id: String,
+    pub what: What,
+    /// Bytes for its stdin (then EOF, unless `stdin_open`).
+    pub stdin: Option<Vec<u8>>,
+    /// Keep stdin open for `exec.write_stdin`.
+    pub stdin_open: bool,
+    /// Variables for this command only, checked as shell names.
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<String>,
+    /// `None`: the default (120 s, at most the server's `--max-timeout`).
+    pub timeout: Option<Duration>,
+    /// Output kept per stream; `None`: [`DEFAULT_OUTPUT`].
+    pub max_output: Option<usize>,
+    /// A caller-chosen id: used again, it answers with the earlier exec.
+    pub exec_id: Option<String>,
+}
+
+/// A shell variable name: the wrapper exports it by name.
+pub fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Where a launched exec's output goes besides its kept copy.
+pub enum Sinks {
+    /// Kept only.
+    Kept,
+    /// Passed on as it comes (`exec.stream`), the command waiting while the reader is behind.
+    Streamed(mpsc::Sender<(Stream, Bytes)>),
+}
+
+/// Starts `request` (`foreground`: `exec.run`/`exec.stream`); returns the exec and whether
+/// it is new (false: the earlier exec of the same `exec_id`).
+pub async fn launch(
+    service: &Arc<Service>,
+    request: ExecRequest,
+    foreground: bool,
+    sinks: Sinks,
+) -> Result<(Arc<Exec>, bool), Failure> {
+    let session = service.session(&request.session_id)?;
+    if let Some(id) = &request.exec_id
+        && let Some(existing) = service.find_exec(id)
+    {
+        if existing.session_id != session.id {
+            return Err(Failure::bad(format!(
+                "exec_id {id} belongs to another session"
+            )));
+        }
+        return Ok((existing, false));
+    }
+    service.open()?;
+    let timeout = match request.timeout {
+        Some(timeout) if timeout > service.limits.max_timeout => {
+            return Err(Failure::bad(format!(
+                "`timeout_ms` must be at most {}",
+                service.limits.max_timeout.as_millis()
+            )));
+        }
+        Some(timeout) => timeout,
+        None => DEFAULT_TIMEOUT.min(service.limits.max_timeout),
+    };
+    let env: Vec<String> = request
+        .env
+        .iter()
+        .filter(|(name, _)| name != TOKEN_VARIABLE)
+        .map(|(name, value)| match is_variable_name(name) {
+            true => Ok(format!("{name}={value}")),
+            false => Err(Failure::bad(format!(
+                "`env`: `{}` is not a variable name (letters, digits and _, not first a digit)",
+                name.escape_debug()
+            ))),
+        })
+        .collect::<Result<_, _>>()?;
+    // Limits: one foreground exec per session (unless concurrent), and the server's running
+    // execs. The permits live as long as the task.
+    let foreground_permit = match foreground {
+        true => Some(session.claim_foreground().ok_or_else(|| {
+            Failure::new(
+                super::protocol::Code::SessionBusy,
+                format!(
+                    "session {} is running a command; wait for it, cancel it, or create the session with `concurrent: true`",
+                    session.id
+                ),
+            )
+        })?),
+        false => None,
+    };
+    let exec_permit = service.exec_permit()?;
+    let id = request.exec_id.clone().unwrap_or_else(|| random_id("e"));
+    let budget = request.max_output.unwrap_or(DEFAULT_OUTPUT);
+    let (exec, controls) = Exec::new(id, session.id.clone(), budget, foreground);
+    let registered = service.add_exec(&exec);
+    if !Arc::ptr_eq(&registered, &exec) {
+        // Another request took the id meanwhile: that one answers.
+        return Ok((registered, false));
+    }
+    session.add_exec(exec.clone());
+    let input: Option<Input> = match request.stdin_open {
+        true => {
+            let input = exec.open_stdin();
+            if let Some(bytes) = request.stdin {
+                exec.write_stdin(bytes, false).await;
+            }
+            Some(input)
+        }
+        false => request
+            .stdin
+            .map(|bytes| Box::pin(std::io::Cursor::new(bytes)) as Input),
+    };
+    // The wrapper sets each default only where the session (or an earlier export) has none.
+    let defaults: Vec<String> = QUIET_ENV
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    let state_file = session.state_file();
+    let (command, argv) = match &request.what {
+        What::Shell(text) => (Some(text.as_str()), &[][..]),
+        What::Argv(argv) => (None, &argv[..]),
+    };
+    let command = Wrapped {
+        shell: &session.shell,
+        state_file: &state_file,
+        save_state: foreground && command.is_some(),
+        command,
+        argv,
+        env: &env,
+        defaults: &defaults,
+        cwd: request.cwd.as_deref(),
+    }
+    .command(timeout);
+    let (stdout, stderr) = match sinks {
+        Sinks::Streamed(tx) => (
+            exec.streaming_sink(Stream::Stdout, tx.clone()),
+            exec.streaming_sink(Stream::Stderr, tx),
+        ),
+        Sinks::Kept => (exec.sink(Stream::Stdout), exec.sink(Stream::Stderr)),
+    };
+    let io = ExecIo {
+        stdin: input,
+        stdout,
+        stderr,
+        control: Some(controls),
+        started: None,
+    };
+    let service = service.clone();
+    let task_exec = exec.clone();
+    tokio::spawn(async move {
+        let result = session.engine.run(&session.prepared, &command, io).await;
+        let duration_ms = task_exec.started.elapsed().as_millis() as u64;
+        let state = match result {
+            Ok(finished) => State::from_finished(&finished),
+            Err(err) => State::FailedToStart(err.to_string()),
+        };
+        let (out, err) = task_exec.totals();
+        service.log.info(&format!(
+            "exec {} session {}: {} exit={:?} signal={:?} stdout={out} B stderr={err} B {duration_ms} ms",
+            task_exec.id,
+            session.id,
+            state.name(),
+            state.exit_code(),
+            state.signal(),
+        ));
+        drop((exec_permit, foreground_permit));
+        session.touch();
+        task_exec.finish(Ending { state, duration_ms });
+    });
+    Ok((exec, true))
+}

@@ -1,0 +1,330 @@
+//! `exec.run`, `stream`, `start`, `read`, `write_stdin` and `cancel`: commands in a session.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::agent::envelope::{Data, Envelope, Event, ReadAnswer, Since, Stream};
+use crate::agent::launch::{ExecRequest, MAX_OUTPUT, Sinks, What, launch};
+use crate::agent::output::trim_partial_end;
+use crate::agent::protocol::{EventSink, Failure, Pairs, Text, at_most, text_or_base64};
+use crate::agent::service::Service;
+
+/// How long `exec.start` and `exec.read` may wait.
+const MAX_WAIT_MS: u64 = 30_000;
+/// How often a stream says it is alive.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+/// Output a stream keeps (the bytes themselves go to the reader).
+const STREAM_KEPT: usize = 64 * 1024;
+
+/// The parameters of `exec.run`, `exec.stream` and `exec.start`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecParams {
+    pub session_id: Text,
+    pub command: Option<Text>,
+    pub argv: Option<Vec<Text>>,
+    pub stdin: Option<String>,
+    pub stdin_b64: Option<String>,
+    pub stdin_open: Option<bool>,
+    pub env: Option<Pairs>,
+    pub cwd: Option<Text>,
+    pub timeout_ms: Option<u64>,
+    pub max_output_bytes: Option<u64>,
+    pub exec_id: Option<Text>,
+    /// `exec.start` only.
+    pub yield_ms: Option<u64>,
+}
+
+impl ExecParams {
+    /// The typed request; `start` is true for `exec.start` (the only one that takes
+    /// `yield_ms`).
+    pub fn into_request(self, start: bool) -> Result<ExecRequest, Failure> {
+        if !start && self.yield_ms.is_some() {
+            return Err(Failure::bad("`yield_ms` is for exec.start only"));
+        }
+        let argv: Vec<String> = self
+            .argv
+            .unwrap_or_default()
+            .into_iter()
+            .map(|word| word.0)
+            .collect();
+        let what = match (self.command, argv.is_empty()) {
+            (Some(_), false) => return Err(Failure::bad("give `command` or `argv`, not both")),
+            (None, true) => return Err(Failure::bad("`command` (or `argv`) is missing")),
+            (Some(text), _) if text.0.trim().is_empty() => {
+                return Err(Failure::bad("`command` is empty"));
+            }
+            (Some(text), _) => What::Shell(text.0),
+            (None, false) => What::Argv(argv),
+        };
+        let timeout = match self.timeout_ms {
+            Some(0) => return Err(Failure::bad("`timeout_ms` must be more than 0")),
+            other => other.map(Duration::from_millis),
+        };
+        let max_output = at_most("max_output_bytes", self.max_output_bytes, MAX_OUTPUT)?
+            .map(|bytes| bytes.max(2) as usize);
+        Ok(ExecRequest {
+            session_id: self.session_id.0,
+            what,
+            stdin: text_or_base64("stdin", self.stdin, self.stdin_b64)?,
+            stdin_open: self.stdin_open.unwrap_or(false),
+            env: self.env.unwrap_or_default().0,
+            cwd: self.cwd.map(|cwd| cwd.0),
+            timeout,
+            max_output,
+            exec_id: self.exec_id.map(|id| id.0),
+        })
+    }
+
+    /// How long `exec.start` waits for the end before answering.
+    pub fn yield_ms(&self) -> Result<Duration, Failure> {
+        let ms = at_most("yield_ms", self.yield_ms, MAX_WAIT_MS)?.unwrap_or(0);
+        Ok(Duration::from_millis(ms))
+    }
+}
+
+/// `exec.read`'s parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadParams {
+    pub exec_id: Text,
+    /// Both streams' offset.
+    pub offset: Option<u64>,
+    pub stdout_offset: Option<u64>,
+    pub stderr_offset: Option<u64>,
+    pub wait_ms: Option<u64>,
+}
+
+/// `exec.write_stdin`'s parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteParams {
+    pub exec_id: Text,
+    pub data: Option<String>,
+    pub data_b64: Option<String>,
+    pub eof: Option<bool>,
+}
+
+/// `exec.write_stdin`'s answer.
+#[derive(Debug, Serialize)]
+pub struct StdinWritten {
+    pub exec_id: String,
+    pub eof: bool,
+}
+
+/// A signal `exec.cancel` may send.
+#[derive(Debug, Clone, Copy, Default, Deserialize, schemars::JsonSchema)]
+pub enum Signal {
+    #[serde(alias = "SIGINT")]
+    INT,
+    #[default]
+    #[serde(alias = "SIGTERM")]
+    TERM,
+    #[serde(alias = "SIGKILL")]
+    KILL,
+    #[serde(alias = "SIGHUP")]
+    HUP,
+}
+
+impl Signal {
+    pub fn number(self) -> i32 {
+        match self {
+            Self::INT => libc::SIGINT,
+            Self::TERM => libc::SIGTERM,
+            Self::KILL => libc::SIGKILL,
+            Self::HUP => libc::SIGHUP,
+        }
+    }
+}
+
+/// `exec.cancel`'s parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelParams {
+    pub exec_id: Text,
+    pub signal: Option<Signal>,
+}
+
+/// Runs a command to its end; the envelope with its kept output.
+pub async fn run(service: &Arc<Service>, request: ExecRequest) -> Result<Envelope, Failure> {
+    let (exec, _) = launch(service, request, true, Sinks::Kept).await?;
+    exec.wait(None).await;
+    Ok(exec.envelope(true))
+}
+
+/// Starts a command in the background; its envelope when it ends within `wait`, else a
+/// running one.
+pub async fn start(
+    service: &Arc<Service>,
+    request: ExecRequest,
+    wait: Duration,
+) -> Result<Envelope, Failure> {
+    let (exec, _) = launch(service, request, false, Sinks::Kept).await?;
+    if !wait.is_zero() {
+        exec.wait(Some(wait)).await;
+    }
+    Ok(match exec.ending() {
+        Some(_) => exec.envelope(true),
+        None => Envelope {
+            exec_id: exec.id.clone(),
+            state: crate::agent::envelope::State::Running,
+            duration_ms: None,
+            output: crate::agent::envelope::Output::None,
+        },
+    })
+}
+
+/// Output since the offsets, after waiting (up to `wait_ms`) for something to show.
+pub async fn read(service: &Service, params: ReadParams) -> Result<ReadAnswer, Failure> {
+    let exec = service.exec(&params.exec_id.0)?;
+    let stdout_at = params.stdout_offset.or(params.offset).unwrap_or(0);
+    let stderr_at = params.stderr_offset.or(params.offset).unwrap_or(0);
+    let wait_ms = at_most("wait_ms", params.wait_ms, MAX_WAIT_MS)?.unwrap_or(0);
+    if wait_ms > 0 && exec.ending().is_none() {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
+        loop {
+            let changed = exec.changed.notified();
+            // Something to show: a whole character at least.
+            let [(out, _, _), (err, _, _)] = exec.read_from(stdout_at, stderr_at);
+            if !trim_partial_end(&out).is_empty()
+                || !trim_partial_end(&err).is_empty()
+                || exec.ending().is_some()
+            {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                break;
+            }
+        }
+    }
+    let done = exec.ending().is_some();
+    let envelope = exec.envelope(false);
+    let [stdout, stderr] = exec
+        .read_from(stdout_at, stderr_at)
+        .map(|(bytes, skipped, next)| {
+            // A running stream may end inside a character: leave it for the next read.
+            let kept = if done {
+                &bytes[..]
+            } else {
+                trim_partial_end(&bytes)
+            };
+            Since {
+                data: Data::new(kept),
+                skipped,
+                offset: next - (bytes.len() - kept.len()) as u64,
+            }
+        });
+    Ok(ReadAnswer {
+        envelope,
+        stdout,
+        stderr,
+        done,
+    })
+}
+
+pub async fn write_stdin(service: &Service, params: WriteParams) -> Result<StdinWritten, Failure> {
+    let exec = service.exec(&params.exec_id.0)?;
+    let data = text_or_base64("data", params.data, params.data_b64)?.unwrap_or_default();
+    let eof = params.eof.unwrap_or(false);
+    if !exec.write_stdin(data, eof).await {
+        return Err(Failure::bad(format!(
+            "the stdin of exec {} is not open (started without `stdin_open`, closed, or ended) or the command is not reading it",
+            exec.id
+        )));
+    }
+    Ok(StdinWritten {
+        exec_id: exec.id.clone(),
+        eof,
+    })
+}
+
+/// Signals the command's group (KILL follows TERM, INT and HUP after the grace); the envelope
+/// once it is gone.
+pub async fn cancel(service: &Service, params: CancelParams) -> Result<Envelope, Failure> {
+    let exec = service.exec(&params.exec_id.0)?;
+    if exec.ending().is_none() {
+        exec.cancel(params.signal.unwrap_or_default().number());
+    }
+    exec.wait(None).await;
+    Ok(exec.envelope(true))
+}
+
+/// Runs a command, passing its output to `events` as it comes; the `end` envelope (counts
+/// only). A reader that goes away stops the command, once, and its output is drained.
+pub async fn stream(
+    service: &Arc<Service>,
+    mut request: ExecRequest,
+    events: &EventSink,
+) -> Result<Envelope, Failure> {
+    let (tx, mut rx) = mpsc::channel::<(Stream, Bytes)>(8);
+    request.max_output = request.max_output.or(Some(STREAM_KEPT));
+    let (exec, fresh) = launch(service, request, true, Sinks::Streamed(tx)).await?;
+    let _ = events
+        .send(&Event::Start {
+            exec_id: exec.id.clone(),
+        })
+        .await;
+    if fresh {
+        let mut offsets = [0u64; 2];
+        let mut gone = false;
+        let mut tails: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+        let send = async |event: Event, gone: &mut bool| {
+            if !*gone && !events.send(&event).await {
+                *gone = true;
+                exec.cancel(libc::SIGTERM);
+            }
+        };
+        loop {
+            match tokio::time::timeout(KEEPALIVE, rx.recv()).await {
+                Err(_) => send(Event::Keepalive, &mut gone).await,
+                Ok(None) => break,
+                Ok(Some((stream, bytes))) => {
+                    let index = usize::from(stream == Stream::Stderr);
+                    let tail = &mut tails[index];
+                    tail.extend_from_slice(&bytes);
+                    let whole = trim_partial_end(tail).len();
+                    // Bytes that cannot be UTF-8 whatever follows go as base64 now.
+                    let ready: Vec<u8> = if whole == 0 && tail.len() < 4 {
+                        continue;
+                    } else if whole == 0 {
+                        std::mem::take(tail)
+                    } else {
+                        tail.drain(..whole).collect()
+                    };
+                    let offset = offsets[index];
+                    offsets[index] += ready.len() as u64;
+                    let data = Data::new(&ready);
+                    send(
+                        Event::Output {
+                            stream,
+                            data,
+                            offset,
+                        },
+                        &mut gone,
+                    )
+                    .await;
+                }
+            }
+        }
+        for (index, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
+            if !tails[index].is_empty() {
+                let data = Data::new(&tails[index]);
+                send(
+                    Event::Output {
+                        stream,
+                        data,
+                        offset: offsets[index],
+                    },
+                    &mut gone,
+                )
+                .await;
+            }
+        }
+    }
+    exec.wait(None).await;
+    Ok(exec.envelope(false))
+}

@@ -1,0 +1,205 @@
+//! `session.create`, `list`, `info`, `reset` and `destroy`: sessions bound to dev containers.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::agent::protocol::{Failure, Pairs, Text};
+use crate::agent::service::{Service, TOKEN_VARIABLE, random_id};
+use crate::agent::session::{Session, SessionInfo};
+use crate::engine::{RuntimeKind, TargetSpec};
+use crate::env::{ProbeCache, ProbeMode};
+
+/// The longest idle timeout a session may ask for: a week.
+const MAX_IDLE_S: u64 = 7 * 24 * 3600;
+
+/// The engine, as the protocol names it.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    Docker,
+    Crun,
+}
+
+/// `session.create`'s parameters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateParams {
+    pub workspace_folder: Option<Text>,
+    pub container_id: Option<Text>,
+    pub id_labels: Option<Vec<Text>>,
+    pub config: Option<Text>,
+    pub runtime: Option<Runtime>,
+    pub crun_root: Option<Text>,
+    pub crun_path: Option<Text>,
+    pub docker_path: Option<Text>,
+    pub user: Option<Text>,
+    pub env: Option<Pairs>,
+    pub cwd: Option<Text>,
+    pub idle_timeout_s: Option<u64>,
+    pub concurrent: Option<bool>,
+}
+
+/// A session to create, typed (what `dcx mcp` builds directly).
+#[derive(Debug, Clone, Default)]
+pub struct Create {
+    /// The dev container and its engine; relative paths already resolved.
+    pub target: TargetSpec,
+    pub user: Option<String>,
+    /// `remoteEnv`-like variables for every command of the session.
+    pub env: Vec<(String, String)>,
+    /// The session's first working directory.
+    pub cwd: Option<String>,
+    /// `None`: the server's `--idle-timeout`.
+    pub idle_timeout: Option<Duration>,
+    pub concurrent: bool,
+}
+
+impl CreateParams {
+    /// The typed request; relative paths are the server's directory's.
+    pub fn into_request(self, cwd: &Path) -> Result<Create, Failure> {
+        let path = |text: Option<Text>| Text::present(text).map(|path| cwd.join(path));
+        let idle =
+            crate::agent::protocol::at_most("idle_timeout_s", self.idle_timeout_s, MAX_IDLE_S)?;
+        Ok(Create {
+            target: TargetSpec {
+                container_id: Text::present(self.container_id),
+                id_labels: self
+                    .id_labels
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|label| label.0)
+                    .collect(),
+                workspace_folder: path(self.workspace_folder),
+                config: path(self.config),
+                runtime: match self.runtime {
+                    None | Some(Runtime::Docker) => RuntimeKind::Docker,
+                    Some(Runtime::Crun) => RuntimeKind::Crun,
+                },
+                docker_path: Text::present(self.docker_path),
+                crun_root: Text::present(self.crun_root).map(Into::into),
+                crun_path: Text::present(self.crun_path).map(Into::into),
+            },
+            user: Text::present(self.user),
+            env: self.env.unwrap_or_default().0,
+            cwd: self.cwd.map(|cwd| cwd.0),
+            idle_timeout: idle.map(|seconds| Duration::from_secs(seconds.max(1))),
+            concurrent: self.concurrent.unwrap_or(false),
+        })
+    }
+}
+
+/// The parameters of a method on one session.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRef {
+    pub session_id: Text,
+}
+
+/// `session.create`'s answer.
+#[derive(Debug, Serialize)]
+pub struct Created {
+    pub session_id: String,
+    pub container_id: String,
+    pub container_name: String,
+    pub user: String,
+    pub cwd: String,
+    pub runtime: &'static str,
+}
+
+/// `session.list`'s answer.
+#[derive(Debug, Serialize)]
+pub struct Sessions {
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// `session.reset`'s answer.
+#[derive(Debug, Serialize)]
+pub struct ResetAnswer {
+    pub session_id: String,
+    pub cwd: String,
+}
+
+/// `session.destroy`'s answer.
+#[derive(Debug, Serialize)]
+pub struct Destroyed {
+    pub session_id: String,
+    pub destroyed: bool,
+}
+
+/// Prepares the dev container once and registers the session.
+pub async fn create(service: &Arc<Service>, create: Create) -> Result<Created, Failure> {
+    service.open()?;
+    let permit = service.session_permit()?;
+    let mut request = create
+        .target
+        .prepare_request(&service.cwd)
+        .map_err(|err| Failure::bad(err.to_string()))?;
+    request.user = create.user;
+    request.workdir = create.cwd;
+    request.remote_env = create.env;
+    request.default_user_env_probe = ProbeMode::LoginInteractiveShell;
+    request.probe_cache = ProbeCache::default_dir();
+    request.host_env = service.host_env.clone();
+    let engine = service
+        .engines
+        .get(create.target.settings(&service.cwd))
+        .await?;
+    let mut prepared = engine.prepare(&request).await?;
+    prepared
+        .env
+        .retain(|entry| entry.split('=').next() != Some(TOKEN_VARIABLE));
+    let session = Arc::new(Session::new(
+        random_id("s"),
+        engine,
+        prepared,
+        create.concurrent,
+        create.idle_timeout.unwrap_or(service.limits.idle_timeout),
+    ));
+    let created = Created {
+        session_id: session.id.clone(),
+        container_id: session.prepared.container.id.clone(),
+        container_name: session.prepared.container.name.clone(),
+        user: session.prepared.user.clone(),
+        cwd: session.prepared.cwd.clone(),
+        runtime: session.engine.name(),
+    };
+    service.add_session(session, permit);
+    Ok(created)
+}
+
+pub fn list(service: &Service) -> Sessions {
+    Sessions {
+        sessions: service.sessions().iter().map(|s| s.info()).collect(),
+    }
+}
+
+pub async fn info(service: &Service, id: &str) -> Result<SessionInfo, Failure> {
+    let session = service.session(id)?;
+    let mut info = session.info();
+    info.cwd = Some(session.current_cwd().await);
+    Ok(info)
+}
+
+/// Back to the cwd and env of creation: a new state file, the old one removed.
+pub async fn reset(service: &Service, id: &str) -> Result<ResetAnswer, Failure> {
+    let session = service.session(id)?;
+    let old = session.reset();
+    let cwd = format!("{old}.cwd");
+    session.housekeeping(&["rm", "-f", "--", &old, &cwd]).await;
+    Ok(ResetAnswer {
+        session_id: session.id.clone(),
+        cwd: session.prepared.cwd.clone(),
+    })
+}
+
+pub async fn destroy(service: &Service, id: &str) -> Result<Destroyed, Failure> {
+    let session = service.session(id)?;
+    service.destroy(&session).await;
+    Ok(Destroyed {
+        session_id: session.id.clone(),
+        destroyed: true,
+    })
+}

@@ -1,0 +1,268 @@
+//! A session: one prepared dev container and what its commands share.
+//!
+//! Prepared once at `session.create` (selection, config, user, probe), a session holds the
+//! engine it runs on, the shell and state file its wrapper uses, its foreground permit (one
+//! `exec.run`/`exec.stream` at a time unless it is concurrent), its execs, and when it was last
+//! used (for the idle sweep).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::exec::Exec;
+use crate::engine::{Command, Engine, ExecIo, Prepared};
+
+/// A session: a prepared dev container and what its commands share.
+pub struct Session {
+    pub id: String,
+    pub engine: Arc<Engine>,
+    pub prepared: Prepared,
+    /// The shell the wrapper runs in (the user's, when it is a POSIX one; else `/bin/sh`).
+    pub shell: String,
+    /// Foreground commands may run side by side.
+    pub concurrent: bool,
+    pub idle_timeout: Duration,
+    created: SystemTime,
+    last_used: Mutex<(Instant, SystemTime)>,
+    /// Bumped by `session.reset`: a new state file.
+    generation: AtomicU64,
+    /// One permit: the foreground command of a session that is not concurrent.
+    foreground: Arc<Semaphore>,
+    /// Execs of this session, oldest first.
+    execs: Mutex<VecDeque<Arc<Exec>>>,
+}
+
+/// `session.info`'s answer (and `session.list`'s entries).
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionInfo {
+    pub session_id: String,
+    pub container_id: String,
+    pub container_name: String,
+    pub image: Option<String>,
+    pub workspace_folder: Option<std::path::PathBuf>,
+    pub remote_workspace_folder: Option<String>,
+    pub runtime: &'static str,
+    pub user: String,
+    pub concurrent: bool,
+    pub running_execs: Vec<String>,
+    pub last_exit: Option<LastExit>,
+    pub created_ms: u64,
+    pub last_used_ms: u64,
+    /// The current directory (only `session.info` reads it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+}
+
+/// The last exec of a session that has ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastExit {
+    pub exec_id: String,
+    pub state: &'static str,
+    pub exit_code: Option<i64>,
+    pub signal: Option<&'static str>,
+}
+
+fn epoch_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+impl Session {
+    pub fn new(
+        id: String,
+        engine: Arc<Engine>,
+        prepared: Prepared,
+        concurrent: bool,
+        idle_timeout: Duration,
+    ) -> Self {
+        let shell = match prepared.environment.shell.rsplit('/').next() {
+            Some("bash" | "sh" | "dash" | "ash" | "zsh" | "ksh" | "mksh") => {
+                prepared.environment.shell.clone()
+            }
+            _ => "/bin/sh".to_owned(),
+        };
+        Self {
+            id,
+            engine,
+            prepared,
+            shell,
+            concurrent,
+            idle_timeout,
+            created: SystemTime::now(),
+            last_used: Mutex::new((Instant::now(), SystemTime::now())),
+            generation: AtomicU64::new(0),
+            foreground: Arc::new(Semaphore::new(1)),
+            execs: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    pub fn touch(&self) {
+        *self.last_used.lock().unwrap_or_else(|e| e.into_inner()) =
+            (Instant::now(), SystemTime::now());
+    }
+
+    /// The foreground permit, unless another foreground command holds it (a concurrent
+    /// session needs none: `Some(None)`).
+    pub fn claim_foreground(&self) -> Option<Option<OwnedSemaphorePermit>> {
+        if self.concurrent {
+            return Some(None);
+        }
+        self.foreground.clone().try_acquire_owned().ok().map(Some)
+    }
+
+    /// The folder of the session's state files, in the container's `/tmp` (mode 0700, made by
+    /// the first command).
+    pub fn state_dir(&self) -> String {
+        format!("/tmp/.dcx-agent-{}", self.id)
+    }
+
+    /// The state file of the current generation.
+    pub fn state_file(&self) -> String {
+        format!(
+            "{}/state-{}",
+            self.state_dir(),
+            self.generation.load(Ordering::SeqCst)
+        )
+    }
+
+    /// Starts a new generation (`session.reset`); returns the old state file.
+    pub fn reset(&self) -> String {
+        let old = self.state_file();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        old
+    }
+
+    pub fn add_exec(&self, exec: Arc<Exec>) {
+        self.execs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(exec);
+    }
+
+    /// Its execs that have not ended.
+    pub fn running(&self) -> Vec<Arc<Exec>> {
+        self.execs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|exec| exec.ending().is_none())
+            .cloned()
+            .collect()
+    }
+
+    /// Nothing runs and no request came for its idle timeout.
+    pub fn idle(&self) -> bool {
+        self.running().is_empty()
+            && self
+                .last_used
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .0
+                .elapsed()
+                > self.idle_timeout
+    }
+
+    /// Forgets finished execs beyond the newest `keep` that ended more than `age` ago;
+    /// returns their ids.
+    pub fn forget_old(&self, keep: usize, age: Duration) -> Vec<String> {
+        let mut execs = self.execs.lock().unwrap_or_else(|e| e.into_inner());
+        let finished = execs.iter().filter(|e| e.ending().is_some()).count();
+        let mut surplus = finished.saturating_sub(keep);
+        let mut dropped = Vec::new();
+        execs.retain(|exec| {
+            let old = exec.finished_at().is_some_and(|at| at.elapsed() > age);
+            if surplus > 0 && old {
+                surplus -= 1;
+                dropped.push(exec.id.clone());
+                false
+            } else {
+                true
+            }
+        });
+        dropped
+    }
+
+    /// Forgets every exec; returns their ids.
+    pub fn forget_all(&self) -> Vec<String> {
+        self.execs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .map(|exec| exec.id.clone())
+            .collect()
+    }
+
+    /// What `session.info` says of it (without the current directory).
+    pub fn info(&self) -> SessionInfo {
+        let last_exit = self
+            .execs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .rev()
+            .find_map(|exec| {
+                exec.ending().map(|ending| LastExit {
+                    exec_id: exec.id.clone(),
+                    state: ending.state.name(),
+                    exit_code: ending.state.exit_code(),
+                    signal: ending.state.signal(),
+                })
+            });
+        let container = &self.prepared.container;
+        SessionInfo {
+            session_id: self.id.clone(),
+            container_id: container.id.clone(),
+            container_name: container.name.clone(),
+            image: container.image.clone(),
+            workspace_folder: self.prepared.workspace_folder.clone(),
+            remote_workspace_folder: self.prepared.remote_workspace_folder.clone(),
+            runtime: self.engine.name(),
+            user: self.prepared.user.clone(),
+            concurrent: self.concurrent,
+            running_execs: self.running().iter().map(|e| e.id.clone()).collect(),
+            last_exit,
+            created_ms: epoch_ms(self.created),
+            last_used_ms: epoch_ms(self.last_used.lock().unwrap_or_else(|e| e.into_inner()).1),
+            cwd: None,
+        }
+    }
+
+    /// The session's current directory: the one its last command left (read from the state
+    /// file through the engine's file call, no exec), else the prepared one.
+    pub async fn current_cwd(&self) -> String {
+        let file = format!("{}.cwd", self.state_file());
+        match self
+            .engine
+            .read_file(&self.prepared.container, &file, 0, None, 64 * 1024)
+            .await
+        {
+            Ok(content) if !content.bytes.is_empty() => {
+                String::from_utf8_lossy(&content.bytes).into_owned()
+            }
+            _ => self.prepared.cwd.clone(),
+        }
+    }
+
+    /// Runs a short bookkeeping command (no state saved, 10 s at most); true when it exited 0.
+    pub async fn housekeeping(&self, argv: &[&str]) -> bool {
+        let command = Command {
+            timeout: Some(Duration::from_secs(10)),
+            ..Command::new(argv.iter().copied())
+        };
+        let io = ExecIo {
+            stdin: None,
+            stdout: Box::pin(tokio::io::sink()),
+            stderr: Box::pin(tokio::io::sink()),
+            control: None,
+            started: None,
+        };
+        self.engine
+            .run(&self.prepared, &command, io)
+            .await
+            .is_ok_and(|finished| finished.status.exit_code() == 0)
+    }
+}

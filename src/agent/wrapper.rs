@@ -1,0 +1,230 @@
+//! The shell wrapper every agent command runs through: session state without a shell.
+//!
+//! Each command runs fresh through [`WRAPPER`], which first replays the session's state file
+//! (the `cd` and the exports the last command left), then applies the request's env and cwd,
+//! runs the command, and writes the state file anew (`pwd` and `export -p`, mode 0600, in the
+//! container's `/tmp`; the request's variables are left out unless the command changed them)
+//! with shell builtins only, so the bookkeeping starts no process. Foreground commands of a
+//! session run one at a time, so one writer at a time. A pager or a prompt can never wedge the
+//! session: there is no shell to wedge.
+
+use std::time::Duration;
+
+use crate::engine::Command;
+
+/// The shell script every command runs through (see the module docs). Everything it is told
+/// comes in its environment, never its argv (which any user of the container can read in
+/// `ps`): `__DCX_STATE` (the state file, in a directory of the session's own), `__DCX_SAVE`
+/// (`1`: save the state afterwards), `__DCX_CMD` (the command string; empty: run the argv),
+/// `__DCX_CD`, the request's variables `__DCX_E1`… (`__DCX_N` of them) and the defaults
+/// `__DCX_D1`… (`__DCX_DN`, set only where unset). A state file is replayed only when it and
+/// its directory belong to the user running the command.
+pub const WRAPPER: &str = r#"__dcx_state=$__DCX_STATE __dcx_save=$__DCX_SAVE __dcx_cmd=$__DCX_CMD __dcx_cd=$__DCX_CD
+__dcx_n=${__DCX_N:-0} __dcx_dn=${__DCX_DN:-0} __dcx_i=1
+while [ "$__dcx_i" -le "$__dcx_n" ]; do
+  eval "__dcx_e$__dcx_i=\$__DCX_E$__dcx_i; unset __DCX_E$__dcx_i"; __dcx_i=$((__dcx_i + 1))
+done
+__dcx_i=1
+while [ "$__dcx_i" -le "$__dcx_dn" ]; do
+  eval "__dcx_d$__dcx_i=\$__DCX_D$__dcx_i; unset __DCX_D$__dcx_i"; __dcx_i=$((__dcx_i + 1))
+done
+unset __DCX_STATE __DCX_SAVE __DCX_CMD __DCX_CD __DCX_N __DCX_DN
+__dcx_dir=${__dcx_state%/*}
+[ -d "$__dcx_dir" ] || mkdir -m 700 "$__dcx_dir" 2>/dev/null
+if [ -O "$__dcx_dir" ] && [ -O "$__dcx_state" ]; then . "$__dcx_state"; fi
+__dcx_i=1
+while [ "$__dcx_i" -le "$__dcx_dn" ]; do
+  eval "__dcx_kv=\$__dcx_d$__dcx_i"; __dcx_k=${__dcx_kv%%=*}
+  eval "[ -n \"\${$__dcx_k+x}\" ] || export \"\$__dcx_kv\""; __dcx_i=$((__dcx_i + 1))
+done
+__dcx_i=1
+while [ "$__dcx_i" -le "$__dcx_n" ]; do
+  eval "__dcx_kv=\$__dcx_e$__dcx_i"; __dcx_k=${__dcx_kv%%=*}
+  eval "__dcx_had$__dcx_i=\${$__dcx_k+x} __dcx_old$__dcx_i=\${$__dcx_k-}"
+  export "$__dcx_kv"; __dcx_i=$((__dcx_i + 1))
+done
+if [ -n "$__dcx_cd" ]; then cd -- "$__dcx_cd" || exit 1; fi
+if [ -z "$__dcx_cmd" ]; then exec "$@"; fi
+eval "$__dcx_cmd"
+__dcx_status=$?
+if [ "$__dcx_save" = 1 ] && [ -O "$__dcx_dir" ]; then
+  # The request's own variables are for this command only, unless it changed them.
+  __dcx_i=1
+  while [ "$__dcx_i" -le "$__dcx_n" ]; do
+    eval "__dcx_kv=\$__dcx_e$__dcx_i"; __dcx_k=${__dcx_kv%%=*}
+    eval "if [ \"\${$__dcx_k-}\" = \"\${__dcx_kv#*=}\" ]; then if [ -n \"\$__dcx_had$__dcx_i\" ]; then export $__dcx_k=\"\$__dcx_old$__dcx_i\"; else unset $__dcx_k; fi; fi"
+    __dcx_i=$((__dcx_i + 1))
+  done
+  __dcx_sq=\' __dcx_q= __dcx_r=$PWD
+  while :; do
+    case $__dcx_r in
+      *$__dcx_sq*)
+        __dcx_h=${__dcx_r%%$__dcx_sq*}
+        __dcx_q=$__dcx_q$__dcx_h$__dcx_sq\\$__dcx_sq$__dcx_sq
+        __dcx_r=${__dcx_r#*$__dcx_sq};;
+      *) __dcx_q=$__dcx_q$__dcx_r; break;;
+    esac
+  done
+  umask 077
+  { printf "cd -- '%s' 2>/dev/null\n" "$__dcx_q"; export -p; } >| "$__dcx_state" 2>/dev/null
+  printf '%s' "$PWD" >| "$__dcx_state.cwd" 2>/dev/null
+fi
+exit $__dcx_status
+"#;
+
+/// The command that runs `command` (a shell string) or `argv` through [`WRAPPER`].
+pub struct Wrapped<'a> {
+    pub shell: &'a str,
+    pub state_file: &'a str,
+    pub save_state: bool,
+    pub command: Option<&'a str>,
+    pub argv: &'a [String],
+    /// The request's `NAME=value` variables.
+    pub env: &'a [String],
+    /// `NAME=value` defaults, set where the session has no such variable.
+    pub defaults: &'a [String],
+    pub cwd: Option<&'a str>,
+}
+
+impl Wrapped<'_> {
+    /// The wrapper's argv and what it is told, in its environment.
+    pub fn parts(&self) -> (Vec<String>, Vec<String>) {
+        let mut argv = vec![
+            self.shell.to_owned(),
+            "-c".to_owned(),
+            WRAPPER.to_owned(),
+            "dcx".to_owned(),
+        ];
+        argv.extend(self.argv.iter().cloned());
+        let mut env = vec![
+            format!("__DCX_STATE={}", self.state_file),
+            format!("__DCX_SAVE={}", if self.save_state { "1" } else { "0" }),
+            format!("__DCX_CMD={}", self.command.unwrap_or_default()),
+            format!("__DCX_CD={}", self.cwd.unwrap_or_default()),
+            format!("__DCX_N={}", self.env.len()),
+            format!("__DCX_DN={}", self.defaults.len()),
+        ];
+        for (index, entry) in self.env.iter().enumerate() {
+            env.push(format!("__DCX_E{}={entry}", index + 1));
+        }
+        for (index, entry) in self.defaults.iter().enumerate() {
+            env.push(format!("__DCX_D{}={entry}", index + 1));
+        }
+        (argv, env)
+    }
+
+    pub fn command(&self, timeout: Duration) -> Command {
+        let (argv, env) = self.parts();
+        Command {
+            argv,
+            env,
+            timeout: Some(timeout),
+            ..Command::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the wrapper with a local shell, as the container would.
+    fn wrapped(shell: &str, state: &str, save: bool, command: &str, env: &[&str]) -> String {
+        let env: Vec<String> = env.iter().map(|e| (*e).to_owned()).collect();
+        let defaults = ["PAGER=cat".to_owned()];
+        let (argv, vars) = Wrapped {
+            shell,
+            state_file: state,
+            save_state: save,
+            command: Some(command),
+            argv: &[],
+            env: &env,
+            defaults: &defaults,
+            cwd: None,
+        }
+        .parts();
+        let (program, mut args) = match shell {
+            "/bin/busybox" => (shell, vec!["sh".to_owned()]),
+            _ => (shell, Vec::new()),
+        };
+        args.extend(argv[1..].iter().cloned());
+        let mut run = std::process::Command::new(program);
+        run.args(&args).env_clear().env("PATH", "/usr/bin:/bin");
+        for var in vars {
+            let (name, value) = var.split_once('=').unwrap();
+            run.env(name, value);
+        }
+        let out = run.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn cd_and_exports_persist_through_the_state_file() {
+        for shell in ["/bin/sh", "/bin/bash", "/bin/busybox"] {
+            if !std::path::Path::new(shell).exists() {
+                continue;
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let odd = dir.path().join("it's a \"dir\"");
+            std::fs::create_dir(&odd).unwrap();
+            let state = dir.path().join("session/state");
+            let state = state.to_str().unwrap();
+            let cd = format!(
+                "cd '{}' && export KEPT='a '\\''b' ONCE=changed PAGER=less FOO=keep",
+                odd.display().to_string().replace('\'', "'\\''")
+            );
+            wrapped(shell, state, true, &cd, &["ONCE=given", "GONE=x"]);
+            // A request's FOO is for that command only; the session's comes back after it.
+            let seen = wrapped(shell, state, true, "echo \"$FOO\"", &["FOO=tmp"]);
+            assert_eq!(seen, "tmp\n", "{shell}");
+            let seen = wrapped(
+                shell,
+                state,
+                true,
+                "pwd; echo \"$KEPT|${ONCE-}|${GONE-unset}|$PAGER|$FOO\"",
+                &[],
+            );
+            assert_eq!(
+                seen,
+                format!("{}\na 'b|changed|unset|less|keep\n", odd.display()),
+                "{shell}"
+            );
+            // A session that set no PAGER gets the default; the command's text is not argv.
+            let fresh = dir.path().join("other/state");
+            let fresh = fresh.to_str().unwrap();
+            let seen = wrapped(
+                shell,
+                fresh,
+                false,
+                "echo $PAGER; tr '\\0' ' ' < /proc/$$/cmdline",
+                &[],
+            );
+            assert!(
+                seen.starts_with("cat\n") && !seen.contains("cmdline"),
+                "{shell}: {seen}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(format!("{state}.cwd")).unwrap(),
+                odd.display().to_string()
+            );
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |path: &str| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(
+                (
+                    mode(state),
+                    mode(&dir.path().join("session").display().to_string())
+                ),
+                (0o600, 0o700)
+            );
+            // Not saved: the next command sees the same state.
+            wrapped(shell, state, false, "cd / && export KEPT=other", &[]);
+            let seen = wrapped(shell, state, false, "echo \"$KEPT\"", &[]);
+            assert_eq!(seen, "a 'b\n", "{shell}");
+        }
+    }
+}
