@@ -15,7 +15,8 @@ use tokio::sync::mpsc;
 use super::envelope::{Ending, State, Stream};
 use super::exec::Exec;
 use super::protocol::Failure;
-use super::service::{Service, TOKEN_VARIABLE, random_id};
+use super::protocol::random_id;
+use super::service::{Service, TOKEN_VARIABLE};
 use super::wrapper::Wrapped;
 use crate::engine::{ExecIo, Input};
 

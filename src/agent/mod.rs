@@ -141,3 +141,6 @@ async fn run(options: ServeOptions, token: Option<String>, log: Log) -> Result<(
     log.info("stopped");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -139,6 +139,14 @@ impl Request {
     }
 }
 
+/// 128 random bits as hex: ids nobody can guess or plant files for.
+pub fn random_id(prefix: &str) -> String {
+    let mut bytes = [0u8; 16];
+    let _ = getrandom::fill(&mut bytes);
+    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("{prefix}-{hex}")
+}
+
 /// A successful answer.
 pub fn answer_ok(id: &Value, data: Value) -> Value {
     json!({"id": id, "ok": true, "data": data})

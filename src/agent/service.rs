@@ -2,12 +2,10 @@
 //!
 //! [`Service`] is the registry: sessions by id (each holding a session permit), execs by id,
 //! the permits that bound running execs, the connected engines, and the shutdown flag. A
-//! transport hands it a parsed [`Request`] ([`Service::handle`]); the method itself is
+//! transport hands it a parsed [`Request`] ([`Service::handle`]); the methods are
 //! [`super::methods`]'. Limits are semaphore permits held by what they count (a session's
-//! registry entry, an exec's task), so they are released however that ends.
-//!
-//! Logs carry ids, methods, states, byte counts and durations; never command text, env values,
-//! stdin, output or tokens.
+//! registry entry, an exec's task), released however that ends. Logs carry ids, methods,
+//! states, byte counts and durations; never command text, env values, stdin, output or tokens.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -62,14 +60,6 @@ pub struct Service {
     session_permits: Arc<Semaphore>,
     exec_permits: Arc<Semaphore>,
     stopping: AtomicBool,
-}
-
-/// 128 random bits as hex: ids nobody can guess or plant files for.
-pub fn random_id(prefix: &str) -> String {
-    let mut bytes = [0u8; 16];
-    let _ = getrandom::fill(&mut bytes);
-    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!("{prefix}-{hex}")
 }
 
 impl Service {

@@ -12,7 +12,9 @@
 //! (a process no signal can reach); `stalled` (runs until killed, and a signal's delivery never
 //! ends, as with a stalled daemon); `/bin/sh` running the passwd lookup (answers from
 //! [`Memory::passwd`]); `/bin/bash -lic`, the probe (its environment: `PATH` and the
-//! `export NAME=value` lines of the root filesystem's `/etc/profile`). Anything else exits 127.
+//! `export NAME=value` lines of the root filesystem's `/etc/profile`); a shell `-c SCRIPT NAME
+//! ARGS…` (the agent's wrapper) runs ARGS, or without them the words of its `__DCX_CMD`.
+//! Anything else exits 127.
 //! Files live in a container's `rootfs`, a host
 //! folder the test makes, read and written as crun's are.
 
@@ -377,6 +379,27 @@ impl Program {
                 }
                 self.out(format!("{marker}{environ}{marker}")).await;
                 ExitStatus::Code(0)
+            }
+            Some(_) if arg(1) == "-c" && argv.len() >= 4 => {
+                // A shell running a script (the agent's wrapper): its arguments, as
+                // `exec "$@"` would run them, else the words of `__DCX_CMD`.
+                let words: Vec<String> = match argv.get(4..) {
+                    Some(rest) if !rest.is_empty() => rest.to_vec(),
+                    _ => self
+                        .spec
+                        .env
+                        .iter()
+                        .find_map(|entry| entry.strip_prefix("__DCX_CMD="))
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect(),
+                };
+                if words.is_empty() {
+                    return ExitStatus::Code(0);
+                }
+                self.spec.argv = words;
+                Box::pin(self.run()).await
             }
             _ => {
                 self.err(format!("{}: not found\n", arg(0))).await;

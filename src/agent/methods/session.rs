@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::agent::protocol::random_id;
 use crate::agent::protocol::{Failure, Pairs, Text};
-use crate::agent::service::{Service, TOKEN_VARIABLE, random_id};
+use crate::agent::service::{Service, TOKEN_VARIABLE};
 use crate::agent::session::{Session, SessionInfo};
 use crate::engine::{RuntimeKind, TargetSpec};
 use crate::env::{ProbeCache, ProbeMode};
