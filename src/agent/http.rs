@@ -152,7 +152,7 @@ async fn handle(
                 }
             };
             let answer = async {
-                let answer = service.handle(request, &tx).await;
+                let answer = super::methods::handle(&service, request, &tx).await;
                 let _ = tx.send(answer).await;
                 drop(tx);
             };
@@ -167,6 +167,6 @@ async fn handle(
             .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()));
     }
     let (tx, _rx) = mpsc::channel::<Value>(1);
-    let answer = service.handle(request, &tx).await;
+    let answer = super::methods::handle(&service, request, &tx).await;
     json_response(StatusCode::OK, &answer)
 }

@@ -2,8 +2,8 @@
 //!
 //! [`Service`] is the registry: sessions by id (each holding a session permit), execs by id,
 //! the permits that bound running execs, the connected engines, and the shutdown flag. A
-//! transport hands it a parsed [`Request`] ([`Service::handle`]); the methods are
-//! [`super::methods`]'. Limits are semaphore permits held by what they count (a session's
+//! transport hands a parsed request to [`super::methods::handle`], whose methods act on it.
+//! Limits are semaphore permits held by what they count (a session's
 //! registry entry, an exec's task), released however that ends. Logs carry ids, methods,
 //! states, byte counts and durations; never command text, env values, stdin, output or tokens.
 
@@ -13,13 +13,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::engines::{Connect, Engines};
 use super::exec::Exec;
-use super::methods::{self, Call};
-use super::protocol::{Code, EventSink, Failure, Request, answer_err, answer_ok};
+use super::protocol::{Code, Failure};
 use super::session::Session;
 use crate::log::Log;
 
@@ -87,45 +85,6 @@ impl Service {
             execs: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
         })
-    }
-
-    /// Answers one request; `exec.stream`'s events go to `events` first.
-    pub async fn handle(
-        self: &Arc<Self>,
-        request: Request,
-        events: &tokio::sync::mpsc::Sender<Value>,
-    ) -> Value {
-        let started = Instant::now();
-        let Request { id, method, params } = request;
-        let sink = EventSink::new(id.clone(), events.clone());
-        let outcome = match Call::parse(&method, params) {
-            Ok(call) => methods::answer(self, call, &sink).await,
-            Err(failure) => Err(failure),
-        };
-        let elapsed = started.elapsed().as_millis();
-        // The method name is the caller's: shown escaped, it cannot forge a log line.
-        let shown = method.escape_debug();
-        match outcome {
-            Ok(methods::Outcome::Reply(reply)) => {
-                let summary = reply.summary();
-                self.log
-                    .info(&format!("{shown} id={id} ok{summary} {elapsed} ms"));
-                answer_ok(&id, serde_json::to_value(&reply).unwrap_or_default())
-            }
-            Ok(methods::Outcome::End(envelope)) => {
-                let summary = methods::Reply::Envelope(envelope.clone()).summary();
-                self.log
-                    .info(&format!("{shown} id={id} ended{summary} {elapsed} ms"));
-                super::envelope::Event::End(envelope).line(&id)
-            }
-            Err(failure) => {
-                self.log.info(&format!(
-                    "{shown} id={id} error={} {elapsed} ms",
-                    failure.code.as_str()
-                ));
-                answer_err(&id, &failure)
-            }
-        }
     }
 
     /// Refuses new work once shutting down.

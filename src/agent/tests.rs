@@ -87,7 +87,7 @@ impl Harness {
             method: method.into(),
             params: params.as_object().cloned().unwrap_or_default(),
         };
-        self.service.handle(request, &events).await
+        super::methods::handle(&self.service, request, &events).await
     }
 
     async fn ok(&self, method: &str, params: Value) -> Value {
@@ -430,7 +430,7 @@ async fn limits_are_permits_released_when_the_command_ends() {
             method: "exec.run".into(),
             params: params.as_object().cloned().unwrap(),
         };
-        service.handle(request, &events).await
+        super::methods::handle(&service, request, &events).await
     });
     while h.service.find_exec("fg").is_none() {
         tokio::task::yield_now().await;
@@ -546,7 +546,7 @@ async fn a_stream_sends_start_output_and_end() {
         method: "exec.stream".into(),
         params: params.as_object().cloned().unwrap(),
     };
-    let end = h.service.handle(request, &events).await;
+    let end = super::methods::handle(&h.service, request, &events).await;
     drop(events);
     let mut seen = Vec::new();
     while let Some(line) = lines.recv().await {

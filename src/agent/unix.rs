@@ -144,7 +144,7 @@ async fn connection(stream: UnixStream, service: Arc<Service>, stop: Cancellatio
         let service = service.clone();
         let tx = tx.clone();
         tokio::spawn(async move {
-            let answer = service.handle(request, &tx).await;
+            let answer = super::methods::handle(&service, request, &tx).await;
             let _ = tx.send(answer).await;
         });
     }

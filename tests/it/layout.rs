@@ -259,3 +259,121 @@ fn the_checks_see_what_they_look_for() {
         ["engine"]
     );
 }
+
+/// The sibling files a source file of `src/DIR/` names, through `super::NAME` or
+/// `crate::DIR::NAME` (doc comments, `mod.rs` and tests aside).
+fn sibling_uses(dir: &str, text: &str, siblings: &[String]) -> Vec<String> {
+    let code: String = text
+        .split("#[cfg(test)]")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut used: Vec<String> = siblings
+        .iter()
+        .filter(|name| {
+            [format!("super::{name}"), format!("crate::{dir}::{name}")]
+                .iter()
+                .any(|path| {
+                    code.match_indices(path.as_str()).any(|(at, _)| {
+                        !code[at + path.len()..]
+                            .starts_with(|c: char| c.is_alphanumeric() || c == '_')
+                    })
+                })
+        })
+        .cloned()
+        .collect();
+    used.sort();
+    used
+}
+
+#[test]
+fn the_files_of_a_front_end_import_one_way() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for dir in ["agent", "mcp", "cli"] {
+        let mut edges: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let files: Vec<PathBuf> = std::fs::read_dir(src.join(dir))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| {
+                path.extension().is_some_and(|ext| ext == "rs") || path.join("mod.rs").exists()
+            })
+            .collect();
+        let name = |path: &Path| path.file_stem().unwrap().to_string_lossy().into_owned();
+        let siblings: Vec<String> = files
+            .iter()
+            .map(|path| name(path))
+            .filter(|name| name != "mod" && name != "tests")
+            .collect();
+        for path in &files {
+            let own = name(path);
+            if !siblings.contains(&own) {
+                continue;
+            }
+            let mut texts = Vec::new();
+            if path.is_dir() {
+                let mut inner = Vec::new();
+                sources(path, &mut inner);
+                texts.extend(
+                    inner
+                        .iter()
+                        .map(|file| std::fs::read_to_string(file).unwrap()),
+                );
+            } else {
+                texts.push(std::fs::read_to_string(path).unwrap());
+            }
+            // Inside a folder module, its own files reach siblings through one more `super::`.
+            let uses = texts
+                .iter()
+                .flat_map(|text| {
+                    let text = text.replace("super::super::", "super::");
+                    sibling_uses(dir, &text, &siblings)
+                })
+                .filter(|used| *used != own)
+                .collect();
+            edges.insert(own, uses);
+        }
+        // A depth-first walk: a file met again on its own path is a circle.
+        fn walk(
+            node: &str,
+            edges: &BTreeMap<String, Vec<String>>,
+            path: &mut Vec<String>,
+            done: &mut Vec<String>,
+        ) -> Option<Vec<String>> {
+            if let Some(at) = path.iter().position(|seen| seen == node) {
+                let mut circle = path[at..].to_vec();
+                circle.push(node.to_owned());
+                return Some(circle);
+            }
+            if done.iter().any(|seen| seen == node) {
+                return None;
+            }
+            path.push(node.to_owned());
+            for next in edges.get(node).into_iter().flatten() {
+                if let Some(circle) = walk(next, edges, path, done) {
+                    return Some(circle);
+                }
+            }
+            path.pop();
+            done.push(node.to_owned());
+            None
+        }
+        let mut done = Vec::new();
+        for node in edges.keys() {
+            let circle = walk(node, &edges, &mut Vec::new(), &mut done);
+            assert!(
+                circle.is_none(),
+                "src/{dir}: a circle of imports: {circle:?} ({edges:?})"
+            );
+        }
+        // The check sees what it looks for: the agent's methods use its service.
+        if dir == "agent" {
+            assert!(
+                edges["methods"].contains(&"service".to_owned()),
+                "{edges:?}"
+            );
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! The protocol's methods: each request parsed once into a typed [`Call`], answered as a [`Reply`].
 //!
-//! One file per method family: [`system`] (`system.*`), [`session`] (`session.*`), [`exec`]
+//! [`handle`] is what the transports call: a request in, its answer line out (stream events
+//! first). One file per method family: [`system`] (`system.*`), [`session`] (`session.*`), [`exec`]
 //! (`exec.*`), [`fs`] (`fs.*`). Each method has a parameter type parsed at the edge (unknown
 //! fields refused, errors naming the field) and a typed answer; `dcx mcp` calls the same typed
 //! functions directly.
@@ -11,12 +12,13 @@ pub mod session;
 pub mod system;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::envelope::{Envelope, ReadAnswer};
-use super::protocol::{Code, EventSink, Failure, parse_params};
+use super::envelope::{Envelope, Event, ReadAnswer};
+use super::protocol::{Code, EventSink, Failure, Request, answer_err, answer_ok, parse_params};
 use super::service::Service;
 use super::session::SessionInfo;
 
@@ -124,6 +126,47 @@ impl Reply {
             parts.push_str(&format!(" exec_id=\"{}\"", written.exec_id));
         }
         parts
+    }
+}
+
+/// Answers one request; `exec.stream`'s events go to `events` first.
+pub async fn handle(
+    service: &Arc<Service>,
+    request: Request,
+    events: &tokio::sync::mpsc::Sender<Value>,
+) -> Value {
+    let started = Instant::now();
+    let Request { id, method, params } = request;
+    let sink = EventSink::new(id.clone(), events.clone());
+    let outcome = match Call::parse(&method, params) {
+        Ok(call) => answer(service, call, &sink).await,
+        Err(failure) => Err(failure),
+    };
+    let elapsed = started.elapsed().as_millis();
+    // The method name is the caller's: shown escaped, it cannot forge a log line.
+    let shown = method.escape_debug();
+    match outcome {
+        Ok(Outcome::Reply(reply)) => {
+            let summary = reply.summary();
+            service
+                .log
+                .info(&format!("{shown} id={id} ok{summary} {elapsed} ms"));
+            answer_ok(&id, serde_json::to_value(&reply).unwrap_or_default())
+        }
+        Ok(Outcome::End(envelope)) => {
+            let summary = Reply::Envelope(envelope.clone()).summary();
+            service
+                .log
+                .info(&format!("{shown} id={id} ended{summary} {elapsed} ms"));
+            Event::End(envelope).line(&id)
+        }
+        Err(failure) => {
+            service.log.info(&format!(
+                "{shown} id={id} error={} {elapsed} ms",
+                failure.code.as_str()
+            ));
+            answer_err(&id, &failure)
+        }
     }
 }
 
