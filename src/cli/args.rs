@@ -86,7 +86,8 @@ Environment:
   DCX_NO_PROBE_CACHE=1    as --no-probe-cache
   XDG_CACHE_HOME, HOME    where the probe cache lives (…/dcx/probe)";
 
-/// Which dev container, as `dcx exec` selects it (none: the current directory).
+/// Which dev container on which engine, as `dcx exec` names them (no selector: the current
+/// directory).
 #[derive(Debug, Args)]
 pub struct TargetArgs {
     /// Id, name or unique id prefix of the container
@@ -116,6 +117,10 @@ pub struct TargetArgs {
     /// The crun binary (with --runtime crun)
     #[arg(long = "crun-path", value_name = "PATH")]
     pub crun_path: Option<String>,
+
+    /// Docker CLI path; a path to podman selects the podman socket
+    #[arg(long = "docker-path", value_name = "PATH")]
+    pub docker_path: Option<String>,
 }
 
 const CP_FOOTER: &str = "Examples:
