@@ -483,11 +483,13 @@ impl From<LogFormat> for crate::log::Format {
     }
 }
 
-/// Parses `--timeout`: a humantime duration (`1s`, `2m 30s`, `500ms`) or a number of seconds.
 /// The longest duration an option takes: a year (anything longer is surely a typo, and every
 /// deadline computed from it stays representable).
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// Parses a duration option (`--timeout`, `--since`, serve's limits): a humantime duration
+/// (`1s`, `2m 30s`, `500ms`) or a number of seconds, longer than zero and at most
+/// [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let too_long = || "the longest duration taken is a year (365d)".to_owned();
     let duration = match text.parse::<f64>() {

@@ -25,7 +25,7 @@ use super::request::ExecRequest;
 use super::stdio::{self, Stream};
 use super::terminal::{self, HostTerminal, RawMode};
 use super::{args, report, signals, stderr_log};
-use crate::engine::{Command, Control, End, Engine, ExecIo, HandOver};
+use crate::engine::{Command, Control, End, Engine, ExecIo, ExitStatus, HandOver};
 use crate::log::{Format, Level, Log};
 
 /// Runs `dcx exec` and returns the process exit code.
@@ -71,7 +71,7 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<u8, Error> {
             log.error(&format!(
                 "Interrupted by SIG{name} before the command started; nothing was left running."
             ));
-            return Ok(u8::try_from(128 + signal).unwrap_or(1));
+            return Ok(ExitStatus::Signal(signal).exit_code());
         }
     };
     drop(early);
@@ -143,6 +143,14 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<u8, Error> {
 /// Whether the engine may run the command in dcx's place: dcx would have nothing to do while
 /// it runs (no terminal to relay or resize, no timeout to enforce, no events to log), and
 /// dcx's own stdio gives the process nothing more than the relay's pipes would.
+fn may_hand_over(command: &Command, host: HostTerminal, log: &Log) -> bool {
+    !command.tty
+        && host.stdio_shareable
+        && command.timeout.is_none()
+        && log.format() == Format::Text
+        && !log.enabled(Level::Debug)
+}
+
 /// Runs the engine's own exec command with dcx's stdio (nothing is relayed) in a process
 /// group of its own, passes the signals dcx receives on to the exec'd process's whole group
 /// (so a pipeline or a shell waiting on a child ends as at a terminal's ^C), and ends with its
@@ -182,19 +190,12 @@ async fn hand_over_to(hand_over: &mut HandOver) -> Result<u8, Error> {
         }
     };
     use std::os::unix::process::ExitStatusExt;
-    Ok(match (status.code(), status.signal()) {
-        (Some(code), _) => u8::try_from(code & 0xff).unwrap_or(1),
-        (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(1),
-        (None, None) => 1,
-    })
-}
-
-fn may_hand_over(command: &Command, host: HostTerminal, log: &Log) -> bool {
-    !command.tty
-        && host.stdio_shareable
-        && command.timeout.is_none()
-        && log.format() == Format::Text
-        && !log.enabled(Level::Debug)
+    let status = match (status.code(), status.signal()) {
+        (Some(code), _) => ExitStatus::Code(i64::from(code)),
+        (None, Some(signal)) => ExitStatus::Signal(signal),
+        (None, None) => ExitStatus::Unknown,
+    };
+    Ok(status.exit_code())
 }
 
 #[cfg(test)]
