@@ -1,5 +1,7 @@
-//! The command line: clap structs, and the reference CLI's rule for where the options end and
-//! the command vector begins. Nothing here does I/O; `cli::run` prints what parsing returns.
+//! The command line: clap's structs, and where `dcx exec`'s options end and its command begins.
+//!
+//! Nothing here does I/O (`cli::run` prints what parsing returns) and the structs hold no
+//! logic: [`super::request`] turns them into the engine's requests.
 //!
 //! `devcontainer exec` (yargs with `halt-at-non-option`) stops reading options at the first word
 //! that is not an option: that word and every word after it, options included, are the command

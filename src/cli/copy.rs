@@ -1,5 +1,7 @@
-//! `dcx cp`: docker cp's syntax with `:PATH` meaning the selected dev container (`dcx exec`'s
-//! selectors; no environment is probed). Parses the two sides, wires `-` to fd 0 or fd 1, and
+//! `dcx cp`: copies between the host and the selected dev container, docker cp style.
+//!
+//! docker cp's syntax, with `:PATH` meaning the container the selector flags name (as for
+//! `dcx exec`; no environment is probed). Parses the two sides, wires `-` to fd 0 or fd 1, and
 //! reports what was copied on stderr, as docker cp does.
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,4 @@
-//! `dcx exec`: the request goes to the engine, and the process's own streams, signals and
-//! terminal are wired to the run.
+//! `dcx exec`: runs the request on the engine, wired to dcx's streams, signals and terminal.
 //!
 //! Terminal rules (spec FR-009):
 //! * a container TTY when stdin and stdout are both terminals, or with `--log-format json`;
@@ -15,8 +14,8 @@
 //! Hand-over: when dcx would have nothing to do while the command runs (no terminal, no
 //! timeout, nothing to log) and its stdin, stdout and stderr are pipes, sockets or /dev/null
 //! (never a terminal or a file, which the process could do more with than write), the engine's
-//! own exec command, when it has one (crun), replaces dcx: the process then holds those streams
-//! itself.
+//! own exec command, when it has one (crun), runs with those streams in a process group of its
+//! own: nothing is relayed, dcx passes its signals on to that group and ends with its status.
 
 use std::os::unix::process::CommandExt;
 

@@ -1,8 +1,12 @@
-//! The CLI front end: everything bound to the dcx process lives here and only here: argv
-//! ([`args`], clap), the validated request ([`request`]), the host terminal and raw mode
-//! ([`terminal`]), OS signals turned into control messages ([`signals`]), fd 0, 1 and 2 as the
-//! engine's I/O ([`stdio`]), the hand-over to the engine's own exec command, printing, and exit
-//! codes. The work itself is the engine's ([`crate::engine`]).
+//! The CLI front end: dcx's argv, terminal, signals, standard streams and exit codes.
+//!
+//! argv ([`args`], clap) becomes a validated request ([`request`]: every subcommand's selector
+//! flags become one [`crate::engine::TargetSpec`]) before anything touches an engine. Each
+//! subcommand has its module (`exec`, `cp`, `observe` for `logs` and `top`; `serve` and `mcp`
+//! start [`crate::agent`] and [`crate::mcp`]), and `dropin` runs dcx named `devcontainer`.
+//! Around them: the host terminal and raw mode ([`terminal`]), OS signals as control messages
+//! ([`signals`]), fd 0, 1 and 2 as the engine's I/O ([`stdio`]), errors, hints and exit codes
+//! ([`Error`]). The work itself is the engine's ([`crate::engine`]).
 
 pub mod args;
 mod copy;

@@ -1,6 +1,7 @@
-//! `dcx logs` and `dcx top`: the selected dev container's own output and its processes, found
-//! by `dcx exec`'s selectors (no environment is probed). Output goes to fd 1 and 2 as it comes;
-//! `logs -f` ends with Ctrl-C.
+//! `dcx logs` and `dcx top`: the selected dev container's own output and its processes.
+//!
+//! The container is found by the selector flags, as for `dcx exec` (no environment is
+//! probed). Output goes to fd 1 and 2 as it comes; `logs -f` ends with Ctrl-C.
 
 use std::io::Write;
 

@@ -1,8 +1,8 @@
 //! What the user asked for, validated into engine requests before anything touches an engine.
 //!
-//! [`target_spec`] is the one way from any subcommand's selector flags (`dcx exec`'s, and the
+//! `target_spec` is the one way from any subcommand's selector flags (`dcx exec`'s, and the
 //! [`TargetArgs`] of `cp`, `logs`, `top` and `mcp`) to the engine's [`TargetSpec`], whose
-//! checks and conversions are the engine's own; [`target_error`] is the one way from its
+//! checks and conversions are the engine's own; `target_error` is the one way from its
 //! refusals to the CLI's [`UsageError`]. [`ExecRequest`] is `dcx exec`'s whole request: the
 //! engine's [`EngineSettings`] and [`PrepareRequest`], and the command with the front end's
 //! own choices. Texts of the validation errors are the reference's (`Unmatched argument
