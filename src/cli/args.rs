@@ -1,5 +1,7 @@
-//! The command line: clap structs, and the reference CLI's rule for where the options end and
-//! the command vector begins. Nothing here does I/O; `cli::run` prints what parsing returns.
+//! The command line: clap's structs, and where `dcx exec`'s options end and its command begins.
+//!
+//! Nothing here does I/O (`cli::run` prints what parsing returns) and the structs hold no
+//! logic: [`super::request`] turns them into the engine's requests.
 //!
 //! `devcontainer exec` (yargs with `halt-at-non-option`) stops reading options at the first word
 //! that is not an option: that word and every word after it, options included, are the command
@@ -86,7 +88,8 @@ Environment:
   DCX_NO_PROBE_CACHE=1    as --no-probe-cache
   XDG_CACHE_HOME, HOME    where the probe cache lives (…/dcx/probe)";
 
-/// Which dev container, as `dcx exec` selects it (none: the current directory).
+/// Which dev container on which engine, as `dcx exec` names them (no selector: the current
+/// directory).
 #[derive(Debug, Args)]
 pub struct TargetArgs {
     /// Id, name or unique id prefix of the container
@@ -116,6 +119,10 @@ pub struct TargetArgs {
     /// The crun binary (with --runtime crun)
     #[arg(long = "crun-path", value_name = "PATH")]
     pub crun_path: Option<String>,
+
+    /// Docker CLI path; a path to podman selects the podman socket
+    #[arg(long = "docker-path", value_name = "PATH")]
+    pub docker_path: Option<String>,
 }
 
 const CP_FOOTER: &str = "Examples:
@@ -478,11 +485,13 @@ impl From<LogFormat> for crate::log::Format {
     }
 }
 
-/// Parses `--timeout`: a humantime duration (`1s`, `2m 30s`, `500ms`) or a number of seconds.
 /// The longest duration an option takes: a year (anything longer is surely a typo, and every
 /// deadline computed from it stays representable).
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// Parses a duration option (`--timeout`, `--since`, serve's limits): a humantime duration
+/// (`1s`, `2m 30s`, `500ms`) or a number of seconds, longer than zero and at most
+/// [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let too_long = || "the longest duration taken is a year (365d)".to_owned();
     let duration = match text.parse::<f64>() {

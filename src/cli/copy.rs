@@ -1,12 +1,15 @@
-//! `dcx cp`: docker cp's syntax with `:PATH` meaning the selected dev container (`dcx exec`'s
-//! selectors; no environment is probed). Parses the two sides, wires `-` to fd 0 or fd 1, and
+//! `dcx cp`: copies between the host and the selected dev container, docker cp style.
+//!
+//! docker cp's syntax, with `:PATH` meaning the container the selector flags name (as for
+//! `dcx exec`; no environment is probed). Parses the two sides, wires `-` to fd 0 or fd 1, and
 //! reports what was copied on stderr, as docker cp does.
 
 use std::path::{Path, PathBuf};
 
 use super::args::CpArgs;
 use super::error::Error;
-use super::observe::{block_on, finish, request};
+use super::observe::{block_on, finish};
+use super::request::target_request;
 use super::{UsageError, stderr_log, stdio};
 use crate::engine::{CopyDestination, CopySource, Engine};
 use crate::log::{Format, Level};
@@ -87,8 +90,8 @@ pub(super) fn command(args: CpArgs) -> u8 {
     let outcome = std::env::current_dir()
         .map_err(Error::Io)
         .and_then(|cwd| Ok((sides(&args.src, &args.dst, &cwd)?, cwd)))
-        .and_then(|(sides, _)| {
-            let (settings, mut prepare) = request(args.target)?;
+        .and_then(|(sides, cwd)| {
+            let (settings, mut prepare) = target_request(args.target, &cwd)?;
             prepare.user = args.user.clone();
             block_on(async {
                 let engine = Engine::connect(&settings, log.clone()).await?;

@@ -1,8 +1,10 @@
-//! dcx as `devcontainer`: linked or copied under that name, it runs `exec` itself and hands
-//! every other subcommand and flag (`up`, `build`, `read-configuration`, `--version`,
-//! `--help`, …), argv untouched, to the reference CLI, which then takes dcx's place (its exit
-//! code is the caller's). The reference is `DCX_DEVCONTAINER_CLI` when set, else the next
-//! `devcontainer` on PATH that is not dcx itself: never dcx again, so no loop.
+//! dcx named `devcontainer`: `exec` runs itself, everything else goes to the reference CLI.
+//!
+//! Linked or copied under that name, dcx hands every subcommand and flag but `exec` (`up`,
+//! `build`, `read-configuration`, `--version`, `--help`, …), argv untouched, to the reference
+//! CLI, which then takes dcx's place (its exit code is the caller's). The reference is
+//! `DCX_DEVCONTAINER_CLI` when set, else the next `devcontainer` on PATH that is not dcx
+//! itself: never dcx again, so no loop.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;

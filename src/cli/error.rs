@@ -1,12 +1,15 @@
-//! The CLI's errors: every way a dcx run can fail before the command's own exit status is
-//! known. Each variant's text is the one line the user sees on stderr; the exit code is 1, as
-//! the reference CLI uses for every failure of its own, except a `--timeout` expiry (124).
+//! The CLI's errors: what the user reads on stderr, the `hint:` lines, the exit code.
+//!
+//! [`Error`] is every way a dcx run can fail before the command's own exit status is known;
+//! each variant's text is the message after `error: `. Hints for engine failures start from
+//! the engine's one classification, [`EngineError::kind`]. The exit code is 1, as the
+//! reference CLI uses for every failure of its own, except a `--timeout` expiry (124).
 
 use std::time::Duration;
 
 use super::args::UsageError;
 use super::request::ExecRequest;
-use crate::engine::EngineError;
+use crate::engine::{EngineError, ErrorKind};
 
 /// Exit code of a run ended by `--timeout` (as coreutils' `timeout`).
 pub const TIMEOUT_EXIT: u8 = 124;
@@ -28,40 +31,9 @@ pub enum Error {
 impl Error {
     /// Next steps for the user, printed as `hint:` lines after the message.
     pub fn hints(&self, request: Option<&ExecRequest>) -> Vec<String> {
-        use crate::discovery::DiscoveryError;
-        use crate::runtime::RuntimeError;
-        let unreachable = |err: &RuntimeError| match err {
-            RuntimeError::NoPermission { .. } => {
-                vec![
-                    "add your user to the `docker` group (`sudo usermod -aG docker $USER`, then log in again), or run dcx as root".to_owned(),
-                ]
-            }
-            _ => Vec::new(),
-        };
         match self {
             Self::Usage(err) => err.hints().to_vec(),
-            Self::Engine(EngineError::Discovery(DiscoveryError::NotFound)) => {
-                let Some(folder) = request.and_then(|r| r.prepare.workspace_folder.as_ref()) else {
-                    return Vec::new();
-                };
-                vec![
-                    format!(
-                        "no running container carries the labels of the workspace folder {}",
-                        folder.display()
-                    ),
-                    format!(
-                        "start one with `devcontainer up --workspace-folder {}`",
-                        folder.display()
-                    ),
-                ]
-            }
-            Self::Engine(EngineError::Discovery(DiscoveryError::Paused { name })) => {
-                vec![format!("unpause it with `docker unpause {name}`")]
-            }
-            Self::Engine(EngineError::Runtime(err))
-            | Self::Engine(EngineError::Discovery(DiscoveryError::Runtime(err))) => {
-                unreachable(err)
-            }
+            Self::Engine(err) => engine_hints(err, request),
             _ => Vec::new(),
         }
     }
@@ -72,6 +44,36 @@ impl Error {
             Self::TimedOut(_) => TIMEOUT_EXIT,
             _ => 1,
         }
+    }
+}
+
+/// Next steps for an engine failure, by its [`ErrorKind`]; the workspace folder's hint is for
+/// the selection by its labels only, and the paused one names the container.
+fn engine_hints(err: &EngineError, request: Option<&ExecRequest>) -> Vec<String> {
+    use crate::discovery::DiscoveryError;
+    match (err.kind(), err) {
+        (ErrorKind::Permission, _) => vec![
+            "add your user to the `docker` group (`sudo usermod -aG docker $USER`, then log in again), or run dcx as root".to_owned(),
+        ],
+        (ErrorKind::NoSuchContainer, EngineError::Discovery(DiscoveryError::NotFound)) => {
+            let Some(folder) = request.and_then(|r| r.prepare.workspace_folder.as_ref()) else {
+                return Vec::new();
+            };
+            vec![
+                format!(
+                    "no running container carries the labels of the workspace folder {}",
+                    folder.display()
+                ),
+                format!(
+                    "start one with `devcontainer up --workspace-folder {}`",
+                    folder.display()
+                ),
+            ]
+        }
+        (ErrorKind::NotRunning, EngineError::Discovery(DiscoveryError::Paused { name })) => {
+            vec![format!("unpause it with `docker unpause {name}`")]
+        }
+        _ => Vec::new(),
     }
 }
 

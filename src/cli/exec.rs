@@ -1,5 +1,4 @@
-//! `dcx exec`: the request goes to the engine, and the process's own streams, signals and
-//! terminal are wired to the run.
+//! `dcx exec`: runs the request on the engine, wired to dcx's streams, signals and terminal.
 //!
 //! Terminal rules (spec FR-009):
 //! * a container TTY when stdin and stdout are both terminals, or with `--log-format json`;
@@ -15,8 +14,8 @@
 //! Hand-over: when dcx would have nothing to do while the command runs (no terminal, no
 //! timeout, nothing to log) and its stdin, stdout and stderr are pipes, sockets or /dev/null
 //! (never a terminal or a file, which the process could do more with than write), the engine's
-//! own exec command, when it has one (crun), replaces dcx: the process then holds those streams
-//! itself.
+//! own exec command, when it has one (crun), runs with those streams in a process group of its
+//! own: nothing is relayed, dcx passes its signals on to that group and ends with its status.
 
 use std::os::unix::process::CommandExt;
 
@@ -25,7 +24,7 @@ use super::request::ExecRequest;
 use super::stdio::{self, Stream};
 use super::terminal::{self, HostTerminal, RawMode};
 use super::{args, report, signals, stderr_log};
-use crate::engine::{Command, Control, End, Engine, ExecIo, HandOver};
+use crate::engine::{Command, Control, End, Engine, ExecIo, ExitStatus, HandOver};
 use crate::log::{Format, Level, Log};
 
 /// Runs `dcx exec` and returns the process exit code.
@@ -71,7 +70,7 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<u8, Error> {
             log.error(&format!(
                 "Interrupted by SIG{name} before the command started; nothing was left running."
             ));
-            return Ok(u8::try_from(128 + signal).unwrap_or(1));
+            return Ok(ExitStatus::Signal(signal).exit_code());
         }
     };
     drop(early);
@@ -143,6 +142,14 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<u8, Error> {
 /// Whether the engine may run the command in dcx's place: dcx would have nothing to do while
 /// it runs (no terminal to relay or resize, no timeout to enforce, no events to log), and
 /// dcx's own stdio gives the process nothing more than the relay's pipes would.
+fn may_hand_over(command: &Command, host: HostTerminal, log: &Log) -> bool {
+    !command.tty
+        && host.stdio_shareable
+        && command.timeout.is_none()
+        && log.format() == Format::Text
+        && !log.enabled(Level::Debug)
+}
+
 /// Runs the engine's own exec command with dcx's stdio (nothing is relayed) in a process
 /// group of its own, passes the signals dcx receives on to the exec'd process's whole group
 /// (so a pipeline or a shell waiting on a child ends as at a terminal's ^C), and ends with its
@@ -182,19 +189,12 @@ async fn hand_over_to(hand_over: &mut HandOver) -> Result<u8, Error> {
         }
     };
     use std::os::unix::process::ExitStatusExt;
-    Ok(match (status.code(), status.signal()) {
-        (Some(code), _) => u8::try_from(code & 0xff).unwrap_or(1),
-        (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(1),
-        (None, None) => 1,
-    })
-}
-
-fn may_hand_over(command: &Command, host: HostTerminal, log: &Log) -> bool {
-    !command.tty
-        && host.stdio_shareable
-        && command.timeout.is_none()
-        && log.format() == Format::Text
-        && !log.enabled(Level::Debug)
+    let status = match (status.code(), status.signal()) {
+        (Some(code), _) => ExitStatus::Code(i64::from(code)),
+        (None, Some(signal)) => ExitStatus::Signal(signal),
+        (None, None) => ExitStatus::Unknown,
+    };
+    Ok(status.exit_code())
 }
 
 #[cfg(test)]

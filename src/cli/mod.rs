@@ -1,8 +1,12 @@
-//! The CLI front end: everything bound to the dcx process lives here and only here: argv
-//! ([`args`], clap), the validated request ([`request`]), the host terminal and raw mode
-//! ([`terminal`]), OS signals turned into control messages ([`signals`]), fd 0, 1 and 2 as the
-//! engine's I/O ([`stdio`]), the hand-over to the engine's own exec command, printing, and exit
-//! codes. The work itself is the engine's ([`crate::engine`]).
+//! The CLI front end: dcx's argv, terminal, signals, standard streams and exit codes.
+//!
+//! argv ([`args`], clap) becomes a validated request ([`request`]: every subcommand's selector
+//! flags become one [`crate::engine::TargetSpec`]) before anything touches an engine. Each
+//! subcommand has its module (`exec`, `cp`, `observe` for `logs` and `top`; `serve` and `mcp`
+//! start [`crate::agent`] and [`crate::mcp`]), and `dropin` runs dcx named `devcontainer`.
+//! Around them: the host terminal and raw mode ([`terminal`]), OS signals as control messages
+//! ([`signals`]), fd 0, 1 and 2 as the engine's I/O ([`stdio`]), errors, hints and exit codes
+//! ([`Error`]). The work itself is the engine's ([`crate::engine`]).
 
 pub mod args;
 mod copy;
@@ -137,32 +141,25 @@ fn serve(serve_args: args::ServeArgs) -> u8 {
     }
 }
 
-/// `dcx mcp`: MCP tools on stdio until stdin closes.
+/// `dcx mcp`: MCP tools on stdio until stdin closes. The selection's paths are made absolute
+/// against the current directory, as [`crate::mcp::Target`] holds them.
 fn mcp(mcp_args: args::McpArgs) -> u8 {
     let log = stderr_log(mcp_args.log_level.into(), Format::Text);
-    let absolute = |path: Option<String>| {
-        path.filter(|path| !path.is_empty()).map(|path| {
-            std::env::current_dir()
-                .map(|cwd| cwd.join(&path))
-                .unwrap_or_else(|_| path.into())
-        })
-    };
-    let selected = mcp_args.target;
-    let target = crate::mcp::Target {
-        spec: crate::engine::TargetSpec {
-            workspace_folder: absolute(selected.workspace_folder),
-            container_id: selected.container_id,
-            id_labels: selected.id_label,
-            config: absolute(selected.config),
-            runtime: match selected.runtime {
-                args::RuntimeKind::Docker => crate::engine::RuntimeKind::Docker,
-                args::RuntimeKind::Crun => crate::engine::RuntimeKind::Crun,
-            },
-            docker_path: None,
-            crun_root: absolute(selected.crun_root),
-            crun_path: selected.crun_path.map(Into::into),
+    let mut spec = request::target_spec(mcp_args.target);
+    if let Ok(cwd) = std::env::current_dir() {
+        for path in [
+            &mut spec.workspace_folder,
+            &mut spec.config,
+            &mut spec.crun_root,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *path = cwd.join(&*path);
         }
-        .normalized(),
+    }
+    let target = crate::mcp::Target {
+        spec,
         user: mcp_args.user.filter(|user| !user.is_empty()),
     };
     match crate::mcp::serve(target, log.clone()) {

@@ -1,45 +1,23 @@
-//! `dcx logs` and `dcx top`: the selected dev container's own output and its processes, found
-//! by `dcx exec`'s selectors (no environment is probed). Output goes to fd 1 and 2 as it comes;
-//! `logs -f` ends with Ctrl-C.
+//! `dcx logs` and `dcx top`: the selected dev container's own output and its processes.
+//!
+//! The container is found by the selector flags, as for `dcx exec` (no environment is
+//! probed). Output goes to fd 1 and 2 as it comes; `logs -f` ends with Ctrl-C.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use futures_util::StreamExt;
 
 use super::args::{LogsArgs, TargetArgs};
 use super::error::Error;
-use super::request::{check_selectors, engine_settings, present};
+use super::request::target_request;
 use super::{report, stderr_log, stdio};
-use crate::engine::{Chunk, Engine, EngineSettings, LogOptions, PrepareRequest, default_workspace};
+use crate::engine::{Chunk, Engine, EngineSettings, LogOptions, PrepareRequest};
 use crate::log::{Format, Level, Log};
 
-/// The engine settings and selection of `target`.
+/// The engine and selection `target` names, from the current directory.
 pub(super) fn request(target: TargetArgs) -> Result<(EngineSettings, PrepareRequest), Error> {
     let cwd = std::env::current_dir().map_err(Error::Io)?;
-    check_selectors(target.container_id.as_deref(), &target.id_label)?;
-    let container_id = present(target.container_id);
-    let workspace_folder = default_workspace(
-        &cwd,
-        container_id.as_deref(),
-        &target.id_label,
-        present(target.workspace_folder).map(PathBuf::from),
-        present(target.config.clone()).is_some(),
-    )
-    .map_err(|err| super::UsageError::exact(err.to_string()))?;
-    let settings = engine_settings(
-        target.runtime,
-        None,
-        target.crun_root,
-        target.crun_path,
-        &cwd,
-    );
-    let mut request = PrepareRequest::new(&cwd);
-    request.container_id = container_id;
-    request.id_labels = target.id_label;
-    request.workspace_folder = workspace_folder;
-    request.config = present(target.config).map(PathBuf::from);
-    Ok((settings, request))
+    Ok(target_request(target, &cwd)?)
 }
 
 pub(super) fn block_on<T>(

@@ -1,14 +1,18 @@
-//! [`ExecRequest`]: what the user asked for, validated, before anything touches an engine: the
-//! engine's [`EngineSettings`] and [`PrepareRequest`], and the command with the front end's own
-//! choices.
-//! Texts of the validation errors are the reference's (`Unmatched argument format: …`) and the
-//! spec's (`Missing required argument: …`), printed exactly.
+//! What the user asked for, validated into engine requests before anything touches an engine.
+//!
+//! `target_spec` is the one way from any subcommand's selector flags (`dcx exec`'s, and the
+//! [`TargetArgs`] of `cp`, `logs`, `top` and `mcp`) to the engine's [`TargetSpec`], whose
+//! checks and conversions are the engine's own; `target_error` is the one way from its
+//! refusals to the CLI's [`UsageError`]. [`ExecRequest`] is `dcx exec`'s whole request: the
+//! engine's [`EngineSettings`] and [`PrepareRequest`], and the command with the front end's
+//! own choices. Texts of the validation errors are the reference's (`Unmatched argument
+//! format: …`) and the spec's (`Missing required argument: …`), printed exactly.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::args::{self, UsageError};
-use crate::engine::{EngineSettings, PrepareRequest, TermSize, default_workspace};
+use super::args::{self, TargetArgs, UsageError};
+use crate::engine::{EngineSettings, PrepareRequest, TargetError, TargetSpec, TermSize};
 use crate::env::{ProbeCache, ProbeMode, parse_remote_env_arg};
 use crate::log::Format;
 
@@ -27,78 +31,67 @@ pub struct ExecRequest {
 }
 
 /// An empty string counts as absent, as in the reference.
-pub(super) fn present(value: Option<String>) -> Option<String> {
+fn present(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.is_empty())
 }
 
-/// `--id-label`s must each be `name=value`, both parts non-empty.
-/// The longest `--container-id` taken: ids are 64 characters, names far shorter.
-pub const MAX_CONTAINER_ID: usize = 256;
-/// The longest `--id-label` taken.
-pub const MAX_ID_LABEL: usize = 4096;
-
-/// `--container-id` and `--id-label`: bounded, and labels as `name=value`.
-pub(super) fn check_selectors(
-    container_id: Option<&str>,
-    labels: &[String],
-) -> Result<(), UsageError> {
-    if let Some(id) = container_id.filter(|id| id.chars().count() > MAX_CONTAINER_ID) {
-        return Err(UsageError::exact(format!(
-            "--container-id is {} characters long: a container id or name has at most {MAX_CONTAINER_ID}.",
-            id.chars().count()
-        )));
+/// The selector and engine flags as the engine's [`TargetSpec`], paths as given (empty values
+/// dropped). Nothing is checked here: [`TargetSpec::check`] and
+/// [`TargetSpec::prepare_request`] do that.
+pub(super) fn target_spec(target: TargetArgs) -> TargetSpec {
+    TargetSpec {
+        container_id: target.container_id,
+        id_labels: target.id_label,
+        workspace_folder: target.workspace_folder.map(PathBuf::from),
+        config: target.config.map(PathBuf::from),
+        runtime: match target.runtime {
+            args::RuntimeKind::Docker => crate::engine::RuntimeKind::Docker,
+            args::RuntimeKind::Crun => crate::engine::RuntimeKind::Crun,
+        },
+        docker_path: target.docker_path,
+        crun_root: target.crun_root.map(PathBuf::from),
+        crun_path: target.crun_path.map(PathBuf::from),
     }
-    if let Some(label) = labels
-        .iter()
-        .find(|label| label.chars().count() > MAX_ID_LABEL)
-    {
-        return Err(UsageError::exact(format!(
-            "--id-label is {} characters long: at most {MAX_ID_LABEL} are taken.",
-            label.chars().count()
-        )));
-    }
-    check_id_labels(labels)
+    .normalized()
 }
 
-pub fn check_id_labels(labels: &[String]) -> Result<(), UsageError> {
-    for label in labels {
-        match label.split_once('=') {
-            Some((name, value)) if !name.is_empty() && !value.is_empty() => {}
-            _ => {
-                return Err(UsageError::exact(
-                    "Unmatched argument format: id-label must match <name>=<value>",
-                ));
-            }
-        }
+/// A refused selection as the CLI reports it: the engine's text, and for a missing selector
+/// where dcx looked and the nearest config above `cwd`.
+pub(super) fn target_error(err: TargetError, cwd: &Path) -> UsageError {
+    match err {
+        TargetError::NoSelector(err) => missing_selector(&err, cwd),
+        other => UsageError::exact(other.to_string()),
     }
-    Ok(())
 }
 
-/// The engine the flags name: Docker at `DOCKER_HOST` (podman's socket for a podman
-/// `--docker-path`), or crun with its root (relative to `cwd`) and binary.
-pub(super) fn engine_settings(
-    runtime: args::RuntimeKind,
-    docker_path: Option<String>,
-    crun_root: Option<String>,
-    crun_path: Option<String>,
+/// The engine and the selection `target` names, relative paths resolved against `cwd` (for
+/// `cp`, `logs` and `top`).
+pub(super) fn target_request(
+    target: TargetArgs,
     cwd: &Path,
-) -> EngineSettings {
-    match runtime {
-        args::RuntimeKind::Docker => EngineSettings::Docker {
-            env: crate::engine::DockerEnv::from_vars(|name| std::env::var(name).ok()),
-            docker_path: present(docker_path),
-        },
-        args::RuntimeKind::Crun => EngineSettings::Crun {
-            root: present(crun_root).map(|root| cwd.join(root)),
-            path: present(crun_path).map(PathBuf::from),
-        },
-    }
+) -> Result<(EngineSettings, PrepareRequest), UsageError> {
+    let spec = target_spec(target);
+    let prepare = spec
+        .prepare_request(cwd)
+        .map_err(|err| target_error(err, cwd))?;
+    Ok((spec.settings(cwd), prepare))
 }
 
 impl ExecRequest {
     /// Validates parsed arguments; `cwd` is the process's current directory.
     pub fn from_args(args: args::ExecArgs, cwd: &Path) -> Result<Self, UsageError> {
-        check_selectors(args.container_id.as_deref(), &args.id_label)?;
+        let target = target_spec(TargetArgs {
+            container_id: args.container_id,
+            id_label: args.id_label,
+            workspace_folder: args.workspace_folder,
+            config: args.config,
+            runtime: args.runtime,
+            docker_path: args.compat.docker_path,
+            crun_root: args.crun_root,
+            crun_path: args.crun_path,
+        });
+        // Selectors first: a bad one is reported before any other flag.
+        target.check().map_err(|err| target_error(err, cwd))?;
         let remote_env = args
             .remote_env
             .iter()
@@ -112,15 +105,9 @@ impl ExecRequest {
                 "--allow-cross-origin-auth-host requires --oci-auth-hardening.",
             ));
         }
-        let container_id = present(args.container_id);
-        let workspace_folder = default_workspace(
-            cwd,
-            container_id.as_deref(),
-            &args.id_label,
-            present(args.workspace_folder).map(PathBuf::from),
-            present(args.config.clone()).is_some(),
-        )
-        .map_err(|err| missing_selector(&err, cwd))?;
+        let selection = target
+            .prepare_request(cwd)
+            .map_err(|err| target_error(err, cwd))?;
         let terminal_size = match (args.terminal_rows, args.terminal_columns) {
             (Some(rows), Some(cols)) => Some(TermSize { rows, cols }),
             (None, None) => None,
@@ -146,19 +133,7 @@ impl ExecRequest {
             args::UserEnvProbe::InteractiveShell => ProbeMode::InteractiveShell,
             args::UserEnvProbe::LoginShell => ProbeMode::LoginShell,
         };
-        let settings = engine_settings(
-            args.runtime,
-            args.compat.docker_path,
-            args.crun_root,
-            args.crun_path,
-            cwd,
-        );
         let prepare = PrepareRequest {
-            cwd: cwd.to_path_buf(),
-            container_id,
-            id_labels: args.id_label,
-            workspace_folder,
-            config: present(args.config).map(PathBuf::from),
             override_config: present(args.override_config).map(PathBuf::from),
             mount_workspace_git_root: args.mount_workspace_git_root.unwrap_or(true),
             mount_git_worktree_common_dir: args.mount_git_worktree_common_dir.unwrap_or(false),
@@ -171,9 +146,10 @@ impl ExecRequest {
             container_session_data_folder: present(args.container_session_data_folder),
             read_only: args.dry_run,
             host_env: crate::config::LocalContext::process_env(),
+            ..selection
         };
         Ok(Self {
-            settings,
+            settings: target.settings(cwd),
             prepare,
             command: args.command,
             log_format: args.log_format.into(),
@@ -200,5 +176,177 @@ fn missing_selector(err: &crate::engine::SelectorError, cwd: &Path) -> UsageErro
             root.display()
         )),
         None => error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::RuntimeKind;
+
+    fn parsed(words: &[&str]) -> args::Command {
+        match args::parse(words.iter().map(std::ffi::OsString::from)) {
+            Ok(cli) => cli.command,
+            Err(err) => panic!("{words:?}: {err:?}"),
+        }
+    }
+
+    fn target_of(words: &[&str]) -> TargetSpec {
+        match parsed(words) {
+            args::Command::Top(target) => target_spec(target),
+            args::Command::Logs(logs) => target_spec(logs.target),
+            args::Command::Cp(cp) => target_spec(cp.target),
+            args::Command::Mcp(mcp) => target_spec(mcp.target),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_subcommand_names_its_target_with_the_same_flags() {
+        let expected = TargetSpec {
+            container_id: Some("web".into()),
+            id_labels: vec!["a=b".into()],
+            workspace_folder: Some("ws".into()),
+            config: Some("c.json".into()),
+            runtime: RuntimeKind::Docker,
+            docker_path: Some("/usr/bin/podman".into()),
+            crun_root: None,
+            crun_path: None,
+        };
+        let flags = [
+            "--container-id",
+            "web",
+            "--id-label",
+            "a=b",
+            "--workspace-folder",
+            "ws",
+            "--config",
+            "c.json",
+            "--docker-path",
+            "/usr/bin/podman",
+        ];
+        for words in [
+            vec!["dcx", "top"],
+            vec!["dcx", "logs"],
+            vec!["dcx", "mcp"],
+            vec!["dcx", "cp", ":/a", "b"],
+        ] {
+            let words: Vec<&str> = words.into_iter().chain(flags).collect();
+            assert_eq!(target_of(&words), expected, "{words:?}");
+        }
+        // Empty values are none; crun's flags come as given.
+        assert_eq!(
+            target_of(&[
+                "dcx",
+                "top",
+                "--container-id=",
+                "--docker-path=",
+                "--runtime",
+                "crun",
+                "--crun-root",
+                "state",
+                "--crun-path",
+                "/bin/crun",
+            ]),
+            TargetSpec {
+                runtime: RuntimeKind::Crun,
+                crun_root: Some("state".into()),
+                crun_path: Some("/bin/crun".into()),
+                ..TargetSpec::default()
+            }
+        );
+    }
+
+    #[test]
+    fn exec_s_selectors_take_the_same_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let args::Command::Exec(exec) = parsed(&[
+            "dcx",
+            "exec",
+            "--workspaceFolder",
+            "ws",
+            "--dockerPath",
+            "podman",
+            "--container-id",
+            "",
+            "true",
+        ]) else {
+            panic!("not exec")
+        };
+        let request = ExecRequest::from_args(*exec, dir.path()).unwrap();
+        // Relative paths stay as given, resolved later against the request's cwd.
+        assert_eq!(request.prepare.workspace_folder, Some(PathBuf::from("ws")));
+        assert_eq!(request.prepare.container_id, None);
+        assert_eq!(request.prepare.cwd, dir.path());
+        match request.settings {
+            EngineSettings::Docker { docker_path, .. } => {
+                assert_eq!(docker_path.as_deref(), Some("podman"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let args::Command::Exec(exec) = parsed(&[
+            "dcx",
+            "exec",
+            "--runtime",
+            "crun",
+            "--crun-root",
+            "state",
+            "--container-id",
+            "box",
+            "true",
+        ]) else {
+            panic!("not exec")
+        };
+        let request = ExecRequest::from_args(*exec, dir.path()).unwrap();
+        assert_eq!(
+            request.settings,
+            EngineSettings::Crun {
+                root: Some(dir.path().join("state")),
+                path: None,
+            }
+        );
+    }
+
+    #[test]
+    fn refused_selections_keep_their_texts_and_hints() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".devcontainer")).unwrap();
+        std::fs::write(dir.path().join(".devcontainer/devcontainer.json"), "{}").unwrap();
+        let below = dir.path().join("src");
+        std::fs::create_dir(&below).unwrap();
+        let shown = |words: &[&str], cwd: &Path| {
+            let target = match parsed(words) {
+                args::Command::Top(target) => target,
+                other => panic!("{other:?}"),
+            };
+            let err = target_request(target, cwd).unwrap_err();
+            let mut text = format!("error: {err}\n");
+            for hint in err.hints() {
+                text.push_str(&format!("hint: {hint}\n"));
+            }
+            text.replace(&dir.path().display().to_string(), "[DIR]")
+        };
+        let texts = [
+            shown(&["dcx", "top"], &below),
+            shown(&["dcx", "top", "--id-label", "x"], &below),
+            shown(&["dcx", "top", "--container-id", &"x".repeat(300)], &below),
+        ];
+        insta::assert_snapshot!(texts.concat(), @r"
+        error: Missing required argument: One of --container-id, --id-label or --workspace-folder is required.
+        hint: no dev container config in [DIR]/src (.devcontainer/devcontainer.json or .devcontainer.json)
+        hint: the nearest is in [DIR]: pass --workspace-folder [DIR]
+        error: Unmatched argument format: id-label must match <name>=<value>
+        error: --container-id is 300 characters long: a container id or name has at most 256.
+        ");
+        // The current directory's config is the selection.
+        let (_, prepare) = target_request(
+            match parsed(&["dcx", "top"]) {
+                args::Command::Top(target) => target,
+                other => panic!("{other:?}"),
+            },
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(prepare.workspace_folder.as_deref(), Some(dir.path()));
     }
 }

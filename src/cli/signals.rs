@@ -1,8 +1,9 @@
-//! The signals dcx passes on to the process in the container (SIGINT, SIGTERM, SIGHUP,
-//! SIGQUIT), and SIGWINCH for terminal resizes, turned into the engine's control messages.
-//! Listening replaces the default action, so once a run is under way these signals no longer
-//! end dcx: they reach the process, and dcx ends with that process's exit status (or, when
-//! delivery is impossible, with 128+N at once).
+//! OS signals sent to dcx, turned into the engine's control messages.
+//!
+//! SIGINT, SIGTERM, SIGHUP and SIGQUIT are passed on to the command, SIGWINCH becomes a
+//! terminal resize. Listening replaces the default action, so once a run is under way these
+//! signals no longer end dcx: they reach the process, and dcx ends with that process's exit
+//! status (or, when delivery is impossible, with 128+N at once).
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;

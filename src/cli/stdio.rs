@@ -1,5 +1,8 @@
-//! The CLI's own standard streams as the engine's I/O: fd 0 as the command's input, fd 1 and 2
-//! as its output sinks, or, in `--log-format json`, the output as JSON `raw` events on stderr.
+//! dcx's own fd 0, 1 and 2: the engine's I/O, dcx's printing, and the log's sink.
+//!
+//! fd 0 is the command's input, fd 1 and 2 its output sinks, or, in `--log-format json`, the
+//! output goes as JSON `raw` events on stderr; [`print`] and [`stderr_line`] are dcx's own
+//! writes, and [`StderrSink`] the log's, with passing status lines on a terminal.
 //!
 //! * fd 0 is read by a plain thread with blocking reads (a tokio stdin read could not be
 //!   abandoned when the command ends first), in 64 KiB chunks through a small bounded channel,

@@ -1,5 +1,7 @@
-//! The host terminal: whether stdin and stdout are terminals, whether dcx's standard streams
-//! could be handed to the process as they are, the terminal's size, and raw mode.
+//! The host terminal: what dcx's standard streams are, the terminal's size, and raw mode.
+//!
+//! [`HostTerminal`] tells whether stdin and stdout are terminals and whether the streams could
+//! be handed to the process as they are.
 //!
 //! Raw mode is entered only for a PTY session whose stdin is a terminal, and the saved settings
 //! are restored on every way out: the [`RawMode`] guard's drop (normal exit, errors, and the

@@ -3,10 +3,13 @@
 //! contexts (`DOCKER_CONTEXT`, `docker context use`) and `DOCKER_HOST`, with a container of the
 //! same name on each daemon (dcx must reach the daemon `docker` reaches, never the other);
 //! `ssh://` through a real sshd; TLS through a real TLS listener (and a wrong CA); podman's API
-//! service, signals and timeouts included.
+//! service, signals and timeouts included, and `cp`, `logs`, `top` and `mcp` on it through
+//! `--docker-path podman`.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+use serde_json::json;
 
 use crate::harness::{BUSYBOX, Cmd, TestContainer, dcx};
 
@@ -497,4 +500,183 @@ fn podman_passes_the_scenarios_signals_and_timeouts() {
         "a 1 s timeout took {:?} on podman",
         started.elapsed()
     );
+}
+
+#[test]
+fn podman_serves_cp_logs_top_and_mcp() {
+    let conf = vec![("CONTAINERS_CONF", setting("CONTAINERS_CONF"))];
+    let container = Remote::start(
+        "podman",
+        conf.clone(),
+        &[
+            "--network",
+            "host",
+            "localhost/dcx-test/busybox",
+            "sh",
+            "-c",
+            "echo said on podman; echo warned on podman >&2; exec sleep 1000001",
+        ],
+    );
+    let id = cli(
+        "podman",
+        &conf,
+        &["inspect", "--format", "{{.Id}}", &container.name],
+    );
+    // `--docker-path podman` goes to podman's socket, whatever DOCKER_HOST says; without it,
+    // DOCKER_HOST is used (and leads nowhere).
+    let useless = "unix:///nonexistent.sock";
+    let env = vec![("DOCKER_HOST", useless.to_owned())];
+    let podman = |subcommand: &str| {
+        dcx_with(&env).args([
+            subcommand,
+            "--docker-path",
+            "podman",
+            "--container-id",
+            &container.name,
+        ])
+    };
+    for subcommand in ["logs", "top"] {
+        let out = dcx_with(&env)
+            .args([subcommand, "--container-id", &container.name])
+            .run()
+            .code(1);
+        assert!(out.stderr_text().contains(useless), "{}", out.stderr_text());
+    }
+
+    // cp: a file in, and back out, byte for byte.
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("original");
+    std::fs::write(&original, b"through podman\n\0\xff bytes").unwrap();
+    let copied_in = podman("cp")
+        .args([original.to_str().unwrap(), ":/tmp/copied"])
+        .run()
+        .code(0);
+    let said = copied_in.stderr_text();
+    assert!(
+        said.starts_with("Successfully copied ")
+            && said.ends_with(&format!(" to {}:/tmp/copied\n", container.name)),
+        "{said}"
+    );
+    let back = dir.path().join("back");
+    podman("cp")
+        .args([":/tmp/copied", back.to_str().unwrap()])
+        .run()
+        .code(0);
+    assert_eq!(
+        std::fs::read(&back).unwrap(),
+        std::fs::read(&original).unwrap()
+    );
+
+    // logs: the container's own output, streams apart (podman may take a moment to log it).
+    let started = Instant::now();
+    loop {
+        let out = podman("logs").run().code(0);
+        if out.stdout_text() == "said on podman\n" && out.stderr_text() == "warned on podman\n" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "logs: {:?} / {:?}",
+            out.stdout_text(),
+            out.stderr_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // top: its process.
+    let table = podman("top").run().code(0).stdout_text();
+    assert!(
+        table.starts_with("USER ") && table.contains("sleep 1000001"),
+        "{table}"
+    );
+
+    // mcp: a command and the container's id, over the tools.
+    let answers = mcp_tools(
+        &env,
+        &["--docker-path", "podman", "--container-id", &container.name],
+        &[
+            ("run_command", json!({"command": "echo via podman"})),
+            ("container_info", json!({})),
+        ],
+    );
+    assert_eq!(answers[0]["stdout"], "via podman\n", "{answers:?}");
+    assert_eq!(answers[0]["exit_code"], 0, "{answers:?}");
+    assert_eq!(answers[1]["container_id"], id.trim(), "{answers:?}");
+}
+
+/// `dcx mcp <flags>` with these variables (and no endpoint variable of the caller's), asked
+/// `calls` (tool, arguments) one at a time as an MCP host would, in newline-delimited JSON-RPC
+/// on its stdio; the structured result of each, asserting that none is an error. (The Python
+/// SDK's client, tests/mcp/client.py, passes the server none of these variables, and its
+/// `tools` scenario reads a started command's output 20 times without waiting, sooner than
+/// podman reports the command's end: on podman it fails one run in two or three.)
+fn mcp_tools(
+    env: &[(&str, String)],
+    flags: &[&str],
+    calls: &[(&str, serde_json::Value)],
+) -> Vec<serde_json::Value> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+    let mut command = Command::new(crate::harness::dcx_path());
+    for name in [
+        "DOCKER_HOST",
+        "DOCKER_CONTEXT",
+        "DOCKER_TLS_VERIFY",
+        "DOCKER_TLS",
+    ] {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().map(|(name, value)| (name, value)));
+    let mut server = command
+        .env("XDG_CACHE_HOME", crate::harness::test_cache_home())
+        .arg("mcp")
+        .args(flags)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = server.stdin.take().unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut send = |message: serde_json::Value| writeln!(input, "{message}").unwrap();
+    let mut answer = |id: u64| loop {
+        let line = lines.next().expect("the server answers").unwrap();
+        let message: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if message["id"] == id {
+            break message;
+        }
+    };
+    send(
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "dcx-it", "version": "0"},
+        }}),
+    );
+    assert_eq!(answer(0)["result"]["serverInfo"]["name"], "dcx");
+    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    let mut results = Vec::new();
+    for (id, (tool, arguments)) in (1..).zip(calls) {
+        send(
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+                "name": tool,
+                "arguments": arguments,
+            }}),
+        );
+        let message = answer(id);
+        assert_eq!(message["result"]["isError"], false, "{tool}: {message}");
+        results.push(message["result"]["structuredContent"].clone());
+    }
+    // stdin closed: the server ends.
+    drop(input);
+    let status = server.wait().unwrap();
+    let mut log = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(status.success(), "dcx mcp: {status}: {log}");
+    results
 }
