@@ -99,11 +99,15 @@ async def tools(session):
 
     result, data = await call(session, "start_command", command="read line; echo got $line")
     await call(session, "send_input", exec_id=data["exec_id"], data="this\n", eof=True)
+    offset, seen = 0, ""
     for _ in range(20):
-        result, out = await call(session, "read_output", exec_id=data["exec_id"])
+        # From the last offset: each call waits for new output or the end.
+        result, out = await call(session, "read_output", exec_id=data["exec_id"], offset=offset)
+        seen += out.get("stdout", "")
+        offset = out["next_offset"]
         if out["done"]:
             break
-    assert out["stdout"] == "got this\n" and out["exit_code"] == 0, out
+    assert seen == "got this\n" and out["exit_code"] == 0, (seen, out)
 
     result, info = await call(session, "container_info")
     assert info["container_id"] and info["runtime"] in ("docker", "crun"), info
