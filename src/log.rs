@@ -1,13 +1,13 @@
 //! The one output path for diagnostics. Everything dcx has to say goes through a [`Log`], as
 //! text or as the reference CLI's JSON events (`{"type","level","timestamp","text"}`, one object
 //! per line), filtered by level, into the [`LogSink`] the front end installs: the CLI's writes
-//! to its stderr, an agent server's to its own stderr or a file. Nothing here knows where the
-//! lines end up, or how the front end spells its options.
+//! to its stderr, and so do `dcx serve`'s and `dcx mcp`'s, which the CLI starts. Nothing here
+//! knows where the lines end up, or how the front end spells its options.
 //!
 //! Text format: errors are `error: <message>` and warnings `warning: <message>`, as uv and
 //! cargo write them, so dcx's own words stand apart from the command's output; a next step is a
-//! `hint: …` line after the error. The message is the spec's text, exactly. Debug and trace
-//! lines carry an ISO-8601 UTC timestamp, as the reference's plain format does. JSON events
+//! `hint: …` line after the error. The message is the spec's text, exactly. Info, debug and
+//! trace lines carry an ISO-8601 UTC timestamp, as the reference's plain format does. JSON events
 //! carry the message alone.
 
 use std::sync::Arc;

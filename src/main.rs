@@ -1,4 +1,4 @@
-//! The `dcx` binary: hand argv to the CLI front end and turn its answer into the exit code.
+//! The `dcx` binary: hands argv to the CLI front end and exits with its code.
 
 fn main() -> std::process::ExitCode {
     std::process::ExitCode::from(dcx::cli::run(std::env::args_os()))

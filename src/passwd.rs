@@ -1,8 +1,11 @@
-//! The container's account databases as text: one `/etc/passwd` line by whole name or uid
-//! ([`find_passwd_entry`]) and one `/etc/group` line by name ([`find_group_id`]). Pure parsing,
-//! shared by the env layer (the user's home and shell), the file calls (the owner of what
-//! they write) and the crun runtime (`--user` as numbers). The files themselves are read
-//! without an exec, by the runtime layer (`runtime/peek.rs`).
+//! The container's account databases as text: passwd lines, group ids, numeric users.
+//!
+//! One `/etc/passwd` line by whole name or uid ([`find_passwd_entry`]), one `/etc/group` line by
+//! name ([`find_group_id`]), and a user string as numeric ids ([`numeric_ids`]). Pure parsing,
+//! shared by the env layer (the user's home and shell), the file calls (the owner of what they
+//! write), the crun runtime (`--user` as numbers) and the host's view of a container's processes
+//! (their users' names). The files themselves are read by the callers, without an exec where they
+//! can be: through `runtime/peek.rs`, from crun's root filesystem, or through `/proc/<pid>/root`.
 
 /// The most of `/etc/passwd` or `/etc/group` read.
 pub const ACCOUNTS_LIMIT: u64 = 16 * 1024 * 1024;

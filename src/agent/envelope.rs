@@ -1,7 +1,8 @@
 //! An exec's result as a type: its [`State`], counts and kept output ([`Envelope`]).
 //!
-//! Built straight from the engine's [`Finished`]; the transports serialize it (the shape is
-//! `docs/agent-protocol.md`'s result envelope), the server log and MCP's text read its fields.
+//! Built straight from the engine's [`Finished`]; serialized only at the edge, in an agent answer
+//! or MCP's structured result (the shape is `docs/agent-protocol.md`'s result envelope); the
+//! server log and MCP's text read its fields.
 //! Stream events ([`Event`]) and `exec.read`'s answer ([`ReadAnswer`]) carry the same parts.
 
 use serde::Serialize;

@@ -1,7 +1,10 @@
-//! The HTTP transport: `POST /` with one request as its JSON body, answered with the JSON
-//! answer, or for `exec.stream` with `application/x-ndjson` events as a chunked body. Every
-//! request needs `Authorization: Bearer <DCX_AUTH_TOKEN>`, compared in constant time;
-//! without it the answer is 401 (`unauthorized`). Listens only where it is told.
+//! The HTTP transport: one JSON request per `POST /`, behind a bearer token.
+//!
+//! Each request is answered with its JSON answer, or for `exec.stream` with `application/x-ndjson`
+//! events as a chunked body, ending with its `end` event (or an error answer). Every request needs
+//! `Authorization: Bearer <DCX_AUTH_TOKEN>`, compared in constant time; without it the answer is
+//! 401 (`unauthorized`). A body over 64 MiB is refused. Listens only where it is told (`dcx serve`
+//! takes loopback addresses only).
 
 use std::convert::Infallible;
 use std::sync::Arc;

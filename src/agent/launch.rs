@@ -1,10 +1,13 @@
-//! Starting one exec of a session: its permits, its wrapped command, and the task that runs it.
+//! Starting one exec of a session: permits, wrapped command, and the task running it.
 //!
-//! [`launch`] takes a typed [`ExecRequest`], claims what it counts against (the server's
-//! running execs; the session's foreground slot for `exec.run`/`exec.stream`), registers the
-//! [`Exec`] (or returns the earlier one of a caller-chosen `exec_id`), and spawns the engine run.
-//! The permits travel with the task and drop when it ends, before the result is published, so a
-//! caller that saw the end may start the next command at once.
+//! [`launch`] takes a typed [`ExecRequest`], claims what it counts against (the server's running
+//! execs; the session's foreground slot for `exec.run`/`exec.stream`), registers the [`Exec`] (or
+//! returns the earlier one of a caller-chosen `exec_id`), and spawns the engine run of the command
+//! behind the session's wrapper, with the request's variables (checked as shell names; the server's
+//! token variable is dropped) and non-interactive defaults where the session sets none
+//! (`PAGER=cat`, `GIT_PAGER=cat`, `GIT_TERMINAL_PROMPT=0`, `DEBIAN_FRONTEND=noninteractive`). The
+//! permits travel with the task and drop when it ends, before the result is published, so a caller
+//! that saw the end may start the next command at once.
 
 use std::sync::Arc;
 use std::time::Duration;

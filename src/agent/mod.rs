@@ -1,13 +1,15 @@
 //! `dcx serve`: the agent exec service, a front end of the engine. Sessions are bound to dev
-//! containers: selection, config, user and the userEnvProbe run once at `session.create`, and
-//! every command after that runs with the environment `dcx exec` would give it, at the cost of
-//! one engine exec. Two transports share one [`service::Service`]: newline-delimited JSON on a
-//! unix socket ([`unix`]) and HTTP with a bearer token ([`http`]). `docs/agent-protocol.md`
-//! is the protocol's reference.
+//! containers: selection, config, user and the userEnvProbe run once at `session.create`, and every
+//! command after that runs with the environment `dcx exec` would give it (plus what the session's
+//! earlier commands left, their directory and exports, and non-interactive defaults such as
+//! `PAGER=cat`), at the cost of one engine exec. Two transports share one [`service::Service`]:
+//! newline-delimited JSON on a unix socket (`unix.rs`) and HTTP with a bearer token (`http.rs`);
+//! both hand each request to [`methods::handle`]. `docs/agent-protocol.md` is the protocol's
+//! reference.
 //!
 //! This front end owns only its own process-bound parts: its listeners, SIGTERM/SIGINT (stop
-//! accepting, cancel running execs, remove the socket, exit 0 within 5 s), and its log on
-//! stderr. It never touches a terminal, and commands never see its stdio.
+//! accepting, cancel running execs, remove the socket, exit 0 within 5 s), and its log on stderr.
+//! It never touches a terminal, and commands never see its stdio.
 
 pub mod engines;
 pub mod envelope;

@@ -1,9 +1,9 @@
-//! A command's kept output: per stream, a head and a tail ring within a byte budget.
+//! A command's kept output: each stream's head and tail within a byte budget.
 //!
-//! The first half of the budget is the head, the last half the tail (a ring), with the real
-//! byte count. The envelope shows head and tail (marked where bytes were left out);
-//! `exec.read` serves any offset still held, reporting what was lost in between as skipped
-//! bytes. Memory is bounded by the budget whatever the output size.
+//! The first half of the budget is the head, the last half the tail (a ring), with the real byte
+//! count. The envelope shows head and tail (marked where bytes were left out); `exec.read` serves
+//! any offset still held, reporting what was lost in between as skipped bytes. Memory is bounded by
+//! the budget whatever the output size.
 
 use std::collections::VecDeque;
 

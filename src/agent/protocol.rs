@@ -3,8 +3,9 @@
 //! A request is `{"id", "method", "params"}`; an answer `{"id", "ok": true, "data"}` or
 //! `{"id", "ok": false, "error": {"code", "message"}}`; stream events `{"id", "event", …}`.
 //! Parameters become a method's typed struct once, here, through serde ([`parse_params`]), with
-//! errors that name the field and what it should have been. JSON is made only by the
-//! transports, from typed values. `docs/agent-protocol.md` is the reference.
+//! errors that name the field and what it should have been. JSON is made only at the edge, from
+//! typed values: an answer line by `methods::handle` (which the transports call), an event line by
+//! the [`EventSink`]. `docs/agent-protocol.md` is the reference.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};

@@ -1,6 +1,8 @@
-//! The agent service through its own entry point ([`Service::handle`], the transports' call)
-//! on the in-memory engine: every method, every error code, limits, idempotent ids, cancel,
-//! timeout, truncation and shutdown, with no daemon and no socket.
+//! The agent service tested through the transports' entry point, on the in-memory engine.
+//!
+//! Every request goes through [`super::methods::handle`], as a transport's does, with no daemon and
+//! no socket: every method, every error code, limits, idempotent ids, cancel, timeout, truncation,
+//! stdin, streams, files, shutdown and the idle sweep.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

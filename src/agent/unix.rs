@@ -1,10 +1,14 @@
-//! The unix socket transport: newline-delimited JSON, many requests per connection, each
-//! answered as soon as it is done (out of order, by `id`), so a slow `exec.run` never holds up
-//! `system.ping` or `exec.cancel` on the same connection. A line that cannot be parsed gets a
-//! `bad_request` answer and the connection stays usable.
+//! The unix socket transport: newline-delimited JSON, many requests per connection, answered out of
+//! order.
 //!
-//! The socket is created mode 0600 in a directory of mode 0700. A socket left by a dead server
-//! (nothing accepts on it) is replaced; a live one is an error naming it.
+//! Each request is answered as soon as it is done (matched by `id`), so a slow `exec.run` never
+//! holds up `system.ping` or `exec.cancel` on the same connection. A line that cannot be parsed
+//! gets a `bad_request` answer and the connection stays usable; a line over 64 MiB is refused and
+//! ends the connection.
+//!
+//! The socket is created mode 0600, in a directory made mode 0700 when dcx creates it. A socket
+//! left by a dead server (nothing accepts on it) is replaced; a live one, or a path that is not a
+//! socket, is an error naming it.
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};

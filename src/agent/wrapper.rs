@@ -1,12 +1,15 @@
 //! The shell wrapper every agent command runs through: session state without a shell.
 //!
-//! Each command runs fresh through [`WRAPPER`], which first replays the session's state file
-//! (the `cd` and the exports the last command left), then applies the request's env and cwd,
-//! runs the command, and writes the state file anew (`pwd` and `export -p`, mode 0600, in the
-//! container's `/tmp`; the request's variables are left out unless the command changed them)
-//! with shell builtins only, so the bookkeeping starts no process. Foreground commands of a
-//! session run one at a time, so one writer at a time. A pager or a prompt can never wedge the
-//! session: there is no shell to wedge.
+//! Each command runs fresh through [`WRAPPER`], which first replays the session's state file (the
+//! `cd` and the exports the last command left), then applies the non-interactive defaults where
+//! unset, the request's env and its cwd, and runs the command. After a foreground shell command
+//! (`exec.run`, `exec.stream`; not an argv, not `exec.start`) it writes the state file anew (`pwd`
+//! and `export -p`, mode 0600, in a folder of the session's own in the container's `/tmp`; the
+//! request's variables are left out unless the command changed them), and the current directory
+//! beside it. The bookkeeping uses shell builtins only, so it starts no process, but for the
+//! `mkdir` of the state folder before a session's first command. Unless a session was created
+//! concurrent, its foreground commands run one at a time, so the file has one writer at a time. A
+//! pager or a prompt can never wedge the session: there is no shell to wedge.
 
 use std::time::Duration;
 

@@ -1,7 +1,9 @@
-//! Where the config file is (section 3.1 of the reference notes): `--config` against the
-//! process cwd, else `.devcontainer/devcontainer.json` or `.devcontainer.json` in the workspace,
-//! and which file is actually read when `--override-config` is given. Paths are made absolute
-//! the way Node's `path.resolve` does it: lexically, without resolving symlinks.
+//! Where the config file is, and which file is actually read.
+//!
+//! Section 3.1 of the reference notes: `--config` against the process cwd, else
+//! `.devcontainer/devcontainer.json` or `.devcontainer.json` in the workspace (a `.code-workspace`
+//! file stands for its folder); the `--override-config` file, when given, is the one read. Paths
+//! are made absolute the way Node's `path.resolve` does it: lexically, without resolving symlinks.
 
 use std::path::{Component, Path, PathBuf};
 

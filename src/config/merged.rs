@@ -1,7 +1,10 @@
-//! The reference's whole merged configuration (`mergeConfiguration`), key by key, as
-//! `--dry-run` shows it: an emulation of its JavaScript (truthiness, `String()`, `Number()`,
-//! `Math.max`, `parseInt`, `new Set`) for every key, mounts, ports, host requirements and GPUs
-//! included. Exec itself reads none of it: its rules are in `metadata.rs`.
+//! The reference's whole merged configuration (`mergeConfiguration`), key by key, as `--dry-run`
+//! shows it.
+//!
+//! An emulation of its JavaScript (truthiness, `String()`, `Number()`, `Math.max`, `parseInt`,
+//! `new Set`) for every key, mounts, ports, host requirements and GPUs included. Exec itself reads
+//! none of it (its rules are in `metadata.rs`), but for one check: a `${containerEnv}` without a
+//! name anywhere in it fails the reference's exec, and dcx's too ([`check_container_pass`]).
 
 use serde_json::{Map, Value};
 

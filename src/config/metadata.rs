@@ -1,10 +1,11 @@
-//! The container's `devcontainer.metadata` label and the merge of its entries with the local
-//! config into the effective configuration (section 4 of the reference notes).
+//! The container's `devcontainer.metadata` label, merged with the local config for exec.
 //!
-//! These are the exec rules: which entries take part, and how the keys exec reads
-//! (`remoteUser`, `userEnvProbe`, `remoteEnv`; `workspaceFolder` from the local file) merge,
-//! with the reference's JavaScript truthiness ("last truthy entry wins" skips `""`, `0`,
-//! `false` and `null`). The merge of every key, shown by `--dry-run`, is `merged.rs`.
+//! Section 4 of the reference notes: the label's entries and the local config merge into the
+//! effective configuration ([`EffectiveConfig`]). These are the exec rules: which entries take
+//! part, and how the keys exec reads (`remoteUser`, `userEnvProbe`, `remoteEnv`; `workspaceFolder`
+//! from the local file) merge, with the reference's JavaScript truthiness ("last truthy entry wins"
+//! skips `""`, `0`, `false` and `null`). The merge of every key, shown by `--dry-run`, is
+//! `merged.rs`.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,22 +1,27 @@
-//! The dev container configuration as exec sees it: where `devcontainer.json` is
-//! ([`locate()`]), reading it as JSONC ([`read`]), the remote workspace folder and the id-label
-//! paths ([`workspace`]), `${…}` variable substitution ([`substitute`]), and the container's
-//! `devcontainer.metadata` label merged with the local file into an [`EffectiveConfig`]
-//! ([`metadata`]).
+//! The dev container configuration as exec sees it, from `devcontainer.json` to
+//! [`EffectiveConfig`].
 //!
-//! Everything here is pure logic over paths, strings and JSON values: no engine, no network.
-//! The one process it may start is `git rev-parse --show-cdup`, for
-//! `--mount-workspace-git-root`. The order of the steps (section 5.3 of the reference notes):
+//! Where `devcontainer.json` is ([`locate()`]), reading it as JSONC ([`read`]), the remote
+//! workspace folder and the id-label paths ([`workspace`]), `${…}` variable substitution
+//! ([`substitute`]), the container's `devcontainer.metadata` label merged with the local file into
+//! an [`EffectiveConfig`] ([`metadata`]), and the reference's whole merged configuration that
+//! `--dry-run` shows ([`merged`]).
+//!
+//! Everything here works on host paths, strings and JSON values: no engine, no network. The one
+//! process it may start is `git rev-parse --show-cdup`, for `--mount-workspace-git-root`. The order
+//! of the steps (section 5.3 of the reference notes):
 //!
 //! 1. [`load`]: locate, read, compute the remote workspace folder, local substitution;
 //! 2. parse the container's metadata label ([`parse_metadata_label`]) and substitute each entry
 //!    with the same [`LocalContext`];
-//! 3. [`merge`] the entries with the local config (which keys of the local file take part
-//!    depends on [`updates_only`]);
-//! 4. [`EffectiveConfig::substitute_container`] with the container's `Config.Env`.
+//! 3. [`merge`] the entries with the local config (which keys of the local file take part depends
+//!    on [`updates_only`]);
+//! 4. [`EffectiveConfig::substitute_devcontainer_id`] (a pass the reference's exec skips: a
+//!    divergence of dcx's), then [`EffectiveConfig::substitute_container`] with the container's
+//!    `Config.Env`.
 //!
-//! JSON objects keep their insertion order (serde_json's `preserve_order`), as JavaScript
-//! objects do, because the order of `remoteEnv` becomes the order of the `-e` pairs.
+//! JSON objects keep their insertion order (serde_json's `preserve_order`), as JavaScript objects
+//! do, because the order of `remoteEnv` becomes the order of the `-e` pairs.
 
 pub mod locate;
 pub mod merged;

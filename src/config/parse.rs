@@ -1,7 +1,9 @@
-//! Reading a located config file (section 3.2 of the reference notes): JSONC with comments,
-//! trailing commas and a UTF-8 BOM. Unlike the reference, which silently uses whatever a
-//! broken file parses to, a syntax error is reported with its line and column, and a missing
-//! file is reported under its own name.
+//! Reading a located config file as JSONC (section 3.2 of the reference notes).
+//!
+//! Comments, trailing commas and a UTF-8 BOM are accepted. Unlike the reference, which silently
+//! uses whatever a broken file parses to, a syntax error is reported with its line and column; a
+//! missing file is reported under its own name, and a file that is not a regular one, or is larger
+//! than [`MAX_CONFIG`], is refused before it is read.
 
 use std::path::Path;
 

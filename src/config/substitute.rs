@@ -6,7 +6,8 @@
 //! Unknown variables stay as they are. Substitution walks the string values of objects and
 //! arrays; keys and non-string values are never touched. Three passes exist: local (host env,
 //! workspace folders), container (`${containerEnv:…}` from the container's `Config.Env`) and
-//! `${devcontainerId}`, which the reference's exec never applies.
+//! `${devcontainerId}`, which the reference's exec never applies and dcx's does (a divergence
+//! listed in DIVERGENCES.md).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,10 @@
-//! Paths derived from the workspace: the remote workspace folder (section 3.4 of the reference
-//! notes; the command's cwd and `${containerWorkspaceFolder}`), the default id labels and their
-//! path normalisation (section 2.4). Finding the git root for `--mount-workspace-git-root`
-//! runs `git rev-parse --show-cdup` in the workspace: the only process this module starts.
+//! Paths derived from the workspace: the remote workspace folder and the default id labels.
+//!
+//! The remote workspace folder (section 3.4 of the reference notes) is the command's default
+//! working directory and `${containerWorkspaceFolder}`; the default id labels and their path
+//! normalisation are section 2.4. Finding the git root for `--mount-workspace-git-root` runs
+//! `git rev-parse --show-cdup` in the workspace: the only process this module starts
+//! (`--mount-git-worktree-common-dir` reads a worktree's `.git` file too).
 
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,16 +1,18 @@
-//! Which container a request means (spec FR-001): `--container-id` first, then `--id-label`,
-//! then the workspace folder's default labels, as the reference CLI finds them.
+//! Which container a request means: `--container-id`, then `--id-label`, then the workspace folder.
 //!
-//! * `--container-id`: inspected directly (id, name or unique prefix). The id labels used for
-//!   the metadata rule are the given `--id-label`s, else the workspace's default labels
-//!   (`undefined` where there is no workspace or config, as the reference writes them), of
-//!   which only the first is kept when the container has no `devcontainer.config_file` label.
+//! The precedence of spec FR-001, each selector matched as the reference CLI matches it:
+//!
+//! * `--container-id`: inspected directly (id, name or unique prefix). The id labels used for the
+//!   metadata rule are the given `--id-label`s, else the workspace's default labels (`undefined`
+//!   where there is no workspace or config, as the reference writes them), of which only the first
+//!   is kept when the container has no `devcontainer.config_file` label.
 //! * `--id-label`s: the newest container carrying all of them.
 //! * workspace: the newest container with `devcontainer.local_folder=<W>` and
 //!   `devcontainer.config_file=<C>`; else one with only the legacy `local_folder` label, unless
 //!   that one has a `config_file` label (it then belongs to another config).
 //!
-//! A stopped container is an error here, before any exec is attempted.
+//! A stopped or paused container is an error of [`resolve`], before any exec is attempted; [`find`]
+//! takes it as it is (for `dcx logs` and `dcx top`).
 
 use std::path::{Path, PathBuf};
 

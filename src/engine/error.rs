@@ -1,8 +1,8 @@
 //! [`EngineError`], every way the engine fails, and its one classification, [`ErrorKind`].
 //!
-//! Each message is the line a user sees. Front ends never pick errors apart to decide what
-//! they mean: the agent's protocol codes, the CLI's hints and the MCP tool errors all start
-//! from [`EngineError::kind`].
+//! Each message is the line a user sees. [`EngineError::kind`] says what a failure means without
+//! picking it apart: the agent's protocol codes come from it. The MCP tool errors carry the message
+//! alone, and the CLI's hints still match a few variants themselves (`src/cli/error.rs`).
 
 use super::files::FileError;
 use crate::discovery::DiscoveryError;

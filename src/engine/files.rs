@@ -1,14 +1,15 @@
-//! Files around exec: `dcx cp`'s copies both ways and the agent's `fs.*` calls, on any engine
-//! through [`Runtime`]'s archive calls.
+//! Files around exec: `dcx cp` both ways and the agent's `fs.*`, on any engine.
 //!
-//! Copies follow docker cp's rules: a destination folder that exists receives the source under
-//! its own name; otherwise the source lands under the destination's name, whose parent must
-//! exist; a source ending in `/.` gives its contents; a destination ending in `/` must be a
-//! folder; a folder never replaces a file. Symlinks travel as links. What is written into a
-//! container belongs to the target's user (`--user`, else `remoteUser`, …), numerically resolved
-//! in the container's own `/etc/passwd` and `/etc/group` (read through the archive call, no
-//! exec). On the host, what is written belongs to the caller, and nothing leaves the
-//! destination folder. Trees stream in pieces: memory stays bounded whatever their size.
+//! All go through the engine's file calls ([`crate::runtime::Runtime`]: archives, stats, listings,
+//! renames). Copies follow docker cp's rules: a destination folder that exists receives the source
+//! under its own name; otherwise the source lands under the destination's name, whose parent must
+//! exist; a source ending in `/.` gives its contents; a destination ending in `/` must be a folder;
+//! a folder never replaces a file. Symlinks travel as links. What is written into a container
+//! belongs to the target's user (`--user`, else `remoteUser`, …), numerically resolved in the
+//! container's own `/etc/passwd` and `/etc/group` (read without an exec: on the host where it sees
+//! the container's root, else through the archive call). On the host, what is written belongs to
+//! the caller, and nothing leaves the destination folder. Trees stream in pieces: memory stays
+//! bounded whatever their size.
 //!
 //! The agent calls ([`Engine::read_file`], [`Engine::write_file`], …) follow links inside the
 //! container, refuse reads over a limit, and replace files in one step (a temporary name in the

@@ -1,19 +1,25 @@
-//! The exec engine as a library: the API every front end (the CLI, the agent service, the MCP
-//! server) drives. Three steps, each a plain value passed forward:
+//! The exec engine as a library: the API every front end drives.
 //!
-//! 1. [`Engine::connect`]: once per engine, from [`EngineSettings`] (Docker with its endpoint,
-//!    crun with its root and binary);
-//! 2. [`Engine::prepare`]: once per target (once per agent session): selection → config →
-//!    effective config → user, env and working directory, into a [`Prepared`] value that any
-//!    number of commands reuse;
+//! The CLI, the agent service and the MCP server all take three steps, each a plain value passed
+//! forward:
+//!
+//! 1. [`Engine::connect`]: once per engine, from [`EngineSettings`] (Docker with its endpoint, crun
+//!    with its root and binary);
+//! 2. [`Engine::prepare`]: once per target (once per agent session): selection → config → effective
+//!    config → user, env and working directory, into a [`Prepared`] value that any number of
+//!    commands reuse;
 //! 3. [`Engine::run`]: once per [`Command`], with the caller's [`ExecIo`] (input stream, output
 //!    sinks, control channel), returning how the process ended ([`Finished`]).
 //!
 //! [`Engine::plan`] is `--dry-run`'s plan as a value, and [`Engine::hand_over`] the engine's own
-//! exec command for a front end that would have nothing to relay. Nothing here reads or writes
-//! the process's own stdio, installs signal handlers, touches a terminal or replaces the
-//! process: those belong to the front ends. Diagnostics go through the [`Log`] the front end
-//! hands in.
+//! exec command for a front end that would have nothing to relay. Beside them: a container as it
+//! is, running or not ([`Engine::locate`], [`Engine::top`], [`Engine::logs`], [`Engine::zombies`]),
+//! the file calls of `dcx cp` and the agent's `fs.*` ([`Engine::file_target`],
+//! [`Engine::copy_into`], [`Engine::read_file`], …), and the conversion from selectors to these
+//! requests that `dcx mcp` and the agent share ([`TargetSpec`]). Nothing here reads or writes the
+//! process's own stdio, installs signal handlers, touches a terminal or replaces the process: those
+//! belong to the front ends. Diagnostics go through the [`Log`] the front end hands in; every
+//! failure is an [`EngineError`], classified once ([`EngineError::kind`]).
 
 mod error;
 mod files;

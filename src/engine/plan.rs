@@ -1,7 +1,9 @@
-//! The plan of one command, as `--dry-run` shows it: what would run, where, as whom and with
-//! which environment, each variable with the layer it came from (`probe`, `metadata` (the
-//! image's `devcontainer.metadata` label), `config` (devcontainer.json) or `cli`), and the whole
-//! merged configuration as the reference would show it. A value: the front end prints it.
+//! The plan of one command as `--dry-run` shows it: a serialisable value.
+//!
+//! What would run, where, as whom and with which environment, each variable with the layer it came
+//! from (`probe`, `metadata` (the image's `devcontainer.metadata` label), `config`
+//! (devcontainer.json) or `cli`), and the whole merged configuration: the reference's merge,
+//! substituted as dcx's exec substitutes (`${devcontainerId}` included). The front end prints it.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -54,7 +56,8 @@ pub struct PlanVariable {
     pub layer: &'static str,
 }
 
-/// The whole merged configuration, substituted as the reference substitutes it for exec.
+/// The whole merged configuration, substituted as exec substitutes it: `${devcontainerId}` (which
+/// the reference's exec leaves as written), then the container pass.
 fn merged_config(prepared: &Prepared) -> Value {
     let shown = &prepared.shown;
     let entries = config::metadata_entries(&shown.label_entries, &shown.local, shown.updates_only);

@@ -1,9 +1,15 @@
-//! Preparing a target, in pipeline order: the config is located and read, the selectors resolve
-//! to a running container, the container's metadata label is merged with the config into the
-//! effective config (`${devcontainerId}` and the container pass of substitution included), and
-//! the env layer decides user, home and env. The working directory is `--workdir`, else the
-//! remote workspace folder, else the user's home. The result, [`Prepared`], is a plain value:
-//! every command of the target starts from it.
+//! Preparing a target once: selection, config, effective config, user and env into [`Prepared`].
+//!
+//! In pipeline order: the config is located and read, the selectors resolve to a running container,
+//! the container's metadata label is merged with the config into the effective config
+//! (`${devcontainerId}` and the container pass of substitution included), and the env layer decides
+//! user, home and env. The working directory is `--workdir`, else the remote workspace folder, else
+//! the user's home. The result, [`Prepared`], is a plain value: every command of the target starts
+//! from it.
+//!
+//! Two shorter walks serve the calls that need less: the selected container alone, running or not
+//! (`dcx logs`, `dcx top`), and the container with the user its files are written as, no
+//! environment probed (the file calls).
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,9 @@
-//! The engine through its own API, on the in-memory engine: a target prepared once serves many
-//! commands, and the plan is a value.
+//! The engine through its own API, on the in-memory engine.
+//!
+//! A target prepared once serves many commands (each with its own env and working directory if it
+//! asks), the plan is a value, selection errors come from `prepare`, the current directory is the
+//! workspace only with a config, and a cold preparation probes in one exec and sees a changed
+//! startup file.
 
 use std::sync::{Arc, Mutex};
 

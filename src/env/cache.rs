@@ -1,13 +1,15 @@
-//! A host-side cache of `userEnvProbe` results, so that repeated execs into the same container
-//! skip the probe (a login shell start that can take seconds).
+//! A host-side cache of `userEnvProbe` results, so repeated execs skip the probe.
 //!
-//! An entry is valid for one [`CacheKey`]: the engine endpoint, the container id and its start
-//! time (a restart invalidates it), the user, the probe mode and the shell. Its file name is the
-//! SHA-256 of the key; the file repeats the whole key, which is compared on load, so a collision
-//! or a stale file reads as a miss. Files are private to the user (0600 in a 0700 directory)
-//! because environments hold secrets, and are written to a temporary file and renamed into place
-//! so a reader never sees half a file. Nothing here fails an exec: every problem is a miss (or a
-//! skipped store) with a reason for the debug log.
+//! The probe (a login shell's start, by default) can take seconds. An entry is valid for one
+//! [`CacheKey`]: the engine endpoint, the container id and its start time (a restart invalidates
+//! it), the user, the probe mode and the image's `SHELL`; it holds the env with the home folder and
+//! probe shell found on the way, and the fingerprint of the shell's startup files. Its file name is
+//! the SHA-256 of the key; the file repeats the whole key, which is compared on load, so a
+//! collision or a stale file reads as a miss. Files are private to the user (0600 in a 0700
+//! directory) because environments hold secrets, and are written to a temporary file and renamed
+//! into place so a reader never sees half a file. Nothing here fails an exec: every problem is a
+//! miss (or a skipped store) with a reason for the debug log, and a cache another user could have
+//! written is not used, with a warning.
 
 use std::fs;
 use std::io::{self, Write};
@@ -27,13 +29,14 @@ pub struct CacheKey {
     pub endpoint: String,
     /// The full container id.
     pub container_id: String,
-    /// `State.StartedAt` of the container.
+    /// When the container was last started ([`crate::runtime::Container::started_at`]).
     pub started_at: String,
     /// The whole user string the probe ran as.
     pub user: String,
     /// The probe mode's name.
     pub mode: String,
-    /// The shell the probe ran.
+    /// The image's `SHELL` (empty without one): the probe's shell when set; the passwd shell is
+    /// found by the lookup the cache saves, and stored with the entry.
     pub shell: String,
 }
 

@@ -1,11 +1,11 @@
-//! The final environment of the command: the probe's env, then the config's `remoteEnv`, then
-//! `--remote-env`, each layer overriding the ones before.
+//! The final environment of the command: probe, then config `remoteEnv`, then `--remote-env`.
 //!
-//! Two deliberate divergences from the reference (see DIVERGENCES.md): the CLI wins over the
-//! config (the spec's FR-004; the reference applies config last), and a config value of JSON
-//! `null` removes the variable (the reference passes the string `null`). A variable keeps the
-//! position where it was first set and takes its last value, so the `-e` order is stable; one
-//! removed and set again moves to the end.
+//! Each layer overrides the ones before. Two deliberate divergences from the reference (see
+//! DIVERGENCES.md): the CLI wins over the config (the spec's FR-004; the reference applies config
+//! last), and a config value of JSON `null` removes the variable (the reference passes the string
+//! `null`), from the container's own environment too. A variable keeps the position where it was
+//! first set and takes its last value, so the `-e` order is stable; one removed and set again moves
+//! to the end.
 
 use std::collections::HashMap;
 

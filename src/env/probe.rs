@@ -1,11 +1,12 @@
-//! `userEnvProbe`: start the user's shell the way the mode says (login and/or interactive), have
-//! it print its environment between two random markers, and parse that.
+//! `userEnvProbe`: the modes, the probe's argv, and the parsing of its output.
 //!
-//! The argv and parsing follow the reference (`injectHeadless.ts`): one flag argument (`-lic`,
-//! `-lc`, `-ic`, or `-c` for an unknown mode) or PowerShell's `-Login -Command`/`-Command`, and a
-//! command string `echo -n M; cat /proc/self/environ; echo -n M`. The text between the first and
-//! the last marker is split on NUL (or on newlines for the `printenv` fallback, used when the
-//! first run gave no result). `PWD` is dropped: it is the probe's directory, not the command's.
+//! The probe starts the user's shell the way the mode says (login and/or interactive) and has it
+//! print its environment between two random markers; [`super::resolve`] runs it. The argv and
+//! parsing follow the reference (`injectHeadless.ts`): one flag argument (`-lic`, `-lc`, `-ic`, or
+//! `-c` for an unknown mode) or PowerShell's `-Login -Command`/`-Command`, and a command string
+//! `echo -n M; cat /proc/self/environ; echo -n M`. The text between the first and the last marker
+//! is split on NUL (or on newlines for the `printenv` fallback, used when the first run gave no
+//! result). `PWD` is dropped: it is the probe's directory, not the command's.
 
 use std::fmt;
 

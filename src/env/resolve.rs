@@ -1,21 +1,24 @@
-//! The environment layer's engine work, in pipeline order: choose the user, find it in the
-//! container's passwd (the file read without an exec; getent, in an exec as root, only for a
-//! user the file lacks), decide home and probe shell, run the `userEnvProbe` (or take it from
-//! the cache), and compose the final env. This is the only file of `env/` that starts
-//! processes; the rules themselves live in the pure modules. A cold exec thus costs two engine
-//! execs, the probe and the command (a third only to test an image `HOME` that is neither the
-//! passwd home nor root's); a warm one, the command alone.
+//! The env layer's engine work, in pipeline order: user, passwd, home, probe, final env.
 //!
-//! The probe runs as the user, without TTY, env or working directory (as the reference's does),
-//! and is **killed** after [`PROBE_LIMIT`]: a startup script waiting for input must not hold the
+//! It chooses the user, finds it in the container's passwd (the file read without an exec; getent,
+//! in an exec as root, only for a user the file lacks), decides home and probe shell, runs the
+//! `userEnvProbe` (or takes it from a cache), and composes the final env. This is the only file of
+//! `env/` that starts processes; the rules themselves live in the pure modules. A cold exec thus
+//! costs two engine execs, the probe and the command (a third only to test an image `HOME` that is
+//! neither the passwd home nor root's, or for the probe's `printenv` fallback); a warm one, with
+//! the host cache, the command alone.
+//!
+//! The probe runs as the user, without TTY, env or working directory (as the reference's does), and
+//! is **killed** after [`PROBE_LIMIT`]: a startup script waiting for input must not hold the
 //! command up or stay behind (the reference leaves it running).
 //!
 //! Cache: on the host ([`ProbeCache`]), keyed by engine endpoint, container id, the container's
-//! start time, user, probe mode and the image's `SHELL` (the passwd shell is found by the
-//! lookup the cache saves; it is stored with the env), and used only while the fingerprint of
-//! the user's shell startup files ([`startup`]), taken before the probe, still holds; or, with
+//! start time, user, probe mode and the image's `SHELL` (the passwd shell is found by the lookup
+//! the cache saves; it is stored with the env), and used only while the fingerprint of the user's
+//! shell startup files ([`startup`]), taken before the probe, still holds; or, with
 //! `--container-session-data-folder <dir>`, in the container at `<dir>/env-<mode>.json` as the
-//! reference's `up` keeps it. A timed-out probe is never cached.
+//! reference's `up` keeps it (`env-<mode>-<user>.json` for a `--user`), read and written by an exec
+//! each. A timed-out or failed probe is never cached.
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,12 +1,13 @@
-//! The shell startup files a probe's result depends on, and their fingerprint: a cached probe
-//! is used only while the fingerprint taken before the probe still holds, so an
+//! The shell startup files a probe's result depends on, and their fingerprint.
+//!
+//! A cached probe is used only while the fingerprint taken before the probe still holds, so an
 //! `export NEWVAR=x` appended to `~/.bashrc` (or a new file in `/etc/profile.d`) is seen by the
 //! next exec, as the reference (which probes every time) sees it.
 //!
-//! Watched: the files the login and interactive starts of sh, bash and zsh read, in the
-//! user's home and in `/etc` (Debian's, Fedora's and Alpine's names), and every entry of the
-//! folders they source from. The states come from [`crate::runtime::peek::states`]; the
-//! fingerprint is their SHA-256.
+//! Watched: the files the login and interactive starts of sh, bash, zsh and fish read, in the
+//! user's home and in `/etc` (Debian's, Fedora's and Alpine's names, and `/etc/environment`), and
+//! every entry of the folders they source from (`/etc/profile.d`, `/etc/zsh`, `/etc/fish/conf.d`).
+//! The states come from [`crate::runtime::peek::states`]; the fingerprint is their SHA-256.
 
 use sha2::{Digest, Sha256};
 

@@ -1,38 +1,38 @@
-//! Running one command: [`run`] starts an [`ExecSpec`] through the [`Runtime`] and relays it over
-//! the caller's [`ExecIo`] until the process has ended, then returns how it ended
-//! ([`Finished`]). Nothing here touches the process's own stdio, signals or terminal: the
-//! caller supplies the input stream, the output sinks and the control channel (signals,
-//! resizes, cancel), and decides what the result means to its user.
+//! Running one command: start it through the [`Runtime`], relay it over the caller's [`ExecIo`].
+//!
+//! [`run`] starts an [`ExecSpec`] and relays it until the process has ended, then returns how it
+//! ended ([`Finished`]). Nothing here touches the process's own stdio, signals or terminal: the
+//! caller supplies the input stream, the output sinks and the control channel (signals, resizes,
+//! cancel), and decides what the result means to its user.
 //!
 //! Relay rules:
 //! * without a TTY, stdout and stderr chunks go to their own sinks, byte-exact; with one, the
-//!   terminal's single stream goes to the stdout sink (the engine's own messages may still
-//!   arrive on stderr);
-//! * the input is copied byte-exact and its EOF passed on ([`stdin`]): the exec's input is shut
-//!   down without a TTY, and with one (where Docker would end the output too) the terminal's
-//!   EOF character is sent, as a person at a terminal would type it. No input at all is an
-//!   immediate EOF. The input is abandoned once the output has ended, so an input that never
-//!   ends never holds the run up;
-//! * nothing is gathered in memory: chunks flow from the engine to the sinks as they come, and
-//!   the sinks are shut down (flushed) when the output ends; a sink may make the run wait (a
-//!   slow reader), but controls and the timeout are served meanwhile, and a write that never
-//!   finishes is given up once the process is gone;
-//! * the run ends when the process does: once it has exited, its output is read until it ends
-//!   or the engine sends nothing for [`DRAIN`] (time spent waiting on a slow sink does not
-//!   count), so a background child that keeps the output open (`server &`) does not hold the
-//!   run; that child is left running;
-//! * a sink whose reader has gone away (a broken pipe) ends the run: the connection is closed,
-//!   the process group gets the SIGPIPE a local writer would, and the status is SIGPIPE's;
-//! * [`Control::Signal`] is delivered to the process's whole group (what a terminal's ^C
-//!   does: `sh -c 'a | b'` and `bash -c 'sleep 30; …'` end as they would at a prompt, with or
-//!   without a terminal); when it cannot be, or is not delivered within [`FORWARD_LIMIT`], or
-//!   a second one comes while it is on its way, the run ends at once with that signal's
-//!   status ([`End::Abandoned`]), saying so;
+//!   terminal's single stream goes to the stdout sink (the engine's own messages may still arrive
+//!   on stderr);
+//! * the input is copied byte-exact and its EOF passed on (`stdin.rs`): the exec's input is shut
+//!   down without a TTY, and with one (where Docker would end the output too) the terminal's EOF
+//!   character is sent, as a person at a terminal would type it. No input at all is an immediate
+//!   EOF without a TTY; with one, nothing is typed. The input is abandoned once the output has
+//!   ended, so an input that never ends never holds the run up;
+//! * nothing is gathered in memory: chunks flow from the engine to the sinks as they come, and the
+//!   sinks are shut down (flushed) when the output ends; a sink may make the run wait (a slow
+//!   reader), but controls and the timeout are served meanwhile, and a write that never finishes is
+//!   given up once the process is gone;
+//! * the run ends when the process does: once it has exited, its output is read until it ends or
+//!   the engine sends nothing for [`DRAIN`] (time spent waiting on a slow sink does not count), so
+//!   a background child that keeps the output open (`server &`) does not hold the run; that child
+//!   is left running;
+//! * a sink whose reader has gone away (a broken pipe) ends the run: the connection is closed, the
+//!   process group gets the SIGPIPE a local writer would, and the status is SIGPIPE's;
+//! * [`Control::Signal`] is delivered to the process's whole group (what a terminal's ^C does:
+//!   `sh -c 'a | b'` and `bash -c 'sleep 30; …'` end as they would at a prompt, with or without a
+//!   terminal); when it cannot be, or is not delivered within [`FORWARD_LIMIT`], or a second one
+//!   comes while it is on its way, the run ends at once with that signal's status
+//!   ([`End::Abandoned`]), saying so;
 //! * `timeout` and [`Control::Cancel`]: SIGTERM (or the signal asked for) to the process group,
-//!   SIGKILL after [`KILL_GRACE`] (as coreutils' `timeout`), and after another grace the run
-//!   stops waiting; once the process has ended, SIGKILL goes to what is left of its group.
-//!   Signals and the timeout are watched until the process has ended, not only while it
-//!   writes.
+//!   SIGKILL after [`KILL_GRACE`] (as coreutils' `timeout`), and after another grace the run stops
+//!   waiting; once the process has ended, SIGKILL goes to what is left of its group. Signals and
+//!   the timeout are watched until the process has ended, not only while it writes.
 
 mod stdin;
 
@@ -66,7 +66,7 @@ pub type Output = Pin<Box<dyn AsyncWrite + Send>>;
 
 /// The caller's side of one run.
 pub struct ExecIo {
-    /// The command's stdin; `None` gives it EOF at once.
+    /// The command's stdin; `None` gives it EOF at once (with a TTY, nothing is typed).
     pub stdin: Option<Input>,
     /// The command's stdout, or the terminal's one stream with a TTY.
     pub stdout: Output,
@@ -105,7 +105,7 @@ pub enum End {
     TimedOut(Duration),
     /// [`Control::Cancel`] stopped it.
     Cancelled,
-    /// The stdout sink's reader went away.
+    /// An output sink's reader went away (a broken pipe).
     OutputClosed,
     /// A signal could not be delivered: the run stopped waiting for the process.
     Abandoned,

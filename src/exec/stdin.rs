@@ -1,6 +1,7 @@
-//! The input pump: copies the caller's stdin stream to the exec's input in chunks of at most
-//! 64 KiB and passes its EOF on (see [`Eof`]). A read error counts as EOF; a write error means
-//! the process no longer reads, and the pump stops quietly.
+//! The input pump: the caller's stdin copied to the exec's input, then its EOF.
+//!
+//! Chunks of at most 64 KiB; EOF is passed on as [`Eof`] says. A read error counts as EOF; a write
+//! error means the process no longer reads, and the pump stops quietly.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

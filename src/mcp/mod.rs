@@ -2,10 +2,11 @@
 //!
 //! One process per client (Claude Code, Cursor, VS Code agents), with the maintained Rust SDK
 //! (`rmcp`). Its session, on the same session layer as `dcx serve`
-//! ([`crate::agent::methods`]), is created on the first tool call and kept warm, so each call
-//! costs one engine exec; the tools call the typed methods directly (no JSON in process). A
-//! selection that fails (no container, a stopped one, a bad config) is a tool error with
-//! `dcx exec`'s message, and the next call tries again. [`render`] is what a model reads.
+//! ([`crate::agent::methods`]), is created on the first tool call and kept warm, so each command
+//! costs one engine exec; the tools call the typed methods directly (no protocol JSON in
+//! between). A selection that fails (no container, a stopped one, a bad config) is a tool error
+//! with `dcx exec`'s message, and the next call tries again. `render.rs` writes what a model
+//! reads.
 //!
 //! stdout carries only protocol messages; diagnostics go to stderr. When stdin closes (or on
 //! SIGTERM/SIGINT), the server cancels what it started and exits.

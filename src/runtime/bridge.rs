@@ -1,7 +1,9 @@
-//! Between tar streams and the blocking code that reads and writes trees ([`super::tree`]): an
-//! [`ArchiveStream`] read as a blocking `Read` on a worker thread, and a worker thread's
-//! blocking `Write` turned into an [`ArchiveStream`]. Both hold a few pieces at most, so a
-//! file of any size passes in bounded memory; a failure on either side reaches the other.
+//! Bridges between async tar streams and the blocking tree code on worker threads.
+//!
+//! The blocking code reads and writes trees ([`super::tree`]): an [`ArchiveStream`] is read as a
+//! blocking `Read` on a worker thread ([`reader`]), and a worker thread's blocking `Write` is
+//! turned into an [`ArchiveStream`] ([`writer`]). Both hold a few pieces at most, so a file of any
+//! size passes in bounded memory; a failure on either side reaches the other.
 
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex};

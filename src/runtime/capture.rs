@@ -1,6 +1,9 @@
-//! Short helper processes whose output dcx reads itself (the passwd lookup, the env probe):
-//! started through any [`Runtime`], stdin closed at once, output gathered up to a limit, and
-//! killed (with their process group) when they overrun their time.
+//! Short helper execs whose output dcx reads itself, killed when they overrun.
+//!
+//! The passwd lookup, the env probe and its in-container cache, the home folder test, the Docker
+//! file calls' `chown` and `mv`, the zombie count: each started through any [`Runtime`] without a
+//! TTY, given its input (most often none) and then EOF, its output gathered up to [`LIMIT`], and
+//! killed (with its process group) when it overruns its time or its caller stops waiting for it.
 
 use std::time::Duration;
 

@@ -1,8 +1,10 @@
-//! Files of a container whose root the host can see (crun's): read and written on the host,
-//! through `/proc/PID/root` of its first process while it runs (the container's own mount
-//! tree: its bind mounts included), else its root filesystem (crun's bundle). Every path is resolved inside that root by the kernel
-//! ([`Root::container`]), so no `..` or symlink the container holds can reach a host file.
-//! The tree work is blocking and runs on a worker thread.
+//! Files of a container whose root the host can see, handled on the host.
+//!
+//! That is crun's (and the in-memory engine's of the tests): through `/proc/PID/root` of its first
+//! process while it runs (the container's own mount tree: its bind mounts included), else its root
+//! filesystem (crun's bundle). Every path is resolved inside that root by the kernel
+//! ([`Root::container`]), so no `..` or symlink the container holds can reach a host file. The tree
+//! work is blocking and runs on a worker thread.
 
 use std::path::PathBuf;
 

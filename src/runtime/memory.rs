@@ -1,22 +1,24 @@
-//! An in-memory engine for unit tests of everything above [`Runtime`]: containers are plain
-//! values, and an exec runs one of a few scripted programs (chosen by `argv[0]`) as a tokio task
-//! on in-memory pipes, reacting to signals and resizes as a process would. What the programs
-//! receive is recorded for the tests to check.
+//! An in-memory [`Runtime`] for unit tests: plain containers, scripted programs, in-memory pipes.
+//!
+//! It serves the tests of everything above [`Runtime`]: containers are plain values, and an exec
+//! runs one of a few scripted programs (chosen by `argv[0]`) as a tokio task on in-memory pipes,
+//! reacting to signals and resizes as a process would. Every exec's argv and what the programs
+//! receive are recorded for the tests to check.
 //!
 //! Programs: `echo OUT [ERR [CODE]]`; `cat` (stdin to stdout); `sleep` (until a signal);
-//! `background` (prints `hi` and exits, leaving a child that holds the output open);
-//! `burst` (ten chunks, then the exit);
-//! `stubborn` (ignores everything but SIGKILL); `late` (ignores the first signal, then writes
-//! until the next); `deaf` (never ends); `yes` (`y` lines until a
-//! signal); `tty` (prints its terminal size, again on each resize, ends at `^D`); `nosignal`
-//! (a process no signal can reach); `stalled` (runs until killed, and a signal's delivery never
-//! ends, as with a stalled daemon); `/bin/sh` running the passwd lookup (answers from
-//! [`Memory::passwd`]); `/bin/bash -lic`, the probe (its environment: `PATH` and the
-//! `export NAME=value` lines of the root filesystem's `/etc/profile`); a shell `-c SCRIPT NAME
-//! ARGS…` (the agent's wrapper) runs ARGS, or without them the words of its `__DCX_CMD`.
-//! Anything else exits 127.
-//! Files live in a container's `rootfs`, a host
-//! folder the test makes, read and written as crun's are.
+//! `background` (prints `hi` and exits, leaving a child that holds the output open); `burst` (ten
+//! chunks, then the exit); `stubborn` (ignores everything but SIGKILL); `late` (ignores the first
+//! signal, then writes until the next); `deaf` (never ends); `yes` (`y` lines until a signal);
+//! `tty` (prints its terminal size, again on each resize, ends at `^D`); `nosignal` (a process no
+//! signal can reach); `stalled` (never ends, nor does a signal's delivery, as with a stalled
+//! daemon); `/bin/sh` running the passwd lookup (answers from [`Memory::passwd`]);
+//! `/bin/bash -lic`, the probe (its environment: `PATH` and the `export NAME=value` lines of the
+//! root filesystem's `/etc/profile`); any other shell `-c SCRIPT NAME ARGS…` (the agent's wrapper)
+//! runs ARGS, or without them the words of its `__DCX_CMD`. Anything else prints `not found` and
+//! exits 127.
+//!
+//! Files live in a container's `rootfs`, a host folder the test makes, read and written as crun's
+//! are; `top` and `logs` give nothing.
 
 use std::sync::{Arc, Mutex};
 

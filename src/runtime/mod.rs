@@ -51,13 +51,15 @@ pub struct Container {
     /// The configured environment (`Config.Env`), `NAME=value` entries.
     pub env: Vec<String>,
     pub labels: BTreeMap<String, String>,
-    /// When the container was last started (`State.StartedAt`): a restart changes it.
+    /// When the container was last started (Docker's `State.StartedAt`; crun's creation and
+    /// process start times): a restart changes it.
     pub started_at: String,
     /// Its root filesystem as seen from this host, when the engine tells (crun's bundle).
     pub rootfs: Option<std::path::PathBuf>,
     /// Its mounts, when the engine tells (crun's `config.json`); Docker leaves this empty.
     pub mounts: Vec<Mount>,
-    /// The host pid of its first process, when the engine tells (crun).
+    /// The host pid of its first process, when the engine tells (crun's state, Docker's
+    /// `State.Pid`).
     pub init_pid: Option<i64>,
 }
 

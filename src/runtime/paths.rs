@@ -1,7 +1,9 @@
-//! Container paths as the container resolves them: made absolute and clean, split into folder
-//! and name, and followed through symlinks with the engine's own stat call (so on any engine,
-//! remote ones included). What a path leads to is decided one link at a time, up to Linux's
-//! own limit.
+//! Container paths as the container resolves them: made absolute, cleaned, split, followed.
+//!
+//! Paths are made absolute and clean ([`container_path`]), split into folder and name ([`split`]),
+//! and followed through symlinks with the engine's own stat call ([`follow`]), so on any engine,
+//! remote ones included. What a path leads to is decided one link at a time, up to Linux's own
+//! limit (40 links).
 
 use super::tree::{FileKind, PathStat};
 use super::{Container, Runtime, RuntimeError};
@@ -51,7 +53,7 @@ pub enum Followed {
     Found(String, PathStat),
     /// Nothing is there: the last path reached.
     Missing(String),
-    /// More than [`MAX_LINKS`] links: the path where following stopped.
+    /// More than `MAX_LINKS` (40) links: the path where following stopped.
     TooManyLinks(String),
 }
 

@@ -1,18 +1,19 @@
-//! Cheap looks at a container's files: a small file's contents (its `/etc/passwd`), and the
-//! state of a few paths (the shell's startup files, which say whether a cached probe is
-//! stale), neither costing an exec.
+//! Cheap looks at a container's files, costing no exec: small reads and path states.
+//!
+//! A small file's contents (its `/etc/passwd` and `/etc/group`: [`read_small`]), a byte range of a
+//! file through the archive call (the agent's `fs.read`: [`read_archived`]), and the state of a few
+//! paths (the shell's startup files, which say whether a cached probe is stale: [`states`]).
 //!
 //! Two routes, the first that works:
-//! * the container's root as this host sees it, when the engine offers one
-//!   ([`Runtime::host_root`]: crun, a local Docker or podman): plain system calls, every path
-//!   resolved inside that root by the kernel ([`Root::container`]), no engine round trip;
+//! * the container's root as this host sees it, when the engine offers one ([`Runtime::host_root`]:
+//!   crun, a local Docker or podman): plain system calls, every path resolved inside that root by
+//!   the kernel ([`Root::container`]), no engine round trip;
 //! * else the engine's file calls ([`Runtime::stat_path`], [`Runtime::read_archive`],
-//!   [`Runtime::list_dir`]): on a remote Docker, one request per path and per link followed, a
-//!   few at a time, and a folder's listing (a whole archive of it) only when asked for.
+//!   [`Runtime::list_dir`]): on a remote Docker, one request per path and per link followed, a few
+//!   at a time, and a folder's listing (a whole archive of it) only when asked for.
 //!
-//! The host route sees sizes, times and inodes; the engine's calls, sizes and modification
-//! times (to the nanosecond on Docker). A state is only ever compared with one taken the same
-//! way.
+//! The host route sees sizes, times and inodes; the engine's calls, sizes and modification times
+//! (to the nanosecond on Docker). A state is only ever compared with one taken the same way.
 
 use std::io;
 

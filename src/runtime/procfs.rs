@@ -1,8 +1,10 @@
-//! A container's processes as the host's `/proc` shows them: every process in the pid
-//! namespace of its first process, zombies included (a cgroup no longer lists those), with
-//! their users named from the container's own `/etc/passwd` (read through
-//! `/proc/<pid>/root`). Works where the engine's pids are this host's: crun, a local Docker.
-//! Also the test that a pid the engine names is its container's, before its root is used.
+//! A container's processes as the host's `/proc` shows them, zombies included.
+//!
+//! Every process in the pid namespace of its first process, zombies included (a cgroup no longer
+//! lists those), with their users named from the container's own `/etc/passwd` (read through
+//! `/proc/<pid>/root`): [`processes_like`]. Works where the engine's pids are this host's: crun, a
+//! local Docker. Also the test that a pid the engine names is its container's, before its root is
+//! used ([`container_root`]).
 
 use crate::passwd::find_passwd_entry;
 use crate::runtime::ProcessInfo;

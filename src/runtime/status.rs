@@ -1,7 +1,10 @@
-//! [`ExitStatus`]: how a process ended, and the one function that turns that into dcx's exit
-//! code. The rule is the reference CLI's (`commonUtils.ts`): a numeric code is used as is, a
-//! signal N gives 128+N, anything else 1. Signal names (for `kill -s`) use the Linux numbering of
-//! the reference's table, checked name by name in the tests.
+//! [`ExitStatus`]: how a process ended, and the one function giving dcx's exit code.
+//!
+//! The rule is the reference CLI's (`commonUtils.ts`): a numeric code is used as is (a byte wide: a
+//! larger one wraps as a shell's would, a negative one gives 1), a signal N gives 128+N, anything
+//! else 1. [`ExitStatus::death_signal`] reads the engines' 128+N back as signal N. Signal names
+//! (for `kill -s`) use the Linux numbering of the reference's table, checked name by name in the
+//! tests.
 
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,15 +1,20 @@
-//! File trees read and written through directory descriptors, never through a path the host
-//! resolves on its own. Every path is resolved by the kernel (`openat2`) inside a [`Root`]:
-//! * [`Root::container`]: the root is the container's `/` (crun's `/proc/PID/root`, its mounts
-//!   included): `..` stops at it and an absolute symlink means the container's own path, so no
-//!   link or `..` the container holds can lead to a host file;
+//! File trees read and written through directory descriptors, every path resolved inside a
+//! [`Root`].
+//!
+//! Never through a path the host resolves on its own: the kernel resolves each one (`openat2`)
+//! inside the root:
+//! * [`Root::container`]: the root is the container's `/` (`/proc/PID/root` of its first process,
+//!   its mounts included, or crun's bundle): `..` stops at it and an absolute symlink means the
+//!   container's own path, so no link or `..` the container holds can lead to a host file;
 //! * [`Root::beneath`]: a host folder (a `dcx cp` destination or source parent): a path or link
 //!   that would leave it is refused.
 //!
-//! Final components are never followed: a symlink is copied as a link, and created files are
-//! opened `O_NOFOLLOW | O_EXCL`. Trees travel as tar streams ([`Root::pack`], [`Root::unpack`]),
-//! read and written in pieces, so a file of any size passes in bounded memory. Also here: the
-//! tar reading the engine needs on streams an engine produced ([`list_archive`],
+//! A final component is followed only where asked for: [`Root::stat`] and [`Root::pack`] take a
+//! symlink as the link (a path ending in `/` is followed), and created files are opened
+//! `O_NOFOLLOW | O_EXCL`; reads, listings and [`Root::followed_stat`] follow links, inside the
+//! root. Trees travel as tar streams ([`Root::pack`], [`Root::unpack`]), read and written in
+//! pieces, so a file of any size passes in bounded memory. Also here: the tar reading the engine
+//! needs on streams an engine produced ([`list_archive`], [`top_names`], [`first_stat`],
 //! [`read_archive_file`]).
 
 use std::ffi::OsStr;

@@ -30,7 +30,7 @@ const CRUN_SEALS: SealFlags = SealFlags::SEAL
 /// The crun program, with its sealed copy when one could be made. Keep it alive until the
 /// command built by [`CrunBinary::command`] has been spawned or exec'd.
 pub(super) struct CrunBinary {
-    /// The program as the user gave it (`--crun-path`, default `crun`): argv[0] and errors.
+    /// The program as the user gave it (`--crun-path`, default `crun`): `argv[0]` and errors.
     program: PathBuf,
     sealed: Option<OwnedFd>,
 }

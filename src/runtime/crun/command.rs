@@ -1,9 +1,14 @@
-//! The `crun exec` command line: `crun --root R exec [--env …] [--cwd D] --user UID:GID [-t
-//! --console-socket S] -- <id> <cmd…>`, by crun 1.8.1's rules (shared/reference/crun-backend.md):
-//! * `--env` replaces the whole environment, so the container's env is always passed first,
-//!   followed by dcx's variables (later entries win);
+//! The `crun exec` command line, built by crun 1.8.1's rules.
+//!
+//! `crun --root R exec [--env …] [--cwd D] --user UID:GID [-t --console-socket S] -- <id> <cmd…>`
+//! (shared/reference/crun-backend.md):
+//! * `--env` replaces the whole environment, so when dcx sets or removes any variable the
+//!   container's env is passed first (less the removed names), followed by dcx's variables (later
+//!   entries win);
 //! * `--user` takes numbers only: names are resolved in the container's `/etc/passwd` and
-//!   `/etc/group`, read from the rootfs on the host.
+//!   `/etc/group`, read from its root filesystem on the host;
+//! * on a terminal of a given size, the command starts behind the `stty` size wrapper when the
+//!   container has a `/bin/sh` (else the size is set once the terminal arrives).
 
 use std::ffi::OsString;
 use std::path::Path;

@@ -1,5 +1,7 @@
-//! crun's terminal: a private directory for `--console-socket`, the master crun sends over it
-//! (one byte and SCM_RIGHTS), and its size.
+//! crun's terminal: the `--console-socket` directory, the master received over it, its size.
+//!
+//! The socket lives in a private directory (mode 0700, removed on every way out); crun sends the
+//! terminal's master over it as one byte and SCM_RIGHTS, and dcx sets its size.
 
 use std::io::IoSliceMut;
 use std::mem::MaybeUninit;

@@ -22,8 +22,8 @@
 //!
 //! TTY: crun creates the terminal and passes its master over `--console-socket` (one byte and
 //! SCM_RIGHTS); dcx relays it and resizes it (crun 1.8.1 forwards no resizes). The size is also
-//! set by the `stty` wrapper before the command starts, since the process may run before the
-//! master arrives.
+//! set by the `stty` wrapper before the command starts (when the container has a `/bin/sh`),
+//! since the process may run before the master arrives.
 
 mod binary;
 mod command;

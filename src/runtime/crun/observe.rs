@@ -1,8 +1,9 @@
-//! What runs in a crun container and what it printed, read on the host: its processes are
-//! those in the pid namespace of its first process (`dcx top`, see `runtime::procfs`); its own
-//! output is the file its
-//! `dcx.log_path` annotation names, else the file its first process's stdout is (`dcx logs`).
-//! crun itself keeps no log and no timestamps.
+//! A crun container's processes and its own output, read on the host.
+//!
+//! Its processes are those in the pid namespace of its first process (`dcx top`, see
+//! `runtime::procfs`). Its own output (`dcx logs`) is the file its `dcx.log_path` annotation names,
+//! else the file its first process's stdout is; followed while that process lives. crun itself
+//! keeps no log and no timestamps, so `--timestamps` and `--since` are refused.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;

@@ -1,7 +1,9 @@
-//! crun's state directory, read with no crun process: `<root>/<id>/status` (pid, process start
-//! time, bundle, rootfs, created) and `<root>/<id>/config.json` (the create-time config: env,
-//! user, annotations, mounts) become a [`Container`]. A container is running when its pid is
-//! alive and is still the process crun recorded (same start time).
+//! crun's state directory, read with no crun process, as [`Container`] values.
+//!
+//! `<root>/<id>/status` (pid, process start time, bundle, rootfs, created) and
+//! `<root>/<id>/config.json` (the create-time config: env, user, annotations, mounts) become a
+//! [`Container`], its annotations standing for labels. A container is running when its pid is alive
+//! and is still the process crun recorded (same start time, when crun recorded one).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,8 @@
-//! The working directory as seen from the host: whether crun will certainly find it (so the
-//! exec can be handed over to crun), and crun's own wording when it does not.
+//! Whether crun will certainly find the working directory, and crun's wording when not.
+//!
+//! Seen from the host ([`workdir_visible`]): only a directory that certainly exists lets the exec
+//! be handed over to crun (`Runtime::hand_over`); crun's own failure to enter it is recognised
+//! ([`chdir_failure`]) and becomes dcx's working-directory error.
 
 use std::path::Path;
 

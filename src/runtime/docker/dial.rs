@@ -1,8 +1,10 @@
-//! Connections to the daemon for every [`Transport`]: a unix socket, TCP, TLS over TCP
-//! (rustls), or an `ssh` process running `docker system dial-stdio` on the host (one process a
-//! connection, as the docker CLI does). bollard's requests go through [`client`] for TLS and
-//! ssh (a pooling hyper client on this dialer); the TTY upgrade dcx makes itself dials here too,
-//! so both reach the same daemon the same way.
+//! Connections to the Docker daemon, for every [`Transport`] the endpoint rules allow.
+//!
+//! A unix socket, TCP, TLS over TCP (rustls), or an `ssh` process running
+//! `docker system dial-stdio` on the host (one process a connection, as the docker CLI does).
+//! bollard's requests go through [`client`] for TLS and ssh (a pooling hyper client on this
+//! dialer); the TTY upgrade dcx makes itself, and the `/_ping` that reads the API version
+//! ([`api_version`]), dial here too, so all of them reach the same daemon the same way.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,23 +1,25 @@
-//! Which Docker daemon dcx talks to, by the docker CLI's rules (the reference goes through the
-//! docker CLI, so a user's docker setup decides for both):
+//! Which Docker daemon dcx talks to, and how, by the docker CLI's rules.
+//!
+//! The reference goes through the docker CLI, so a user's docker setup decides for both:
 //!
 //! 1. `DOCKER_HOST`;
 //! 2. else `DOCKER_CONTEXT`;
 //! 3. else `currentContext` in `$DOCKER_CONFIG/config.json` (default `~/.docker`);
 //! 4. else `unix:///var/run/docker.sock`.
 //!
-//! A named context is read from `$DOCKER_CONFIG/contexts/meta/<sha256 of the name>/meta.json`
-//! (its `Endpoints.docker.Host` and `SkipTLSVerify`), its TLS files from
-//! `contexts/tls/<sha256>/docker/{ca,cert,key}.pem`. With `DOCKER_HOST`, TLS follows
-//! `DOCKER_TLS_VERIFY` (verify the daemon against `ca.pem`) or `DOCKER_TLS` (TLS, no
-//! verification), with the files in `DOCKER_CERT_PATH` (default `~/.docker`). `--docker-path
-//! podman` picks podman's socket as the podman CLI would, ignoring `DOCKER_HOST`:
-//! `CONTAINER_HOST`, else `$XDG_RUNTIME_DIR/podman/podman.sock` (rootless), else
-//! `/run/podman/podman.sock`.
+//! A named context is read from `$DOCKER_CONFIG/contexts/meta/<sha256 of the name>/meta.json` (its
+//! `Endpoints.docker.Host` and `SkipTLSVerify`), its TLS files from
+//! `contexts/tls/<sha256>/docker/{ca,cert,key}.pem`; the context `default` is the default socket.
+//! With `DOCKER_HOST`, TLS follows `DOCKER_TLS_VERIFY` (verify the daemon against `ca.pem`) or
+//! `DOCKER_TLS` (TLS, no verification), with the files in `DOCKER_CERT_PATH` (default: the config
+//! folder, `$DOCKER_CONFIG` or `~/.docker`). `--docker-path podman` picks podman's socket as the
+//! podman CLI would, ignoring `DOCKER_HOST`: `CONTAINER_HOST`, else
+//! `$XDG_RUNTIME_DIR/podman/podman.sock` (rootless), else `/run/podman/podman.sock`.
 //!
-//! Hosts: `unix://PATH`, `tcp://HOST:PORT` (TLS as above), `ssh://[USER@]HOST[:PORT][/PATH]`
-//! (the `ssh` program on PATH running `docker system dial-stdio` on the host, as the docker CLI
-//! does; `/PATH` names the remote daemon's socket).
+//! Hosts: `unix://PATH`, `tcp://HOST:PORT` or `http://HOST:PORT` (TLS as above; port 2376 by
+//! default with TLS), `ssh://[USER@]HOST[:PORT][/PATH]` (the `ssh` program on PATH running
+//! `docker system dial-stdio` on the host, as the docker CLI does; `/PATH` names the remote
+//! daemon's socket).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,8 +1,11 @@
-//! Files in a Docker container, through the Engine API's archive endpoint: `HEAD` for a path's
-//! stat (the `X-Docker-Container-Path-Stat` header), `GET` for a tar of it, `PUT` to extract a
-//! tar into a folder (`noOverwriteDirNonDir`, as docker cp sends it). Nothing is exec'd to move
-//! bytes. The daemon makes extracted files root's; for another owner, and for a rename (which
-//! the API lacks), one short exec as root runs `chown` / `mv` in the container.
+//! Files in a Docker container, through the Engine API's archive endpoint.
+//!
+//! `HEAD` for a path's stat (the `X-Docker-Container-Path-Stat` header; a symlink's target as the
+//! link holds it comes from the first entry of its archive, as the header gives it resolved), `GET`
+//! for a tar of a path (a folder's listing too), `PUT` to extract a tar into a folder
+//! (`noOverwriteDirNonDir`, as docker cp sends it). Nothing is exec'd to move bytes. The daemon
+//! makes extracted files root's; for another owner, and for a rename (which the API lacks), one
+//! short exec as root runs `chown` / `mv` in the container.
 
 use std::time::Duration;
 

@@ -1,29 +1,40 @@
 //! The Docker Engine API runtime, on bollard.
 //!
-//! The endpoint comes from `DOCKER_HOST` (`unix://` or `tcp://`), else the default socket. The
-//! first request negotiates the API version (`GET /version`): bollard addresses `/v1.53/…` by
-//! default, which an older daemon (Docker 20.10 speaks 1.41) refuses, and unversioned paths
-//! would give a newer daemon's newest API. That request also tells whether a daemon answers at
-//! all, so an unreachable one is reported by name before any other work.
+//! The endpoint is chosen by the docker CLI's rules ([`endpoint`]: `DOCKER_HOST`, contexts, TLS,
+//! ssh, podman's socket); connections are dialed for every kind of it in `dial.rs`. On a unix
+//! socket or plain TCP, the API version comes from a `GET /_ping` on a connection of its own, as
+//! the docker CLI gets it: its `Api-Version` header, capped at bollard's own version (bollard
+//! addresses `/v1.53/…` by default, which an older daemon such as Docker 20.10's 1.41 refuses, and
+//! unversioned paths would give a newer daemon's newest API). Over TLS and ssh, or when the ping's
+//! answer names no version, bollard negotiates it with `GET /version` on the connection the next
+//! requests reuse. That first request also tells whether a daemon answers at all, so an unreachable
+//! one is reported by name before any other work.
 //!
-//! An exec's exit status is read with `GET /exec/{id}/json` after its output stream has ended;
-//! the daemon reports a process killed by signal N as 128+N.
+//! An exec's exit status is read with `GET /exec/{id}/json` after its output stream has ended; the
+//! daemon reports a process killed by signal N as 128+N. A variable removed from the container's
+//! own environment (a `null` in `remoteEnv`) is removed by starting the command through
+//! `env -u NAME --`.
 //!
-//! TTY execs are started on a connection of our own (hyper, HTTP/1.1 upgrade) instead of
-//! bollard's `start_exec`: bollard's output decoder takes TTY output whose chunk starts with a
-//! byte 0x00–0x02 for a multiplexing header and mangles it. The raw stream is passed on as is.
+//! TTY execs are started on a connection of our own (hyper, HTTP/1.1 upgrade) instead of bollard's
+//! `start_exec`: bollard's output decoder takes TTY output whose chunk starts with a byte 0x00–0x02
+//! for a multiplexing header and mangles it. The raw stream is passed on as is.
 //!
-//! Terminal size before the first instruction: API ≥ 1.42 takes it in exec-create
-//! (`ConsoleSize`); older daemons ignore that and a resize after start comes too late for a
-//! quick command, so there the command is started through
-//! `/bin/sh -c 'stty rows R cols C 2>/dev/null; exec "$@"' sh CMD…` (the container needs a
-//! `/bin/sh`, as the reference's own shell server does).
+//! Terminal size before the first instruction: API ≥ 1.42 takes it in exec-create (`ConsoleSize`);
+//! older daemons ignore that and a resize after start comes too late for a quick command, so there
+//! the command is started through
+//! `/bin/sh -c 'stty rows R cols C 2>/dev/null; …; exec "$@"' sh CMD…` (the container needs a
+//! `/bin/sh`, as the reference's own shell server does; a missing command still fails with the
+//! engine's own message and 126).
 //!
 //! Signals: the Engine API cannot signal an exec. On a local daemon the exec's `Pid` (a host pid)
-//! is checked to belong to the container (its `/proc/<pid>/cgroup` names the container id), its
-//! pid inside the container is read from the `NSpid:` line of `/proc/<pid>/status`, and a second
-//! exec as root runs `kill -s SIG <pid>`. Elsewhere (a remote daemon, another pid namespace) the
-//! signal cannot be delivered and [`SignalError`] says why.
+//! is checked to belong to the container (its `/proc/<pid>/cgroup` names the container id), its pid
+//! inside the container is read from the `NSpid:` line of `/proc/<pid>/status`, and a second exec
+//! as root runs `kill -s SIG <pid>` (`-<pid>` for its process group, which can still be signalled
+//! once the process has exited). Elsewhere (a remote daemon, another pid namespace) the signal
+//! cannot be delivered and [`SignalError`] says why.
+//!
+//! Files go through the archive endpoint (`files.rs`); `dcx top` reads the host's `/proc` on a
+//! local daemon (zombies included) and the top API elsewhere; `dcx logs` is the logs API.
 
 use std::path::Path;
 use std::time::Duration;
