@@ -1,8 +1,9 @@
 //! [`EngineError`], every way the engine fails, and its one classification, [`ErrorKind`].
 //!
 //! Each message is the line a user sees. [`EngineError::kind`] says what a failure means without
-//! picking it apart: the agent's protocol codes come from it. The MCP tool errors carry the message
-//! alone, and the CLI's hints still match a few variants themselves (`src/cli/error.rs`).
+//! picking it apart: the agent's protocol codes and the CLI's hints start from it (the CLI keeps
+//! two precise variants for what their hints name: the workspace's labels, a paused container's
+//! name); MCP tool errors carry the message.
 
 use super::files::FileError;
 use crate::discovery::DiscoveryError;

@@ -1,12 +1,12 @@
-//! Selectors to engine requests: the conversion `dcx mcp` and `session.create` share.
+//! Selectors to engine requests: the one conversion every front end uses.
 //!
 //! A dev container is named the same way everywhere (`--container-id` > `--id-label` >
 //! `--workspace-folder`, else the current directory) on an engine (Docker with an optional podman
 //! `--docker-path`, or crun with its root and binary). [`TargetSpec`] holds those words as given;
 //! [`TargetSpec::settings`] and [`TargetSpec::prepare_request`] turn them into the engine's
-//! [`EngineSettings`] and [`PrepareRequest`], with one rule and one text for every check. `dcx mcp`
-//! and the agent's `session.create` go through it; the CLI's `exec`, `cp`, `logs` and `top` still
-//! build their requests themselves, in `src/cli` (`request.rs`, `observe.rs`).
+//! [`EngineSettings`] and [`PrepareRequest`], with one rule and one text for every check. The
+//! CLI's `exec`, `cp`, `logs`, `top` and `mcp` (through `cli::request::target_spec`) and the
+//! agent's `session.create` all go through it.
 
 use std::path::{Path, PathBuf};
 
