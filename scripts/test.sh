@@ -8,5 +8,5 @@ bash scripts/setup.sh
 # shellcheck disable=SC1091
 . "${DCX_CACHE:-/var/cache/dcx}/env"
 cargo fmt --check
-cargo clippy --all-targets --locked -- -D warnings
-cargo test --locked "$@"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked "$@"

@@ -10,8 +10,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(!name.is_empty());
         assert_eq!(format!("{name}={value}"), text);
     }
-    let labels = vec![text.to_string()];
-    if dcx::cli::request::check_id_labels(&labels).is_ok() {
+    let spec = dcx::engine::TargetSpec {
+        id_labels: vec![text.to_string()],
+        ..dcx::engine::TargetSpec::default()
+    };
+    if spec.check().is_ok() {
         let (name, value) = text.split_once('=').unwrap_or_default();
         assert!(!name.is_empty() && !value.is_empty());
     }

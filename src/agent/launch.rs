@@ -29,6 +29,9 @@ pub const DEFAULT_OUTPUT: usize = 1024 * 1024;
 pub const MAX_OUTPUT: u64 = 64 * 1024 * 1024;
 /// The default command timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Once a command's own process has exited, how long output its background children keep
+/// writing is still read into its answer (they run on; the helper reads and drops the rest).
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 
 /// Non-interactive defaults for every command, unless the session's env sets them (the wrapper
 /// applies them only where unset).
@@ -171,7 +174,7 @@ pub async fn launch(
         What::Shell(text) => (Some(text.as_str()), &[][..]),
         What::Argv(argv) => (None, &argv[..]),
     };
-    let command = Wrapped {
+    let mut command = Wrapped {
         shell: &session.shell,
         state_file: &state_file,
         save_state: foreground && command.is_some(),
@@ -182,6 +185,7 @@ pub async fn launch(
         cwd: request.cwd.as_deref(),
     }
     .command(timeout);
+    command.drain_limit = Some(DRAIN_LIMIT);
     let (stdout, stderr) = match sinks {
         Sinks::Streamed(tx) => (
             exec.streaming_sink(Stream::Stdout, tx.clone()),

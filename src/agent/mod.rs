@@ -41,6 +41,8 @@ pub struct ServeOptions {
     pub socket: PathBuf,
     pub http: Option<SocketAddr>,
     pub limits: Limits,
+    /// Run sessions' commands through the in-container helper where it can run.
+    pub helper: bool,
 }
 
 /// Why the server could not run.
@@ -92,6 +94,7 @@ async fn run(options: ServeOptions, token: Option<String>, log: Log) -> Result<(
         engine_log,
         cwd,
         Box::new(engines::Connected),
+        options.helper,
     );
     let listener = unix::bind(&options.socket).await?;
     log.info(&format!("listening on {}", options.socket.display()));

@@ -37,6 +37,11 @@ pub struct Limits {
     pub max_timeout: Duration,
 }
 
+/// The helper is used unless `DCX_HELPER=0` (or `dcx serve --no-helper`) says otherwise.
+pub fn helper_wanted() -> bool {
+    std::env::var("DCX_HELPER").as_deref() != Ok("0")
+}
+
 /// A registered session and the permit it counts against `--max-sessions`.
 struct Entry {
     session: Arc<Session>,
@@ -53,6 +58,8 @@ pub struct Service {
     pub cwd: PathBuf,
     /// The host environment for `${localEnv:…}`, without the token.
     pub host_env: HashMap<String, String>,
+    /// Sessions run their commands through the in-container helper where it can run.
+    pub helper: bool,
     sessions: Mutex<HashMap<String, Entry>>,
     execs: Mutex<HashMap<String, Arc<Exec>>>,
     session_permits: Arc<Semaphore>,
@@ -61,14 +68,15 @@ pub struct Service {
 }
 
 impl Service {
-    /// A service on the engines `connect` reaches; `engine_log` takes the engines' own
-    /// diagnostics.
+    /// A service on the engines `connect` reaches (with the in-container helper where it runs,
+    /// when `helper`); `engine_log` takes the engines' own diagnostics.
     pub fn new(
         limits: Limits,
         log: Log,
         engine_log: Log,
         cwd: PathBuf,
         connect: Box<dyn Connect>,
+        helper: bool,
     ) -> Arc<Self> {
         let mut host_env = crate::config::LocalContext::process_env();
         host_env.remove(TOKEN_VARIABLE);
@@ -81,6 +89,7 @@ impl Service {
             engines: Engines::new(connect, engine_log),
             cwd,
             host_env,
+            helper,
             sessions: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),

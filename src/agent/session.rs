@@ -25,6 +25,8 @@ pub struct Session {
     pub shell: String,
     /// Foreground commands may run side by side.
     pub concurrent: bool,
+    /// How its commands start: the in-container helper, or a plain engine exec (and why).
+    pub transport: Transport,
     pub idle_timeout: Duration,
     created: SystemTime,
     last_used: Mutex<(Instant, SystemTime)>,
@@ -34,6 +36,24 @@ pub struct Session {
     foreground: Arc<Semaphore>,
     /// Execs of this session, oldest first.
     execs: Mutex<VecDeque<Arc<Exec>>>,
+}
+
+/// How a session's commands start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// Forked by the helper in the container (2–3 ms).
+    Helper,
+    /// A plain engine exec each; why, when the helper was wanted.
+    Exec(Option<String>),
+}
+
+impl Transport {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Helper => "helper",
+            Self::Exec(_) => "exec",
+        }
+    }
 }
 
 /// `session.info`'s answer (and `session.list`'s entries).
@@ -48,6 +68,11 @@ pub struct SessionInfo {
     pub runtime: &'static str,
     pub user: String,
     pub concurrent: bool,
+    /// `helper` or `exec`.
+    pub transport: &'static str,
+    /// Why a session that wanted the helper runs plain engine execs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport_note: Option<String>,
     pub running_execs: Vec<String>,
     pub last_exit: Option<LastExit>,
     pub created_ms: u64,
@@ -74,7 +99,7 @@ fn epoch_ms(at: SystemTime) -> u64 {
 impl Session {
     pub fn new(
         id: String,
-        engine: Arc<Engine>,
+        (engine, transport): (Arc<Engine>, Transport),
         prepared: Prepared,
         concurrent: bool,
         idle_timeout: Duration,
@@ -91,6 +116,7 @@ impl Session {
             prepared,
             shell,
             concurrent,
+            transport,
             idle_timeout,
             created: SystemTime::now(),
             last_used: Mutex::new((Instant::now(), SystemTime::now())),
@@ -223,6 +249,11 @@ impl Session {
             runtime: self.engine.name(),
             user: self.prepared.user.clone(),
             concurrent: self.concurrent,
+            transport: self.transport.name(),
+            transport_note: match &self.transport {
+                Transport::Exec(note) => note.clone(),
+                Transport::Helper => None,
+            },
             running_execs: self.running().iter().map(|e| e.id.clone()).collect(),
             last_exit,
             created_ms: epoch_ms(self.created),

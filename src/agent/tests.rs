@@ -72,6 +72,7 @@ fn harness(limits: Limits) -> Harness {
         Log::discard(),
         std::env::temp_dir(),
         Box::new(fake),
+        true,
     );
     Harness {
         service,
@@ -159,6 +160,16 @@ async fn sessions_are_created_listed_reset_and_destroyed() {
     assert_eq!(created["runtime"], "memory");
     let id = created["session_id"].as_str().unwrap();
     assert!(id.len() > 20, "{id}");
+    // The in-memory engine names no architecture: no helper, and the session says why.
+    assert_eq!(created["transport"], "exec");
+    let info = h.ok("session.info", json!({"session_id": id})).await;
+    assert_eq!(
+        (info["transport"].clone(), info["transport_note"].clone()),
+        (
+            json!("exec"),
+            json!("the engine does not say the container's architecture")
+        )
+    );
     let info = h.ok("session.info", json!({"session_id": id})).await;
     assert_eq!(
         (info["cwd"].clone(), info["concurrent"].clone()),
@@ -193,7 +204,7 @@ async fn session_create_errors_carry_their_codes() {
         (
             json!({"container_id": "c1", "colour": "red"}),
             "bad_request",
-            "unknown parameter `colour` (this method takes `workspace_folder`, `container_id`, `id_labels`, `config`, `runtime`, `crun_root`, `crun_path`, `docker_path`, `user`, `env`, `cwd`, `idle_timeout_s`, `concurrent`)",
+            "unknown parameter `colour` (this method takes `workspace_folder`, `container_id`, `id_labels`, `config`, `runtime`, `crun_root`, `crun_path`, `docker_path`, `user`, `env`, `cwd`, `idle_timeout_s`, `concurrent`, `helper`)",
         ),
         (
             json!({"id_labels": ["nolabel"]}),

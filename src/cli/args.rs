@@ -227,6 +227,11 @@ pub struct ServeArgs {
     #[arg(long = "max-timeout", value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub max_timeout: Duration,
 
+    /// Run every command by a plain engine exec, never through the in-container helper
+    /// (as DCX_HELPER=0)
+    #[arg(long = "no-helper")]
+    pub no_helper: bool,
+
     /// Log level for the server's log on stderr
     #[arg(long = "log-level", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,

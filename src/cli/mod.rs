@@ -131,6 +131,7 @@ fn serve(serve_args: args::ServeArgs) -> u8 {
             idle_timeout: serve_args.idle_timeout,
             max_timeout: serve_args.max_timeout,
         },
+        helper: !serve_args.no_helper && crate::agent::service::helper_wanted(),
     };
     match crate::agent::serve(options, log.clone()) {
         Ok(()) => 0,

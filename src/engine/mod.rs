@@ -33,6 +33,7 @@ use std::time::Duration;
 
 pub use crate::exec::{Control, End, ExecIo, Finished, Input, KILL_GRACE, Output};
 pub use crate::runtime::docker::DockerEnv;
+pub use crate::runtime::helper::Unplaced;
 pub use crate::runtime::{
     Chunk, Container, ExitStatus, HandOver, LogOptions, ProcessInfo, TermSize, signal_name,
 };
@@ -140,6 +141,9 @@ pub struct Command {
     pub size: Option<TermSize>,
     /// Stop it after this long (SIGTERM, then SIGKILL after [`KILL_GRACE`]).
     pub timeout: Option<Duration>,
+    /// Once the process has exited, read its output (a background child's) at most this long;
+    /// `None`: until it stays silent for the drain.
+    pub drain_limit: Option<Duration>,
     /// `NAME=value` entries on top of the prepared env (later entries win).
     pub env: Vec<String>,
     /// A working directory other than the prepared one.
@@ -167,7 +171,7 @@ pub async fn settle_helpers(limit: Duration) {
 
 /// A connected engine.
 pub struct Engine {
-    runtime: Box<dyn Runtime>,
+    runtime: std::sync::Arc<dyn Runtime>,
     log: Log,
 }
 
@@ -187,7 +191,10 @@ impl Engine {
 
     /// An engine on a runtime of the caller's (another engine kind, an in-memory one in tests).
     pub fn with_runtime(runtime: Box<dyn Runtime>, log: Log) -> Self {
-        Self { runtime, log }
+        Self {
+            runtime: runtime.into(),
+            log,
+        }
     }
 
     pub fn log(&self) -> &Log {
@@ -213,6 +220,23 @@ impl Engine {
     /// The container's processes.
     pub async fn top(&self, container: &Container) -> Result<Vec<ProcessInfo>, EngineError> {
         Ok(self.runtime.top(container).await?)
+    }
+
+    /// An engine whose commands in `prepared`'s container, as its user, are run by the
+    /// in-container helper (placed and started now: see [`crate::runtime::helper`]); why
+    /// not, when it cannot be used (the plain engine exec then stays).
+    pub async fn warm(&self, prepared: &Prepared) -> Result<Engine, Unplaced> {
+        let warm = crate::runtime::helper::Warm::start(
+            self.runtime.clone(),
+            &prepared.container,
+            &prepared.user,
+            self.log.clone(),
+        )
+        .await?;
+        Ok(Self {
+            runtime: std::sync::Arc::new(warm),
+            log: self.log.clone(),
+        })
     }
 
     /// How many zombie processes the container holds (see [`crate::runtime::zombies`]);
@@ -260,6 +284,7 @@ impl Engine {
             &prepared.container,
             &spec,
             command.timeout,
+            command.drain_limit,
             io,
             &self.log,
         )

@@ -21,7 +21,8 @@
 //! * the run ends when the process does: once it has exited, its output is read until it ends or
 //!   the engine sends nothing for [`DRAIN`] (time spent waiting on a slow sink does not count), so
 //!   a background child that keeps the output open (`server &`) does not hold the run; that child
-//!   is left running;
+//!   is left running; with a drain limit (the agent's commands), a child that keeps writing is
+//!   read no longer than that after the exit;
 //! * a sink whose reader has gone away (a broken pipe) ends the run: the connection is closed, the
 //!   process group gets the SIGPIPE a local writer would, and the status is SIGPIPE's;
 //! * [`Control::Signal`] is delivered to the process's whole group (what a terminal's ^C does:
@@ -154,6 +155,7 @@ pub async fn run(
     container: &Container,
     spec: &ExecSpec,
     timeout: Option<Duration>,
+    drain_limit: Option<Duration>,
     io: ExecIo,
     log: &Log,
 ) -> Result<Finished, ExecError> {
@@ -186,8 +188,9 @@ pub async fn run(
     let mut stopping: Option<Stopping> = None;
     let mut output_open = true;
     let mut exited = session.process.exited();
-    // Set once the process has exited while its output is still open.
+    // Set once the process has exited while its output is still open; never past `drain_end`.
     let mut drain_until: Option<Instant> = None;
+    let mut drain_end: Option<Instant> = None;
     // Forwarded signals not yet delivered, and when the oldest of them must have been.
     let mut forwarding: usize = 0;
     let mut forward_by: Option<Instant> = None;
@@ -217,7 +220,11 @@ pub async fn run(
                 pump.abort();
                 finish(&mut sinks).await?;
             }
-            Event::ProcessGone => drain_until = Some(Instant::now() + DRAIN),
+            Event::ProcessGone => {
+                let now = Instant::now();
+                drain_end = drain_limit.and_then(|limit| now.checked_add(limit));
+                drain_until = Some(drain_end.map_or(now + DRAIN, |end| end.min(now + DRAIN)));
+            }
             Event::Drained => {
                 // A write still waiting on its reader is given up with the rest.
                 log.debug("The process has exited and its output is still open (a background child?): not waiting for it");
@@ -247,7 +254,8 @@ pub async fn run(
                     // The silence counts from when the sink took the chunk: a sink that made us
                     // wait (a slow reader) must not look like a silent engine.
                     Ok(()) if drain_until.is_some() => {
-                        drain_until = Some(Instant::now() + DRAIN);
+                        let quiet = Instant::now() + DRAIN;
+                        drain_until = Some(drain_end.map_or(quiet, |end| end.min(quiet)));
                     }
                     Ok(()) => {}
                     Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {

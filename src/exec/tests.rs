@@ -47,6 +47,7 @@ struct Run {
     engine: Memory,
     spec: ExecSpec,
     timeout: Option<Duration>,
+    drain_limit: Option<Duration>,
     stdin: Option<Input>,
     stdout: Buffer,
     stderr: Buffer,
@@ -63,6 +64,7 @@ impl Run {
                 ..ExecSpec::default()
             },
             timeout: None,
+            drain_limit: None,
             stdin: None,
             stdout: Buffer::default(),
             stderr: Buffer::default(),
@@ -108,6 +110,7 @@ impl Run {
             &container,
             &self.spec,
             self.timeout,
+            self.drain_limit,
             io,
             &Log::discard(),
         )
@@ -341,6 +344,21 @@ async fn a_reader_that_goes_away_ends_the_run_with_sigpipe() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_background_child_that_keeps_writing_holds_the_run_no_longer_than_the_drain_limit() {
+    let mut run = Run::new(&["chatty"]);
+    run.drain_limit = Some(Duration::from_millis(500));
+    let started = tokio::time::Instant::now();
+    let (finished, run) = run.go().await;
+    assert_eq!(finished, exited(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(run.stdout.text().starts_with("hi"), "{}", run.stdout.text());
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_background_child_holding_the_output_does_not_hold_the_run() {
     let started = Instant::now();
     let (finished, run) = Run::new(&["background"]).go().await;
@@ -379,6 +397,7 @@ async fn a_closed_control_channel_changes_nothing() {
         &run.engine,
         &container,
         &run.spec,
+        None,
         None,
         io,
         &Log::discard(),

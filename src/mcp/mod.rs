@@ -382,6 +382,7 @@ pub fn serve(target: Target, log: Log) -> Result<(), McpError> {
             engine_log,
             std::env::current_dir()?,
             Box::new(Connected),
+            crate::agent::service::helper_wanted(),
         );
         let tools = DevContainer::new(service.clone(), target);
         let running = tools

@@ -6,7 +6,8 @@
 //! receive are recorded for the tests to check.
 //!
 //! Programs: `echo OUT [ERR [CODE]]`; `cat` (stdin to stdout); `sleep` (until a signal);
-//! `background` (prints `hi` and exits, leaving a child that holds the output open); `burst` (ten
+//! `background` (prints `hi` and exits, leaving a child that holds the output open); `chatty`
+//! (the same, its child writing `y` lines every 50 ms); `burst` (ten
 //! chunks, then the exit); `stubborn` (ignores everything but SIGKILL); `late` (ignores the first
 //! signal, then writes until the next); `deaf` (never ends); `yes` (`y` lines until a signal);
 //! `tty` (prints its terminal size, again on each resize, ends at `^D`); `nosignal` (a process no
@@ -273,6 +274,24 @@ impl Program {
                 tokio::spawn(async move {
                     tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
                     drop(held);
+                });
+                self.out("hi").await;
+                ExitStatus::Code(0)
+            }
+            Some("chatty") => {
+                // A child that keeps writing long after the process has exited.
+                let held = self.output.clone();
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        if held
+                            .send(Ok(Chunk::Stdout(Bytes::from_static(b"y\n"))))
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
                 });
                 self.out("hi").await;
                 ExitStatus::Code(0)

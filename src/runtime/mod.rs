@@ -10,6 +10,7 @@ pub mod bridge;
 pub mod capture;
 pub mod crun;
 pub mod docker;
+pub mod helper;
 pub mod hostfs;
 #[cfg(test)]
 pub mod memory;
@@ -56,7 +57,8 @@ pub struct Container {
     pub started_at: String,
     /// Its root filesystem as seen from this host, when the engine tells (crun's bundle).
     pub rootfs: Option<std::path::PathBuf>,
-    /// Its mounts, when the engine tells (crun's `config.json`); Docker leaves this empty.
+    /// Its mounts, where they appear in it (crun's `config.json`; Docker's `Mounts` and
+    /// `HostConfig.Tmpfs`).
     pub mounts: Vec<Mount>,
     /// The host pid of its first process, when the engine tells (crun's state, Docker's
     /// `State.Pid`).
@@ -253,6 +255,12 @@ pub trait Runtime: Send + Sync {
     /// remote engine). Read only through [`tree::Root::container`], and only by this user
     /// where the kernel lets it.
     fn host_root(&self, _container: &Container) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    /// The container's architecture as the engine names it (`amd64`, `arm64`, `x86_64`…);
+    /// `None` when the engine does not say.
+    async fn architecture(&self, _container: &Container) -> Option<String> {
         None
     }
 

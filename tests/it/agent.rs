@@ -365,7 +365,13 @@ fn envelopes(agent: &Agent, create: Value, subject: &dyn Subject) {
 fn every_envelope_state_on_docker() {
     let agent = Agent::start(&[]);
     let container = TestContainer::start(DEBIAN);
+    // Through the in-container helper (the default), and by plain engine exec.
     envelopes(&agent, json!({"container_id": container.name}), &container);
+    envelopes(
+        &agent,
+        json!({"container_id": container.name, "helper": false}),
+        &container,
+    );
 }
 
 #[test]

@@ -696,6 +696,15 @@ impl CrunContainer {
 
     /// From a root filesystem of the test's own (a copy it may change), under `root`.
     pub fn start_from(root: PathBuf, rootfs_dir: &Path, annotations: &[&str]) -> Self {
+        Self::started(root, rootfs_dir, annotations, false)
+    }
+
+    /// From a copy of the test's own, mounted writable (the container may change it).
+    pub fn start_writable(rootfs_dir: &Path) -> Self {
+        Self::started(crun_root(), rootfs_dir, &[], true)
+    }
+
+    fn started(root: PathBuf, rootfs_dir: &Path, annotations: &[&str], writable: bool) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let id = format!(
             "dcx-it-{}-{}",
@@ -709,6 +718,7 @@ impl CrunContainer {
             .arg(&id)
             .arg(rootfs_dir)
             .args(annotations)
+            .env("DCX_CRUN_WRITABLE", if writable { "1" } else { "0" })
             .stdin(Stdio::null())
             .output()
             .expect("run fixtures/crun/run.sh");

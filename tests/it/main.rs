@@ -21,6 +21,7 @@ mod environment;
 mod errors;
 mod exec_basics;
 mod files;
+mod helper;
 mod layout;
 mod logging;
 mod mcp;

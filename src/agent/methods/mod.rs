@@ -82,7 +82,7 @@ pub enum Reply {
     Stats(system::Stats),
     Created(session::Created),
     Sessions(session::Sessions),
-    Info(SessionInfo),
+    Info(Box<SessionInfo>),
     Reset(session::ResetAnswer),
     Destroyed(session::Destroyed),
     Envelope(Envelope),
@@ -190,7 +190,9 @@ pub async fn answer(
             Reply::Created(session::create(service, request).await?)
         }
         Call::List => Reply::Sessions(session::list(service)),
-        Call::Info(target) => Reply::Info(session::info(service, &target.session_id.0).await?),
+        Call::Info(target) => Reply::Info(Box::new(
+            session::info(service, &target.session_id.0).await?,
+        )),
         Call::Reset(target) => Reply::Reset(session::reset(service, &target.session_id.0).await?),
         Call::Destroy(target) => {
             Reply::Destroyed(session::destroy(service, &target.session_id.0).await?)

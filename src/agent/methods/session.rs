@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::agent::protocol::random_id;
 use crate::agent::protocol::{Failure, Pairs, Text};
 use crate::agent::service::{Service, TOKEN_VARIABLE};
-use crate::agent::session::{Session, SessionInfo};
+use crate::agent::session::{Session, SessionInfo, Transport};
 use crate::engine::{RuntimeKind, TargetSpec};
 use crate::env::{ProbeCache, ProbeMode};
 
@@ -41,6 +41,8 @@ pub struct CreateParams {
     pub cwd: Option<Text>,
     pub idle_timeout_s: Option<u64>,
     pub concurrent: Option<bool>,
+    /// `false`: plain engine execs, even where the helper could run the commands.
+    pub helper: Option<bool>,
 }
 
 /// A session to create, typed (what `dcx mcp` builds directly).
@@ -56,6 +58,8 @@ pub struct Create {
     /// `None`: the server's `--idle-timeout`.
     pub idle_timeout: Option<Duration>,
     pub concurrent: bool,
+    /// `Some(false)`: no helper for this session; `None`: the server's choice.
+    pub helper: Option<bool>,
 }
 
 impl CreateParams {
@@ -88,6 +92,7 @@ impl CreateParams {
             cwd: self.cwd.map(|cwd| cwd.0),
             idle_timeout: idle.map(|seconds| Duration::from_secs(seconds.max(1))),
             concurrent: self.concurrent.unwrap_or(false),
+            helper: self.helper,
         })
     }
 }
@@ -108,6 +113,8 @@ pub struct Created {
     pub user: String,
     pub cwd: String,
     pub runtime: &'static str,
+    /// `helper` or `exec`: how its commands start.
+    pub transport: &'static str,
 }
 
 /// `session.list`'s answer.
@@ -152,9 +159,10 @@ pub async fn create(service: &Arc<Service>, create: Create) -> Result<Created, F
     prepared
         .env
         .retain(|entry| entry.split('=').next() != Some(TOKEN_VARIABLE));
+    let transport = transport(service, &engine, &prepared, create.helper).await;
     let session = Arc::new(Session::new(
         random_id("s"),
-        engine,
+        transport,
         prepared,
         create.concurrent,
         create.idle_timeout.unwrap_or(service.limits.idle_timeout),
@@ -166,9 +174,33 @@ pub async fn create(service: &Arc<Service>, create: Create) -> Result<Created, F
         user: session.prepared.user.clone(),
         cwd: session.prepared.cwd.clone(),
         runtime: session.engine.name(),
+        transport: session.transport.name(),
     };
     service.add_session(session, permit);
     Ok(created)
+}
+
+/// The session's engine: the in-container helper's when the server and the request want it and
+/// it can run there, else the plain one (the reason said at debug level and in the info).
+async fn transport(
+    service: &Service,
+    engine: &Arc<crate::engine::Engine>,
+    prepared: &crate::engine::Prepared,
+    wanted: Option<bool>,
+) -> (Arc<crate::engine::Engine>, Transport) {
+    if !wanted.unwrap_or(service.helper) {
+        return (engine.clone(), Transport::Exec(None));
+    }
+    match engine.warm(prepared).await {
+        Ok(warm) => (Arc::new(warm), Transport::Helper),
+        Err(reason) => {
+            service.log.debug(&format!(
+                "container {}: plain engine execs ({reason})",
+                prepared.container.name
+            ));
+            (engine.clone(), Transport::Exec(Some(reason.to_string())))
+        }
+    }
 }
 
 pub fn list(service: &Service) -> Sessions {

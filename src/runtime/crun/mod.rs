@@ -210,6 +210,11 @@ impl Runtime for Crun {
         observe::logs(container, options)
     }
 
+    async fn architecture(&self, _container: &Container) -> Option<String> {
+        // crun runs its containers on this host, natively.
+        Some(std::env::consts::ARCH.to_owned())
+    }
+
     fn start_hint(&self, container: &Container) -> String {
         format!(
             "A stopped OCI container cannot be restarted: delete it (`crun --root {} delete {}`) and run it again.",

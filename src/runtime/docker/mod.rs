@@ -345,6 +345,29 @@ impl Runtime for Docker {
             })?;
         let state = info.state.unwrap_or_default();
         let config = info.config.unwrap_or_default();
+        // Where mounts appear in it: volumes and binds, and tmpfs mounts (`--tmpfs`).
+        let mut mounts: Vec<super::Mount> = info
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|mount| {
+                let destination = mount.destination?;
+                Some(super::Mount {
+                    destination,
+                    bind_source: None,
+                })
+            })
+            .collect();
+        mounts.extend(
+            info.host_config
+                .and_then(|host| host.tmpfs)
+                .unwrap_or_default()
+                .into_keys()
+                .map(|destination| super::Mount {
+                    destination,
+                    bind_source: None,
+                }),
+        );
         Ok(Container {
             id: info.id.unwrap_or_default(),
             name: info
@@ -361,7 +384,7 @@ impl Runtime for Docker {
             labels: config.labels.unwrap_or_default().into_iter().collect(),
             started_at: state.started_at.unwrap_or_default(),
             rootfs: None,
-            mounts: Vec::new(),
+            mounts,
             init_pid: state.pid.filter(|pid| *pid > 0),
         })
     }
@@ -541,6 +564,17 @@ impl Runtime for Docker {
 
     fn start_hint(&self, container: &Container) -> String {
         format!("Start it with `docker start {}`.", container.name)
+    }
+
+    async fn architecture(&self, container: &Container) -> Option<String> {
+        // The image the container runs (by id: its tag may have moved since).
+        let image = self
+            .client
+            .inspect_container(&container.id, None)
+            .await
+            .ok()?
+            .image?;
+        self.client.inspect_image(&image).await.ok()?.architecture
     }
 
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError> {

@@ -1,0 +1,36 @@
+//! The helper binaries dcx carries, one per container architecture, and their names.
+//!
+//! `build.rs` builds the `dcx-helper` crate statically for each target installed here and
+//! writes the list this module includes; a dcx built where none could be built carries none
+//! (every session then uses the plain engine exec).
+
+use sha2::Digest;
+
+include!(concat!(env!("OUT_DIR"), "/helpers.rs"));
+
+/// The helper for an architecture as the engine names it (`amd64`/`x86_64`,
+/// `arm64`/`aarch64`).
+pub fn for_arch(arch: &str) -> Option<&'static [u8]> {
+    let arch = match arch {
+        "amd64" | "x86_64" => "x86_64",
+        "arm64" | "aarch64" | "arm64/v8" => "aarch64",
+        _ => return None,
+    };
+    HELPERS
+        .iter()
+        .find(|(built, _)| *built == arch)
+        .map(|(_, bytes)| *bytes)
+}
+
+/// The architectures carried.
+pub fn carried() -> Vec<&'static str> {
+    HELPERS.iter().map(|(arch, _)| *arch).collect()
+}
+
+/// Where a helper lives in a container: at the root, named by its content's hash (a dcx of
+/// another version never runs a helper that is not its own).
+pub fn path_of(bytes: &[u8]) -> String {
+    let digest = sha2::Sha256::digest(bytes);
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("/.dcx-helper-{hex}")
+}
