@@ -13,7 +13,9 @@
 #   6. the other endpoints the endpoint tests reach (scripts/endpoints.sh): a second Docker
 #      daemon, a TLS listener, an sshd on loopback, podman's API service;
 #   7. an unprivileged user in the docker group (dcx-tester, no home, no login shell), for the
-#      tests that run dcx as someone other than root.
+#      tests that run dcx as someone other than root;
+#   8. the Rust targets x86_64-unknown-linux-musl and aarch64-unknown-linux-musl, for the static
+#      in-container helper build.rs builds (rustup; skipped, with a note, where that fails).
 # Everything it builds lives in $DCX_CACHE (default /var/cache/dcx); a second run takes seconds.
 # It writes $DCX_CACHE/env, which scripts/test.sh and scripts/bench.sh source: it names the
 # reference CLI (DCX_REFERENCE_CLI) for the test harness.
@@ -116,6 +118,16 @@ if ! python3 -c 'import mcp' 2>/dev/null; then
   # (A distribution's own Python may refuse a pip install outside a venv: then allow it.)
   python3 -m pip install --quiet --disable-pip-version-check "mcp==$mcp_version" >/dev/null 2>&1 ||
     python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "mcp==$mcp_version" >/dev/null
+fi
+
+# 8. The Rust targets of the in-container helper (build.rs builds it static for each one
+#    installed; x86_64 also builds with the glibc target alone). Not fatal: a dcx without a
+#    helper for an architecture runs those containers' commands by plain engine exec.
+if command -v rustup >/dev/null; then
+  for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+    rustup target list --installed | grep -qx "$target" ||
+      rustup target add "$target" >/dev/null 2>&1 || say "could not add the Rust target $target"
+  done
 fi
 
 # 7. The unprivileged user.

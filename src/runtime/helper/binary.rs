@@ -34,3 +34,26 @@ pub fn path_of(bytes: &[u8]) -> String {
     let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     format!("/.dcx-helper-{hex}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_s_architecture_is_carried_under_a_hash_keyed_name() {
+        let bytes = for_arch(std::env::consts::ARCH);
+        assert!(
+            bytes.is_some_and(|bytes| bytes.starts_with(b"\x7fELF")),
+            "build.rs built no helper for {}",
+            std::env::consts::ARCH
+        );
+        let path = path_of(bytes.unwrap_or_default());
+        assert!(
+            path.starts_with("/.dcx-helper-") && path.len() == 29,
+            "{path}"
+        );
+        assert_eq!(for_arch("amd64"), for_arch("x86_64"));
+        assert_eq!(for_arch("arm64"), for_arch("aarch64"));
+        assert_eq!(for_arch("riscv64"), None);
+    }
+}
