@@ -3,14 +3,16 @@
 //! Integers are little-endian; a *string* is `u32 LE length` and that many bytes. Decoding
 //! checks every length against the bytes that are there and refuses bytes left over, unknown
 //! flag bits and out-of-range enumerations, so a short or malformed payload is a
-//! [`DecodeError`]. Strings that reach `execve` (argv, env entries, names, cwd) are bytes, not
-//! UTF-8, and may not contain NUL; diagnostic text (version, messages) is decoded lossily.
+//! [`DecodeError`]. Strings that reach `execve` or a file call (argv, env entries, names, cwd,
+//! paths) are bytes, not UTF-8, and may not contain NUL; diagnostic text (version, messages) is
+//! decoded lossily.
 
 use std::fmt;
 
 use crate::frame::{Frame, encode_frame};
 
-/// Frame kinds: `0x0_` from dcx to the helper, `0x8_` from the helper to dcx.
+/// Frame kinds: `0x0_` and `0x1_` (file calls) from dcx to the helper, `0x8_` and `0x9_` (file
+/// calls' answers) from the helper to dcx.
 pub mod kind {
     /// dcx → helper: start a command.
     pub const RUN: u8 = 0x01;
@@ -26,6 +28,18 @@ pub mod kind {
     pub const DETACH: u8 = 0x06;
     /// dcx → helper: credit for more of a command's output.
     pub const OUTPUT_ACK: u8 = 0x07;
+    /// dcx → helper: what a path is.
+    pub const FS_STAT: u8 = 0x10;
+    /// dcx → helper: a folder's entries.
+    pub const FS_LIST: u8 = 0x11;
+    /// dcx → helper: a file's bytes.
+    pub const FS_READ: u8 = 0x12;
+    /// dcx → helper: start writing a file.
+    pub const FS_WRITE: u8 = 0x13;
+    /// dcx → helper: bytes of a file being written.
+    pub const FS_WRITE_DATA: u8 = 0x14;
+    /// dcx → helper: a file's bytes are all sent: replace (or append to) it.
+    pub const FS_WRITE_END: u8 = 0x15;
     /// helper → dcx: the first frame.
     pub const HELLO: u8 = 0x81;
     /// helper → dcx: a command's program runs.
@@ -44,12 +58,29 @@ pub mod kind {
     pub const STDIN_ACK: u8 = 0x88;
     /// helper → dcx: a frame the helper could not use.
     pub const ERROR: u8 = 0x8F;
+    /// helper → dcx: a stat (the protocol's FS_STAT answer, named apart from the request).
+    pub const FS_STAT_ANSWER: u8 = 0x90;
+    /// helper → dcx: some of a folder's entries.
+    pub const FS_ENTRIES: u8 = 0x91;
+    /// helper → dcx: some of a file's bytes.
+    pub const FS_DATA: u8 = 0x92;
+    /// helper → dcx: a listing or a read is complete.
+    pub const FS_END: u8 = 0x93;
+    /// helper → dcx: a file call failed.
+    pub const FS_ERR: u8 = 0x94;
 }
 
 /// RUN's flag bit: the command gets a PTY.
 const FLAG_TTY: u8 = 1;
 /// RUN's flag bit: the command's stdin is open (else `/dev/null`).
 const FLAG_STDIN: u8 = 2;
+
+/// FS_WRITE's flag bit: append to the target instead of replacing it.
+const FLAG_APPEND: u8 = 1;
+/// FS_WRITE's `mode` when none is given.
+const MODE_NONE: u32 = 0xFFFF_FFFF;
+/// The bits a mode may carry: permissions, setuid, setgid, sticky.
+const MODE_BITS: u32 = 0o7777;
 
 /// What RUN asks for: how to wire the command, what to run, its environment changes and cwd.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,6 +145,72 @@ impl Stage {
     }
 }
 
+/// What a path is (a stat's `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A regular file (0).
+    File,
+    /// A directory (1).
+    Directory,
+    /// A symbolic link (2).
+    Symlink,
+    /// Anything else: a device, a fifo, a socket (3).
+    Other,
+}
+
+impl FileKind {
+    /// The wire value.
+    #[must_use]
+    pub fn as_u8(self) -> u8 {
+        match self {
+            Self::File => 0,
+            Self::Directory => 1,
+            Self::Symlink => 2,
+            Self::Other => 3,
+        }
+    }
+
+    fn from_u8(value: u8) -> Option<Self> {
+        match value {
+            0 => Some(Self::File),
+            1 => Some(Self::Directory),
+            2 => Some(Self::Symlink),
+            3 => Some(Self::Other),
+            _ => None,
+        }
+    }
+}
+
+/// A *stat*: what a path is, as the helper's user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStat {
+    /// File, directory, symlink or other.
+    pub kind: FileKind,
+    /// The size in bytes (a symlink's: its target's length).
+    pub size: u64,
+    /// The permission bits with setuid, setgid and sticky (`st_mode & 0o7777`).
+    pub mode: u32,
+    /// The last modification, in seconds since the epoch.
+    pub mtime: i64,
+    /// The nanoseconds of the last modification (below 1 000 000 000).
+    pub mtime_nsec: u32,
+    /// The last component of the path (empty for `/`).
+    pub name: Vec<u8>,
+    /// A symlink's target; else empty.
+    pub link_target: Vec<u8>,
+}
+
+impl FileStat {
+    /// The bytes of a stat with an empty name and link target.
+    pub const MIN_WIRE_LEN: usize = 1 + 8 + 4 + 8 + 4 + 4 + 4;
+
+    /// The bytes this stat takes in a payload.
+    #[must_use]
+    pub fn wire_len(&self) -> usize {
+        Self::MIN_WIRE_LEN + self.name.len() + self.link_target.len()
+    }
+}
+
 /// A message from dcx to the helper.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToHelper {
@@ -141,6 +238,51 @@ pub enum ToHelper {
     Detach,
     /// OUTPUT_ACK: dcx has taken this many more output bytes of the command.
     OutputAck(u32),
+    /// FS_STAT: what `path` is. Answered by [`FromHelper::FsStat`] or [`FromHelper::FsErr`].
+    FsStat {
+        /// Follow a final symlink (`stat`), else describe the link itself (`lstat`).
+        follow: bool,
+        /// An absolute path.
+        path: Vec<u8>,
+    },
+    /// FS_LIST: the entries of the folder at `path` (followed), at most `limit` of them.
+    /// Answered by [`FromHelper::FsEntries`] frames and [`FromHelper::FsEnd`], or
+    /// [`FromHelper::FsErr`] (`E2BIG` when there are more than `limit`).
+    FsList {
+        /// The most entries to return.
+        limit: u32,
+        /// An absolute path.
+        path: Vec<u8>,
+    },
+    /// FS_READ: `length` bytes (`u64::MAX`: to the end) of the file at `path` (followed) from
+    /// `offset`. Answered by [`FromHelper::FsStat`], [`FromHelper::FsData`] frames and
+    /// [`FromHelper::FsEnd`], or [`FromHelper::FsErr`] (`EFBIG` over `limit` bytes).
+    FsRead {
+        /// Where to start.
+        offset: u64,
+        /// How many bytes; `u64::MAX`: to the end.
+        length: u64,
+        /// The most bytes the read may return.
+        limit: u64,
+        /// An absolute path.
+        path: Vec<u8>,
+    },
+    /// FS_WRITE: start writing the file at `path`; the data follows in
+    /// [`ToHelper::FsWriteData`], then [`ToHelper::FsWriteEnd`].
+    FsWrite {
+        /// Append to the file instead of replacing it.
+        append: bool,
+        /// The file's mode (`0o7777` bits at most); `None`: the replaced file's, else
+        /// `0o666 & !umask`.
+        mode: Option<u32>,
+        /// An absolute path.
+        path: Vec<u8>,
+    },
+    /// FS_WRITE_DATA: bytes of the file being written.
+    FsWriteData(Vec<u8>),
+    /// FS_WRITE_END: every byte was sent. Answered by [`FromHelper::FsStat`] (the written
+    /// file's) or [`FromHelper::FsErr`].
+    FsWriteEnd,
 }
 
 /// A message from the helper to dcx.
@@ -181,6 +323,21 @@ pub enum FromHelper {
     StdinAck(u32),
     /// ERROR: a frame the helper could not use.
     Error(String),
+    /// FS_STAT: a stat (FS_STAT's and FS_WRITE_END's answer, FS_READ's first).
+    FsStat(FileStat),
+    /// FS_ENTRIES: some of a folder's entries, in order.
+    FsEntries(Vec<FileStat>),
+    /// FS_DATA: some of a file's bytes, in order.
+    FsData(Vec<u8>),
+    /// FS_END: a listing or a read is complete.
+    FsEnd,
+    /// FS_ERR: a file call failed.
+    FsErr {
+        /// The error number.
+        errno: i32,
+        /// `strerror`'s words for it.
+        message: String,
+    },
 }
 
 /// Why a frame's payload is not a message.
@@ -238,6 +395,12 @@ impl ToHelper {
             Self::Signal { .. } => kind::SIGNAL,
             Self::Detach => kind::DETACH,
             Self::OutputAck(_) => kind::OUTPUT_ACK,
+            Self::FsStat { .. } => kind::FS_STAT,
+            Self::FsList { .. } => kind::FS_LIST,
+            Self::FsRead { .. } => kind::FS_READ,
+            Self::FsWrite { .. } => kind::FS_WRITE,
+            Self::FsWriteData(_) => kind::FS_WRITE_DATA,
+            Self::FsWriteEnd => kind::FS_WRITE_END,
         }
     }
 
@@ -262,8 +425,8 @@ impl ToHelper {
                 out.strings(&spec.unset);
                 out.string(&spec.cwd);
             }
-            Self::Stdin(bytes) => out.bytes(bytes),
-            Self::StdinEof | Self::Detach => {}
+            Self::Stdin(bytes) | Self::FsWriteData(bytes) => out.bytes(bytes),
+            Self::StdinEof | Self::Detach | Self::FsWriteEnd => {}
             Self::Resize { rows, cols } => {
                 out.u16(*rows);
                 out.u16(*cols);
@@ -273,6 +436,30 @@ impl ToHelper {
                 out.u8(u8::from(*group));
             }
             Self::OutputAck(bytes) => out.u32(*bytes),
+            Self::FsStat { follow, path } => {
+                out.u8(u8::from(*follow));
+                out.string(path);
+            }
+            Self::FsList { limit, path } => {
+                out.u32(*limit);
+                out.string(path);
+            }
+            Self::FsRead {
+                offset,
+                length,
+                limit,
+                path,
+            } => {
+                out.u64(*offset);
+                out.u64(*length);
+                out.u64(*limit);
+                out.string(path);
+            }
+            Self::FsWrite { append, mode, path } => {
+                out.u8(if *append { FLAG_APPEND } else { 0 });
+                out.u32(mode.unwrap_or(MODE_NONE));
+                out.string(path);
+            }
         }
         out.0
     }
@@ -291,13 +478,15 @@ impl ToHelper {
         self.payload().len() <= crate::MAX_PAYLOAD
     }
 
-    /// The message a frame carries, taking the frame (STDIN's bytes are moved, not copied).
+    /// The message a frame carries, taking the frame (STDIN's and FS_WRITE_DATA's bytes are
+    /// moved, not copied).
     ///
     /// # Errors
     /// [`DecodeError`]: an unknown kind, or a short or malformed payload.
     pub fn from_frame(frame: Frame) -> Result<Self, DecodeError> {
         match frame.kind {
             kind::STDIN => Ok(Self::Stdin(frame.payload)),
+            kind::FS_WRITE_DATA => Ok(Self::FsWriteData(frame.payload)),
             _ => Self::decode(&frame),
         }
     }
@@ -356,6 +545,55 @@ impl ToHelper {
             }
             kind::DETACH => Self::Detach,
             kind::OUTPUT_ACK => Self::OutputAck(input.u32("bytes")?),
+            kind::FS_STAT => Self::FsStat {
+                follow: match input.u8("follow")? {
+                    0 => false,
+                    1 => true,
+                    value => {
+                        return Err(DecodeError::BadValue {
+                            field: "follow",
+                            value: u32::from(value),
+                        });
+                    }
+                },
+                path: input.exec_string("path")?,
+            },
+            kind::FS_LIST => Self::FsList {
+                limit: input.u32("limit")?,
+                path: input.exec_string("path")?,
+            },
+            kind::FS_READ => Self::FsRead {
+                offset: input.u64("offset")?,
+                length: input.u64("length")?,
+                limit: input.u64("limit")?,
+                path: input.exec_string("path")?,
+            },
+            kind::FS_WRITE => {
+                let flags = input.u8("flags")?;
+                if flags & !FLAG_APPEND != 0 {
+                    return Err(DecodeError::BadValue {
+                        field: "flags",
+                        value: u32::from(flags),
+                    });
+                }
+                let mode = match input.u32("mode")? {
+                    MODE_NONE => None,
+                    mode if mode & !MODE_BITS != 0 => {
+                        return Err(DecodeError::BadValue {
+                            field: "mode",
+                            value: mode,
+                        });
+                    }
+                    mode => Some(mode),
+                };
+                Self::FsWrite {
+                    append: flags & FLAG_APPEND != 0,
+                    mode,
+                    path: input.exec_string("path")?,
+                }
+            }
+            kind::FS_WRITE_DATA => Self::FsWriteData(input.rest().to_vec()),
+            kind::FS_WRITE_END => Self::FsWriteEnd,
             other => return Err(DecodeError::UnknownKind(other)),
         };
         input.finish()?;
@@ -377,6 +615,11 @@ impl FromHelper {
             Self::OutputEnd => kind::OUTPUT_END,
             Self::StdinAck(_) => kind::STDIN_ACK,
             Self::Error(_) => kind::ERROR,
+            Self::FsStat(_) => kind::FS_STAT_ANSWER,
+            Self::FsEntries(_) => kind::FS_ENTRIES,
+            Self::FsData(_) => kind::FS_DATA,
+            Self::FsEnd => kind::FS_END,
+            Self::FsErr { .. } => kind::FS_ERR,
         }
     }
 
@@ -404,7 +647,7 @@ impl FromHelper {
                 out.i32(*errno);
                 out.string(message.as_bytes());
             }
-            Self::Stdout(bytes) | Self::Stderr(bytes) => out.bytes(bytes),
+            Self::Stdout(bytes) | Self::Stderr(bytes) | Self::FsData(bytes) => out.bytes(bytes),
             Self::Exited(exit) => {
                 let (how, value) = match exit {
                     Exit::Code(code) => (0, *code),
@@ -413,9 +656,20 @@ impl FromHelper {
                 out.u8(how);
                 out.i32(value);
             }
-            Self::OutputEnd => {}
+            Self::OutputEnd | Self::FsEnd => {}
             Self::StdinAck(bytes) => out.u32(*bytes),
             Self::Error(message) => out.string(message.as_bytes()),
+            Self::FsStat(stat) => out.stat(stat),
+            Self::FsEntries(stats) => {
+                out.u32(u32::try_from(stats.len()).unwrap_or(u32::MAX));
+                for stat in stats {
+                    out.stat(stat);
+                }
+            }
+            Self::FsErr { errno, message } => {
+                out.i32(*errno);
+                out.string(message.as_bytes());
+            }
         }
         out.0
     }
@@ -426,7 +680,8 @@ impl FromHelper {
         encode_frame(self.kind(), id, &self.payload())
     }
 
-    /// The message a frame carries, taking the frame (output bytes are moved, not copied).
+    /// The message a frame carries, taking the frame (output and file bytes are moved, not
+    /// copied).
     ///
     /// # Errors
     /// [`DecodeError`]: an unknown kind, or a short or malformed payload.
@@ -434,6 +689,7 @@ impl FromHelper {
         match frame.kind {
             kind::STDOUT => Ok(Self::Stdout(frame.payload)),
             kind::STDERR => Ok(Self::Stderr(frame.payload)),
+            kind::FS_DATA => Ok(Self::FsData(frame.payload)),
             _ => Self::decode(&frame),
         }
     }
@@ -484,6 +740,25 @@ impl FromHelper {
             kind::OUTPUT_END => Self::OutputEnd,
             kind::STDIN_ACK => Self::StdinAck(input.u32("bytes")?),
             kind::ERROR => Self::Error(input.text("message")?),
+            kind::FS_STAT_ANSWER => Self::FsStat(input.stat()?),
+            kind::FS_ENTRIES => {
+                let count = input.u32("count")?;
+                let count =
+                    usize::try_from(count).map_err(|_| DecodeError::Short { field: "count" })?;
+                // No more room than the remaining bytes could hold.
+                let mut stats =
+                    Vec::with_capacity(count.min(input.rest.len() / FileStat::MIN_WIRE_LEN));
+                for _ in 0..count {
+                    stats.push(input.stat()?);
+                }
+                Self::FsEntries(stats)
+            }
+            kind::FS_DATA => Self::FsData(input.rest().to_vec()),
+            kind::FS_END => Self::FsEnd,
+            kind::FS_ERR => Self::FsErr {
+                errno: input.i32("errno")?,
+                message: input.text("message")?,
+            },
             other => return Err(DecodeError::UnknownKind(other)),
         };
         input.finish()?;
@@ -510,6 +785,24 @@ impl Payload {
 
     fn i32(&mut self, value: i32) {
         self.0.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn u64(&mut self, value: u64) {
+        self.0.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn i64(&mut self, value: i64) {
+        self.0.extend_from_slice(&value.to_le_bytes());
+    }
+
+    fn stat(&mut self, stat: &FileStat) {
+        self.u8(stat.kind.as_u8());
+        self.u64(stat.size);
+        self.u32(stat.mode);
+        self.i64(stat.mtime);
+        self.u32(stat.mtime_nsec);
+        self.string(&stat.name);
+        self.string(&stat.link_target);
     }
 
     fn bytes(&mut self, bytes: &[u8]) {
@@ -563,6 +856,48 @@ impl<'a> Cursor<'a> {
 
     fn i32(&mut self, field: &'static str) -> Result<i32, DecodeError> {
         self.take(field).map(i32::from_le_bytes)
+    }
+
+    fn u64(&mut self, field: &'static str) -> Result<u64, DecodeError> {
+        self.take(field).map(u64::from_le_bytes)
+    }
+
+    fn i64(&mut self, field: &'static str) -> Result<i64, DecodeError> {
+        self.take(field).map(i64::from_le_bytes)
+    }
+
+    /// A stat, its kind, mode and nanoseconds in range.
+    fn stat(&mut self) -> Result<FileStat, DecodeError> {
+        let kind = self.u8("kind")?;
+        let kind = FileKind::from_u8(kind).ok_or(DecodeError::BadValue {
+            field: "kind",
+            value: u32::from(kind),
+        })?;
+        let size = self.u64("size")?;
+        let mode = self.u32("mode")?;
+        if mode & !MODE_BITS != 0 {
+            return Err(DecodeError::BadValue {
+                field: "mode",
+                value: mode,
+            });
+        }
+        let mtime = self.i64("mtime")?;
+        let mtime_nsec = self.u32("mtime_nsec")?;
+        if mtime_nsec >= 1_000_000_000 {
+            return Err(DecodeError::BadValue {
+                field: "mtime_nsec",
+                value: mtime_nsec,
+            });
+        }
+        Ok(FileStat {
+            kind,
+            size,
+            mode,
+            mtime,
+            mtime_nsec,
+            name: self.string("name")?.to_vec(),
+            link_target: self.string("link_target")?.to_vec(),
+        })
     }
 
     fn string(&mut self, field: &'static str) -> Result<&'a [u8], DecodeError> {
@@ -658,7 +993,61 @@ mod tests {
             },
             ToHelper::Detach,
             ToHelper::OutputAck(65536),
+            ToHelper::FsStat {
+                follow: true,
+                path: b"/etc/passwd".to_vec(),
+            },
+            ToHelper::FsStat {
+                follow: false,
+                path: b"/\xff\xfe".to_vec(),
+            },
+            ToHelper::FsList {
+                limit: 10_000,
+                path: b"/".to_vec(),
+            },
+            ToHelper::FsRead {
+                offset: (4 << 30) - 10,
+                length: u64::MAX,
+                limit: 16 << 20,
+                path: b"/big".to_vec(),
+            },
+            ToHelper::FsRead {
+                offset: 0,
+                length: 0,
+                limit: 0,
+                path: Vec::new(),
+            },
+            ToHelper::FsWrite {
+                append: false,
+                mode: None,
+                path: b"/a/b".to_vec(),
+            },
+            ToHelper::FsWrite {
+                append: true,
+                mode: Some(0o4755),
+                path: b"/a/b".to_vec(),
+            },
+            ToHelper::FsWrite {
+                append: false,
+                mode: Some(0),
+                path: b"/x".to_vec(),
+            },
+            ToHelper::FsWriteData(b"data\0\xff".to_vec()),
+            ToHelper::FsWriteData(Vec::new()),
+            ToHelper::FsWriteEnd,
         ]
+    }
+
+    fn file_stat(kind: FileKind, name: &[u8], link_target: &[u8]) -> FileStat {
+        FileStat {
+            kind,
+            size: 0x0102_0304_0506_0708,
+            mode: 0o1777,
+            mtime: -2,
+            mtime_nsec: 999_999_999,
+            name: name.to_vec(),
+            link_target: link_target.to_vec(),
+        }
     }
 
     fn from_helper_all() -> Vec<FromHelper> {
@@ -692,6 +1081,21 @@ mod tests {
             FromHelper::OutputEnd,
             FromHelper::StdinAck(4096),
             FromHelper::Error("unknown id".into()),
+            FromHelper::FsStat(file_stat(FileKind::File, b"passwd", b"")),
+            FromHelper::FsStat(file_stat(FileKind::Symlink, b"l\xff", b"../t")),
+            FromHelper::FsStat(file_stat(FileKind::Directory, b"", b"")),
+            FromHelper::FsEntries(vec![
+                file_stat(FileKind::Other, b"fifo", b""),
+                file_stat(FileKind::Symlink, b"link", b"/etc"),
+            ]),
+            FromHelper::FsEntries(Vec::new()),
+            FromHelper::FsData(b"\0bytes".to_vec()),
+            FromHelper::FsData(Vec::new()),
+            FromHelper::FsEnd,
+            FromHelper::FsErr {
+                errno: 13,
+                message: "Permission denied".into(),
+            },
         ]
     }
 
@@ -768,7 +1172,7 @@ mod tests {
             for cut in 0..payload.len() {
                 let frame = Frame::new(message.kind(), 1, payload[..cut].to_vec());
                 // STDIN takes any bytes: a shorter payload is another valid message.
-                if matches!(message, ToHelper::Stdin(_)) {
+                if matches!(message, ToHelper::Stdin(_) | ToHelper::FsWriteData(_)) {
                     continue;
                 }
                 assert!(
@@ -779,7 +1183,10 @@ mod tests {
         }
         for message in from_helper_all() {
             let payload = message.payload();
-            if matches!(message, FromHelper::Stdout(_) | FromHelper::Stderr(_)) {
+            if matches!(
+                message,
+                FromHelper::Stdout(_) | FromHelper::Stderr(_) | FromHelper::FsData(_)
+            ) {
                 continue;
             }
             for cut in 0..payload.len() {
@@ -795,7 +1202,7 @@ mod tests {
     #[test]
     fn trailing_bytes_are_refused() {
         for message in to_helper_all() {
-            if matches!(message, ToHelper::Stdin(_)) {
+            if matches!(message, ToHelper::Stdin(_) | ToHelper::FsWriteData(_)) {
                 continue;
             }
             let mut payload = message.payload();
@@ -807,11 +1214,22 @@ mod tests {
                 "{message:?}"
             );
         }
-        let frame = Frame::new(kind::OUTPUT_END, 1, vec![1, 2]);
-        assert_eq!(
-            FromHelper::decode(&frame),
-            Err(DecodeError::Trailing { extra: 2 })
-        );
+        for message in from_helper_all() {
+            if matches!(
+                message,
+                FromHelper::Stdout(_) | FromHelper::Stderr(_) | FromHelper::FsData(_)
+            ) {
+                continue;
+            }
+            let mut payload = message.payload();
+            payload.push(0);
+            let frame = Frame::new(message.kind(), 1, payload);
+            assert_eq!(
+                FromHelper::decode(&frame),
+                Err(DecodeError::Trailing { extra: 1 }),
+                "{message:?}"
+            );
+        }
     }
 
     #[test]
@@ -826,6 +1244,22 @@ mod tests {
         assert_eq!(
             FromHelper::decode(&Frame::new(kind::RUN, 1, vec![])),
             Err(DecodeError::UnknownKind(kind::RUN))
+        );
+        // A huge count of entries with few bytes behind it.
+        assert_eq!(
+            FromHelper::decode(&Frame::new(kind::FS_ENTRIES, 1, vec![0xff; 40])),
+            Err(DecodeError::BadValue {
+                field: "kind",
+                value: 0xff
+            })
+        );
+        assert_eq!(
+            FromHelper::decode(&Frame::new(
+                kind::FS_ENTRIES,
+                1,
+                vec![0xff, 0xff, 0xff, 0xff, 0]
+            )),
+            Err(DecodeError::Short { field: "size" })
         );
         // A huge count or string length with few bytes behind it.
         let huge_argc = [0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff];
@@ -897,6 +1331,155 @@ mod tests {
     }
 
     #[test]
+    fn out_of_range_file_call_values_are_refused() {
+        let refused = |message: ToHelper, at: usize, byte: u8| {
+            let mut payload = message.payload();
+            payload[at] = byte;
+            ToHelper::decode(&Frame::new(message.kind(), 1, payload))
+        };
+        let stat = ToHelper::FsStat {
+            follow: false,
+            path: b"/".to_vec(),
+        };
+        assert_eq!(
+            refused(stat, 0, 2),
+            Err(DecodeError::BadValue {
+                field: "follow",
+                value: 2
+            })
+        );
+        let write = ToHelper::FsWrite {
+            append: false,
+            mode: Some(0o644),
+            path: b"/f".to_vec(),
+        };
+        assert_eq!(
+            refused(write.clone(), 0, 2),
+            Err(DecodeError::BadValue {
+                field: "flags",
+                value: 2
+            })
+        );
+        // 0o644 | 0o10000: a file type bit is no mode.
+        assert_eq!(
+            refused(write, 2, 0x11),
+            Err(DecodeError::BadValue {
+                field: "mode",
+                value: 0o10644
+            })
+        );
+        let answer = |stat: &FileStat, at: usize, byte: u8| {
+            let mut payload = FromHelper::FsStat(stat.clone()).payload();
+            payload[at] = byte;
+            FromHelper::decode(&Frame::new(kind::FS_STAT_ANSWER, 1, payload))
+        };
+        let stat = file_stat(FileKind::File, b"f", b"");
+        assert_eq!(
+            answer(&stat, 0, 4),
+            Err(DecodeError::BadValue {
+                field: "kind",
+                value: 4
+            })
+        );
+        assert_eq!(
+            // 0o1777 is [0xff, 0x03, 0, 0]: 0x10ff carries a file type bit.
+            answer(&stat, 10, 0x10),
+            Err(DecodeError::BadValue {
+                field: "mode",
+                value: 0x10ff
+            })
+        );
+        let late = FileStat {
+            mtime_nsec: 0,
+            ..stat
+        };
+        // mtime_nsec's top byte: 0x3c << 24 is over a second.
+        assert_eq!(
+            answer(&late, 24, 0x3c),
+            Err(DecodeError::BadValue {
+                field: "mtime_nsec",
+                value: 0x3c00_0000
+            })
+        );
+    }
+
+    #[test]
+    fn the_file_call_payloads_are_laid_out_as_the_protocol_says() {
+        let write = ToHelper::FsWrite {
+            append: true,
+            mode: None,
+            path: b"/f".to_vec(),
+        };
+        assert_eq!(
+            write.payload(),
+            [1, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, b'/', b'f']
+        );
+        let read = ToHelper::FsRead {
+            offset: 1,
+            length: 2,
+            limit: 3,
+            path: b"/".to_vec(),
+        };
+        let expected: &[u8] = &[
+            1, 0, 0, 0, 0, 0, 0, 0, // offset
+            2, 0, 0, 0, 0, 0, 0, 0, // length
+            3, 0, 0, 0, 0, 0, 0, 0, // limit
+            1, 0, 0, 0, b'/', // path
+        ];
+        assert_eq!(read.payload(), expected);
+        let stat = FileStat {
+            kind: FileKind::Symlink,
+            size: 1,
+            mode: 0o777,
+            mtime: -1,
+            mtime_nsec: 5,
+            name: b"n".to_vec(),
+            link_target: b"t".to_vec(),
+        };
+        let expected: &[u8] = &[
+            2, // kind
+            1, 0, 0, 0, 0, 0, 0, 0, // size
+            0xff, 1, 0, 0, // mode
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // mtime
+            5, 0, 0, 0, // mtime_nsec
+            1, 0, 0, 0, b'n', // name
+            1, 0, 0, 0, b't', // link_target
+        ];
+        assert_eq!(stat.wire_len(), expected.len());
+        assert_eq!(FromHelper::FsStat(stat).payload(), expected);
+        assert_eq!(
+            FromHelper::FsErr {
+                errno: 2,
+                message: "x".into()
+            }
+            .payload(),
+            [2, 0, 0, 0, 1, 0, 0, 0, b'x']
+        );
+    }
+
+    #[test]
+    fn an_entries_frame_holds_many_stats_within_the_frame_limit() {
+        // As many 255-byte names as fit in one payload, as the helper packs them.
+        let stats: Vec<FileStat> = (0..)
+            .map(|n: u32| {
+                let mut name = format!("{n:08}").into_bytes();
+                name.resize(255, b'x');
+                file_stat(FileKind::File, &name, b"")
+            })
+            .scan(4, |used, stat| {
+                *used += stat.wire_len();
+                (*used <= crate::MAX_PAYLOAD).then_some(stat)
+            })
+            .collect();
+        assert!(stats.len() > 3000, "{}", stats.len());
+        let message = FromHelper::FsEntries(stats);
+        let wire = message.encode(7);
+        assert!(wire.len() <= crate::HEADER_LEN + crate::MAX_PAYLOAD);
+        let frame = frame_of(&wire);
+        assert_eq!(FromHelper::from_frame(frame), Ok(message));
+    }
+
+    #[test]
     fn nul_inside_an_exec_string_is_refused() {
         for (field, spec) in [
             (
@@ -930,6 +1513,33 @@ mod tests {
         ] {
             let frame = frame_of(&ToHelper::Run(spec).encode(1));
             assert_eq!(ToHelper::decode(&frame), Err(DecodeError::Nul { field }));
+        }
+        for message in [
+            ToHelper::FsStat {
+                follow: true,
+                path: b"/a\0".to_vec(),
+            },
+            ToHelper::FsList {
+                limit: 1,
+                path: b"/\0".to_vec(),
+            },
+            ToHelper::FsRead {
+                offset: 0,
+                length: 1,
+                limit: 1,
+                path: b"\0/x".to_vec(),
+            },
+            ToHelper::FsWrite {
+                append: false,
+                mode: None,
+                path: b"/x\0y".to_vec(),
+            },
+        ] {
+            let frame = frame_of(&message.encode(1));
+            assert_eq!(
+                ToHelper::decode(&frame),
+                Err(DecodeError::Nul { field: "path" })
+            );
         }
     }
 

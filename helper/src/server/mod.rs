@@ -137,6 +137,12 @@ impl Session {
             }
             // RUN never comes here (see `handle`); under a started id it is refused.
             ToHelper::Run(_) => Err(Refusal::IdInUse(id)),
+            ToHelper::FsStat { .. }
+            | ToHelper::FsList { .. }
+            | ToHelper::FsRead { .. }
+            | ToHelper::FsWrite { .. }
+            | ToHelper::FsWriteData(_)
+            | ToHelper::FsWriteEnd => Err(Refusal::IdInUse(id)),
         }
     }
 
