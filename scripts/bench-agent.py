@@ -113,6 +113,18 @@ after = interleaved(rounds, {"after": agent_run(agent, docker_session)})["after"
 print(f"  after `cmd &` with a writing child: exec.run {ms(after[0])} (median {ms(after[1])}), "
       f"{after[1] / r_docker_helper:.2f}x a warm one (goal <= 1.2x)")
 
+# A small file written through the helper, beside a command.
+def fs_write(session):
+    def run():
+        agent.call("fs.write", session_id=session, path="/tmp/bench-12", data="hello world\n")
+    return run
+
+
+w = interleaved(rounds, {"write": fs_write(docker_session), "run": agent_run(agent, docker_session)})
+print(f"  fs.write of 12 B: {ms(w['write'][0])} (median {ms(w['write'][1])}), exec.run "
+      f"{ms(w['run'][1])} (median); fs.write / exec.run = {w['write'][1] / w['run'][1]:.2f}x "
+      f"(goal <= 1.0)")
+
 # The helper's memory, read in the container.
 rss = subprocess.run(
     ["docker", "exec", container, "sh", "-c",

@@ -30,7 +30,9 @@ cleanup() {
 trap cleanup EXIT
 
 docker run -d --name "$name" --label dcx.test=1 dcx-test/busybox sleep 1000000 >/dev/null
-bash fixtures/crun/run.sh "$crun_root" "$name" "${DCX_CACHE:-/var/cache/dcx}/rootfs/busybox"
+# A writable copy of its root filesystem: the helper is placed in it.
+cp -a "${DCX_CACHE:-/var/cache/dcx}/rootfs/busybox" "$work/rootfs"
+DCX_CRUN_WRITABLE=1 bash fixtures/crun/run.sh "$crun_root" "$name" "$work/rootfs"
 export XDG_CACHE_HOME=$work/cache
 "$dcx" exec --container-id "$name" true # warms dcx exec's probe cache
 "$dcx" serve --socket "$work/agent.sock" --max-execs 256 2>"$work/serve.log" &

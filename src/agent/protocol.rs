@@ -32,6 +32,7 @@ pub enum Code {
     IsADirectory,
     NotADirectory,
     TooLarge,
+    PermissionDenied,
 }
 
 impl Code {
@@ -53,6 +54,7 @@ impl Code {
             Self::IsADirectory => "is_a_directory",
             Self::NotADirectory => "not_a_directory",
             Self::TooLarge => "too_large",
+            Self::PermissionDenied => "permission_denied",
         }
     }
 
@@ -66,6 +68,7 @@ impl Code {
             ErrorKind::IsADirectory => Self::IsADirectory,
             ErrorKind::NotADirectory => Self::NotADirectory,
             ErrorKind::TooLarge => Self::TooLarge,
+            ErrorKind::Denied => Self::PermissionDenied,
             ErrorKind::Permission | ErrorKind::Unreachable | ErrorKind::Engine => Self::EngineError,
         }
     }

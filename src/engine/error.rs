@@ -47,6 +47,8 @@ pub enum ErrorKind {
     NotADirectory,
     /// More bytes or entries than one call takes.
     TooLarge,
+    /// The session's user may not (a file call the in-container helper ran as that user).
+    Denied,
     /// Anything else the engine refused or failed at.
     Engine,
 }
@@ -73,6 +75,7 @@ impl EngineError {
                     ErrorKind::TooLarge
                 }
                 FileError::NotAFile(_) => ErrorKind::BadInput,
+                FileError::Denied { .. } => ErrorKind::Denied,
                 _ => ErrorKind::Engine,
             },
             _ => ErrorKind::Engine,

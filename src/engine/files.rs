@@ -26,6 +26,7 @@ use tokio_util::io::ReaderStream;
 
 use super::{Engine, EngineError, Input, Output, PrepareRequest};
 use crate::passwd::{ACCOUNTS_LIMIT, numeric_ids};
+use crate::runtime::helper::UserFileError;
 pub use crate::runtime::paths::container_path;
 use crate::runtime::paths::{self, Followed, split};
 use crate::runtime::peek;
@@ -97,6 +98,9 @@ pub enum FileError {
     TooLarge { path: String, size: u64, limit: u64 },
     #[error("{path} holds more than {limit} entries.")]
     TooManyEntries { path: String, limit: usize },
+    /// The session's user may not do this (the kernel's answer to the in-container helper).
+    #[error("Cannot access {path}: {reason} (as the session's user).")]
+    Denied { path: String, reason: String },
     #[error("Too many levels of symbolic links: {0}")]
     TooManyLinks(String),
     #[error("Cannot copy {path}: {reason}")]
@@ -170,7 +174,20 @@ impl Engine {
         container: &Container,
         path: &str,
     ) -> Result<PathStat, EngineError> {
+        if let Some(warm) = self.user_files(container) {
+            match warm.user_stat(path, false).await {
+                Err(UserFileError::Lost) => {}
+                done => return done.map_err(|err| user_error(container, path, err, None)),
+            }
+        }
         Ok(self.runtime.stat_path(container, path).await?)
+    }
+
+    /// The in-container helper, when this engine's commands in `container` go through it:
+    /// the agent's file calls then run there, as the session's user (see
+    /// [`crate::runtime::helper`]); when it is lost they fall back to the engine's own.
+    fn user_files(&self, container: &Container) -> Option<&crate::runtime::helper::Warm> {
+        self.warm.as_deref().filter(|warm| warm.serves(container))
     }
 
     /// `path` with every symlink followed (inside the container), and what it is; `None` for a
@@ -363,6 +380,26 @@ impl Engine {
         length: Option<u64>,
         limit: u64,
     ) -> Result<FileContent, EngineError> {
+        if let Some(warm) = self.user_files(container) {
+            match warm.user_read(path, offset, length, limit).await {
+                Err((UserFileError::Lost, _)) => {}
+                Ok(read) => {
+                    return Ok(FileContent {
+                        bytes: read.bytes,
+                        stat: read.stat,
+                        path: path.to_owned(),
+                    });
+                }
+                Err((err, stat)) => {
+                    return Err(user_error(
+                        container,
+                        path,
+                        err,
+                        stat.map(|s| (s.size, limit)),
+                    ));
+                }
+            }
+        }
         let (followed, kind) = self.follow_existing(container, path).await?;
         match kind {
             FileKind::Directory => return Err(FileError::IsADirectory(path.into()).into()),
@@ -408,6 +445,12 @@ impl Engine {
         limit: u64,
     ) -> Result<PathStat, EngineError> {
         let container = &target.container;
+        if let Some(warm) = self.user_files(container) {
+            match warm.user_write(path, data, mode, append).await {
+                Err(UserFileError::Lost) => {}
+                done => return done.map_err(|err| user_error(container, path, err, None)),
+            }
+        }
         let owner = self.owner(container, &target.user).await?;
         let (followed, found) = self.follow(container, path).await?;
         let mut content = Vec::new();
@@ -484,6 +527,20 @@ impl Engine {
         path: &str,
         limit: usize,
     ) -> Result<(String, Vec<PathStat>), EngineError> {
+        if let Some(warm) = self.user_files(container) {
+            match warm.user_list(path, limit).await {
+                Err(UserFileError::Lost) => {}
+                Ok(entries) => return Ok((path.to_owned(), entries)),
+                Err(UserFileError::Errno { errno, .. }) if errno == libc::E2BIG => {
+                    return Err(FileError::TooManyEntries {
+                        path: path.into(),
+                        limit,
+                    }
+                    .into());
+                }
+                Err(err) => return Err(user_error(container, path, err, None)),
+            }
+        }
         let (followed, kind) = self.follow_existing(container, path).await?;
         match kind {
             FileKind::Directory => {}
@@ -497,6 +554,43 @@ impl Engine {
             }
             .into()),
         }
+    }
+}
+
+/// A file call's failure in the helper, in the engine's words; `too_large` is the file's size
+/// and the limit, for a read refused as too large.
+fn user_error(
+    container: &Container,
+    path: &str,
+    err: UserFileError,
+    too_large: Option<(u64, u64)>,
+) -> EngineError {
+    let (errno, reason) = match err {
+        UserFileError::Errno { errno, message } => (errno, message),
+        UserFileError::Lost => (0, "the in-container helper is gone".to_owned()),
+    };
+    let path = path.to_owned();
+    match errno {
+        libc::ENOENT => RuntimeError::NoSuchPath {
+            container: container.name.clone(),
+            path,
+        }
+        .into(),
+        libc::EISDIR => FileError::IsADirectory(path).into(),
+        libc::ENOTDIR => FileError::NotADirectory(path).into(),
+        libc::EINVAL => FileError::NotAFile(path).into(),
+        libc::ELOOP => FileError::TooManyLinks(path).into(),
+        libc::EACCES | libc::EPERM => FileError::Denied { path, reason }.into(),
+        libc::EFBIG => {
+            let (size, limit) = too_large.unwrap_or((0, 0));
+            FileError::TooLarge { path, size, limit }.into()
+        }
+        _ => RuntimeError::FileAccess {
+            container: container.name.clone(),
+            path,
+            reason,
+        }
+        .into(),
     }
 }
 

@@ -173,6 +173,9 @@ pub async fn settle_helpers(limit: Duration) {
 pub struct Engine {
     runtime: std::sync::Arc<dyn Runtime>,
     log: Log,
+    /// The in-container helper the runtime starts commands through, for the file calls it
+    /// does as its user ([`Engine::warm`]).
+    warm: Option<std::sync::Arc<crate::runtime::helper::Warm>>,
 }
 
 impl Engine {
@@ -194,6 +197,7 @@ impl Engine {
         Self {
             runtime: runtime.into(),
             log,
+            warm: None,
         }
     }
 
@@ -233,9 +237,11 @@ impl Engine {
             self.log.clone(),
         )
         .await?;
+        let warm = std::sync::Arc::new(warm);
         Ok(Self {
-            runtime: std::sync::Arc::new(warm),
+            runtime: warm.clone(),
             log: self.log.clone(),
+            warm: Some(warm),
         })
     }
 

@@ -151,6 +151,8 @@ struct ContainerInfo {
     remote_workspace_folder: Option<String>,
     cwd: Option<String>,
     runtime: &'static str,
+    /// How commands start: `helper` (forked in the container) or `exec` (an engine exec each).
+    transport: &'static str,
 }
 
 /// `read_output`'s answer: `exec.read`'s, with the offsets to pass next.
@@ -334,6 +336,7 @@ impl DevContainer {
                 remote_workspace_folder: info.remote_workspace_folder,
                 cwd: info.cwd,
                 runtime: info.runtime,
+                transport: info.transport,
             };
             let text = render::container(&data);
             structured(&data, text)

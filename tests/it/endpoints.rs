@@ -602,6 +602,8 @@ fn podman_serves_cp_logs_top_and_mcp() {
     assert_eq!(answers[0]["stdout"], "via podman\n", "{answers:?}");
     assert_eq!(answers[0]["exit_code"], 0, "{answers:?}");
     assert_eq!(answers[1]["container_id"], id.trim(), "{answers:?}");
+    // Through the in-container helper, placed and started on podman as on Docker.
+    assert_eq!(answers[1]["transport"], "helper", "{answers:?}");
 }
 
 /// `dcx mcp <flags>` with these variables (and no endpoint variable of the caller's), asked

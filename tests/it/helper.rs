@@ -468,6 +468,27 @@ mod engine {
         (finished.status, out)
     }
 
+    /// How a command that may not start ends: its status or the engine's error, and its output.
+    async fn unstarted(
+        engine: &Engine,
+        prepared: &dcx::engine::Prepared,
+        command: &Command,
+    ) -> (Result<ExitStatus, String>, String) {
+        let out = Sink::default();
+        let io = ExecIo {
+            stdin: None,
+            stdout: Box::pin(out.clone()),
+            stderr: Box::pin(out.clone()),
+            control: None,
+            started: None,
+        };
+        let done = engine.run(prepared, command, io).await;
+        (
+            done.map(|f| f.status).map_err(|e| e.to_string()),
+            out.text(),
+        )
+    }
+
     /// A stdin of `size` bytes of a repeating pattern, and its sha256.
     fn pattern(size: u64) -> (dcx::engine::Input, String) {
         let block: Vec<u8> = (0..65536u32).map(|n| (n * 7 % 251) as u8).collect();
@@ -541,6 +562,19 @@ mod engine {
                     "0",
                     "{name}"
                 );
+                // What cannot start: nothing ran, and the engine's own words and code.
+                for command in [
+                    Command::new(["no-such-program"]),
+                    Command::new(["/etc/passwd"]),
+                    Command {
+                        cwd: Some("/no/such/dir".into()),
+                        ..Command::new(["true"])
+                    },
+                ] {
+                    let outcome = unstarted(engine, &prepared, &command).await;
+                    let plain_outcome = unstarted(&plain, &prepared, &command).await;
+                    assert_eq!(outcome, plain_outcome, "{name}: {:?}", command.argv);
+                }
                 // 1 GiB in and out, byte for byte.
                 let (stdin, digest) = pattern(1 << 30);
                 let (status, out) = run(
@@ -556,4 +590,100 @@ mod engine {
             }
         });
     }
+}
+
+#[test]
+fn file_calls_run_as_the_session_s_user_with_the_kernel_s_times() {
+    let agent = Agent::start(&[]);
+    let container = TestContainer::start(DEBIAN);
+    let mut client = agent.client();
+    let created = client.ok(
+        "session.create",
+        json!({"container_id": container.id, "user": "nobody", "cwd": "/tmp"}),
+    );
+    assert_eq!(created["transport"], "helper", "{created}");
+    let session = created["session_id"].clone();
+    // Written 10 ms apart, the later one is newer 10 times out of 10 (whole-second times
+    // would tie).
+    for n in 0..10 {
+        let older = format!("/tmp/older-{n}");
+        let newer = format!("/tmp/newer-{n}");
+        client.ok(
+            "fs.write",
+            json!({"session_id": session, "path": older, "data": "a"}),
+        );
+        std::thread::sleep(Duration::from_millis(10));
+        client.ok(
+            "fs.write",
+            json!({"session_id": session, "path": newer, "data": "b"}),
+        );
+        let test = client.ok(
+            "exec.run",
+            json!({"session_id": session, "argv": ["test", newer, "-nt", older]}),
+        );
+        assert_eq!(test["exit_code"], 0, "round {n}: {test}");
+    }
+    // What the user may not: as `cat` would refuse it.
+    let (code, message) = client.error(
+        "fs.read",
+        json!({"session_id": session, "path": "/etc/shadow"}),
+    );
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        (
+            "permission_denied",
+            "Cannot access /etc/shadow: Permission denied (as the session's user)."
+        )
+    );
+    let (code, _) = client.error(
+        "fs.write",
+        json!({"session_id": session, "path": "/root/planted", "data": "x"}),
+    );
+    assert_eq!(code, "permission_denied");
+    // A link planted to a file only root may read leads nowhere for the user.
+    client.ok(
+        "exec.run",
+        json!({"session_id": session, "command": "ln -sf /etc/shadow /tmp/link"}),
+    );
+    let (code, _) = client.error(
+        "fs.read",
+        json!({"session_id": session, "path": "/tmp/link"}),
+    );
+    assert_eq!(code, "permission_denied");
+    // What it writes is its own, with the default mode, and reads back.
+    let written = client.ok(
+        "fs.write",
+        json!({"session_id": session, "path": "sub/dir/notes.txt", "data": "hello"}),
+    );
+    assert_eq!(
+        (
+            written["path"].clone(),
+            written["mode"].clone(),
+            written["size"].clone()
+        ),
+        (json!("/tmp/sub/dir/notes.txt"), json!("0644"), json!(5))
+    );
+    assert_eq!(
+        container.sh("stat -c '%U %a' /tmp/sub/dir/notes.txt /tmp/sub"),
+        "nobody 644\nnobody 755\n"
+    );
+    let read = client.ok(
+        "fs.read",
+        json!({"session_id": session, "path": "sub/dir/notes.txt", "offset": 1}),
+    );
+    assert_eq!(
+        (read["data"].clone(), read["eof"].clone()),
+        (json!("ello"), json!(true))
+    );
+    let listed = client.ok("fs.list", json!({"session_id": session, "path": "sub/dir"}));
+    assert_eq!(listed["entries"][0]["name"], "notes.txt");
+    // By plain engine exec, the file calls are the engine's (root's), as documented.
+    let plain = client.ok(
+        "session.create",
+        json!({"container_id": container.id, "user": "nobody", "cwd": "/tmp", "helper": false}),
+    );
+    client.ok(
+        "fs.read",
+        json!({"session_id": plain["session_id"], "path": "/etc/shadow"}),
+    );
 }

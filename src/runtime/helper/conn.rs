@@ -54,12 +54,16 @@ struct Slot {
 
 type Slots = Arc<Mutex<HashMap<u32, Slot>>>;
 
+/// The answers of file calls in flight, by id.
+type Calls = Arc<Mutex<HashMap<u32, mpsc::UnboundedSender<FromHelper>>>>;
+
 /// A running helper.
 pub struct Conn {
     frames: mpsc::UnboundedSender<Vec<u8>>,
     /// Ends the helper's stream (the helper then ends what it started, and itself).
     closed: tokio_util::sync::CancellationToken,
     slots: Slots,
+    calls: Calls,
     next: AtomicU32,
     alive: watch::Receiver<bool>,
     /// The helper's own exec, held for as long as the helper serves.
@@ -136,13 +140,15 @@ impl Conn {
             let _ = input.shutdown().await;
         });
         let slots: Slots = Arc::new(Mutex::new(HashMap::new()));
+        let calls: Calls = Arc::new(Mutex::new(HashMap::new()));
         let (alive_tx, alive) = watch::channel(true);
         let reader_slots = slots.clone();
+        let reader_calls = calls.clone();
         let reader_frames = frames.clone();
         tokio::spawn(async move {
             loop {
                 while let Ok(Some(frame)) = next_frame(&mut buffer) {
-                    route(&reader_slots, &reader_frames, &frame, &log);
+                    route(&reader_slots, &reader_calls, &reader_frames, &frame, &log);
                 }
                 match output.next().await {
                     Some(Ok(Chunk::Stdout(bytes))) => buffer.extend_from_slice(&bytes),
@@ -153,8 +159,13 @@ impl Conn {
                     Some(Err(_)) | None => break,
                 }
             }
-            // The stream ended: what still runs ended as a kill would.
+            // The stream ended: what still runs ended as a kill would; file calls get no
+            // more answers (their channels close).
             let _ = alive_tx.send(false);
+            reader_calls
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
             let lost: Vec<Slot> = reader_slots
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -175,6 +186,7 @@ impl Conn {
             frames,
             closed,
             slots,
+            calls,
             next: AtomicU32::new(1),
             alive,
             _process: process,
@@ -189,6 +201,28 @@ impl Conn {
 
     fn send(&self, id: u32, message: &ToHelper) {
         let _ = self.frames.send(message.encode(id));
+    }
+
+    /// Sends a file call (its first frame, then the rest under the same id); its answers, in
+    /// order, until the channel closes (the call's last answer, or a lost helper).
+    pub fn call(&self, first: &ToHelper, rest: &[ToHelper]) -> Answers {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        if self.alive() {
+            self.calls
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, tx);
+            self.send(id, first);
+            for message in rest {
+                self.send(id, message);
+            }
+        }
+        Answers {
+            id,
+            rx,
+            calls: self.calls.clone(),
+        }
     }
 
     /// Starts `spec` through the helper.
@@ -251,6 +285,29 @@ impl Conn {
     }
 }
 
+/// A file call's answers; dropped, the call is forgotten.
+pub struct Answers {
+    id: u32,
+    rx: mpsc::UnboundedReceiver<FromHelper>,
+    calls: Calls,
+}
+
+impl Answers {
+    /// The next answer; `None` once the call has ended or the helper is gone.
+    pub async fn next(&mut self) -> Option<FromHelper> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for Answers {
+    fn drop(&mut self) {
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
+
 impl Drop for Conn {
     fn drop(&mut self) {
         self.closed.cancel();
@@ -269,8 +326,14 @@ fn next_frame(buffer: &mut BytesMut) -> Result<Option<Frame>, String> {
     }
 }
 
-/// Hands one frame to its command.
-fn route(slots: &Slots, frames: &mpsc::UnboundedSender<Vec<u8>>, frame: &Frame, log: &Log) {
+/// Hands one frame to its command or file call.
+fn route(
+    slots: &Slots,
+    calls: &Calls,
+    frames: &mpsc::UnboundedSender<Vec<u8>>,
+    frame: &Frame,
+    log: &Log,
+) {
     let message = match FromHelper::decode(frame) {
         Ok(message) => message,
         Err(err) => {
@@ -278,6 +341,39 @@ fn route(slots: &Slots, frames: &mpsc::UnboundedSender<Vec<u8>>, frame: &Frame, 
             return;
         }
     };
+    let call = calls
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains_key(&frame.id);
+    if let FromHelper::FsStat(_)
+    | FromHelper::FsEntries(_)
+    | FromHelper::FsData(_)
+    | FromHelper::FsEnd
+    | FromHelper::FsErr { .. } = &message
+    {
+        let mut calls = calls.lock().unwrap_or_else(|e| e.into_inner());
+        // A call ends with FS_END or FS_ERR; a stat or write with its FS_STAT (a read's
+        // FS_STAT comes first, then its data and FS_END: the caller drops the channel).
+        let last = matches!(message, FromHelper::FsEnd | FromHelper::FsErr { .. });
+        if let Some(answers) = calls.get(&frame.id) {
+            let _ = answers.send(message);
+        }
+        if last {
+            calls.remove(&frame.id);
+        }
+        return;
+    }
+    if call && let FromHelper::Error(_) = &message {
+        // A call the helper could not use (one it does not know): its caller falls back.
+        if let Some(answers) = calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&frame.id)
+        {
+            let _ = answers.send(message);
+        }
+        return;
+    }
     let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());
     let Some(slot) = slots.get_mut(&frame.id) else {
         if let FromHelper::Stdout(bytes) | FromHelper::Stderr(bytes) = &message {
@@ -331,7 +427,13 @@ fn route(slots: &Slots, frames: &mpsc::UnboundedSender<Vec<u8>>, frame: &Frame, 
         }
         FromHelper::StdinAck(bytes) => slot.credit.add_permits(bytes as usize),
         FromHelper::Error(message) => log.debug(&format!("helper: {message}")),
-        FromHelper::Hello { .. } => {}
+        // Hello comes once, first; file call answers were routed above.
+        FromHelper::Hello { .. }
+        | FromHelper::FsStat(_)
+        | FromHelper::FsEntries(_)
+        | FromHelper::FsData(_)
+        | FromHelper::FsEnd
+        | FromHelper::FsErr { .. } => {}
     }
 }
 

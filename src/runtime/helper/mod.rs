@@ -12,6 +12,7 @@
 
 pub mod binary;
 mod conn;
+mod files;
 mod place;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use super::{
 use crate::log::Log;
 use conn::{Conn, RunError};
 
+pub use files::{UserFileError, UserRead};
 pub use place::Unplaced;
 
 /// A runtime whose commands as `user` in `container` go through the helper.
@@ -57,6 +59,11 @@ impl Warm {
             log,
             conn: tokio::sync::Mutex::new(Some(Arc::new(conn))),
         })
+    }
+
+    /// The container and user the helper serves.
+    pub fn serves(&self, container: &Container) -> bool {
+        container.id == self.container.id
     }
 
     /// The running helper, started again when it is gone; `None` when that fails.
