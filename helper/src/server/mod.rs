@@ -2,18 +2,23 @@
 //!
 //! The main thread reads frames from stdin and acts on each at once: RUN forks the command
 //! ([`spawn`]) and starts its threads ([`threads`]); the other frames go to that command's
-//! [`Job`]. Nothing here blocks on a command. When stdin ends (dcx closed the stream or died),
-//! or carries a frame that cannot be read, the helper terminates every group it started that
-//! may still run ([`end`]) and exits 0. The environment it was started with is read once, at
-//! start, as the base of every command's environment.
+//! [`Job`]. A file call starts a thread of its own ([`calls`], [`files`], [`write`]). Nothing
+//! here blocks on a command or a file. When stdin ends (dcx closed the stream or died), or
+//! carries a frame that cannot be read, the helper closes its writes' queues ([`calls`]),
+//! terminates every group it started that may still run ([`end`]) and exits 0. The environment
+//! it was started with and its umask are read once, at start.
 
+mod calls;
 mod end;
+mod files;
 mod job;
 mod out;
 mod refusal;
 mod retired;
 mod spawn;
+mod strerror;
 mod threads;
+mod write;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,14 +27,19 @@ use std::io::{self, BufReader};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::thread::JoinHandle;
 
-use dcx_helper::{Frame, FromHelper, PROTOCOL, RunSpec, Stage, ToHelper, command_env};
+use dcx_helper::{Frame, FromHelper, PROTOCOL, RunSpec, Stage, ToHelper, command_env, kind};
+use rustix::fs::Mode;
+use rustix::io::Errno;
 use rustix::process::{Pid, Signal, WaitOptions};
 
+use calls::Call;
 use job::Job;
 use out::Out;
 use refusal::Refusal;
 use retired::Retired;
+use write::WriteSpec;
 
 /// How much of dcx's stream is read ahead.
 const READ_BUFFER: usize = 64 * 1024;
@@ -65,6 +75,12 @@ pub struct Session {
     groups: Mutex<Vec<Pid>>,
     /// Ids that ended recently: frames about them are dropped quietly.
     retired: Mutex<Retired>,
+    /// File calls by id, from their first frame until their last answer is sent.
+    calls: Mutex<HashMap<u32, Call>>,
+    /// The writes' threads, waited for at the end (they remove their temporary files).
+    writers: Mutex<Vec<JoinHandle<()>>>,
+    /// The helper's umask, read at start (a new file's mode is `0o666 & !umask`).
+    umask: Mode,
 }
 
 impl Session {
@@ -103,12 +119,54 @@ impl Session {
     fn handle(self: &Arc<Self>, frame: Frame) {
         let (id, kind) = (frame.id, frame.kind);
         let result = match ToHelper::from_frame(frame) {
-            Err(error) => Err(Refusal::Malformed { kind, error }),
+            Err(error) => {
+                self.out.error(id, Refusal::Malformed { kind, error });
+                self.refuse_call(id, kind);
+                return;
+            }
             Ok(ToHelper::Run(spec)) => self.run(id, &spec),
+            Ok(ToHelper::FsStat { follow, path }) => {
+                self.start_call(id, "fs-stat", move |session| {
+                    files::stat(session, id, follow, &path);
+                })
+            }
+            Ok(ToHelper::FsList { limit, path }) => {
+                self.start_call(id, "fs-list", move |session| {
+                    files::list(session, id, limit, &path);
+                })
+            }
+            Ok(ToHelper::FsRead {
+                offset,
+                length,
+                limit,
+                path,
+            }) => self.start_call(id, "fs-read", move |session| {
+                files::read(session, id, offset, length, limit, &path);
+            }),
+            Ok(ToHelper::FsWrite { append, mode, path }) => {
+                self.start_write(id, WriteSpec { append, mode, path })
+            }
+            Ok(ToHelper::FsWriteData(bytes)) => self.write_data(id, bytes),
+            Ok(ToHelper::FsWriteEnd) => self.write_end(id),
             Ok(message) => self.to_job(id, message),
         };
         if let Err(refusal) = result {
             self.out.error(id, refusal);
+        }
+    }
+
+    /// A malformed frame that would start a file call (ERROR sent) still ends as a call does,
+    /// when its id is free: FS_ERR `EINVAL` at once, or at FS_WRITE_END for a write.
+    fn refuse_call(&self, id: u32, kind: u8) {
+        if id == 0 || self.in_use(id) {
+            return;
+        }
+        match kind {
+            kind::FS_STAT | kind::FS_LIST | kind::FS_READ => {
+                self.out.send(id, &files::failure(Errno::INVAL));
+            }
+            kind::FS_WRITE => self.refuse_write(id, Errno::INVAL),
+            _ => {}
         }
     }
 
@@ -135,9 +193,9 @@ impl Session {
                 job.ack_output(bytes);
                 Ok(())
             }
-            // RUN never comes here (see `handle`); under a started id it is refused.
-            ToHelper::Run(_) => Err(Refusal::IdInUse(id)),
-            ToHelper::FsStat { .. }
+            // RUN and file calls never come here (see `handle`).
+            ToHelper::Run(_)
+            | ToHelper::FsStat { .. }
             | ToHelper::FsList { .. }
             | ToHelper::FsRead { .. }
             | ToHelper::FsWrite { .. }
@@ -151,7 +209,7 @@ impl Session {
         if id == 0 {
             return Err(Refusal::IdZero);
         }
-        if self.job(id).is_some() {
+        if self.in_use(id) {
             return Err(Refusal::IdInUse(id));
         }
         self.retired
@@ -237,6 +295,9 @@ impl Session {
 /// # Errors
 /// [`ServeError`] when stdin or stdout cannot be taken at start.
 pub fn serve() -> Result<(), ServeError> {
+    // Read before any thread starts: `umask` can only be read by setting it.
+    let umask = rustix::process::umask(Mode::empty());
+    rustix::process::umask(umask);
     let base_env = std::env::vars_os()
         .map(|(name, value)| [name.as_bytes(), b"=", value.as_bytes()].concat())
         .collect();
@@ -260,6 +321,9 @@ pub fn serve() -> Result<(), ServeError> {
         jobs: Mutex::new(HashMap::new()),
         groups: Mutex::new(Vec::new()),
         retired: Mutex::new(Retired::default()),
+        calls: Mutex::new(HashMap::new()),
+        writers: Mutex::new(Vec::new()),
+        umask,
     });
     session.out.send(
         0,
@@ -286,6 +350,8 @@ pub fn serve() -> Result<(), ServeError> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner),
     );
+    let writes = session.close_calls();
     end::terminate(&groups);
+    writes.wait();
     Ok(())
 }

@@ -15,10 +15,12 @@ pub enum Refusal {
         /// What is wrong with it.
         error: DecodeError,
     },
-    /// RUN under id 0, the helper's own.
+    /// RUN or a file call under id 0, the helper's own.
     IdZero,
-    /// RUN under an id still in use.
+    /// RUN or a file call under an id still in use.
     IdInUse(u32),
+    /// FS_WRITE_DATA or FS_WRITE_END under an id with no write under way.
+    NoWrite(u32),
     /// A frame about an id no command has (never started, or finished).
     UnknownId(u32),
     /// STDIN or STDIN_EOF for a command whose stdin is `/dev/null`.
@@ -43,8 +45,11 @@ impl fmt::Display for Refusal {
             Self::Malformed { kind, error } => {
                 write!(f, "malformed frame of kind {kind:#04x}: {error}")
             }
-            Self::IdZero => f.write_str("RUN cannot use id 0, the helper's own"),
+            Self::IdZero => {
+                f.write_str("id 0 is the helper's own: no command or file call can use it")
+            }
             Self::IdInUse(id) => write!(f, "id {id} is in use"),
+            Self::NoWrite(id) => write!(f, "no file write is under way under id {id}"),
             Self::UnknownId(id) => write!(f, "unknown id {id}"),
             Self::StdinNotOpen(id) => write!(f, "command {id}'s stdin is not open"),
             Self::StdinClosed(id) => write!(f, "command {id}'s stdin is already closed"),

@@ -2,14 +2,15 @@
 //!
 //! Each blocks on one thing only (a read, a write, `waitid`), so a command that does not read
 //! its stdin, or whose output waits for credit, never holds up the main loop or another
-//! command. The threads have small stacks ([`STACK`]): their buffers are on the heap.
+//! command. File calls start their threads here too ([`spawn`]). The threads have small stacks
+//! ([`STACK`]): their buffers are on the heap.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::process::Child;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
-use std::thread;
+use std::thread::{self, JoinHandle};
 
 use dcx_helper::{FromHelper, HEADER_LEN, OUTPUT_CHUNK, frame_header};
 use rustix::event::{PollFd, PollFlags, poll};
@@ -24,11 +25,15 @@ const STACK: usize = 64 * 1024;
 
 /// Starts a thread with a small stack.
 pub fn start<F: FnOnce() + Send + 'static>(name: &str, body: F) -> io::Result<()> {
+    spawn(name, body).map(drop)
+}
+
+/// Starts a thread with a small stack, to be joined.
+pub fn spawn<F: FnOnce() + Send + 'static>(name: &str, body: F) -> io::Result<JoinHandle<()>> {
     thread::Builder::new()
         .name(name.into())
         .stack_size(STACK)
         .spawn(body)
-        .map(drop)
 }
 
 /// Relays one output descriptor as frames of `kind` until end of file (a PTY master's EIO
