@@ -11,21 +11,18 @@
     clippy::unreachable
 )]
 
-use std::collections::VecDeque;
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use dcx_helper::{
-    FS_CHUNK, FS_WRITE_LIMIT, FileKind, FileStat, Frame, FromHelper, RunSpec, ToHelper,
-};
+mod client;
 
-const WAIT: Duration = Duration::from_secs(10);
+use client::{Helper, WAIT};
+use dcx_helper::{FS_CHUNK, FS_WRITE_LIMIT, FileKind, FileStat, FromHelper, RunSpec, ToHelper};
+
 const ENOENT: i32 = 2;
 const E2BIG: i32 = 7;
 const EACCES: i32 = 13;
@@ -38,25 +35,16 @@ const NOBODY: u32 = 65534;
 /// A file call's FS_ERR: errno and message.
 type Failed = (i32, String);
 
-/// A running helper and the frames it sent that no test took yet.
-struct Helper {
-    process: Child,
-    input: Option<ChildStdin>,
-    frames: Receiver<(u32, FromHelper)>,
-    stash: VecDeque<(u32, FromHelper)>,
-    next_id: u32,
-}
-
 impl Helper {
     /// A helper under umask 022, as the current user.
     fn start() -> Self {
-        Self::spawn(&[])
+        Self::wrapped(&[])
     }
 
     /// A helper as `nobody` (uid and gid 65534, no supplementary groups).
     fn start_as_nobody() -> Self {
         let ids = format!("{NOBODY}");
-        Self::spawn(&[
+        Self::wrapped(&[
             "setpriv",
             &format!("--reuid={ids}"),
             &format!("--regid={ids}"),
@@ -64,77 +52,15 @@ impl Helper {
         ])
     }
 
-    fn spawn(wrapper: &[&str]) -> Self {
-        let program = std::env::var_os("DCX_HELPER_BIN")
-            .unwrap_or_else(|| env!("CARGO_BIN_EXE_dcx-helper").into());
-        let mut process = Command::new("sh")
+    fn wrapped(wrapper: &[&str]) -> Self {
+        let mut command = Command::new("sh");
+        command
             .args(["-c", "umask 022 && exec \"$@\"", "sh"])
             .args(wrapper)
-            .arg(program)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut output = process.stdout.take().unwrap();
-        let (sender, frames) = mpsc::channel();
-        thread::spawn(move || {
-            while let Ok(Some(frame)) = Frame::read_from(&mut output) {
-                let id = frame.id;
-                let message = FromHelper::from_frame(frame).unwrap();
-                if sender.send((id, message)).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut helper = Self {
-            input: process.stdin.take(),
-            process,
-            frames,
-            stash: VecDeque::new(),
-            next_id: 1,
-        };
-        assert!(matches!(helper.expect(0), FromHelper::Hello { .. }));
-        helper
+            .arg(client::program());
+        Helper::spawn(command)
     }
 
-    fn id(&mut self) -> u32 {
-        self.next_id += 1;
-        self.next_id
-    }
-
-    fn send(&mut self, id: u32, message: &ToHelper) {
-        self.send_raw(&message.encode(id));
-    }
-
-    fn send_raw(&mut self, bytes: &[u8]) {
-        let input = self.input.as_mut().unwrap();
-        input.write_all(bytes).unwrap();
-        input.flush().unwrap();
-    }
-
-    /// The next frame about `id` (others are kept for later), or `None` after `within`.
-    fn next_for(&mut self, id: u32, within: Duration) -> Option<FromHelper> {
-        if let Some(at) = self.stash.iter().position(|(i, _)| *i == id) {
-            return self.stash.remove(at).map(|(_, m)| m);
-        }
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.frames.recv_timeout(left) {
-                Ok((i, message)) if i == id => return Some(message),
-                Ok(other) => self.stash.push_back(other),
-                Err(_) => return None,
-            }
-        }
-    }
-
-    fn expect(&mut self, id: u32) -> FromHelper {
-        self.next_for(id, WAIT)
-            .unwrap_or_else(|| panic!("no frame for id {id} within {WAIT:?}"))
-    }
-
-    /// The answer that ends a call: a stat, or its FS_ERR.
     fn stat_answer(&mut self, id: u32) -> Result<FileStat, Failed> {
         match self.expect(id) {
             FromHelper::FsStat(stat) => Ok(stat),
@@ -237,21 +163,6 @@ impl Helper {
             assert!(Instant::now() < deadline, "the helper still runs");
             thread::sleep(Duration::from_millis(10));
         }
-    }
-}
-
-impl Drop for Helper {
-    fn drop(&mut self) {
-        self.input = None;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.process.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.process.kill();
-        let _ = self.process.wait();
     }
 }
 

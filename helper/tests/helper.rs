@@ -11,34 +11,23 @@
     clippy::unreachable
 )]
 
-use std::collections::VecDeque;
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod client;
+
+use client::{Helper, WAIT};
 use dcx_helper::{
-    Exit, Frame, FromHelper, MAX_FRAME, OUTPUT_WINDOW, PROTOCOL, RunSpec, STDIN_WINDOW, Stage,
-    ToHelper,
+    Exit, FromHelper, MAX_FRAME, OUTPUT_WINDOW, RunSpec, STDIN_WINDOW, Stage, ToHelper,
 };
 
-const WAIT: Duration = Duration::from_secs(10);
 const ENOENT: i32 = 2;
 const EACCES: i32 = 13;
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// A running helper and the frames it sent that no test took yet.
-struct Helper {
-    process: Child,
-    input: Option<ChildStdin>,
-    frames: Receiver<(u32, FromHelper)>,
-    stash: VecDeque<(u32, FromHelper)>,
-    pid: u32,
-}
 
 /// What a command did, collected from its frames.
 #[derive(Debug, Default)]
@@ -73,96 +62,16 @@ fn bytes(list: &[&str]) -> Vec<Vec<u8>> {
 impl Helper {
     /// A helper with a known environment: `PATH` and `env`.
     fn start_with_env(env: &[(&str, &str)]) -> Self {
-        // DCX_HELPER_BIN runs these tests against another build (the static one).
-        let program = std::env::var_os("DCX_HELPER_BIN")
-            .unwrap_or_else(|| env!("CARGO_BIN_EXE_dcx-helper").into());
-        let mut command = Command::new(program);
-        command
-            .env_clear()
-            .env("PATH", PATH)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        let mut command = Command::new(client::program());
+        command.env_clear().env("PATH", PATH);
         for (name, value) in env {
             command.env(name, value);
         }
-        let mut process = command.spawn().unwrap();
-        let mut output = process.stdout.take().unwrap();
-        let (sender, frames) = mpsc::channel();
-        thread::spawn(move || {
-            while let Ok(Some(frame)) = Frame::read_from(&mut output) {
-                let id = frame.id;
-                let message = FromHelper::from_frame(frame).unwrap();
-                if sender.send((id, message)).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut helper = Self {
-            input: process.stdin.take(),
-            pid: process.id(),
-            process,
-            frames,
-            stash: VecDeque::new(),
-        };
-        let (id, hello) = helper.next_any(WAIT).expect("HELLO");
-        assert_eq!(id, 0);
-        assert_eq!(
-            hello,
-            FromHelper::Hello {
-                protocol: PROTOCOL,
-                pid: helper.pid,
-                version: env!("CARGO_PKG_VERSION").into()
-            }
-        );
-        helper
+        Self::spawn(command)
     }
 
     fn start() -> Self {
         Self::start_with_env(&[])
-    }
-
-    fn send(&mut self, id: u32, message: &ToHelper) {
-        self.send_raw(&message.encode(id));
-    }
-
-    fn send_raw(&mut self, bytes: &[u8]) {
-        let input = self.input.as_mut().unwrap();
-        input.write_all(bytes).unwrap();
-        input.flush().unwrap();
-    }
-
-    /// Closes the helper's stdin: the end of its stream.
-    fn close(&mut self) {
-        self.input = None;
-    }
-
-    fn next_any(&mut self, within: Duration) -> Option<(u32, FromHelper)> {
-        if let Some(frame) = self.stash.pop_front() {
-            return Some(frame);
-        }
-        self.frames.recv_timeout(within).ok()
-    }
-
-    /// The next frame about `id` (others are kept for later), or `None` after `within`.
-    fn next_for(&mut self, id: u32, within: Duration) -> Option<FromHelper> {
-        if let Some(at) = self.stash.iter().position(|(i, _)| *i == id) {
-            return self.stash.remove(at).map(|(_, m)| m);
-        }
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.frames.recv_timeout(left) {
-                Ok((i, message)) if i == id => return Some(message),
-                Ok(other) => self.stash.push_back(other),
-                Err(_) => return None,
-            }
-        }
-    }
-
-    fn expect(&mut self, id: u32) -> FromHelper {
-        self.next_for(id, WAIT)
-            .unwrap_or_else(|| panic!("no frame for id {id} within {WAIT:?}"))
     }
 
     /// RUN, expecting STARTED: the command's pid.
@@ -234,21 +143,6 @@ impl Helper {
             );
             thread::sleep(Duration::from_millis(10));
         }
-    }
-}
-
-impl Drop for Helper {
-    fn drop(&mut self) {
-        self.input = None;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.process.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.process.kill();
-        let _ = self.process.wait();
     }
 }
 
