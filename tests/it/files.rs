@@ -447,9 +447,14 @@ fn cp_errors_name_the_path() {
     );
 }
 
-fn fs_methods(target: &Target) {
+/// The file methods on `target`, through the in-container helper or (`helper: false`) by the
+/// engine's own file calls.
+fn fs_methods(target: &Target, helper: bool) {
     let agent = Agent::start(&[]);
-    let session = target.session(&agent, json!({"user": "nobody", "cwd": "/tmp"}));
+    let session = target.session(
+        &agent,
+        json!({"user": "nobody", "cwd": "/tmp", "helper": helper}),
+    );
     let mut client = agent.client();
     let call = |client: &mut crate::agent::Client, method: &str, params: Value| {
         let mut params = params;
@@ -591,12 +596,14 @@ fn fs_methods(target: &Target) {
 
 #[test]
 fn docker_fs_methods() {
-    fs_methods(&Target::docker());
+    let target = Target::docker();
+    fs_methods(&target, true);
+    fs_methods(&target, false);
 }
 
 #[test]
 fn crun_fs_methods() {
-    fs_methods(&Target::crun());
+    fs_methods(&Target::crun(), false);
 }
 
 #[test]
