@@ -18,6 +18,7 @@ mod http;
 pub mod launch;
 pub mod methods;
 pub mod output;
+pub mod params;
 pub mod protocol;
 pub mod service;
 pub mod session;

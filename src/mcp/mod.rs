@@ -28,7 +28,8 @@ use crate::agent::engines::Connected;
 use crate::agent::envelope::Envelope;
 use crate::agent::launch::{ExecRequest, What};
 use crate::agent::methods::{self, exec::Signal, session::Create};
-use crate::agent::protocol::{Failure, Text};
+use crate::agent::params::Text;
+use crate::agent::protocol::Failure;
 use crate::agent::service::{Limits, Service};
 use crate::engine::TargetSpec;
 

@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 use crate::agent::envelope::{Data, Envelope, Event, ReadAnswer, Since, Stream};
 use crate::agent::launch::{ExecRequest, MAX_OUTPUT, Sinks, What, launch};
 use crate::agent::output::trim_partial_end;
-use crate::agent::protocol::{EventSink, Failure, Pairs, Text, at_most, text_or_base64};
+use crate::agent::params::{Pairs, Text, at_most, text_or_base64};
+use crate::agent::protocol::{EventSink, Failure};
 use crate::agent::service::Service;
 
 /// How long `exec.start` and `exec.read` may wait.

@@ -7,7 +7,8 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::agent::envelope::Data;
-use crate::agent::protocol::{Code, Failure, Text, text_or_base64};
+use crate::agent::params::{Text, text_or_base64};
+use crate::agent::protocol::{Code, Failure};
 use crate::agent::service::Service;
 use crate::agent::session::Session;
 use crate::engine::{FileKind, FileTarget, PathStat, container_path};

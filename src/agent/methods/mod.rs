@@ -18,7 +18,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::envelope::{Envelope, Event, ReadAnswer};
-use super::protocol::{Code, EventSink, Failure, Request, answer_err, answer_ok, parse_params};
+use super::params::parse_params;
+use super::protocol::{Code, EventSink, Failure, Request, answer_err, answer_ok};
 use super::service::Service;
 use super::session::SessionInfo;
 

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::agent::params::{Pairs, Text};
+use crate::agent::protocol::Failure;
 use crate::agent::protocol::random_id;
-use crate::agent::protocol::{Failure, Pairs, Text};
 use crate::agent::service::{Service, TOKEN_VARIABLE};
 use crate::agent::session::{Session, SessionInfo, Transport};
 use crate::engine::{RuntimeKind, TargetSpec};
@@ -67,7 +68,7 @@ impl CreateParams {
     pub fn into_request(self, cwd: &Path) -> Result<Create, Failure> {
         let path = |text: Option<Text>| Text::present(text).map(|path| cwd.join(path));
         let idle =
-            crate::agent::protocol::at_most("idle_timeout_s", self.idle_timeout_s, MAX_IDLE_S)?;
+            crate::agent::params::at_most("idle_timeout_s", self.idle_timeout_s, MAX_IDLE_S)?;
         Ok(Create {
             target: TargetSpec {
                 container_id: Text::present(self.container_id),

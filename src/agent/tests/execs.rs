@@ -1,0 +1,346 @@
+//! `exec.*` on the in-memory engine: output, exit states, parameters, ids, limits as permits,
+//! timeouts, stdin and stream events.
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::{harness, limits};
+use crate::agent::protocol::Request;
+use crate::agent::service::Limits;
+
+#[tokio::test]
+async fn a_command_runs_with_its_output_and_exit_state() {
+    let h = harness(limits());
+    let id = h.session(json!({})).await;
+    let done = h
+        .ok(
+            "exec.run",
+            json!({"session_id": id, "argv": ["echo", "out", "err", "3"]}),
+        )
+        .await;
+    assert_eq!(done["state"], "exited");
+    assert_eq!(done["exit_code"], 3);
+    assert_eq!(
+        (done["stdout"].clone(), done["stderr"].clone()),
+        (json!("out"), json!("err"))
+    );
+    assert_eq!(
+        (
+            done["stdout_bytes"].clone(),
+            done["stdout_truncated"].clone()
+        ),
+        (json!(3), json!(false))
+    );
+    // A shell line reaches the wrapper in its environment, never its argv.
+    let done = h
+        .ok(
+            "exec.run",
+            json!({"session_id": id, "command": "echo line"}),
+        )
+        .await;
+    assert_eq!(done["stdout"], "line");
+    let argv = h.started.lock().unwrap().last().unwrap().clone();
+    assert!(
+        !argv.iter().any(|word| word.contains("echo line")),
+        "{argv:?}"
+    );
+    // Truncation keeps head and tail with the real count.
+    let done = h
+        .ok(
+            "exec.run",
+            json!({"session_id": id, "argv": ["burst"], "max_output_bytes": 4}),
+        )
+        .await;
+    assert_eq!(done["stdout"], "01\n[… 6 bytes left out …]\n89");
+    assert_eq!(
+        (
+            done["stdout_truncated"].clone(),
+            done["stdout_bytes"].clone()
+        ),
+        (json!(true), json!(10))
+    );
+    // A command the engine cannot find exits 127 with its message.
+    let done = h
+        .ok("exec.run", json!({"session_id": id, "argv": ["nosuch"]}))
+        .await;
+    assert_eq!(
+        (done["exit_code"].clone(), done["stderr"].clone()),
+        (json!(127), json!("nosuch: not found\n"))
+    );
+}
+
+#[tokio::test]
+async fn exec_parameters_are_checked() {
+    let h = harness(limits());
+    let id = h.session(json!({})).await;
+    let cases = [
+        (json!({}), "`session_id` is missing"),
+        (
+            json!({"session_id": id}),
+            "`command` (or `argv`) is missing",
+        ),
+        (
+            json!({"session_id": id, "command": "x", "argv": ["x"]}),
+            "give `command` or `argv`, not both",
+        ),
+        (
+            json!({"session_id": id, "command": "  "}),
+            "`command` is empty",
+        ),
+        (
+            json!({"session_id": id, "command": "x", "timeout_ms": 0}),
+            "`timeout_ms` must be more than 0",
+        ),
+        (
+            json!({"session_id": id, "command": "x", "timeout_ms": 61_000}),
+            "`timeout_ms` must be at most 60000",
+        ),
+        (
+            json!({"session_id": id, "command": "x", "env": {"1X": "y"}}),
+            "`env`: `1X` is not a variable name (letters, digits and _, not first a digit)",
+        ),
+        (
+            json!({"session_id": id, "command": "x", "stdin": "a", "stdin_b64": "YQ=="}),
+            "give `stdin` or `stdin_b64`, not both",
+        ),
+        (
+            json!({"session_id": id, "command": "x", "yield_ms": 5}),
+            "`yield_ms` is for exec.start only",
+        ),
+        (
+            json!({"session_id": id, "command": "a\u{0}b"}),
+            "`command` must not contain a NUL byte",
+        ),
+    ];
+    for (params, message) in cases {
+        assert_eq!(
+            h.error("exec.run", params).await,
+            ("bad_request".into(), message.into())
+        );
+    }
+    assert_eq!(
+        h.error("exec.run", json!({"session_id": "s-nope", "command": "x"}))
+            .await
+            .0,
+        "no_such_session"
+    );
+    assert_eq!(
+        h.error("exec.read", json!({"exec_id": "e-nope"})).await.0,
+        "no_such_exec"
+    );
+}
+
+#[tokio::test]
+async fn a_caller_s_exec_id_answers_once_and_belongs_to_its_session() {
+    let h = harness(limits());
+    let one = h.session(json!({})).await;
+    let two = h.session(json!({})).await;
+    let first = h
+        .ok(
+            "exec.run",
+            json!({"session_id": one, "argv": ["echo", "a"], "exec_id": "mine"}),
+        )
+        .await;
+    let count = h.started.lock().unwrap().len();
+    let again = h
+        .ok(
+            "exec.run",
+            json!({"session_id": one, "argv": ["echo", "a"], "exec_id": "mine"}),
+        )
+        .await;
+    assert_eq!(first, again);
+    assert_eq!(h.started.lock().unwrap().len(), count, "ran once");
+    assert_eq!(
+        h.error(
+            "exec.run",
+            json!({"session_id": two, "argv": ["echo"], "exec_id": "mine"})
+        )
+        .await,
+        (
+            "bad_request".into(),
+            "exec_id mine belongs to another session".into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn limits_are_permits_released_when_the_command_ends() {
+    let h = harness(Limits {
+        max_execs: 1,
+        ..limits()
+    });
+    let id = h.session(json!({})).await;
+    let sleeping = h
+        .ok("exec.start", json!({"session_id": id, "argv": ["sleep"]}))
+        .await;
+    assert_eq!(
+        sleeping,
+        json!({"exec_id": sleeping["exec_id"], "state": "running"})
+    );
+    assert_eq!(
+        h.error("exec.run", json!({"session_id": id, "argv": ["echo"]}))
+            .await
+            .0,
+        "exec_limit"
+    );
+    let cancelled = h
+        .ok(
+            "exec.cancel",
+            json!({"exec_id": sleeping["exec_id"], "signal": "KILL"}),
+        )
+        .await;
+    assert_eq!(cancelled["state"], "cancelled");
+    h.ok("exec.run", json!({"session_id": id, "argv": ["echo"]}))
+        .await;
+    // One foreground command per session unless it is concurrent.
+    let h = harness(limits());
+    let id = h.session(json!({})).await;
+    let service = h.service.clone();
+    let busy_id = id.clone();
+    let running = tokio::spawn(async move {
+        let (events, _) = mpsc::channel(8);
+        let params = json!({"session_id": busy_id, "argv": ["sleep"], "exec_id": "fg"});
+        let request = Request {
+            id: json!(2),
+            method: "exec.run".into(),
+            params: params.as_object().cloned().unwrap(),
+        };
+        crate::agent::methods::handle(&service, request, &events).await
+    });
+    while h.service.find_exec("fg").is_none() {
+        tokio::task::yield_now().await;
+    }
+    let (code, _) = h
+        .error("exec.run", json!({"session_id": id, "argv": ["echo"]}))
+        .await;
+    assert_eq!(code, "session_busy");
+    assert_eq!(
+        h.error("exec.cancel", json!({"exec_id": "fg", "signal": "USR1"}))
+            .await
+            .0,
+        "bad_request"
+    );
+    h.ok("exec.cancel", json!({"exec_id": "fg"})).await;
+    assert_eq!(running.await.unwrap()["data"]["state"], "cancelled");
+    h.ok("exec.run", json!({"session_id": id, "argv": ["echo"]}))
+        .await;
+    let concurrent = h.session(json!({"concurrent": true})).await;
+    h.ok(
+        "exec.start",
+        json!({"session_id": concurrent, "argv": ["sleep"], "exec_id": "bg"}),
+    )
+    .await;
+    h.ok(
+        "exec.run",
+        json!({"session_id": concurrent, "argv": ["echo"]}),
+    )
+    .await;
+    h.ok("exec.cancel", json!({"exec_id": "bg"})).await;
+}
+
+#[tokio::test]
+async fn a_timeout_ends_the_command() {
+    let h = harness(limits());
+    let id = h.session(json!({})).await;
+    let done = h
+        .ok(
+            "exec.run",
+            json!({"session_id": id, "argv": ["sleep"], "timeout_ms": 50}),
+        )
+        .await;
+    assert_eq!(
+        (done["state"].clone(), done["exit_code"].clone()),
+        (json!("timed_out"), Value::Null)
+    );
+}
+
+#[tokio::test]
+async fn stdin_is_written_read_back_and_closed() {
+    let h = harness(limits());
+    let id = h.session(json!({})).await;
+    let started = h
+        .ok(
+            "exec.start",
+            json!({"session_id": id, "argv": ["cat"], "stdin_open": true, "stdin": "a"}),
+        )
+        .await;
+    let exec = started["exec_id"].clone();
+    h.ok(
+        "exec.write_stdin",
+        json!({"exec_id": exec, "data_b64": "Yg=="}),
+    )
+    .await;
+    let read = h
+        .ok("exec.read", json!({"exec_id": exec, "wait_ms": 5000}))
+        .await;
+    assert!(read["stdout"] == "ab" || read["stdout"] == "a", "{read}");
+    let written = h
+        .ok(
+            "exec.write_stdin",
+            json!({"exec_id": exec, "data": "c", "eof": true}),
+        )
+        .await;
+    assert_eq!(written, json!({"exec_id": exec, "eof": true}));
+    // Waiting past the end of what was written returns at the end.
+    let ended = h
+        .ok(
+            "exec.read",
+            json!({"exec_id": exec, "offset": 3, "wait_ms": 10_000}),
+        )
+        .await;
+    assert_eq!(ended["done"], true, "{ended}");
+    let read = h
+        .ok("exec.read", json!({"exec_id": exec, "offset": 1}))
+        .await;
+    assert_eq!(
+        (
+            read["stdout"].clone(),
+            read["stdout_offset"].clone(),
+            read["exit_code"].clone()
+        ),
+        (json!("bc"), json!(3), json!(0))
+    );
+    let (code, message) = h
+        .error("exec.write_stdin", json!({"exec_id": exec, "data": "x"}))
+        .await;
+    assert_eq!(code, "bad_request", "{message}");
+    let read = h
+        .error("exec.read", json!({"exec_id": exec, "wait_ms": 30_001}))
+        .await;
+    assert_eq!(read.1, "`wait_ms` must be at most 30000");
+}
+
+#[tokio::test]
+async fn a_stream_sends_start_output_and_end() {
+    let h = harness(limits());
+    let id = h.session(json!({})).await;
+    let (events, mut lines) = mpsc::channel(64);
+    let params = json!({"session_id": id, "argv": ["burst"]});
+    let request = Request {
+        id: json!("s"),
+        method: "exec.stream".into(),
+        params: params.as_object().cloned().unwrap(),
+    };
+    let end = crate::agent::methods::handle(&h.service, request, &events).await;
+    drop(events);
+    let mut seen = Vec::new();
+    while let Some(line) = lines.recv().await {
+        seen.push(line);
+    }
+    assert_eq!(seen[0]["event"], "start");
+    let text: String = seen[1..]
+        .iter()
+        .map(|event| event["data"].as_str().unwrap())
+        .collect();
+    assert_eq!(text, "0123456789");
+    assert_eq!(seen.last().unwrap()["offset"], 9);
+    assert_eq!(end["event"], "end");
+    assert_eq!(
+        (
+            end["id"].clone(),
+            end["exit_code"].clone(),
+            end["stdout_bytes"].clone()
+        ),
+        (json!("s"), json!(0), json!(10))
+    );
+}
