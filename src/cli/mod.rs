@@ -5,7 +5,7 @@
 //! subcommand has its module (`exec`, `cp`, `observe` for `logs` and `top`; `serve` and `mcp`
 //! start [`crate::agent`] and [`crate::mcp`]), and `dropin` runs dcx named `devcontainer`.
 //! Around them: the host terminal and raw mode ([`terminal`]), OS signals as control messages
-//! ([`signals`]), fd 0, 1 and 2 as the engine's I/O ([`stdio`]), errors, hints and exit codes
+//! (`signals`), fd 0, 1 and 2 as the engine's I/O (`stdio`), errors, hints and exit codes
 //! ([`Error`]). The work itself is the engine's ([`crate::engine`]).
 
 pub mod args;

@@ -21,7 +21,7 @@ use crate::runtime::TermSize;
 pub struct HostTerminal {
     pub stdin_tty: bool,
     pub stdout_tty: bool,
-    /// stdin, stdout and stderr are each a pipe, a socket or `/dev/null` (see [`shareable`]).
+    /// stdin, stdout and stderr are each a pipe, a socket or `/dev/null` (see `shareable`).
     pub stdio_shareable: bool,
 }
 

@@ -4,7 +4,7 @@
 //! starting a process as the helper's user, which the helper does by forking (2–3 ms instead of
 //! an engine exec's ~70 ms). The helper (`helper/`, `docs/helper-protocol.md`) is placed at a
 //! hash-keyed path on the container's root filesystem and started by the same engine exec that
-//! user's commands would get, so every process attribute is the engine's own ([`place`]).
+//! user's commands would get, so every process attribute is the engine's own (`place`).
 //! Whatever it cannot do exactly falls back to the plain engine exec, which stays the
 //! reference: a command that fails to start is replayed through it (its error text is the
 //! engine's), and a helper that died is started again at the next command, or given up for
