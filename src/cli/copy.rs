@@ -45,6 +45,14 @@ enum Direction {
 
 /// The two sides, one of them the container.
 fn sides(src: &str, dst: &str, cwd: &Path) -> Result<Direction, UsageError> {
+    // An empty path names nothing (joined to the current directory, it would name that).
+    for (name, text) in [("SRC", src), ("DST", dst)] {
+        if text.is_empty() {
+            return Err(UsageError::exact(format!(
+                "{name} is empty: give a host path, :PATH in the container, or -."
+            )));
+        }
+    }
     match (side(src, cwd), side(dst, cwd)) {
         (Side::Container(src), dst @ (Side::Host(_) | Side::Stream)) => {
             Ok(Direction::Out(src, dst))
@@ -168,6 +176,15 @@ mod tests {
         );
         assert!(sides(":a", ":b", cwd).is_err());
         assert!(sides("-", "-", cwd).is_err());
+        // An empty path is refused by name, never taken for the current directory.
+        assert_eq!(
+            sides("", ":/tmp/", cwd).unwrap_err().to_string(),
+            "SRC is empty: give a host path, :PATH in the container, or -."
+        );
+        assert_eq!(
+            sides(":/etc/hosts", "", cwd).unwrap_err().to_string(),
+            "DST is empty: give a host path, :PATH in the container, or -."
+        );
     }
 
     #[test]

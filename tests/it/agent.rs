@@ -1018,3 +1018,48 @@ fn exec_ids_are_per_session_and_stream_events_keep_characters_whole() {
     assert_eq!(text.chars().count(), 150_000);
     assert!(text.chars().all(|c| c == 'é'));
 }
+
+#[test]
+fn a_destroyed_session_leaves_no_state_in_the_container() {
+    let agent = Agent::start(&[]);
+    let container = TestContainer::start(BUSYBOX);
+    for helper in [true, false] {
+        let session = agent.ok(
+            "session.create",
+            json!({"container_id": container.id, "helper": helper}),
+        )["session_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        agent.ok(
+            "exec.run",
+            json!({"session_id": session, "command": "export SECRET=kept; cd /tmp"}),
+        );
+        let dir = format!("/tmp/.dcx-agent-{session}");
+        let there = format!("test -e {dir} && echo there || echo gone");
+        assert_eq!(container.sh(&there), "there\n", "helper: {helper}");
+        agent.ok("session.destroy", json!({"session_id": session}));
+        assert_eq!(container.sh(&there), "gone\n", "helper: {helper}");
+    }
+}
+
+#[test]
+fn a_method_name_cannot_forge_a_log_line() {
+    let agent = Agent::start(&[]);
+    let (code, _) = agent
+        .client()
+        .error("x\nforged exec.run id=9 ok", json!({}));
+    assert_eq!(code, "unknown_method");
+    let started = Instant::now();
+    while !agent.log().contains("error=unknown_method") {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = agent.log();
+    assert!(log.contains(r"x\nforged exec.run id=9 ok id=1"), "{log}");
+    assert!(!log.lines().any(|line| line.starts_with("forged")), "{log}");
+}

@@ -445,6 +445,19 @@ fn cp_errors_name_the_path() {
         "{}",
         usage.stderr_text()
     );
+    // An empty SRC names nothing: refused, and nothing is uploaded (not the current folder).
+    let empty = cp(&["", ":/tmp/from-empty"]);
+    assert_eq!(
+        (empty.code, empty.stderr_text()),
+        (
+            Some(1),
+            "error: SRC is empty: give a host path, :PATH in the container, or -.\n".to_owned()
+        )
+    );
+    assert_eq!(
+        target.sh("test -e /tmp/from-empty && echo there || echo absent"),
+        "absent\n"
+    );
 }
 
 /// The file methods on `target`, through the in-container helper or (`helper: false`) by the
