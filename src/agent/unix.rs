@@ -6,11 +6,11 @@
 //! gets a `bad_request` answer and the connection stays usable; a line over 64 MiB is refused and
 //! ends the connection.
 //!
-//! The socket is created mode 0600, in a directory made mode 0700 when dcx creates it. A socket
-//! left by a dead server (nothing accepts on it) is replaced; a live one, or a path that is not a
-//! socket, is an error naming it.
+//! The socket is created mode 0600 (from its creation, whatever the umask), in a directory made
+//! mode 0700 when dcx creates it. A socket left by a dead server (nothing accepts on it) is
+//! replaced; a live one, or a path that is not a socket, is an error naming it.
 
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -66,10 +66,13 @@ pub async fn bind(path: &Path) -> Result<UnixListener, ServeError> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => return Err(failed(err.to_string())),
     }
-    let listener = UnixListener::bind(path).map_err(|err| failed(err.to_string()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|err| failed(err.to_string()))?;
-    Ok(listener)
+    // Mode 0600 from its creation (no chmod after, which would leave a moment when others
+    // could connect): the umask is the process's, and the server creates nothing else
+    // meanwhile.
+    let umask = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+    let listener = UnixListener::bind(path);
+    rustix::process::umask(umask);
+    listener.map_err(|err| failed(err.to_string()))
 }
 
 /// Serves connections until `stop`; each on `tracker`, so that shutdown can wait for their

@@ -1063,3 +1063,32 @@ fn a_method_name_cannot_forge_a_log_line() {
     assert!(log.contains(r"x\nforged exec.run id=9 ok id=1"), "{log}");
     assert!(!log.lines().any(|line| line.starts_with("forged")), "{log}");
 }
+
+#[test]
+fn the_socket_is_private_from_its_creation_under_any_umask() {
+    // A shared folder, and a server started with umask 000: the socket must never be open to
+    // others, not even between its creation and a chmod.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let socket = dir.path().join("agent.sock");
+    let server = crate::harness::Cmd::program("sh")
+        .args(["-c", "umask 000; exec \"$0\" serve --socket \"$1\""])
+        .arg(crate::harness::dcx_path())
+        .arg(&socket)
+        .stdin_closed()
+        .spawn();
+    let started = Instant::now();
+    let mode = loop {
+        if let Ok(meta) = std::fs::symlink_metadata(&socket) {
+            break std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no socket");
+        std::thread::yield_now();
+    };
+    assert_eq!(mode, 0o600, "the socket's mode when it first appeared");
+    server.signal("TERM");
+}
