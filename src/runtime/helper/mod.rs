@@ -8,7 +8,7 @@
 //! Whatever it cannot do exactly falls back to the plain engine exec, which stays the
 //! reference: a command that fails to start is replayed through it (its error text is the
 //! engine's), and a helper that died is started again at the next command, or given up for
-//! the plain exec when that fails.
+//! the plain exec (for the rest of the session) when that fails.
 
 pub mod binary;
 mod conn;
@@ -35,6 +35,8 @@ pub struct Warm {
     container: Container,
     user: String,
     log: Log,
+    /// The running helper; `None` once it could not be started again (the session's
+    /// commands then take the plain engine exec, without trying again each time).
     conn: tokio::sync::Mutex<Option<Arc<Conn>>>,
 }
 
@@ -61,7 +63,7 @@ impl Warm {
         })
     }
 
-    /// The container and user the helper serves.
+    /// Whether the helper runs in `container`.
     pub fn serves(&self, container: &Container) -> bool {
         container.id == self.container.id
     }
@@ -69,8 +71,11 @@ impl Warm {
     /// The running helper, started again when it is gone; `None` when that fails.
     async fn conn(&self) -> Option<Arc<Conn>> {
         let mut conn = self.conn.lock().await;
-        if let Some(alive) = conn.as_ref().filter(|conn| conn.alive()) {
-            return Some(alive.clone());
+        match conn.as_ref() {
+            Some(alive) if alive.alive() => return Some(alive.clone()),
+            Some(_) => {}
+            // Given up on: placing it again would cost every command a failed attempt.
+            None => return None,
         }
         // Gone (killed, the container restarted): placed and started again.
         match place::start(self.inner.as_ref(), &self.container, &self.user, &self.log).await {
