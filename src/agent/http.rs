@@ -27,6 +27,8 @@ type Body = BoxBody<Bytes, Infallible>;
 
 /// A request body larger than this is refused.
 const MAX_BODY: usize = 64 * 1024 * 1024;
+/// A request body must have come whole within this.
+const BODY_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
     let mut text = value.to_string();
@@ -121,9 +123,24 @@ async fn handle(
             "POST requests to /",
         );
     }
-    let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
-        Ok(body) => body.to_bytes(),
+    // A body that does not come whole within BODY_WITHIN never holds the connection.
+    let body = tokio::time::timeout(
+        BODY_WITHIN,
+        Limited::new(request.into_body(), MAX_BODY).collect(),
+    );
+    let body = match body.await {
+        Ok(Ok(body)) => body.to_bytes(),
         Err(_) => {
+            return failure(
+                StatusCode::REQUEST_TIMEOUT,
+                Code::BadRequest,
+                &format!(
+                    "the request body did not arrive within {} s",
+                    BODY_WITHIN.as_secs()
+                ),
+            );
+        }
+        Ok(Err(_)) => {
             return failure(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 Code::BadRequest,

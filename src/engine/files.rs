@@ -496,7 +496,7 @@ impl Engine {
                 }
             }
         }
-        let temporary = format!(".{name}.dcx-{:016x}", random());
+        let temporary = format!(".{}.dcx-{:016x}", name_start(&name), random());
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |at| at.as_secs());
@@ -592,6 +592,16 @@ fn user_error(
         }
         .into(),
     }
+}
+
+/// The start of a file name that leaves room, within a name's 255 bytes, for the temporary
+/// name's dot and suffix (cut at a character boundary).
+fn name_start(name: &str) -> &str {
+    let mut end = name.len().min(200);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
 }
 
 /// A host path's last component, as the name a copy gives it.

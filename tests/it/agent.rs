@@ -1092,3 +1092,54 @@ fn the_socket_is_private_from_its_creation_under_any_umask() {
     assert_eq!(mode, 0o600, "the socket's mode when it first appeared");
     server.signal("TERM");
 }
+
+#[test]
+fn a_long_file_name_is_written_by_the_engine_s_file_calls_too() {
+    let agent = Agent::start(&[]);
+    let container = TestContainer::start(BUSYBOX);
+    // By the engine's own file calls (no helper), whose temporary name must still fit.
+    let session = agent.ok(
+        "session.create",
+        json!({"container_id": container.id, "helper": false, "cwd": "/tmp"}),
+    )["session_id"]
+        .clone();
+    let name = format!("{}.txt", "n".repeat(246));
+    let written = agent.ok(
+        "fs.write",
+        json!({"session_id": session, "path": name, "data": "long"}),
+    );
+    assert_eq!(written["size"], 4, "{written}");
+    let read = agent.ok("fs.read", json!({"session_id": session, "path": name}));
+    assert_eq!(read["data"], "long");
+    assert_eq!(container.sh("ls /tmp | grep -c dcx- || true"), "0\n");
+}
+
+#[test]
+fn a_slow_http_body_does_not_hold_its_connection() {
+    use std::io::{Read, Write as _};
+    let agent = Agent::start_with_http(true, &[]);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", agent.port.unwrap())).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    // A body announced at 100 bytes, of which one ever comes.
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains("the request body did not arrive within 10 s"),
+        "{answer}"
+    );
+    // Answered and closed at the limit, not held for the minute the client would wait.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
