@@ -341,38 +341,22 @@ fn route(
             return;
         }
     };
-    let call = calls
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains_key(&frame.id);
-    if let FromHelper::FsStat(_)
-    | FromHelper::FsEntries(_)
-    | FromHelper::FsData(_)
-    | FromHelper::FsEnd
-    | FromHelper::FsErr { .. } = &message
     {
+        // A file call's answers go to its caller. It ends with FS_END or FS_ERR, or an ERROR
+        // (a call the helper could not use: its caller falls back); a stat or write ends with
+        // its FS_STAT, a read's FS_STAT comes first (the caller drops the channel at its end).
         let mut calls = calls.lock().unwrap_or_else(|e| e.into_inner());
-        // A call ends with FS_END or FS_ERR; a stat or write with its FS_STAT (a read's
-        // FS_STAT comes first, then its data and FS_END: the caller drops the channel).
-        let last = matches!(message, FromHelper::FsEnd | FromHelper::FsErr { .. });
         if let Some(answers) = calls.get(&frame.id) {
+            let last = matches!(
+                message,
+                FromHelper::FsEnd | FromHelper::FsErr { .. } | FromHelper::Error(_)
+            );
             let _ = answers.send(message);
+            if last {
+                calls.remove(&frame.id);
+            }
+            return;
         }
-        if last {
-            calls.remove(&frame.id);
-        }
-        return;
-    }
-    if call && let FromHelper::Error(_) = &message {
-        // A call the helper could not use (one it does not know): its caller falls back.
-        if let Some(answers) = calls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&frame.id)
-        {
-            let _ = answers.send(message);
-        }
-        return;
     }
     let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());
     let Some(slot) = slots.get_mut(&frame.id) else {
