@@ -417,6 +417,29 @@ impl Running {
         assert!(status.success(), "kill -{name} failed");
     }
 
+    /// Waits (under the hang guard) until the process has a handler for signal `number`
+    /// (read from `SigCgt` in /proc), so that a signal sent next is one it handles.
+    pub fn wait_catching(&self, number: u32) {
+        let started = Instant::now();
+        loop {
+            let status =
+                std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+            let caught = status
+                .lines()
+                .find_map(|line| line.strip_prefix("SigCgt:"))
+                .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+                .unwrap_or(0);
+            if caught & (1 << (number - 1)) != 0 {
+                return;
+            }
+            assert!(
+                started.elapsed() < HANG_GUARD,
+                "never caught signal {number}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Types into the terminal (terminal runs only).
     pub fn type_in(&self, bytes: &[u8]) {
         let mut pty = self.terminal.as_ref().expect("a terminal run");
@@ -453,12 +476,28 @@ impl Running {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
+                self.settle_readers();
                 return status.code();
             }
             if started.elapsed() > HANG_GUARD {
                 let _ = self.child.kill();
                 panic!("hung for {HANG_GUARD:?}");
             }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Gives the pipe readers a moment to take what the process wrote before it ended, so
+    /// that `stdout`/`stderr` read right after [`Running::wait`] are whole (a process it left
+    /// behind may hold the pipes open: then this does not wait past two seconds).
+    fn settle_readers(&self) {
+        if self.terminal.is_some() {
+            return;
+        }
+        let started = Instant::now();
+        while self.readers.iter().any(|reader| !reader.is_finished())
+            && started.elapsed() < Duration::from_secs(2)
+        {
             std::thread::sleep(Duration::from_millis(5));
         }
     }

@@ -401,7 +401,8 @@ fn a_stalled_daemon_never_makes_dcx_deaf() {
         .env("DOCKER_HOST", &daemon.host())
         .args(["exec", "--container-id", &c.name, "true"])
         .spawn();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    run.wait_catching(libc::SIGINT as u32);
+    std::thread::sleep(std::time::Duration::from_millis(300));
     run.signal("INT");
     assert_eq!(run.wait(), Some(130));
     assert_eq!(
