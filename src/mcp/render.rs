@@ -85,7 +85,7 @@ pub fn read(read: &ReadAnswer) -> String {
 }
 
 /// Where commands run.
-pub fn container(info: &super::ContainerInfo) -> String {
+pub fn container(info: &super::commands::ContainerInfo) -> String {
     format!(
         "container {} ({}), image {}, user {}, workspace {} (in the container: {}), runtime {}",
         info.container_name,
