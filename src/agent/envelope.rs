@@ -87,15 +87,34 @@ impl Data {
         }
     }
 
-    /// Puts the data under `name` (or `name_b64`).
+    /// Puts the data under `name` as text; bytes that are not UTF-8 also go whole as base64
+    /// (`name_b64`), the text then having U+FFFD for each bad sequence and
+    /// `name_replaced_bytes` saying how many bytes that replaced.
     pub fn put<M: SerializeMap>(&self, name: &str, map: &mut M) -> Result<(), M::Error> {
         use base64::Engine as _;
         match self {
             Self::Text(text) => map.serialize_entry(name, text),
-            Self::Bytes(bytes) => map.serialize_entry(
-                &format!("{name}_b64"),
-                &base64::engine::general_purpose::STANDARD.encode(bytes),
-            ),
+            Self::Bytes(bytes) => {
+                let (text, replaced) = super::text::lossy(bytes);
+                map.serialize_entry(name, &text)?;
+                map.serialize_entry(&format!("{name}_replaced_bytes"), &replaced)?;
+                map.serialize_entry(
+                    &format!("{name}_b64"),
+                    &base64::engine::general_purpose::STANDARD.encode(bytes),
+                )
+            }
+        }
+    }
+
+    /// The data as text: UTF-8 as it is, else with U+FFFD for each bad sequence; and how many
+    /// bytes were replaced.
+    pub fn text(&self) -> (std::borrow::Cow<'_, str>, u64) {
+        match self {
+            Self::Text(text) => (std::borrow::Cow::Borrowed(text), 0),
+            Self::Bytes(bytes) => {
+                let (text, replaced) = super::text::lossy(bytes);
+                (std::borrow::Cow::Owned(text), replaced)
+            }
         }
     }
 
@@ -116,6 +135,9 @@ pub struct Shown {
     pub truncated: bool,
     /// Bytes written in all.
     pub bytes: u64,
+    /// Where in `data` bytes were left out: the range the marker line takes (an empty one at
+    /// the join when the data are bytes).
+    pub cut: Option<std::ops::Range<usize>>,
 }
 
 /// What of the output an envelope carries.
@@ -137,6 +159,8 @@ pub struct Envelope {
     /// Set once it has ended.
     pub duration_ms: Option<u64>,
     pub output: Output,
+    /// A line the caller should read first (the session moved to a rebuilt container).
+    pub note: Option<String>,
 }
 
 impl Envelope {
@@ -151,6 +175,9 @@ impl Envelope {
 
     fn put<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
         map.serialize_entry("exec_id", &self.exec_id)?;
+        if let Some(note) = &self.note {
+            map.serialize_entry("note", note)?;
+        }
         map.serialize_entry("state", self.state.name())?;
         if let Some(duration_ms) = self.duration_ms {
             map.serialize_entry("exit_code", &self.state.exit_code())?;
@@ -337,20 +364,23 @@ mod tests {
                     data: Data::Text("hi\n".into()),
                     truncated: false,
                     bytes: 3,
+                    cut: None,
                 },
                 stderr: Shown {
                     data: Data::new(&[0xff]),
                     truncated: false,
                     bytes: 1,
+                    cut: None,
                 },
             },
+            note: None,
         };
         assert_eq!(
             serde_json::to_value(&envelope).unwrap(),
             json!({"exec_id": "e1", "state": "exited", "exit_code": 0, "signal": null,
                    "duration_ms": 48, "stdout_truncated": false, "stdout_bytes": 3,
                    "stdout": "hi\n", "stderr_truncated": false, "stderr_bytes": 1,
-                   "stderr_b64": "/w=="})
+                   "stderr": "\u{fffd}", "stderr_replaced_bytes": 1, "stderr_b64": "/w=="})
         );
         let failed = Envelope {
             exec_id: "e2".into(),
@@ -360,6 +390,7 @@ mod tests {
                 stdout: 0,
                 stderr: 0,
             },
+            note: None,
         };
         assert_eq!(
             Event::End(failed).line(&json!(7)),
@@ -372,10 +403,11 @@ mod tests {
             state: State::Running,
             duration_ms: None,
             output: Output::None,
+            note: Some("moved".into()),
         };
         assert_eq!(
             serde_json::to_value(&running).unwrap(),
-            json!({"exec_id": "e3", "state": "running"})
+            json!({"exec_id": "e3", "note": "moved", "state": "running"})
         );
     }
 }

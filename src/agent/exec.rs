@@ -2,8 +2,12 @@
 //!
 //! The service's task drives the engine with sinks that keep the output ([`Kept`]) or stream it;
 //! `exec.write_stdin` writes through the stdin pipe, `exec.cancel` sends a control, and the
-//! result [`Envelope`] is read from the record at any time.
+//! result [`Envelope`] is read from the record at any time. An exec asked to keep its whole
+//! output also writes each stream to an unlinked temporary file on the host ([`Spill`], up to
+//! [`SPILL_LIMIT`] a stream), so every offset stays readable and the whole can be copied into
+//! the container for a model to search.
 
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -18,8 +22,23 @@ use super::envelope::{Ending, Envelope, Output, State, Stream};
 use super::output::Kept;
 use crate::engine::{Control, Input};
 
+/// The most bytes of one stream one read from a [`Spill`] gives.
+pub const READ_LIMIT: u64 = 1024 * 1024;
+/// The most bytes of one stream a [`Spill`] keeps.
+pub const SPILL_LIMIT: u64 = 256 * 1024 * 1024;
+
+/// Each stream's whole output, in unlinked temporary files (gone with the exec).
+struct Spill {
+    files: [std::fs::File; 2],
+    /// Bytes written to each; a stream past [`SPILL_LIMIT`] (or whose write failed) stops.
+    written: [u64; 2],
+    complete: [bool; 2],
+}
+
 /// A running or finished exec.
 pub struct Exec {
+    /// The whole output, when it is kept ([`Exec::keep_whole`]).
+    spill: Mutex<Option<Spill>>,
     pub id: String,
     pub session_id: String,
     /// Kept output: stdout, stderr.
@@ -27,6 +46,8 @@ pub struct Exec {
     /// Woken on new output and at the end.
     pub changed: Notify,
     ending: watch::Sender<Option<Ending>>,
+    /// Set once the engine said the process started.
+    begun: watch::Sender<bool>,
     control: mpsc::Sender<Control>,
     stdin: Mutex<Option<mpsc::Sender<Bytes>>>,
     pub started: Instant,
@@ -45,11 +66,13 @@ impl Exec {
     ) -> (Arc<Self>, mpsc::Receiver<Control>) {
         let (control, controls) = mpsc::channel(8);
         let exec = Arc::new(Self {
+            spill: Mutex::new(None),
             id,
             session_id,
             kept: Mutex::new((Kept::new(budget), Kept::new(budget))),
             changed: Notify::new(),
             ending: watch::channel(None).0,
+            begun: watch::channel(false).0,
             control,
             stdin: Mutex::new(None),
             started: Instant::now(),
@@ -92,7 +115,38 @@ impl Exec {
         true
     }
 
+    /// Keeps the whole output from now on (before the command starts), in temporary files;
+    /// false when they cannot be made (the head and tail are kept as always).
+    pub fn keep_whole(&self) -> bool {
+        let files = (tempfile::tempfile(), tempfile::tempfile());
+        let (Ok(stdout), Ok(stderr)) = files else {
+            return false;
+        };
+        *self.spill.lock().unwrap_or_else(|e| e.into_inner()) = Some(Spill {
+            files: [stdout, stderr],
+            written: [0, 0],
+            complete: [true, true],
+        });
+        true
+    }
+
     fn push(&self, stream: Stream, bytes: &[u8]) {
+        let index = usize::from(stream == Stream::Stderr);
+        if let Some(spill) = self
+            .spill
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .filter(|spill| spill.complete[index])
+        {
+            // A local file write of a chunk the engine just read: brief, so done in place.
+            let fits = spill.written[index] + bytes.len() as u64 <= SPILL_LIMIT;
+            if fits && spill.files[index].write_all(bytes).is_ok() {
+                spill.written[index] += bytes.len() as u64;
+            } else {
+                spill.complete[index] = false;
+            }
+        }
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         match stream {
             Stream::Stdout => kept.0.push(bytes),
@@ -100,6 +154,41 @@ impl Exec {
         }
         drop(kept);
         self.changed.notify_waiters();
+    }
+
+    /// Up to `limit` bytes of a stream's whole output from `offset`, when it is kept whole up
+    /// to there.
+    pub fn whole_from(&self, stream: Stream, offset: u64, limit: u64) -> Option<Vec<u8>> {
+        let index = usize::from(stream == Stream::Stderr);
+        let mut spill = self.spill.lock().unwrap_or_else(|e| e.into_inner());
+        let spill = spill.as_mut()?;
+        let written = spill.written[index];
+        if !spill.complete[index] || offset > written {
+            return None;
+        }
+        let file = &mut spill.files[index];
+        let mut bytes = Vec::new();
+        file.seek(SeekFrom::Start(offset)).ok()?;
+        let read = Read::by_ref(file)
+            .take(limit.min(written - offset))
+            .read_to_end(&mut bytes);
+        file.seek(SeekFrom::End(0)).ok()?;
+        read.ok().map(|_| bytes)
+    }
+
+    /// A stream's whole output, when it is kept whole and is at most `limit` bytes.
+    pub fn whole(&self, stream: Stream, limit: u64) -> Option<Vec<u8>> {
+        let index = usize::from(stream == Stream::Stderr);
+        let size = self
+            .spill
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|spill| spill.written[index])?;
+        if size > limit {
+            return None;
+        }
+        self.whole_from(stream, 0, size)
     }
 
     /// A sink that keeps `stream`'s output.
@@ -129,6 +218,24 @@ impl Exec {
         *self.finished_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         self.ending.send_replace(Some(ending));
         self.changed.notify_waiters();
+    }
+
+    /// The engine said the process started.
+    pub fn mark_begun(&self) {
+        self.begun.send_replace(true);
+    }
+
+    /// Waits (at most `limit`) until the process has started or the exec has ended.
+    pub async fn wait_begun(&self, limit: Duration) {
+        let mut begun = self.begun.subscribe();
+        let mut ending = self.ending.subscribe();
+        let _ = tokio::time::timeout(limit, async {
+            tokio::select! {
+                _ = begun.wait_for(|begun| *begun) => {}
+                _ = ending.wait_for(Option::is_some) => {}
+            }
+        })
+        .await;
     }
 
     pub fn ending(&self) -> Option<Ending> {
@@ -175,13 +282,30 @@ impl Exec {
                     stderr: kept.1.total(),
                 },
             },
+            note: None,
         }
     }
 
-    /// Output since the offsets: `(stdout, stdout skipped, next), (stderr, …)`.
+    /// Output since the offsets: `(stdout, stdout skipped, next), (stderr, …)`; from the whole
+    /// output when it is kept (at most [`READ_LIMIT`] bytes a stream then), else what the head
+    /// and tail still hold.
     pub fn read_from(&self, stdout: u64, stderr: u64) -> [(Vec<u8>, u64, u64); 2] {
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        [kept.0.read_from(stdout), kept.1.read_from(stderr)]
+        let held = [kept.0.read_from(stdout), kept.1.read_from(stderr)];
+        drop(kept);
+        let mut answer = held;
+        for (index, (stream, offset)) in [(Stream::Stdout, stdout), (Stream::Stderr, stderr)]
+            .into_iter()
+            .enumerate()
+        {
+            if answer[index].1 > 0
+                && let Some(bytes) = self.whole_from(stream, offset, READ_LIMIT)
+            {
+                let next = offset + bytes.len() as u64;
+                answer[index] = (bytes, 0, next);
+            }
+        }
+        answer
     }
 
     /// Bytes written so far on both streams.

@@ -34,13 +34,30 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 
 /// Non-interactive defaults for every command, unless the session's env sets them (the wrapper
-/// applies them only where unset).
-const QUIET_ENV: [(&str, &str); 4] = [
+/// applies them only where unset): no pager, no prompt, no editor (one that fails at once), no
+/// colour; and, without a terminal, `TERM=dumb`.
+const QUIET_ENV: [(&str, &str); 10] = [
     ("PAGER", "cat"),
     ("GIT_PAGER", "cat"),
     ("GIT_TERMINAL_PROMPT", "0"),
     ("DEBIAN_FRONTEND", "noninteractive"),
+    ("GIT_EDITOR", ":"),
+    ("EDITOR", "false"),
+    ("VISUAL", "false"),
+    ("GIT_MERGE_AUTOEDIT", "no"),
+    ("NO_COLOR", "1"),
+    ("TERM", "dumb"),
 ];
+
+/// The defaults for a command with a terminal (`tty`) or pipes: a terminal keeps its editor
+/// and its `TERM`.
+pub fn quiet_env(tty: bool) -> Vec<String> {
+    QUIET_ENV
+        .iter()
+        .filter(|(name, _)| !tty || !matches!(*name, "GIT_EDITOR" | "EDITOR" | "VISUAL" | "TERM"))
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect()
+}
 
 /// What to run: a shell command line, or an argv run as is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,12 +78,15 @@ pub struct ExecRequest {
     /// Variables for this command only, checked as shell names.
     pub env: Vec<(String, String)>,
     pub cwd: Option<String>,
-    /// `None`: the default (120 s, at most the server's `--max-timeout`).
+    /// `None`: for `exec.run`/`exec.stream`, the default (120 s, at most the server's
+    /// `--max-timeout`); for `exec.start`, no limit.
     pub timeout: Option<Duration>,
     /// Output kept per stream; `None`: [`DEFAULT_OUTPUT`].
     pub max_output: Option<usize>,
     /// A caller-chosen id: used again, it answers with the earlier exec.
     pub exec_id: Option<String>,
+    /// Keep the whole output (in temporary files on the host), not only its head and tail.
+    pub keep_whole: bool,
 }
 
 /// A shell variable name: the wrapper exports it by name.
@@ -106,6 +126,8 @@ pub async fn launch(
         return Ok((existing, false));
     }
     service.open()?;
+    // A foreground command has a lifetime (the default, at most the server's); a background
+    // one only the one it asks for (the session's destroy and the server's stop still end it).
     let timeout = match request.timeout {
         Some(timeout) if timeout > service.limits.max_timeout => {
             return Err(Failure::bad(format!(
@@ -113,8 +135,9 @@ pub async fn launch(
                 service.limits.max_timeout.as_millis()
             )));
         }
-        Some(timeout) => timeout,
-        None => DEFAULT_TIMEOUT.min(service.limits.max_timeout),
+        Some(timeout) => Some(timeout),
+        None if foreground => Some(DEFAULT_TIMEOUT.min(service.limits.max_timeout)),
+        None => None,
     };
     let env: Vec<String> = request
         .env
@@ -146,6 +169,9 @@ pub async fn launch(
     let id = request.exec_id.clone().unwrap_or_else(|| random_id("e"));
     let budget = request.max_output.unwrap_or(DEFAULT_OUTPUT);
     let (exec, controls) = Exec::new(id, session.id.clone(), budget, foreground);
+    if request.keep_whole {
+        exec.keep_whole();
+    }
     let registered = service.add_exec(&exec);
     if !Arc::ptr_eq(&registered, &exec) {
         // Another request took the id meanwhile: that one answers.
@@ -165,10 +191,7 @@ pub async fn launch(
             .map(|bytes| Box::pin(std::io::Cursor::new(bytes)) as Input),
     };
     // The wrapper sets each default only where the session (or an earlier export) has none.
-    let defaults: Vec<String> = QUIET_ENV
-        .iter()
-        .map(|(name, value)| format!("{name}={value}"))
-        .collect();
+    let defaults = quiet_env(false);
     let state_file = session.state_file();
     let (command, argv) = match &request.what {
         What::Shell(text) => (Some(text.as_str()), &[][..]),
@@ -193,13 +216,20 @@ pub async fn launch(
         ),
         Sinks::Kept => (exec.sink(Stream::Stdout), exec.sink(Stream::Stderr)),
     };
+    let (started, on_start) = tokio::sync::oneshot::channel();
     let io = ExecIo {
         stdin: input,
         stdout,
         stderr,
         control: Some(controls),
-        started: None,
+        started: Some(started),
     };
+    let begun = exec.clone();
+    tokio::spawn(async move {
+        if on_start.await.is_ok() {
+            begun.mark_begun();
+        }
+    });
     let service = service.clone();
     let task_exec = exec.clone();
     tokio::spawn(async move {

@@ -22,6 +22,7 @@ pub mod params;
 pub mod protocol;
 pub mod service;
 pub mod session;
+pub mod text;
 mod unix;
 mod wrapper;
 

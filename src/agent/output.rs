@@ -79,23 +79,29 @@ impl Kept {
     pub fn shown(&self) -> Shown {
         let truncated = self.omitted() > 0;
         let tail: Vec<u8> = self.tail.iter().copied().collect();
-        let data = if truncated {
+        let (data, cut) = if truncated {
             let head = trim_partial_end(&self.head);
             let tail = trim_partial_start(&tail);
             let omitted = self.total - (head.len() + tail.len()) as u64;
             match (std::str::from_utf8(head), std::str::from_utf8(tail)) {
                 (Ok(head), Ok(tail)) => {
-                    Data::Text(format!("{head}\n[… {omitted} bytes left out …]\n{tail}"))
+                    let marker = format!("\n[… {omitted} bytes left out …]\n");
+                    let cut = head.len()..head.len() + marker.len();
+                    (Data::Text(format!("{head}{marker}{tail}")), Some(cut))
                 }
-                _ => Data::Bytes([head, tail].concat()),
+                _ => (
+                    Data::Bytes([head, tail].concat()),
+                    Some(head.len()..head.len()),
+                ),
             }
         } else {
-            Data::new(&[&self.head[..], &tail[..]].concat())
+            (Data::new(&[&self.head[..], &tail[..]].concat()), None)
         };
         Shown {
             data,
             truncated,
             bytes: self.total,
+            cut,
         }
     }
 }

@@ -154,6 +154,23 @@ impl Service {
             );
     }
 
+    /// Puts `session` in the place of the one registered under its id (a session that moved to
+    /// a rebuilt container), keeping its permit; false when that one is gone meanwhile.
+    pub fn replace_session(&self, session: Arc<Session>) -> bool {
+        match self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&session.id)
+        {
+            Some(entry) => {
+                entry.session = session;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The session `id` (marked as used), or `no_such_session`.
     pub fn session(&self, id: &str) -> Result<Arc<Session>, Failure> {
         let session = self
@@ -198,6 +215,11 @@ impl Service {
             .entry(exec.id.clone())
             .or_insert_with(|| exec.clone())
             .clone()
+    }
+
+    /// Forgets one exec (a failed start given again on a rebuilt container).
+    pub fn forget_exec(&self, id: &str) {
+        self.forget_execs(vec![id.to_owned()]);
     }
 
     fn forget_execs(&self, ids: Vec<String>) {

@@ -14,7 +14,24 @@ use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::exec::Exec;
-use crate::engine::{Command, Engine, ExecIo, Prepared};
+use crate::engine::{Command, Engine, ExecIo, Prepared, TargetSpec};
+
+/// A session to create, typed (what `dcx mcp` builds directly).
+#[derive(Debug, Clone, Default)]
+pub struct Create {
+    /// The dev container and its engine; relative paths already resolved.
+    pub target: TargetSpec,
+    pub user: Option<String>,
+    /// `remoteEnv`-like variables for every command of the session.
+    pub env: Vec<(String, String)>,
+    /// The session's first working directory.
+    pub cwd: Option<String>,
+    /// `None`: the server's `--idle-timeout`.
+    pub idle_timeout: Option<Duration>,
+    pub concurrent: bool,
+    /// `Some(false)`: no helper for this session; `None`: the server's choice.
+    pub helper: Option<bool>,
+}
 
 /// A session: a prepared dev container and what its commands share.
 pub struct Session {
@@ -28,6 +45,8 @@ pub struct Session {
     /// How its commands start: the in-container helper, or a plain engine exec (and why).
     pub transport: Transport,
     pub idle_timeout: Duration,
+    /// What it was created from: after a rebuild, its dev container is found again by it.
+    pub origin: Create,
     created: SystemTime,
     last_used: Mutex<(Instant, SystemTime)>,
     /// Bumped by `session.reset`: a new state file.
@@ -101,7 +120,7 @@ impl Session {
         id: String,
         (engine, transport): (Arc<Engine>, Transport),
         prepared: Prepared,
-        concurrent: bool,
+        origin: Create,
         idle_timeout: Duration,
     ) -> Self {
         let shell = match prepared.environment.shell.rsplit('/').next() {
@@ -115,9 +134,10 @@ impl Session {
             engine,
             prepared,
             shell,
-            concurrent,
+            concurrent: origin.concurrent,
             transport,
             idle_timeout,
+            origin,
             created: SystemTime::now(),
             last_used: Mutex::new((Instant::now(), SystemTime::now())),
             generation: AtomicU64::new(0),

@@ -38,7 +38,8 @@ if [ -O "$__dcx_dir" ] && [ -O "$__dcx_state" ]; then . "$__dcx_state"; fi
 __dcx_i=1
 while [ "$__dcx_i" -le "$__dcx_dn" ]; do
   eval "__dcx_kv=\$__dcx_d$__dcx_i"; __dcx_k=${__dcx_kv%%=*}
-  eval "[ -n \"\${$__dcx_k+x}\" ] || export \"\$__dcx_kv\""; __dcx_i=$((__dcx_i + 1))
+  eval "if [ -n \"\${$__dcx_k+x}\" ]; then export $__dcx_k; else export \"\$__dcx_kv\"; fi"
+  __dcx_i=$((__dcx_i + 1))
 done
 __dcx_i=1
 while [ "$__dcx_i" -le "$__dcx_n" ]; do
@@ -116,12 +117,13 @@ impl Wrapped<'_> {
         (argv, env)
     }
 
-    pub fn command(&self, timeout: Duration) -> Command {
+    /// The engine command (`timeout`: none for a background command that asked for none).
+    pub fn command(&self, timeout: Option<Duration>) -> Command {
         let (argv, env) = self.parts();
         Command {
             argv,
             env,
-            timeout: Some(timeout),
+            timeout,
             ..Command::default()
         }
     }

@@ -24,7 +24,6 @@ use rmcp::{ErrorData, ServerHandler, ServiceExt, tool_handler};
 use serde::Serialize;
 
 use crate::agent::engines::Connected;
-use crate::agent::envelope::Envelope;
 use crate::agent::launch::{ExecRequest, What};
 use crate::agent::methods::{self, session::Create};
 use crate::agent::protocol::Failure;
@@ -70,11 +69,6 @@ fn outcome<T>(
         Ok(value) => shown(value),
         Err(failure) => tool_error(failure.message),
     })
-}
-
-fn envelope_result(envelope: Envelope) -> CallToolResult {
-    let text = render::envelope(&envelope);
-    structured(&envelope, text)
 }
 
 fn env_pairs(env: Option<BTreeMap<String, String>>) -> Vec<(String, String)> {
@@ -126,6 +120,7 @@ impl DevContainer {
             timeout: None,
             max_output: None,
             exec_id: None,
+            keep_whole: true,
         })
     }
 }

@@ -1,18 +1,64 @@
 //! The text a model reads of each tool's result, from the typed answers.
 //!
-//! The exit state comes first, then each stream's output with its byte count; output that is
-//! not UTF-8 is pointed at (base64 in the structured result), truncation said with the total.
+//! The exit state comes first, then each stream's output with its byte count. What a model reads
+//! is always text within a budget ([`Shape`]): bytes that are not UTF-8 show as U+FFFD (counted),
+//! colours and `\r`-redrawn frames are cleaned away unless raw output was asked for, and output
+//! over the budget keeps its start and end around one marker line that names the whole size and
+//! where the whole can be read.
 
-use crate::agent::envelope::{Data, Envelope, Output, ReadAnswer, State};
+use crate::agent::envelope::{Data, Envelope, Output, ReadAnswer, Shown, State};
+use crate::agent::text;
+
+/// The characters of output a result shows unless the call says otherwise.
+pub const DEFAULT_BUDGET: usize = 30_000;
+
+/// How a result's output is shown.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// Characters of output, both streams together.
+    pub budget: usize,
+    /// Show escapes and `\r` frames as they came.
+    pub raw: bool,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Self {
+            budget: DEFAULT_BUDGET,
+            raw: false,
+        }
+    }
+}
+
+/// Where each stream's whole output can be read, for the marker of one that is cut.
+#[derive(Debug, Clone, Default)]
+pub struct Whole {
+    pub exec_id: String,
+    /// The files in the container holding stdout and stderr whole.
+    pub files: [Option<String>; 2],
+}
+
+/// The signal whose death gives code 128+N, by name.
+fn signal_number(name: &str) -> Option<i32> {
+    (1..=31).find(|number| crate::engine::signal_name(*number) == Some(name))
+}
 
 /// An exec's state as a sentence start.
 fn state(envelope: &Envelope) -> String {
     let mut text = match &envelope.state {
         State::Exited(Some(code)) => format!("exited with code {code}"),
         State::Exited(None) => "exited with code null".to_owned(),
-        State::Signaled(signal) => format!("killed by signal {}", signal.unwrap_or("?")),
+        // The engines give 128+N for a death by signal N, and a program may exit with it too.
+        State::Signaled(Some(name)) => match signal_number(name) {
+            Some(number) => format!(
+                "exited with code {} (the code a death by SIG{name} also gives)",
+                128 + number
+            ),
+            None => format!("ended by signal {name}"),
+        },
+        State::Signaled(None) => "ended by a signal".to_owned(),
         State::TimedOut => "timed out (the process group was killed)".to_owned(),
-        State::Cancelled => "cancelled".to_owned(),
+        State::Cancelled => "cancelled (the process group was stopped)".to_owned(),
         State::FailedToStart(message) => format!("failed to start: {message}"),
         State::Running => "still running".to_owned(),
     };
@@ -23,65 +69,182 @@ fn state(envelope: &Envelope) -> String {
     text
 }
 
-/// One stream's block: `--- stdout (N bytes) ---` and its text.
-fn stream(text: &mut String, name: &str, data: &Data, bytes: u64, truncated: bool) {
-    match data {
-        Data::Text(output) if output.is_empty() && bytes == 0 => {}
-        Data::Text(output) => {
-            text.push_str(&format!("--- {name} ({bytes} bytes) ---\n{output}"));
-            if !output.ends_with('\n') {
-                text.push('\n');
-            }
+/// One stream's text as shown: its parts around a cut, cleaned unless raw; and the count of
+/// bytes shown as U+FFFD.
+fn parts(shown: &Shown, shape: Shape) -> (String, Option<String>, u64) {
+    let clean = |part: String| if shape.raw { part } else { text::clean(&part) };
+    let (whole, replaced) = shown.data.text();
+    match (&shown.cut, &shown.data) {
+        (Some(cut), Data::Text(full)) => (
+            clean(full[..cut.start].to_owned()),
+            Some(clean(full[cut.end..].to_owned())),
+            0,
+        ),
+        (Some(cut), Data::Bytes(bytes)) => {
+            let (head, a) = text::lossy(&bytes[..cut.start]);
+            let (tail, b) = text::lossy(&bytes[cut.start..]);
+            (clean(head), Some(clean(tail)), a + b)
         }
-        Data::Bytes(_) => text.push_str(&format!(
-            "--- {name} ({bytes} bytes, not UTF-8: base64 in the structured result) ---\n"
-        )),
-    }
-    if truncated {
-        text.push_str(&format!(
-            "[{name} truncated: {bytes} bytes in all; the start and the end are shown]\n"
-        ));
+        (None, _) => (clean(whole.into_owned()), None, replaced),
     }
 }
 
-/// A finished (or running) command's result.
-pub fn envelope(envelope: &Envelope) -> String {
-    let mut text = state(envelope);
-    if let Output::Kept { stdout, stderr } = &envelope.output {
-        stream(
-            &mut text,
-            "stdout",
-            &stdout.data,
-            stdout.bytes,
-            stdout.truncated,
-        );
-        stream(
-            &mut text,
-            "stderr",
-            &stderr.data,
-            stderr.bytes,
-            stderr.truncated,
-        );
+/// Each stream's share of the budget: what it needs, the rest to the other.
+fn shares(needs: [usize; 2], budget: usize) -> [usize; 2] {
+    if needs[0] + needs[1] <= budget {
+        return needs;
     }
-    text
+    let half = budget / 2;
+    match (needs[0] < half, needs[1] < half) {
+        (true, _) => [needs[0], budget - needs[0]],
+        (_, true) => [budget - needs[1], needs[1]],
+        _ => [budget - half, half],
+    }
+}
+
+/// Which streams a result in `shape` shows cut (their whole is then worth keeping).
+pub fn cut_streams(envelope: &Envelope, shape: Shape) -> [bool; 2] {
+    let Output::Kept { stdout, stderr } = &envelope.output else {
+        return [false, false];
+    };
+    let parts = [parts(stdout, shape), parts(stderr, shape)];
+    let needs = parts.each_ref().map(|(head, tail, _)| {
+        head.chars().count() + tail.as_ref().map_or(0, |tail| tail.chars().count())
+    });
+    let budget = shape.budget.saturating_sub(RESERVE).max(shape.budget / 2);
+    let shares = shares(needs, budget);
+    [0, 1].map(|index| parts[index].1.is_some() || needs[index] > shares[index])
+}
+
+/// Room kept in the budget for the state line, the stream headers and the markers.
+const RESERVE: usize = 600;
+
+/// A stream's text as shown (within `room`, with the marker of a cut).
+fn stream_text(
+    name: &str,
+    (head, tail): (String, Option<String>),
+    bytes: u64,
+    room: usize,
+    whole: Option<&str>,
+    exec_id: &str,
+) -> String {
+    let marker = |cut: text::Cut| {
+        let where_ = match whole {
+            Some(path) => format!("the whole {name} is in the container at {path}"),
+            None => format!(
+                "read it by byte offsets with read_output (exec_id {exec_id}{})",
+                if name == "stderr" {
+                    ", stderr_offset"
+                } else {
+                    ", offset"
+                }
+            ),
+        };
+        format!(
+            "[… {name} is {bytes} bytes in all; shown: the first {} and the last {} characters; {where_} …]",
+            cut.head, cut.tail
+        )
+    };
+    match tail {
+        Some(tail) => text::join(&head, &tail, room, marker),
+        None => text::fit(&head, room, marker),
+    }
+}
+
+/// A result as a model reads it: the whole text, and each stream's part of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub text: String,
+    pub streams: [String; 2],
+}
+
+/// A finished (or running) command's result, within the budget.
+pub fn envelope(envelope: &Envelope, shape: Shape, whole: &Whole) -> Rendered {
+    let mut out = envelope
+        .note
+        .as_ref()
+        .map_or_else(String::new, |note| format!("{note}\n"));
+    out.push_str(&state(envelope));
+    let mut streams = [String::new(), String::new()];
+    if let Output::Kept { stdout, stderr } = &envelope.output {
+        let parts = [parts(stdout, shape), parts(stderr, shape)];
+        let needs = parts.each_ref().map(|(head, tail, _)| {
+            head.chars().count() + tail.as_ref().map_or(0, |tail| tail.chars().count())
+        });
+        let budget = shape.budget.saturating_sub(RESERVE).max(shape.budget / 2);
+        let shares = shares(needs, budget);
+        let [out_parts, err_parts] = parts;
+        for (index, (name, (head, tail, replaced), shown)) in
+            [("stdout", out_parts, stdout), ("stderr", err_parts, stderr)]
+                .into_iter()
+                .enumerate()
+        {
+            if shown.bytes == 0 && head.is_empty() {
+                continue;
+            }
+            let replaced_note = match replaced {
+                0 => String::new(),
+                1 => "; 1 byte not UTF-8, shown as U+FFFD".to_owned(),
+                n => format!("; {n} bytes not UTF-8, shown as U+FFFD"),
+            };
+            let text = stream_text(
+                name,
+                (head, tail),
+                shown.bytes,
+                shares[index],
+                whole.files[index].as_deref(),
+                &whole.exec_id,
+            );
+            out.push_str(&format!(
+                "--- {name} ({} bytes{replaced_note}) ---\n{text}",
+                shown.bytes
+            ));
+            if !text.ends_with('\n') {
+                out.push('\n');
+            }
+            streams[index] = text;
+        }
+    }
+    Rendered { text: out, streams }
 }
 
 /// New output of a background command, with the offsets to read from next.
-pub fn read(read: &ReadAnswer) -> String {
-    let mut text = state(&read.envelope);
-    let (stdout_bytes, stderr_bytes) = read.envelope.bytes().unwrap_or_default();
-    stream(&mut text, "stdout", &read.stdout.data, stdout_bytes, false);
-    stream(&mut text, "stderr", &read.stderr.data, stderr_bytes, false);
-    text.push_str(&format!(
-        "next_offset {}, next_stderr_offset {}{}\n",
-        read.stdout.offset,
-        read.stderr.offset,
-        match read.stdout.skipped {
-            0 => String::new(),
-            skipped => format!(" ({skipped} bytes of stdout were no longer kept)"),
+pub fn read(read: &ReadAnswer, shape: Shape) -> String {
+    let mut out = state(&read.envelope);
+    let clean = |part: String| if shape.raw { part } else { text::clean(&part) };
+    for (name, since) in [("stdout", &read.stdout), ("stderr", &read.stderr)] {
+        let (text, replaced) = since.data.text();
+        if since.data.is_empty() {
+            continue;
         }
-    ));
-    text
+        let replaced_note = match replaced {
+            0 => String::new(),
+            n => format!("; {n} bytes not UTF-8, shown as U+FFFD"),
+        };
+        let text = clean(text.into_owned());
+        out.push_str(&format!(
+            "--- new {name} (up to byte {}{replaced_note}) ---\n{text}",
+            since.offset
+        ));
+        if !text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    let skipped = match read.stdout.skipped + read.stderr.skipped {
+        0 => String::new(),
+        skipped => format!(" ({skipped} bytes were no longer kept)"),
+    };
+    match read.done {
+        true => out.push_str(&format!(
+            "next_offset {}, next_stderr_offset {}{skipped}\n",
+            read.stdout.offset, read.stderr.offset
+        )),
+        false => out.push_str(&format!(
+            "next_offset {}, next_stderr_offset {}{skipped}: call read_output again with them for more\n",
+            read.stdout.offset, read.stderr.offset
+        )),
+    }
+    out
 }
 
 /// Where commands run.
@@ -104,37 +267,47 @@ pub fn container(info: &super::commands::ContainerInfo) -> String {
 mod tests {
     use super::*;
     use crate::agent::envelope::{Shown, Since};
+    use crate::agent::output::Kept;
 
-    fn shown(text: &str, truncated: bool, bytes: u64) -> Shown {
+    fn shown(text: &str) -> Shown {
         Shown {
             data: Data::Text(text.into()),
-            truncated,
-            bytes,
+            truncated: false,
+            bytes: text.len() as u64,
+            cut: None,
+        }
+    }
+
+    fn finished(stdout: Shown, stderr: Shown) -> Envelope {
+        Envelope {
+            exec_id: "e1".into(),
+            state: State::Exited(Some(3)),
+            duration_ms: Some(12),
+            output: Output::Kept { stdout, stderr },
+            note: None,
         }
     }
 
     #[test]
     fn the_state_first_then_each_stream() {
-        let finished = Envelope {
-            exec_id: "e1".into(),
-            state: State::Exited(Some(3)),
-            duration_ms: Some(12),
-            output: Output::Kept {
-                stdout: shown("a\n[… 5 bytes left out …]\nz", true, 9),
-                stderr: Shown {
-                    data: Data::Bytes(vec![0xff]),
-                    truncated: false,
-                    bytes: 1,
-                },
+        let mut kept = Kept::new(8);
+        kept.push(b"a\nbcdefghijklm\nz\n");
+        let envelope = finished(
+            kept.shown(),
+            Shown {
+                data: Data::Bytes(b"bad \xff byte\n".to_vec()),
+                truncated: false,
+                bytes: 11,
+                cut: None,
             },
-        };
+        );
         let killed = Envelope {
             state: State::Signaled(Some("TERM")),
             output: Output::Kept {
-                stdout: shown("", false, 0),
-                stderr: shown("", false, 0),
+                stdout: shown("\u{1b}[31mred\u{1b}[0m\r\n10%\r50%\r100%\n"),
+                stderr: shown(""),
             },
-            ..finished.clone()
+            ..envelope.clone()
         };
         let read = ReadAnswer {
             envelope: Envelope {
@@ -144,7 +317,8 @@ mod tests {
                     stdout: 10,
                     stderr: 0,
                 },
-                ..finished.clone()
+                note: None,
+                ..envelope.clone()
             },
             stdout: Since {
                 data: Data::Text("tick\n".into()),
@@ -158,19 +332,69 @@ mod tests {
             },
             done: false,
         };
-        insta::assert_snapshot!(format!("{}{}{}", envelope(&finished), envelope(&killed), super::read(&read)), @r"
+        let whole = Whole {
+            exec_id: "e1".into(),
+            files: [Some("/tmp/.dcx-agent-s1/e1.stdout".into()), None],
+        };
+        let raw = Shape {
+            raw: true,
+            ..Shape::default()
+        };
+        insta::assert_snapshot!(format!("{}{}{}\n{}",
+            super::envelope(&envelope, Shape::default(), &whole).text,
+            super::envelope(&killed, Shape::default(), &Whole::default()).text,
+            super::envelope(&killed, raw, &Whole::default()).text.escape_debug(),
+            super::read(&read, Shape::default())), @r"
         exited with code 3 after 12 ms
-        --- stdout (9 bytes) ---
+        --- stdout (17 bytes) ---
         a
-        [… 5 bytes left out …]
+        bc
+        [… stdout is 17 bytes in all; shown: the first 4 and the last 4 characters; the whole stdout is in the container at /tmp/.dcx-agent-s1/e1.stdout …]
+        m
         z
-        [stdout truncated: 9 bytes in all; the start and the end are shown]
-        --- stderr (1 bytes, not UTF-8: base64 in the structured result) ---
-        killed by signal TERM after 12 ms
+        --- stderr (11 bytes; 1 byte not UTF-8, shown as U+FFFD) ---
+        bad � byte
+        exited with code 143 (the code a death by SIGTERM also gives) after 12 ms
+        --- stdout (27 bytes) ---
+        red
+        100%
+        exited with code 143 (the code a death by SIGTERM also gives) after 12 ms\n--- stdout (27 bytes) ---\n\u{1b}[31mred\u{1b}[0m\r\n10%\r50%\r100%\n
         still running
-        --- stdout (10 bytes) ---
+        --- new stdout (up to byte 10) ---
         tick
-        next_offset 10, next_stderr_offset 0 (4 bytes of stdout were no longer kept)
+        next_offset 10, next_stderr_offset 0 (4 bytes were no longer kept): call read_output again with them for more
         ");
+    }
+
+    #[test]
+    fn long_output_fits_the_budget_with_one_marker() {
+        let seq: String = (1..=300_000).map(|n| format!("{n}\n")).collect();
+        assert_eq!(seq.len(), 1_988_895);
+        let mut kept = Kept::new(1024 * 1024);
+        kept.push(seq.as_bytes());
+        let envelope = finished(kept.shown(), shown(""));
+        let shape = Shape::default();
+        assert_eq!(cut_streams(&envelope, shape), [true, false]);
+        let text = super::envelope(&envelope, shape, &Whole::default()).text;
+        assert!(text.chars().count() <= 30_000, "{}", text.len());
+        assert_eq!(text.matches("[… stdout is 1988895 bytes in all").count(), 1);
+        assert!(text.contains("\n1\n2\n3\n"));
+        assert!(text.ends_with("\n299999\n300000\n"));
+        // Two long streams share the budget.
+        let both = finished(shown(&seq[..100_000]), shown(&seq[..100_000]));
+        let text = super::envelope(&both, shape, &Whole::default()).text;
+        assert!(text.chars().count() <= 30_000, "{}", text.len());
+        assert_eq!(text.matches("[… std").count(), 2);
+        // A 200-frame progress bar is one line.
+        let bar: String = (0..200)
+            .map(|n| format!("\r{n:>3}% [{}]", "#".repeat(n / 10)))
+            .collect();
+        let text = super::envelope(
+            &finished(shown(&format!("{bar}\n")), shown("")),
+            shape,
+            &Whole::default(),
+        )
+        .text;
+        assert_eq!(text.lines().count(), 3, "{text}");
     }
 }

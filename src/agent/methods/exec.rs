@@ -7,8 +7,10 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::agent::envelope::{Data, Envelope, Event, ReadAnswer, Since, Stream};
+use crate::agent::envelope::{Data, Ending, Envelope, Event, ReadAnswer, Since, State, Stream};
+use crate::agent::exec::Exec;
 use crate::agent::launch::{ExecRequest, MAX_OUTPUT, Sinks, What, launch};
+use crate::agent::methods::session;
 use crate::agent::output::trim_partial_end;
 use crate::agent::params::{Pairs, Text, at_most, text_or_base64};
 use crate::agent::protocol::{EventSink, Failure};
@@ -16,6 +18,8 @@ use crate::agent::service::Service;
 
 /// How long `exec.start` and `exec.read` may wait.
 const MAX_WAIT_MS: u64 = 30_000;
+/// How long `exec.read` waits, once new output came, for more of it or the end.
+const SETTLE: Duration = Duration::from_millis(50);
 /// How often a stream says it is alive.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 /// Output a stream keeps (the bytes themselves go to the reader).
@@ -78,6 +82,7 @@ impl ExecParams {
             timeout,
             max_output,
             exec_id: self.exec_id.map(|id| id.0),
+            keep_whole: false,
         })
     }
 
@@ -98,6 +103,8 @@ pub struct ReadParams {
     pub stdout_offset: Option<u64>,
     pub stderr_offset: Option<u64>,
     pub wait_ms: Option<u64>,
+    /// The most bytes of each stream to answer with (the offsets then say where to go on).
+    pub max_bytes: Option<u64>,
 }
 
 /// `exec.write_stdin`'s parameters.
@@ -150,11 +157,119 @@ pub struct CancelParams {
     pub signal: Option<Signal>,
 }
 
+/// How long a launch waits for the engine to say the command started (or could not), so that a
+/// start on a gone container is seen while the request can still follow a rebuild.
+const BEGIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// Launches `request` with kept output. When it cannot start because the session's dev
+/// container is gone, the session follows it ([`session::follow`]): on a rebuilt one it is
+/// launched again there (the note says so); with none, `no_such_container`.
+async fn launch_kept(
+    service: &Arc<Service>,
+    request: ExecRequest,
+    foreground: bool,
+) -> Result<(Arc<Exec>, Option<String>), Failure> {
+    let again = request.clone();
+    let (exec, fresh) = launch(service, request, foreground, Sinks::Kept).await?;
+    if !fresh {
+        return Ok((exec, None));
+    }
+    exec.wait_begun(BEGIN_LIMIT).await;
+    if !matches!(
+        exec.ending(),
+        Some(Ending {
+            state: State::FailedToStart(_),
+            ..
+        })
+    ) {
+        return Ok((exec, None));
+    }
+    let session = service.session(&again.session_id)?;
+    match session::follow(service, &session).await? {
+        session::Followed::Same => Ok((exec, None)),
+        session::Followed::Moved { note, .. } => {
+            service.forget_exec(&exec.id);
+            let (exec, _) = launch(service, again, foreground, Sinks::Kept).await?;
+            Ok((exec, Some(note)))
+        }
+    }
+}
+
 /// Runs a command to its end; the envelope with its kept output.
 pub async fn run(service: &Arc<Service>, request: ExecRequest) -> Result<Envelope, Failure> {
-    let (exec, _) = launch(service, request, true, Sinks::Kept).await?;
+    let (exec, note) = launch_kept(service, request, true).await?;
     exec.wait(None).await;
-    Ok(exec.envelope(true))
+    Ok(Envelope {
+        note,
+        ..exec.envelope(true)
+    })
+}
+
+/// Runs a command in the foreground until it ends, `yield_after` passes (it then runs on, and
+/// the envelope says `running` with its output so far), or `stop` is cancelled (its group is
+/// then cancelled, and the envelope is its end).
+pub async fn run_until(
+    service: &Arc<Service>,
+    request: ExecRequest,
+    yield_after: Option<Duration>,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<Envelope, Failure> {
+    let (exec, note) = launch_kept(service, request, true).await?;
+    let limit = async {
+        match yield_after {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = exec.wait(None) => {}
+        _ = limit => {}
+        _ = stop.cancelled() => {
+            exec.cancel(libc::SIGTERM);
+            exec.wait(None).await;
+        }
+    }
+    Ok(Envelope {
+        note,
+        ..exec.envelope(true)
+    })
+}
+
+/// Copies a stream's whole output (kept by [`ExecRequest::keep_whole`]) into the container, as
+/// the session's user, beside the session's state file; its path there.
+pub async fn save_whole(
+    service: &Service,
+    exec_id: &str,
+    stream: Stream,
+) -> Result<String, Failure> {
+    let exec = service.exec(exec_id)?;
+    let session = service.session(&exec.session_id)?;
+    let bytes = exec
+        .whole(stream, crate::agent::methods::fs::MAX_FILE)
+        .ok_or_else(|| {
+            Failure::bad(format!(
+                "exec {exec_id}: its whole {} is not kept",
+                stream.name()
+            ))
+        })?;
+    let path = format!("{}/{exec_id}.{}", session.state_dir(), stream.name());
+    let target = crate::engine::FileTarget {
+        container: session.prepared.container.clone(),
+        user: session.prepared.user.clone(),
+        cwd: session.prepared.cwd.clone(),
+    };
+    session
+        .engine
+        .write_file(
+            &target,
+            &path,
+            &bytes,
+            Some(0o600),
+            false,
+            crate::agent::methods::fs::MAX_FILE,
+        )
+        .await?;
+    Ok(path)
 }
 
 /// Starts a command in the background; its envelope when it ends within `wait`, else a
@@ -164,17 +279,21 @@ pub async fn start(
     request: ExecRequest,
     wait: Duration,
 ) -> Result<Envelope, Failure> {
-    let (exec, _) = launch(service, request, false, Sinks::Kept).await?;
+    let (exec, note) = launch_kept(service, request, false).await?;
     if !wait.is_zero() {
         exec.wait(Some(wait)).await;
     }
     Ok(match exec.ending() {
-        Some(_) => exec.envelope(true),
+        Some(_) => Envelope {
+            note,
+            ..exec.envelope(true)
+        },
         None => Envelope {
             exec_id: exec.id.clone(),
-            state: crate::agent::envelope::State::Running,
+            state: State::Running,
             duration_ms: None,
             output: crate::agent::envelope::Output::None,
+            note,
         },
     })
 }
@@ -191,10 +310,12 @@ pub async fn read(service: &Service, params: ReadParams) -> Result<ReadAnswer, F
             let changed = exec.changed.notified();
             // Something to show: a whole character at least.
             let [(out, _, _), (err, _, _)] = exec.read_from(stdout_at, stderr_at);
-            if !trim_partial_end(&out).is_empty()
-                || !trim_partial_end(&err).is_empty()
-                || exec.ending().is_some()
-            {
+            if exec.ending().is_some() {
+                break;
+            }
+            if !trim_partial_end(&out).is_empty() || !trim_partial_end(&err).is_empty() {
+                // Output often comes right before the end: a moment for both to arrive.
+                let _ = tokio::time::timeout(SETTLE, exec.wait(None)).await;
                 break;
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
@@ -204,21 +325,31 @@ pub async fn read(service: &Service, params: ReadParams) -> Result<ReadAnswer, F
     }
     let done = exec.ending().is_some();
     let envelope = exec.envelope(false);
-    let [stdout, stderr] = exec
-        .read_from(stdout_at, stderr_at)
-        .map(|(bytes, skipped, next)| {
-            // A running stream may end inside a character: leave it for the next read.
-            let kept = if done {
-                &bytes[..]
-            } else {
-                trim_partial_end(&bytes)
-            };
-            Since {
-                data: Data::new(kept),
-                skipped,
-                offset: next - (bytes.len() - kept.len()) as u64,
-            }
-        });
+    let limit = params
+        .max_bytes
+        .map_or(usize::MAX, |bytes| bytes.max(4) as usize);
+    let [stdout, stderr] =
+        exec.read_from(stdout_at, stderr_at)
+            .map(|(mut bytes, skipped, mut next)| {
+                if bytes.len() > limit {
+                    next -= (bytes.len() - limit) as u64;
+                    bytes.truncate(limit);
+                    let whole = trim_partial_end(&bytes).len();
+                    next -= (bytes.len() - whole) as u64;
+                    bytes.truncate(whole);
+                }
+                // A running stream may end inside a character: leave it for the next read.
+                let kept = if done {
+                    &bytes[..]
+                } else {
+                    trim_partial_end(&bytes)
+                };
+                Since {
+                    data: Data::new(kept),
+                    skipped,
+                    offset: next - (bytes.len() - kept.len()) as u64,
+                }
+            });
     Ok(ReadAnswer {
         envelope,
         stdout,

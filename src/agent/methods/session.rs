@@ -10,6 +10,7 @@ use crate::agent::params::{Pairs, Text};
 use crate::agent::protocol::Failure;
 use crate::agent::protocol::random_id;
 use crate::agent::service::{Service, TOKEN_VARIABLE};
+pub use crate::agent::session::Create;
 use crate::agent::session::{Session, SessionInfo, Transport};
 use crate::engine::{RuntimeKind, TargetSpec};
 use crate::env::{ProbeCache, ProbeMode};
@@ -43,23 +44,6 @@ pub struct CreateParams {
     pub idle_timeout_s: Option<u64>,
     pub concurrent: Option<bool>,
     /// `false`: plain engine execs, even where the helper could run the commands.
-    pub helper: Option<bool>,
-}
-
-/// A session to create, typed (what `dcx mcp` builds directly).
-#[derive(Debug, Clone, Default)]
-pub struct Create {
-    /// The dev container and its engine; relative paths already resolved.
-    pub target: TargetSpec,
-    pub user: Option<String>,
-    /// `remoteEnv`-like variables for every command of the session.
-    pub env: Vec<(String, String)>,
-    /// The session's first working directory.
-    pub cwd: Option<String>,
-    /// `None`: the server's `--idle-timeout`.
-    pub idle_timeout: Option<Duration>,
-    pub concurrent: bool,
-    /// `Some(false)`: no helper for this session; `None`: the server's choice.
     pub helper: Option<bool>,
 }
 
@@ -142,32 +126,7 @@ pub struct Destroyed {
 pub async fn create(service: &Arc<Service>, create: Create) -> Result<Created, Failure> {
     service.open()?;
     let permit = service.session_permit()?;
-    let mut request = create
-        .target
-        .prepare_request(&service.cwd)
-        .map_err(|err| Failure::bad(err.to_string()))?;
-    request.user = create.user;
-    request.workdir = create.cwd;
-    request.remote_env = create.env;
-    request.default_user_env_probe = ProbeMode::LoginInteractiveShell;
-    request.probe_cache = ProbeCache::default_dir();
-    request.host_env = service.host_env.clone();
-    let engine = service
-        .engines
-        .get(create.target.settings(&service.cwd))
-        .await?;
-    let mut prepared = engine.prepare(&request).await?;
-    prepared
-        .env
-        .retain(|entry| entry.split('=').next() != Some(TOKEN_VARIABLE));
-    let transport = transport(service, &engine, &prepared, create.helper).await;
-    let session = Arc::new(Session::new(
-        random_id("s"),
-        transport,
-        prepared,
-        create.concurrent,
-        create.idle_timeout.unwrap_or(service.limits.idle_timeout),
-    ));
+    let session = Arc::new(prepare(service, create, random_id("s")).await?);
     let created = Created {
         session_id: session.id.clone(),
         container_id: session.prepared.container.id.clone(),
@@ -179,6 +138,92 @@ pub async fn create(service: &Arc<Service>, create: Create) -> Result<Created, F
     };
     service.add_session(session, permit);
     Ok(created)
+}
+
+/// A session `id` on the dev container `create` selects, prepared (config, user, probe) and
+/// with its transport chosen.
+async fn prepare(service: &Service, create: Create, id: String) -> Result<Session, Failure> {
+    let request = prepare_request(service, &create)?;
+    let engine = service
+        .engines
+        .get(create.target.settings(&service.cwd))
+        .await?;
+    let mut prepared = engine.prepare(&request).await?;
+    prepared
+        .env
+        .retain(|entry| entry.split('=').next() != Some(TOKEN_VARIABLE));
+    let transport = transport(service, &engine, &prepared, create.helper).await;
+    let idle_timeout = create.idle_timeout.unwrap_or(service.limits.idle_timeout);
+    Ok(Session::new(id, transport, prepared, create, idle_timeout))
+}
+
+fn prepare_request(
+    service: &Service,
+    create: &Create,
+) -> Result<crate::engine::PrepareRequest, Failure> {
+    let mut request = create
+        .target
+        .prepare_request(&service.cwd)
+        .map_err(|err| Failure::bad(err.to_string()))?;
+    request.user = create.user.clone();
+    request.workdir = create.cwd.clone();
+    request.remote_env = create.env.clone();
+    request.default_user_env_probe = ProbeMode::LoginInteractiveShell;
+    request.probe_cache = ProbeCache::default_dir();
+    request.host_env = service.host_env.clone();
+    Ok(request)
+}
+
+/// What became of a session's dev container after a call on it failed.
+pub enum Followed {
+    /// It is still the one its selectors find: the failure was the call's own.
+    Same,
+    /// It was rebuilt: the session now runs on the new one (same id; shell state reset).
+    Moved { session: Arc<Session>, note: String },
+}
+
+/// After a failure on `session`: finds its dev container again by the selectors it was
+/// created with. The same container: [`Followed::Same`]. Another one (a rebuild): the session
+/// moves to it, under the same id. None: `no_such_container`, naming the gone one.
+pub async fn follow(service: &Service, session: &Arc<Session>) -> Result<Followed, Failure> {
+    let gone = &session.prepared.container;
+    let request = prepare_request(service, &session.origin)?;
+    let engine = service
+        .engines
+        .get(session.origin.target.settings(&service.cwd))
+        .await?;
+    match engine.locate(&request).await {
+        Ok(found) if found.id == gone.id => return Ok(Followed::Same),
+        Ok(_) => {}
+        Err(err) if err.kind() == crate::engine::ErrorKind::NoSuchContainer => {
+            return Err(Failure::new(
+                crate::agent::protocol::Code::NoSuchContainer,
+                format!(
+                    "The session's dev container {} ({}) is gone, and no container answers its selectors: {err}",
+                    gone.name,
+                    short(&gone.id)
+                ),
+            ));
+        }
+        Err(err) => return Err(err.into()),
+    }
+    let moved = Arc::new(prepare(service, session.origin.clone(), session.id.clone()).await?);
+    let note = format!(
+        "The dev container was rebuilt ({} is now {}): the session moved to it, and its shell state (cwd, exports) was reset.",
+        short(&gone.id),
+        short(&moved.prepared.container.id)
+    );
+    service.log.info(&format!("session {}: {note}", session.id));
+    service.replace_session(moved.clone());
+    Ok(Followed::Moved {
+        session: moved,
+        note,
+    })
+}
+
+/// A container id as `docker ps` shows it.
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
 }
 
 /// The session's engine: the in-container helper's when the server and the request want it and
