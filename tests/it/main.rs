@@ -20,6 +20,7 @@ mod engine;
 mod environment;
 mod errors;
 mod exec_basics;
+mod file_times;
 mod files;
 mod helper;
 mod layout;
