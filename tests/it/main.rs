@@ -26,6 +26,7 @@ mod helper;
 mod layout;
 mod logging;
 mod mcp;
+mod mcp_files;
 mod observe;
 mod probe_cache;
 mod reliability;
