@@ -26,6 +26,8 @@ use crate::agent::protocol::Failure;
 const READ_BUDGET: usize = 30_000;
 /// The largest budget `read_file` takes.
 const MAX_READ_BUDGET: usize = 200_000;
+/// The smallest budget `read_file` takes (room for a few lines and the marker).
+const MIN_READ_BUDGET: usize = 500;
 /// `list_directory`'s default count of entries.
 const LIST_ENTRIES: usize = 1_000;
 /// Lines of context around each change in `edit_file`'s diff.
@@ -43,7 +45,7 @@ pub struct ReadFile {
     pub head: Option<u64>,
     /// Show only the last N lines (instead of offset/limit).
     pub tail: Option<u64>,
-    /// The most characters to return (default 30000, at most 200000).
+    /// The most characters to return (default 30000, from 500 to 200000).
     pub max_chars: Option<usize>,
 }
 
@@ -173,9 +175,9 @@ impl DevContainer {
         let answer = async {
             let range = Range::of(&params)?;
             let budget = params.max_chars.unwrap_or(READ_BUDGET);
-            if budget == 0 || budget > MAX_READ_BUDGET {
+            if !(MIN_READ_BUDGET..=MAX_READ_BUDGET).contains(&budget) {
                 return Err(Failure::bad(format!(
-                    "`max_chars` must be between 1 and {MAX_READ_BUDGET}"
+                    "`max_chars` must be between {MIN_READ_BUDGET} and {MAX_READ_BUDGET}"
                 )));
             }
             let session_id = self.session().await?;
@@ -518,7 +520,7 @@ fn show(lines: &Lines<'_>, range: Range, budget: usize, whole: bool) -> Result<S
         }
     };
     // Room for the marker line.
-    let room = budget.saturating_sub(MARKER_ROOM);
+    let room = budget.saturating_sub(MARKER_ROOM.min(budget / 2));
     let mut text = String::new();
     let mut content = String::new();
     let mut used = 0;
@@ -570,8 +572,9 @@ fn show(lines: &Lines<'_>, range: Range, budget: usize, whole: bool) -> Result<S
         ));
     } else if shown_end < count {
         text.push_str(&format!(
-            "[… {} more lines to the end of the file ({count} lines); read on with offset={}]\n",
-            count - shown_end,
+            "[… {} more to the end of the file ({}); read on with offset={}]\n",
+            lines_of(count - shown_end),
+            lines_of(count),
             shown_end + 1
         ));
     } else if !whole {
@@ -588,8 +591,17 @@ fn show(lines: &Lines<'_>, range: Range, budget: usize, whole: bool) -> Result<S
     })
 }
 
-/// Characters kept free for the marker line.
+/// Characters kept free for the marker line (at most half the budget).
 const MARKER_ROOM: usize = 200;
+
+/// `n lines`, `1 line`.
+fn lines_of(n: usize) -> String {
+    if n == 1 {
+        "1 line".to_owned()
+    } else {
+        format!("{n} lines")
+    }
+}
 
 /// What a model reads of `read_file`'s answer.
 fn read_text(output: &ReadFileOutput, lines: &str) -> String {
@@ -789,7 +801,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             shown.text,
-            "     2\tb\n     3\tc\n[… 1 more lines to the end of the file (4 lines); read on with offset=4]\n"
+            "     2\tb\n     3\tc\n[… 1 line more to the end of the file (4 lines); read on with offset=4]\n"
         );
         assert_eq!((shown.first, shown.last, shown.next), (2, 3, Some(4)));
 

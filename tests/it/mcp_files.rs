@@ -1,15 +1,21 @@
 //! `dcx mcp`'s file tools driven by the official Python MCP SDK (tests/mcp/files.py), against
 //! the real daemon and crun: `read_file`, `write_file`, `edit_file` and `list_directory`, their
-//! annotations, and every structured result checked against its `outputSchema`.
+//! annotations, and every structured result checked against its `outputSchema`; and, through
+//! the helper, the session's user's rights (what the user may not touch is refused).
 
 use crate::harness::{CrunContainer, DEBIAN, TestContainer, dcx_path};
 
-/// Runs tests/mcp/files.py against `dcx mcp <flags>` (with `helper: false`, the in-container
-/// helper turned off); returns its stdout.
+/// Runs the scenario `tools` of tests/mcp/files.py against `dcx mcp <flags>` (with `helper:
+/// false`, the in-container helper turned off); returns its stdout.
 fn client(flags: &[&str], helper: bool) -> String {
+    scenario("tools", flags, helper)
+}
+
+fn scenario(name: &str, flags: &[&str], helper: bool) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/files.py");
     let out = std::process::Command::new("python3")
         .arg(script)
+        .arg(name)
         .arg(dcx_path())
         .args(flags)
         .env("XDG_CACHE_HOME", crate::harness::test_cache_home())
@@ -48,6 +54,17 @@ fn the_file_tools_on_docker_by_the_engine_s_file_calls() {
     let container = TestContainer::start(DEBIAN);
     let out = client(&["--container-id", &container.name], false);
     assert_eq!(edited(&out), (EDITED.to_owned(), "exec".to_owned()));
+}
+
+#[test]
+fn through_the_helper_the_file_tools_act_as_the_session_s_user() {
+    let container = TestContainer::start(DEBIAN);
+    let out = scenario(
+        "user",
+        &["--container-id", &container.name, "--user", "vscode"],
+        true,
+    );
+    assert!(out.contains(r#"{"user": "vscode"}"#), "{out}");
 }
 
 #[test]

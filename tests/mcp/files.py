@@ -1,14 +1,18 @@
 """Drives `dcx mcp`'s file tools with the official Python MCP SDK (stdio_client +
 ClientSession); asserts as it goes and exits non-zero, saying why, on the first failure.
 
-Usage: files.py DCX [dcx mcp flags...]
-Covers: the four tools in tools/list with their annotations and output schemas; write_file
+Usage: files.py SCENARIO DCX [dcx mcp flags...]
+Scenarios: tools, user.
+tools: the four tools in tools/list with their annotations and output schemas; write_file
 (parent folders made); edit_file round trips with read_file, a dry run that changes nothing,
 not-found and ambiguous edits refused, replace_all; read_file ranges (offset/limit, head,
 tail), the budget marker and reading on from it, invalid UTF-8 counted; list_directory and its
 bound; relative paths from the session's current directory. Every structured result is checked
 against its tool's outputSchema. Prints the edited file's text as the container has it, and the
 session's transport (helper or exec).
+user (run with `--user` naming someone other than root, through the helper): the tools act as
+that user: what they write is the user's, and what the user may not read, write or list is
+refused with a message saying so.
 """
 import asyncio
 import json
@@ -149,13 +153,14 @@ async def scenario(session):
     assert data["content"] == "line 99\nline 100\n" and data["first_line"] == 99, data
     assert text_of(result) == "    99\tline 99\n   100\tline 100\n", text_of(result)
     await files.refused("read_file", path="many.txt", head=1, tail=1)
+    await files.refused("read_file", path="many.txt", max_chars=10)
     message = await files.refused("read_file", path="many.txt", offset=500)
     assert "past the end" in message and "100 lines" in message, message
 
     # The budget: whole lines, then a marker saying how to read on.
-    result, data = await files.ok("read_file", path="many.txt", max_chars=400)
+    result, data = await files.ok("read_file", path="many.txt", max_chars=500)
     text = text_of(result)
-    assert len(text) <= 400, len(text)
+    assert len(text) <= 500, len(text)
     marker = text.rstrip("\n").split("\n")[-1]
     next_offset = data["next_offset"]
     assert data["truncated"] and next_offset > 1, data
@@ -200,14 +205,34 @@ async def scenario(session):
                       "transport": info["transport"]}))
 
 
+async def as_user(session):
+    files = Files(session, await tools_listed(session))
+    user = (await files.sh("id -un")).strip()
+    assert user != "root", user
+    base = f"/tmp/mcp-files-{user}"
+    _, data = await files.ok("write_file", path=f"{base}/mine.txt", content="mine\n")
+    assert await files.sh(f"stat -c %U {base} {base}/mine.txt") == f"{user}\n{user}\n"
+    for message in [
+        await files.refused("read_file", path="/etc/shadow"),
+        await files.refused("write_file", path="/root/new.txt", content="x"),
+        await files.refused("list_directory", path="/root"),
+        await files.refused("edit_file", path="/etc/hostname", old_text=(await files.sh(
+            "cat /etc/hostname")).strip(), new_text="changed"),
+    ]:
+        assert "as the session's user" in message, message
+    _, data = await files.ok("read_file", path="/etc/hostname")
+    assert data["content"] != "changed\n", data
+    print(json.dumps({"user": user}))
+
+
 async def main():
-    dcx, flags = sys.argv[1], sys.argv[2:]
+    scenario_name, dcx, flags = sys.argv[1], sys.argv[2], sys.argv[3:]
     # The whole environment (DCX_HELPER, XDG_CACHE_HOME), not the SDK's short default list.
     params = StdioServerParameters(command=dcx, args=["mcp", *flags], env=dict(os.environ))
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
-            await scenario(session)
+            await {"tools": scenario, "user": as_user}[scenario_name](session)
 
 
 asyncio.run(main())
