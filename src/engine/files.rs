@@ -30,7 +30,7 @@ use crate::runtime::helper::UserFileError;
 pub use crate::runtime::paths::container_path;
 use crate::runtime::paths::{self, Followed, split};
 use crate::runtime::peek;
-use crate::runtime::tree::{FileKind, FileRead, Owner, PathStat, Root};
+use crate::runtime::tree::{FileKind, FileRead, Owner, PathStat, Root, pax_time_value};
 use crate::runtime::{ArchiveStream, Container, RuntimeError, bridge};
 
 /// A container and the user its written files belong to.
@@ -497,9 +497,16 @@ impl Engine {
             }
         }
         let temporary = format!(".{}.dcx-{:016x}", name_start(&name), random());
+        // The time with its nanoseconds (a PAX record: the engine's extraction keeps them), so
+        // a file written just after a build output is newer for `make` and `[ -nt ]`.
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |at| at.as_secs());
+            .map_or((0, 0), |at| {
+                (
+                    i64::try_from(at.as_secs()).unwrap_or(i64::MAX),
+                    at.subsec_nanos(),
+                )
+            });
         let tar = one_file_tar(&missing, &temporary, &content, mode, now)
             .map_err(|err| RuntimeError::file(container, path, &err))?;
         let stream: ArchiveStream =
@@ -633,31 +640,36 @@ fn pack_host(src: &Path, contents: bool, name: String) -> Result<ArchiveStream, 
     ))
 }
 
-/// A tar of the folders `dirs` (each inside the one before) and the file `name` in the last.
+/// A tar of the folders `dirs` (each inside the one before) and the file `name` in the last,
+/// each modified at `mtime` (seconds and nanoseconds: a PAX record before each entry).
 fn one_file_tar(
     dirs: &[String],
     name: &str,
     content: &[u8],
     mode: u32,
-    mtime: u64,
+    mtime: (i64, u32),
 ) -> std::io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
+    let seconds = u64::try_from(mtime.0).unwrap_or(0);
+    let record = pax_time_value(mtime);
     let mut path = PathBuf::new();
     for dir in dirs {
         path.push(dir);
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Directory);
         header.set_mode(0o755);
-        header.set_mtime(mtime);
+        header.set_mtime(seconds);
         header.set_size(0);
+        builder.append_pax_extensions([("mtime", record.as_bytes())])?;
         builder.append_data(&mut header, &path, std::io::empty())?;
     }
     path.push(name);
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(tar::EntryType::Regular);
     header.set_mode(mode);
-    header.set_mtime(mtime);
+    header.set_mtime(seconds);
     header.set_size(content.len() as u64);
+    builder.append_pax_extensions([("mtime", record.as_bytes())])?;
     builder.append_data(&mut header, &path, content)?;
     builder.into_inner()
 }

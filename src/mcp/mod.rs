@@ -12,6 +12,7 @@
 //! SIGTERM/SIGINT), the server cancels what it started and exits.
 
 mod commands;
+mod files;
 mod render;
 
 use std::collections::BTreeMap;
@@ -81,7 +82,7 @@ impl DevContainer {
             service,
             target: Arc::new(target),
             session: Arc::new(tokio::sync::Mutex::new(None)),
-            tool_router: Self::commands(),
+            tool_router: Self::commands() + Self::files(),
         }
     }
 
@@ -131,7 +132,7 @@ impl ServerHandler for DevContainer {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("dcx", env!("CARGO_PKG_VERSION")))
             .with_instructions(
-                "Tools that run commands inside the project's dev container, with the container's own user and environment. Use run_command for commands that finish; start_command, read_output, send_input and cancel_command for long-running ones; container_info to see where commands run.",
+                "Tools that run commands inside the project's dev container, with the container's own user and environment. Use run_command for commands that finish; start_command, read_output, send_input and cancel_command for long-running ones; container_info to see where commands run. Use read_file, write_file, edit_file and list_directory for files in the container (relative paths start from the session's current directory; they act as the same user).",
             )
     }
 }

@@ -238,7 +238,7 @@ impl Root {
         drop(base_fd);
         let mut archive = tar::Archive::new(input);
         let mut unpacked = Unpacked::default();
-        let mut folders: Vec<(String, u32, i64)> = Vec::new();
+        let mut folders: Vec<(String, u32, Mtime)> = Vec::new();
         for entry in archive.entries()? {
             let mut entry = entry?;
             let Some(parts) = entry_parts(&entry.path()?, rename_top)? else {
@@ -252,9 +252,19 @@ impl Root {
                 continue;
             };
             let parent = self.make_dirs(&base, parents, owner)?;
+            // A PAX `mtime` record carries the nanoseconds the header's seconds cannot.
+            let pax_mtime = entry.pax_extensions()?.and_then(|mut records| {
+                records.find_map(|record| {
+                    let record = record.ok()?;
+                    (record.key() == Ok("mtime")).then(|| pax_time(record.value().ok()?))?
+                })
+            });
             let header = entry.header();
             let mode = header.mode()? & 0o7777;
-            let mtime = i64::try_from(header.mtime()?).unwrap_or(i64::MAX);
+            let mtime = match pax_mtime {
+                Some(mtime) => mtime,
+                None => (i64::try_from(header.mtime()?).unwrap_or(i64::MAX), 0),
+            };
             let kind = header.entry_type();
             let existing = match statat(&parent, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(stat) => Some(FileType::from_raw_mode(stat.st_mode)),
@@ -428,10 +438,47 @@ fn entry_parts(path: &Path, rename_top: Option<&str>) -> io::Result<Option<Vec<V
     Ok((!parts.is_empty()).then_some(parts))
 }
 
-fn timestamps(mtime: i64) -> Timestamps {
+/// A modification time: seconds since the epoch and nanoseconds.
+type Mtime = (i64, u32);
+
+/// A PAX time record's value (`1714550400.123456789`, `-1.5`, `12`) as seconds and nanoseconds
+/// (digits past the ninth dropped); `None` for anything else.
+pub fn pax_time(value: &str) -> Option<Mtime> {
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    let negative = whole.starts_with('-');
+    let digits = whole.strip_prefix('-').unwrap_or(whole);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let secs: i64 = digits.parse().ok()?;
+    let mut nanos = 0u32;
+    for position in 0..9 {
+        let digit = fraction
+            .as_bytes()
+            .get(position)
+            .map_or(0, |b| u32::from(b - b'0'));
+        nanos = nanos * 10 + digit;
+    }
+    Some(match (negative, nanos) {
+        (false, _) => (secs, nanos),
+        (true, 0) => (-secs, 0),
+        // -1.25 s is -2 s + 0.75 s.
+        (true, _) => (-secs - 1, 1_000_000_000 - nanos),
+    })
+}
+
+/// The value of a PAX `mtime` record for `mtime` (seconds and nanoseconds).
+pub fn pax_time_value((secs, nanos): Mtime) -> String {
+    format!("{secs}.{nanos:09}")
+}
+
+fn timestamps((secs, nanos): Mtime) -> Timestamps {
     let at = Timespec {
-        tv_sec: mtime,
-        tv_nsec: 0,
+        tv_sec: secs,
+        tv_nsec: nanos.into(),
     };
     Timestamps {
         last_access: at,
@@ -453,7 +500,12 @@ fn set_owner(dir: &OwnedFd, name: &[u8], owner: Option<Owner>) -> io::Result<()>
 }
 
 /// Owner first (a chown clears setuid bits), then mode and mtime.
-fn finish_file(fd: BorrowedFd<'_>, owner: Option<Owner>, mode: u32, mtime: i64) -> io::Result<()> {
+fn finish_file(
+    fd: BorrowedFd<'_>,
+    owner: Option<Owner>,
+    mode: u32,
+    mtime: Mtime,
+) -> io::Result<()> {
     if let Some(owner) = owner {
         fchown(
             fd,
@@ -724,6 +776,24 @@ fn header_stat<R: Read>(entry: &tar::Entry<'_, R>, name: &OsStr) -> io::Result<P
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pax_times_keep_their_nanoseconds() {
+        assert_eq!(
+            pax_time("1714550400.123456789"),
+            Some((1_714_550_400, 123_456_789))
+        );
+        assert_eq!(pax_time("1714550400.5"), Some((1_714_550_400, 500_000_000)));
+        assert_eq!(pax_time("12"), Some((12, 0)));
+        assert_eq!(pax_time("12.0000000019"), Some((12, 1)));
+        assert_eq!(pax_time("-1.25"), Some((-2, 750_000_000)));
+        assert_eq!(pax_time("-3"), Some((-3, 0)));
+        assert_eq!(pax_time(""), None);
+        assert_eq!(pax_time("1.2x"), None);
+        assert_eq!(pax_time("-"), None);
+        assert_eq!(pax_time(&pax_time_value((7, 42))), Some((7, 42)));
+        assert_eq!(pax_time_value((7, 42)), "7.000000042");
+    }
 
     fn tree() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

@@ -4,19 +4,21 @@
 //! file is written, as `echo > link` does), creates missing parent folders as `mkdir -p` does,
 //! and creates `.NAME.dcx-RANDOM` beside the target (`O_CREAT | O_EXCL`, mode 0600), or opens
 //! the target for appending. FS_WRITE_DATA's bytes, passed on by the main loop, are written as
-//! they come; at FS_WRITE_END the file gets its mode and is renamed over the target in one
-//! step. Nothing is answered before FS_WRITE_END: an error on the way is kept and answered
-//! then. The temporary file is removed on any failure, and when the helper ends first.
+//! they come; at FS_WRITE_END the file gets its mode and the real time (nanoseconds included)
+//! as its mtime, and is renamed over the target in one step. Nothing is answered before
+//! FS_WRITE_END: an error on the way is kept and answered then. The temporary file is removed
+//! on any failure, and when the helper ends first.
 
 use std::collections::hash_map::RandomState;
 use std::ffi::CString;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use dcx_helper::{FileKind, FileStat, FromHelper};
 use rustix::fd::OwnedFd;
-use rustix::fs::{AtFlags, CWD, Mode, OFlags, Stat};
+use rustix::fs::{AtFlags, CWD, Mode, OFlags, Stat, Timespec, Timestamps};
 use rustix::io::Errno;
 
 use super::Session;
@@ -148,6 +150,12 @@ impl Target {
             if let Some(mode) = mode {
                 rustix::fs::fchmod(&self.file, Mode::from_raw_mode(mode))?;
             }
+            // Only the file's owner may set a time of its choosing: a file the user may merely
+            // write keeps the kernel's stamp.
+            match stamp_now(&self.file) {
+                Ok(()) | Err(Errno::PERM | Errno::ACCESS) => {}
+                Err(errno) => return Err(errno),
+            }
             let stat = rustix::fs::fstat(&self.file)?;
             return Ok(file_stat(&stat, self.name.to_bytes(), Vec::new()));
         };
@@ -155,6 +163,7 @@ impl Target {
             .or_else(|| self.replaced_mode())
             .unwrap_or(0o666 & !umask.as_raw_mode());
         rustix::fs::fchmod(&self.file, Mode::from_raw_mode(mode))?;
+        stamp_now(&self.file)?;
         rustix::fs::renameat(&self.folder, temporary, &self.folder, &self.name)?;
         self.temporary = None;
         let stat = rustix::fs::statat(&self.folder, &self.name, AtFlags::SYMLINK_NOFOLLOW)
@@ -176,6 +185,28 @@ impl Drop for Target {
             let _ = rustix::fs::unlinkat(&self.folder, &temporary, AtFlags::empty());
         }
     }
+}
+
+/// Gives `file` the real time, nanoseconds included, as its mtime. The kernel stamps a write
+/// with a clock that advances by ticks (milliseconds), so a file written just after a build
+/// output was touched could carry the same time and look no newer to `make` or `[ -nt ]`; the
+/// real time is never behind that tick.
+fn stamp_now(file: &OwnedFd) -> Result<(), Errno> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let omit = Timespec {
+        tv_sec: 0,
+        tv_nsec: rustix::fs::UTIME_OMIT,
+    };
+    let times = Timestamps {
+        last_access: omit,
+        last_modification: Timespec {
+            tv_sec: i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: now.subsec_nanos().into(),
+        },
+    };
+    rustix::fs::futimens(file, &times)
 }
 
 /// Where a write goes, a final symlink followed.
