@@ -16,7 +16,8 @@ use tokio_util::sync::PollSender;
 
 use super::envelope::{Ending, Envelope, Output, State, Stream};
 use super::output::Kept;
-use crate::engine::{Control, Input};
+use super::screen::Screen;
+use crate::engine::{Control, Input, TermSize};
 
 /// A running or finished exec.
 pub struct Exec {
@@ -33,6 +34,8 @@ pub struct Exec {
     finished_at: Mutex<Option<Instant>>,
     /// A foreground exec (`exec.run`, `exec.stream`) rather than `exec.start`'s.
     pub foreground: bool,
+    /// A PTY-mode exec's rendered screen (fed with its stdout).
+    screen: std::sync::OnceLock<Screen>,
 }
 
 impl Exec {
@@ -55,6 +58,7 @@ impl Exec {
             started: Instant::now(),
             finished_at: Mutex::new(None),
             foreground,
+            screen: std::sync::OnceLock::new(),
         });
         (exec, controls)
     }
@@ -98,8 +102,31 @@ impl Exec {
             Stream::Stdout => kept.0.push(bytes),
             Stream::Stderr => kept.1.push(bytes),
         }
+        if let (Stream::Stdout, Some(screen)) = (stream, self.screen.get()) {
+            screen.feed(bytes);
+        }
         drop(kept);
         self.changed.notify_waiters();
+    }
+
+    /// Gives a PTY-mode exec its screen, before its output starts.
+    pub fn attach_screen(&self, size: TermSize) {
+        let _ = self.screen.set(Screen::new(size));
+    }
+
+    /// The screen of a PTY-mode exec.
+    pub fn screen(&self) -> Option<&Screen> {
+        self.screen.get()
+    }
+
+    /// Resizes a PTY-mode exec's terminal and screen; false when it has none.
+    pub fn resize(&self, size: TermSize) -> bool {
+        let Some(screen) = self.screen.get() else {
+            return false;
+        };
+        screen.resize(size);
+        let _ = self.control.try_send(Control::Resize(size));
+        true
     }
 
     /// A sink that keeps `stream`'s output.

@@ -67,6 +67,8 @@ pub struct ExecRequest {
     pub max_output: Option<usize>,
     /// A caller-chosen id: used again, it answers with the earlier exec.
     pub exec_id: Option<String>,
+    /// PTY mode: a terminal of this size (its output one stream, stdout, rendered on a screen).
+    pub terminal: Option<crate::engine::TermSize>,
 }
 
 /// A shell variable name: the wrapper exports it by name.
@@ -169,6 +171,7 @@ pub async fn launch(
         .iter()
         .map(|(name, value)| format!("{name}={value}"))
         .collect();
+    let defaults = super::pty::defaults(defaults, request.terminal.is_some());
     let state_file = session.state_file();
     let (command, argv) = match &request.what {
         What::Shell(text) => (Some(text.as_str()), &[][..]),
@@ -186,6 +189,10 @@ pub async fn launch(
     }
     .command(timeout);
     command.drain_limit = Some(DRAIN_LIMIT);
+    if let Some(size) = request.terminal {
+        (command.tty, command.size) = (true, Some(size));
+        exec.attach_screen(size);
+    }
     let (stdout, stderr) = match sinks {
         Sinks::Streamed(tx) => (
             exec.streaming_sink(Stream::Stdout, tx.clone()),

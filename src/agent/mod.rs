@@ -21,6 +21,7 @@ pub mod methods;
 pub mod output;
 pub mod params;
 pub mod protocol;
+pub mod pty;
 pub mod screen;
 pub mod service;
 pub mod session;

@@ -176,6 +176,7 @@ impl DevContainer {
             exec_id: Text(params.exec_id),
             data: Some(params.data),
             data_b64: None,
+            keys: None,
             eof: params.eof,
         };
         outcome(

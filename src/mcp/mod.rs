@@ -126,6 +126,7 @@ impl DevContainer {
             timeout: None,
             max_output: None,
             exec_id: None,
+            terminal: None,
         })
     }
 }

@@ -157,6 +157,7 @@ mod tests {
                 offset: 0,
             },
             done: false,
+            screen: None,
         };
         insta::assert_snapshot!(format!("{}{}{}", envelope(&finished), envelope(&killed), super::read(&read)), @r"
         exited with code 3 after 12 ms
