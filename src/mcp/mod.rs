@@ -137,7 +137,7 @@ impl ServerHandler for DevContainer {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("dcx", env!("CARGO_PKG_VERSION")))
             .with_instructions(
-                "Tools that run commands inside the project's dev container, with the container's own user and environment. Use run_command for commands that finish; start_command, read_output, send_input and cancel_command for long-running ones; container_info to see where commands run.",
+                "Tools that run commands inside the project's dev container, with the container's own user and environment. Use run_command for commands that finish; start_command, read_output, send_input and cancel_command for long-running ones (start_command with `tty: true` for full-screen programs, REPLs and prompts, then resize_terminal if needed); container_info to see where commands run.",
             )
     }
 }
