@@ -27,6 +27,7 @@ mod logging;
 mod mcp;
 mod observe;
 mod probe_cache;
+mod pty;
 mod reliability;
 mod selection;
 mod signals;
