@@ -2,7 +2,8 @@
 //!
 //! The service's task drives the engine with sinks that keep the output ([`Kept`]) or stream it;
 //! `exec.write_stdin` writes through the stdin pipe, `exec.cancel` sends a control, and the
-//! result [`Envelope`] is read from the record at any time.
+//! result [`Envelope`] is read from the record at any time. A PTY-mode exec also feeds its stdout
+//! to a [`Screen`], which `exec.resize` sizes along with its terminal.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //!
 //! [`handle`] is what the transports call: a request in, its answer line out (stream events
 //! first). One file per method family: [`system`] (`system.*`), [`session`] (`session.*`), [`exec`]
-//! (`exec.*`), [`fs`] (`fs.*`). Each method has a parameter type parsed at the edge (unknown
+//! (`exec.*`; `exec.resize` of PTY mode in [`terminal`]), [`fs`] (`fs.*`). Each method has a parameter type parsed at the edge (unknown
 //! fields refused, errors naming the field) and a typed answer; `dcx mcp` calls the same typed
 //! functions directly.
 
