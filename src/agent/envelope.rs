@@ -230,6 +230,8 @@ pub struct ReadAnswer {
     pub stdout: Since,
     pub stderr: Since,
     pub done: bool,
+    /// A PTY-mode exec's screen as it is now.
+    pub screen: Option<crate::agent::screen::Shot>,
 }
 
 impl Serialize for ReadAnswer {
@@ -242,6 +244,9 @@ impl Serialize for ReadAnswer {
             map.serialize_entry(&format!("{name}_offset"), &since.offset)?;
         }
         map.serialize_entry("done", &self.done)?;
+        if let Some(screen) = &self.screen {
+            map.serialize_entry("screen", screen)?;
+        }
         map.end()
     }
 }

@@ -6,6 +6,8 @@
 //! output also writes each stream to an unlinked temporary file on the host ([`Spill`], up to
 //! [`SPILL_LIMIT`] a stream), so every offset stays readable and the whole can be copied into
 //! the container for a model to search.
+//! A PTY-mode exec also feeds its stdout to a [`Screen`], which `exec.resize` sizes along with
+//! its terminal.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::pin::Pin;
@@ -20,7 +22,8 @@ use tokio_util::sync::PollSender;
 
 use super::envelope::{Ending, Envelope, Output, State, Stream};
 use super::output::Kept;
-use crate::engine::{Control, Input};
+use super::screen::Screen;
+use crate::engine::{Control, Input, TermSize};
 
 /// The most bytes of one stream one read from a [`Spill`] gives.
 pub const READ_LIMIT: u64 = 1024 * 1024;
@@ -54,6 +57,8 @@ pub struct Exec {
     finished_at: Mutex<Option<Instant>>,
     /// A foreground exec (`exec.run`, `exec.stream`) rather than `exec.start`'s.
     pub foreground: bool,
+    /// A PTY-mode exec's rendered screen (fed with its stdout).
+    screen: std::sync::OnceLock<Screen>,
 }
 
 impl Exec {
@@ -78,6 +83,7 @@ impl Exec {
             started: Instant::now(),
             finished_at: Mutex::new(None),
             foreground,
+            screen: std::sync::OnceLock::new(),
         });
         (exec, controls)
     }
@@ -152,6 +158,9 @@ impl Exec {
             Stream::Stdout => kept.0.push(bytes),
             Stream::Stderr => kept.1.push(bytes),
         }
+        if let (Stream::Stdout, Some(screen)) = (stream, self.screen.get()) {
+            screen.feed(bytes);
+        }
         drop(kept);
         self.changed.notify_waiters();
     }
@@ -189,6 +198,26 @@ impl Exec {
             return None;
         }
         self.whole_from(stream, 0, size)
+    }
+
+    /// Gives a PTY-mode exec its screen, before its output starts.
+    pub fn attach_screen(&self, size: TermSize) {
+        let _ = self.screen.set(Screen::new(size));
+    }
+
+    /// The screen of a PTY-mode exec.
+    pub fn screen(&self) -> Option<&Screen> {
+        self.screen.get()
+    }
+
+    /// Resizes a PTY-mode exec's terminal and screen; false when it has none.
+    pub fn resize(&self, size: TermSize) -> bool {
+        let Some(screen) = self.screen.get() else {
+            return false;
+        };
+        screen.resize(size);
+        let _ = self.control.try_send(Control::Resize(size));
+        true
     }
 
     /// A sink that keeps `stream`'s output.

@@ -87,6 +87,8 @@ pub struct ExecRequest {
     pub exec_id: Option<String>,
     /// Keep the whole output (in temporary files on the host), not only its head and tail.
     pub keep_whole: bool,
+    /// PTY mode: a terminal of this size (its output one stream, stdout, rendered on a screen).
+    pub terminal: Option<crate::engine::TermSize>,
 }
 
 /// A shell variable name: the wrapper exports it by name.
@@ -191,7 +193,10 @@ pub async fn launch(
             .map(|bytes| Box::pin(std::io::Cursor::new(bytes)) as Input),
     };
     // The wrapper sets each default only where the session (or an earlier export) has none.
-    let defaults = quiet_env(false);
+    let defaults = super::pty::defaults(
+        quiet_env(request.terminal.is_some()),
+        request.terminal.is_some(),
+    );
     let state_file = session.state_file();
     let (command, argv) = match &request.what {
         What::Shell(text) => (Some(text.as_str()), &[][..]),
@@ -209,6 +214,10 @@ pub async fn launch(
     }
     .command(timeout);
     command.drain_limit = Some(DRAIN_LIMIT);
+    if let Some(size) = request.terminal {
+        (command.tty, command.size) = (true, Some(size));
+        exec.attach_screen(size);
+    }
     let (stdout, stderr) = match sinks {
         Sinks::Streamed(tx) => (
             exec.streaming_sink(Stream::Stdout, tx.clone()),

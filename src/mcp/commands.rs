@@ -1,4 +1,4 @@
-//! The command tools: `run_command`, `start_command`, `read_output`, `send_input`,
+//! The command tools: `run_command`, `start_command`, `read_output`, `send_input`, `resize_terminal`,
 //! `cancel_command` and `container_info`, each a call of the agent's typed methods.
 //!
 //! What they answer is shaped for a model ([`render`]): text within a character budget, with
@@ -67,6 +67,13 @@ pub struct StartCommand {
     /// Stop it after this many milliseconds (at most 600000). Unset: it runs until it ends,
     /// is cancelled, or the MCP server stops.
     pub timeout_ms: Option<u64>,
+    /// PTY mode: run it on a terminal (for full-screen programs like vi or top, REPLs, password
+    /// or y/n prompts, anything that needs a TTY). read_output then shows the rendered screen.
+    pub tty: Option<bool>,
+    /// Terminal rows (PTY mode; default 24).
+    pub rows: Option<u64>,
+    /// Terminal columns (PTY mode; default 80).
+    pub cols: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -92,10 +99,26 @@ pub struct ReadOutput {
 pub struct SendInput {
     /// The id start_command returned.
     pub exec_id: String,
-    /// Text to write to the command's stdin (add "\n" to end a line).
-    pub data: String,
+    /// Text to write to the command's stdin (add "\n" to end a line; on a terminal, Enter is
+    /// "\r").
+    pub data: Option<String>,
+    /// Keys to type after `data`, by name: Enter, Esc, Tab, Backspace, Space, Up, Down, Left,
+    /// Right, Home, End, PageUp, PageDown, Delete, F1-F12, C-c, C-d (any C-letter), M-x, or a
+    /// single character.
+    pub keys: Option<Vec<String>>,
     /// Close stdin after writing (the command then reads end of file).
     pub eof: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResizeTerminal {
+    /// The id `start_command` (with `tty: true`) returned.
+    pub exec_id: String,
+    /// New number of rows.
+    pub rows: u64,
+    /// New number of columns.
+    pub cols: u64,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -287,7 +310,7 @@ impl DevContainer {
     }
 
     #[tool(
-        description = "Start a long-running shell command in the dev container (a dev server, a watch build, a long test run) without waiting for it. Returns an `exec_id` at once; follow it with read_output, write to it with send_input, stop it with cancel_command. It runs like run_command (same user, environment and working directory) in a process group of its own, with no time limit unless `timeout_ms` is given: it lives until it ends, is cancelled, or the MCP server stops."
+        description = "Start a long-running shell command in the dev container (a dev server, a watch build, a long test run) without waiting for it. Returns an `exec_id` at once; follow it with read_output, write to it with send_input, stop it with cancel_command. It runs like run_command (same user, environment and working directory) in a process group of its own, with no time limit unless `timeout_ms` is given: it lives until it ends, is cancelled, or the MCP server stops. PTY mode (`tty: true`, optional `rows`/`cols`, default 24x80) runs it on a terminal: use it for full-screen programs (vi, top, less), REPLs (python3, node, sh -i) and interactive prompts; then read_output shows the rendered screen, send_input types text and named keys (Enter, Esc, C-c, Up…), and resize_terminal changes the size."
     )]
     async fn start_command(
         &self,
@@ -295,6 +318,8 @@ impl DevContainer {
     ) -> Result<CallToolResult, ErrorData> {
         let answer = async {
             let mut request = self.request(params.command, params.cwd, params.env).await?;
+            request.terminal =
+                crate::agent::pty::requested(params.tty, params.rows, params.cols, true)?;
             request.stdin_open = true;
             request.timeout = params.timeout_ms.map(Duration::from_millis);
             if request.timeout.is_some_and(|timeout| timeout.is_zero()) {
@@ -313,7 +338,7 @@ impl DevContainer {
     }
 
     #[tool(
-        description = "Read what a command started with start_command (or a run_command that yielded) has printed since an offset. Waits up to `wait_ms` (10000 unless told, at most 30000) and answers as soon as there is new output or the command has ended. Pass the `next_offset` and `next_stderr_offset` of the previous read to get only new output; at most `max_output_chars` (30000) characters come per call, and the offsets say where to go on. Says whether it is still running; once it has ended, the answer starts with its exit state."
+        description = "Read what a command started with start_command (or a run_command that yielded) has printed since an offset. Waits up to `wait_ms` (10000 unless told, at most 30000) and answers as soon as there is new output or the command has ended. Pass the `next_offset` and `next_stderr_offset` of the previous read to get only new output; at most `max_output_chars` (30000) characters come per call, and the offsets say where to go on. Says whether it is still running; once it has ended, the answer starts with its exit state. For a PTY-mode command (start_command with `tty: true`) the text is the terminal's screen as it is now (rows and cursor); the raw stream and the screen are in the structured result."
     )]
     async fn read_output(
         &self,
@@ -339,7 +364,10 @@ impl DevContainer {
             }
         };
         outcome(answer.await, |(read, shape)| {
-            let text = render::read(&read, shape);
+            let text = match &read.screen {
+                Some(shot) => render::screen(&read, shot),
+                None => render::read(&read, shape),
+            };
             let output = ReadResult {
                 next_offset: read.stdout.offset,
                 next_stderr_offset: read.stderr.offset,
@@ -350,7 +378,7 @@ impl DevContainer {
     }
 
     #[tool(
-        description = "Write text to the stdin of a command started with start_command; `eof: true` closes its stdin afterwards."
+        description = "Write text, then named keys, to the stdin of a command started with start_command; `eof: true` closes its stdin afterwards. `keys` are tmux-like names typed after `data`: Enter, Esc, Tab, Backspace, Space, Up, Down, Left, Right, Home, End, PageUp, PageDown, Delete, F1-F12, C-c (interrupt), C-d (end of input), any C-letter, M-x, or a single character; in PTY mode they are what a terminal sends (for vi: data `ihello`, keys [\"Esc\"], data `:wq`, keys [\"Enter\"])."
     )]
     async fn send_input(
         &self,
@@ -358,13 +386,35 @@ impl DevContainer {
     ) -> Result<CallToolResult, ErrorData> {
         let write = methods::exec::WriteParams {
             exec_id: Text(params.exec_id),
-            data: Some(params.data),
+            data: params.data,
             data_b64: None,
+            keys: params.keys.map(|keys| keys.into_iter().map(Text).collect()),
             eof: params.eof,
         };
         outcome(
             methods::exec::write_stdin(&self.service, write).await,
             |written| structured(&written, "written"),
+        )
+    }
+
+    #[tool(
+        description = "Resize the terminal of a command started with start_command and `tty: true` (the program is told, as by a window resize; read_output's screen takes the new size)."
+    )]
+    async fn resize_terminal(
+        &self,
+        Parameters(params): Parameters<ResizeTerminal>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let resize = methods::terminal::ResizeParams {
+            exec_id: Text(params.exec_id),
+            rows: params.rows,
+            cols: params.cols,
+        };
+        outcome(
+            methods::terminal::resize(&self.service, resize).await,
+            |resized| {
+                let text = format!("resized to {}x{}", resized.rows, resized.cols);
+                structured(&resized, text)
+            },
         )
     }
 

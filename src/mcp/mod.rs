@@ -122,6 +122,7 @@ impl DevContainer {
             max_output: None,
             exec_id: None,
             keep_whole: true,
+            terminal: None,
         })
     }
 }
@@ -132,7 +133,7 @@ impl ServerHandler for DevContainer {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("dcx", env!("CARGO_PKG_VERSION")))
             .with_instructions(
-                "Tools that run commands inside the project's dev container, with the container's own user and environment. Use run_command for commands that finish; start_command, read_output, send_input and cancel_command for long-running ones; container_info to see where commands run. Use read_file, write_file, edit_file and list_directory for files in the container (relative paths start from the session's current directory; they act as the same user).",
+                "Tools that run commands inside the project's dev container, with the container's own user and environment. Use run_command for commands that finish (its answer keeps to a character budget; give yield_ms for long ones); start_command, read_output, send_input and cancel_command for long-running ones (start_command with `tty: true` for full-screen programs, REPLs and prompts, then resize_terminal if needed); container_info to see where commands run. Use read_file, write_file, edit_file and list_directory for files in the container (relative paths start from the session's current directory; they act as the same user).",
             )
     }
 }

@@ -263,6 +263,22 @@ pub fn container(info: &super::commands::ContainerInfo) -> String {
     )
 }
 
+/// New output of a PTY-mode command: its screen as it is now (the raw terminal stream is in
+/// the structured result), with the offsets to read from next.
+pub fn screen(read: &ReadAnswer, shot: &crate::agent::screen::Shot) -> String {
+    let mut text = state(&read.envelope);
+    text.push_str(&format!(
+        "--- screen ({}x{}, cursor at row {}, column {}) ---\n{}",
+        shot.rows_n,
+        shot.cols_n,
+        shot.cursor.row,
+        shot.cursor.col,
+        shot.text()
+    ));
+    text.push_str(&format!("next_offset {}\n", read.stdout.offset));
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,6 +347,7 @@ mod tests {
                 offset: 0,
             },
             done: false,
+            screen: None,
         };
         let whole = Whole {
             exec_id: "e1".into(),
@@ -396,5 +413,42 @@ mod tests {
         )
         .text;
         assert_eq!(text.lines().count(), 3, "{text}");
+    }
+
+    #[test]
+    fn a_terminal_s_read_shows_its_screen() {
+        let screen =
+            crate::agent::screen::Screen::new(crate::engine::TermSize { rows: 4, cols: 10 });
+        let stream = b"\x1b[?2004h>>> 6*7\r\n42\r\n>>> ";
+        screen.feed(stream);
+        let since = |bytes: &[u8], offset: u64| Since {
+            data: Data::new(bytes),
+            skipped: 0,
+            offset,
+        };
+        let read = ReadAnswer {
+            envelope: Envelope {
+                exec_id: "e1".into(),
+                state: State::Running,
+                duration_ms: None,
+                output: Output::Counts {
+                    stdout: stream.len() as u64,
+                    stderr: 0,
+                },
+                note: None,
+            },
+            stdout: since(stream, stream.len() as u64),
+            stderr: since(b"", 0),
+            done: false,
+            screen: Some(screen.shot()),
+        };
+        insta::assert_snapshot!(super::screen(&read, read.screen.as_ref().unwrap()), @r"
+        still running
+        --- screen (4x10, cursor at row 2, column 4) ---
+        >>> 6*7
+        42
+        >>>
+        next_offset 25
+        ");
     }
 }

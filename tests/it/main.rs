@@ -29,6 +29,7 @@ mod mcp;
 mod mcp_files;
 mod observe;
 mod probe_cache;
+mod pty;
 mod reliability;
 mod selection;
 mod signals;

@@ -42,6 +42,10 @@ pub struct ExecParams {
     pub exec_id: Option<Text>,
     /// `exec.start` only.
     pub yield_ms: Option<u64>,
+    /// PTY mode (`exec.start` only), with the terminal's size.
+    pub tty: Option<bool>,
+    pub rows: Option<u64>,
+    pub cols: Option<u64>,
 }
 
 impl ExecParams {
@@ -72,17 +76,19 @@ impl ExecParams {
         };
         let max_output = at_most("max_output_bytes", self.max_output_bytes, MAX_OUTPUT)?
             .map(|bytes| bytes.max(2) as usize);
+        let terminal = crate::agent::pty::requested(self.tty, self.rows, self.cols, start)?;
         Ok(ExecRequest {
             session_id: self.session_id.0,
             what,
             stdin: text_or_base64("stdin", self.stdin, self.stdin_b64)?,
-            stdin_open: self.stdin_open.unwrap_or(false),
+            stdin_open: self.stdin_open.unwrap_or(terminal.is_some()),
             env: self.env.unwrap_or_default().0,
             cwd: self.cwd.map(|cwd| cwd.0),
             timeout,
             max_output,
             exec_id: self.exec_id.map(|id| id.0),
             keep_whole: false,
+            terminal,
         })
     }
 
@@ -114,6 +120,8 @@ pub struct WriteParams {
     pub exec_id: Text,
     pub data: Option<String>,
     pub data_b64: Option<String>,
+    /// Named keys typed after `data` (`Enter`, `C-c`, `Up`…, see `keys.rs`).
+    pub keys: Option<Vec<Text>>,
     pub eof: Option<bool>,
 }
 
@@ -355,12 +363,14 @@ pub async fn read(service: &Service, params: ReadParams) -> Result<ReadAnswer, F
         stdout,
         stderr,
         done,
+        screen: exec.screen().map(crate::agent::screen::Screen::shot),
     })
 }
 
 pub async fn write_stdin(service: &Service, params: WriteParams) -> Result<StdinWritten, Failure> {
     let exec = service.exec(&params.exec_id.0)?;
     let data = text_or_base64("data", params.data, params.data_b64)?.unwrap_or_default();
+    let data = crate::agent::pty::typed(&exec, data, params.keys)?;
     let eof = params.eof.unwrap_or(false);
     if !exec.write_stdin(data, eof).await {
         return Err(Failure::bad(format!(

@@ -2,7 +2,7 @@
 //!
 //! [`handle`] is what the transports call: a request in, its answer line out (stream events
 //! first). One file per method family: [`system`] (`system.*`), [`session`] (`session.*`), [`exec`]
-//! (`exec.*`), [`fs`] (`fs.*`). Each method has a parameter type parsed at the edge (unknown
+//! (`exec.*`; `exec.resize` of PTY mode in [`terminal`]), [`fs`] (`fs.*`). Each method has a parameter type parsed at the edge (unknown
 //! fields refused, errors naming the field) and a typed answer; `dcx mcp` calls the same typed
 //! functions directly.
 
@@ -10,6 +10,7 @@ pub mod exec;
 pub mod fs;
 pub mod session;
 pub mod system;
+pub mod terminal;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -38,6 +39,7 @@ pub enum Call {
     Read(exec::ReadParams),
     WriteStdin(exec::WriteParams),
     Cancel(exec::CancelParams),
+    Resize(terminal::ResizeParams),
     FsStat(fs::PathParams),
     FsList(fs::PathParams),
     FsRead(fs::ReadParams),
@@ -61,6 +63,7 @@ impl Call {
             "exec.read" => Self::Read(parse_params(params)?),
             "exec.write_stdin" => Self::WriteStdin(parse_params(params)?),
             "exec.cancel" => Self::Cancel(parse_params(params)?),
+            "exec.resize" => Self::Resize(parse_params(params)?),
             "fs.stat" => Self::FsStat(parse_params(params)?),
             "fs.list" => Self::FsList(parse_params(params)?),
             "fs.read" => Self::FsRead(parse_params(params)?),
@@ -89,6 +92,7 @@ pub enum Reply {
     Envelope(Envelope),
     Read(ReadAnswer),
     Written(exec::StdinWritten),
+    Resized(terminal::Resized),
     Stat(fs::Stat),
     Listing(fs::Listing),
     File(fs::FileRead),
@@ -125,6 +129,9 @@ impl Reply {
         }
         if let Self::Written(written) = self {
             parts.push_str(&format!(" exec_id=\"{}\"", written.exec_id));
+        }
+        if let Self::Resized(resized) = self {
+            parts.push_str(&format!(" exec_id=\"{}\"", resized.exec_id));
         }
         parts
     }
@@ -214,6 +221,7 @@ pub async fn answer(
         Call::Read(params) => Reply::Read(exec::read(service, params).await?),
         Call::WriteStdin(params) => Reply::Written(exec::write_stdin(service, params).await?),
         Call::Cancel(params) => Reply::Envelope(exec::cancel(service, params).await?),
+        Call::Resize(params) => Reply::Resized(terminal::resize(service, params).await?),
         Call::FsStat(params) => Reply::Stat(fs::stat(service, params).await?),
         Call::FsList(params) => Reply::Listing(fs::list(service, params).await?),
         Call::FsRead(params) => Reply::File(fs::read(service, params).await?),

@@ -122,3 +122,4 @@ impl Harness {
 mod execs;
 mod files;
 mod sessions;
+mod terminal;
