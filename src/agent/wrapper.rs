@@ -38,7 +38,7 @@ if [ -O "$__dcx_dir" ] && [ -O "$__dcx_state" ]; then . "$__dcx_state"; fi
 __dcx_i=1
 while [ "$__dcx_i" -le "$__dcx_dn" ]; do
   eval "__dcx_kv=\$__dcx_d$__dcx_i"; __dcx_k=${__dcx_kv%%=*}
-  eval "if [ -n \"\${$__dcx_k+x}\" ]; then export $__dcx_k; else export \"\$__dcx_kv\"; fi"
+  eval "if [ -n \"\${$__dcx_k+x}\" ]; then export $__dcx_k; __dcx_ds$__dcx_i=; else export \"\$__dcx_kv\"; __dcx_ds$__dcx_i=1; fi"
   __dcx_i=$((__dcx_i + 1))
 done
 __dcx_i=1
@@ -52,6 +52,13 @@ if [ -z "$__dcx_cmd" ]; then exec "$@"; fi
 eval "$__dcx_cmd"
 __dcx_status=$?
 if [ "$__dcx_save" = 1 ] && [ -O "$__dcx_dir" ]; then
+  # The defaults it set are for this command only, unless it changed them.
+  __dcx_i=1
+  while [ "$__dcx_i" -le "$__dcx_dn" ]; do
+    eval "__dcx_kv=\$__dcx_d$__dcx_i __dcx_set=\$__dcx_ds$__dcx_i"; __dcx_k=${__dcx_kv%%=*}
+    eval "if [ -n \"\$__dcx_set\" ] && [ \"\${$__dcx_k-}\" = \"\${__dcx_kv#*=}\" ]; then unset $__dcx_k; fi"
+    __dcx_i=$((__dcx_i + 1))
+  done
   # The request's own variables are for this command only, unless it changed them.
   __dcx_i=1
   while [ "$__dcx_i" -le "$__dcx_n" ]; do
@@ -199,6 +206,12 @@ mod tests {
                 format!("{}\na 'b|changed|unset|less|keep\n", odd.display()),
                 "{shell}"
             );
+            // A default is for its command only: not saved as the session's.
+            let saved = dir.path().join("saved/state");
+            let saved = saved.to_str().unwrap();
+            assert_eq!(wrapped(shell, saved, true, "echo $PAGER", &[]), "cat\n");
+            let state_text = std::fs::read_to_string(saved).unwrap();
+            assert!(!state_text.contains("PAGER"), "{shell}: {state_text}");
             // A session that set no PAGER gets the default; the command's text is not argv.
             let fresh = dir.path().join("other/state");
             let fresh = fresh.to_str().unwrap();
