@@ -57,6 +57,8 @@ pub struct Exec {
     finished_at: Mutex<Option<Instant>>,
     /// A foreground exec (`exec.run`, `exec.stream`) rather than `exec.start`'s.
     pub foreground: bool,
+    /// Its request's [`crate::agent::launch::ExecRequest::fingerprint`].
+    pub fingerprint: u64,
     /// A PTY-mode exec's rendered screen (fed with its stdout).
     screen: std::sync::OnceLock<Screen>,
 }
@@ -68,6 +70,7 @@ impl Exec {
         session_id: String,
         budget: usize,
         foreground: bool,
+        fingerprint: u64,
     ) -> (Arc<Self>, mpsc::Receiver<Control>) {
         let (control, controls) = mpsc::channel(8);
         let exec = Arc::new(Self {
@@ -83,6 +86,7 @@ impl Exec {
             started: Instant::now(),
             finished_at: Mutex::new(None),
             foreground,
+            fingerprint,
             screen: std::sync::OnceLock::new(),
         });
         (exec, controls)

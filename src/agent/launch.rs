@@ -60,7 +60,7 @@ pub fn quiet_env(tty: bool) -> Vec<String> {
 }
 
 /// What to run: a shell command line, or an argv run as is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum What {
     Shell(String),
     Argv(Vec<String>),
@@ -89,6 +89,26 @@ pub struct ExecRequest {
     pub keep_whole: bool,
     /// PTY mode: a terminal of this size (its output one stream, stdout, rendered on a screen).
     pub terminal: Option<crate::engine::TermSize>,
+}
+
+impl ExecRequest {
+    /// What makes two requests the same command: what runs, where, with which variables and
+    /// input (a retry with the same `exec_id` must be the same command).
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (
+            &self.session_id,
+            &self.what,
+            &self.stdin,
+            self.stdin_open,
+            &self.env,
+            &self.cwd,
+            self.terminal.map(|size| (size.rows, size.cols)),
+        )
+            .hash(&mut hasher);
+        hasher.finish()
+    }
 }
 
 /// A shell variable name: the wrapper exports it by name.
@@ -123,6 +143,11 @@ pub async fn launch(
         if existing.session_id != session.id {
             return Err(Failure::bad(format!(
                 "exec_id {id} belongs to another session"
+            )));
+        }
+        if existing.fingerprint != request.fingerprint() {
+            return Err(Failure::bad(format!(
+                "exec_id {id} was given to another command: an exec_id names one command (use a new id for a new command)"
             )));
         }
         return Ok((existing, false));
@@ -170,7 +195,13 @@ pub async fn launch(
     let exec_permit = service.exec_permit()?;
     let id = request.exec_id.clone().unwrap_or_else(|| random_id("e"));
     let budget = request.max_output.unwrap_or(DEFAULT_OUTPUT);
-    let (exec, controls) = Exec::new(id, session.id.clone(), budget, foreground);
+    let (exec, controls) = Exec::new(
+        id,
+        session.id.clone(),
+        budget,
+        foreground,
+        request.fingerprint(),
+    );
     if request.keep_whole {
         exec.keep_whole();
     }

@@ -55,6 +55,8 @@ pub struct Session {
     foreground: Arc<Semaphore>,
     /// Execs of this session, oldest first.
     execs: Mutex<VecDeque<Arc<Exec>>>,
+    /// A line for the next answer on this session (it moved to a rebuilt container).
+    note: Mutex<Option<String>>,
 }
 
 /// How a session's commands start.
@@ -99,6 +101,10 @@ pub struct SessionInfo {
     /// The current directory (only `session.info` reads it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
+    /// The current directory was removed: the next command fails once, saying so, and the
+    /// session goes back to its starting directory.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cwd_removed: bool,
 }
 
 /// The last exec of a session that has ended.
@@ -143,7 +149,18 @@ impl Session {
             generation: AtomicU64::new(0),
             foreground: Arc::new(Semaphore::new(1)),
             execs: Mutex::new(VecDeque::new()),
+            note: Mutex::new(None),
         }
+    }
+
+    /// Keeps `note` for the next answer on this session.
+    pub fn set_note(&self, note: String) {
+        *self.note.lock().unwrap_or_else(|e| e.into_inner()) = Some(note);
+    }
+
+    /// The note for this answer, once.
+    pub fn take_note(&self) -> Option<String> {
+        self.note.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     pub fn touch(&self) {
@@ -279,6 +296,7 @@ impl Session {
             created_ms: epoch_ms(self.created),
             last_used_ms: epoch_ms(self.last_used.lock().unwrap_or_else(|e| e.into_inner()).1),
             cwd: None,
+            cwd_removed: false,
         }
     }
 

@@ -15,14 +15,18 @@ use std::time::Duration;
 
 use crate::engine::Command;
 
-/// The shell script every command runs through (see the module docs). Everything it is told
+/// The shell script every command runs through (see the module docs). The command's own text
+/// runs on the script's first line (a loop whose first pass does the setup), and `$0` is the
+/// shell's name, so the shell's messages read as for the user's own `bash -c`
+/// (`bash: line 3: …`), never naming the wrapper. Everything it is told
 /// comes in its environment, never its argv (which any user of the container can read in
 /// `ps`): `__DCX_STATE` (the state file, in a directory of the session's own), `__DCX_SAVE`
 /// (`1`: save the state afterwards), `__DCX_CMD` (the command string; empty: run the argv),
 /// `__DCX_CD`, the request's variables `__DCX_E1`… (`__DCX_N` of them) and the defaults
 /// `__DCX_D1`… (`__DCX_DN`, set only where unset). A state file is replayed only when it and
 /// its directory belong to the user running the command.
-pub const WRAPPER: &str = r#"__dcx_state=$__DCX_STATE __dcx_save=$__DCX_SAVE __dcx_cmd=$__DCX_CMD __dcx_cd=$__DCX_CD
+pub const WRAPPER: &str = r#"while :; do case ${__dcx_go-} in 1) __dcx_go=2; eval "$__dcx_cmd"; __dcx_status=$?; break;; 2) break;; esac
+__dcx_state=$__DCX_STATE __dcx_save=$__DCX_SAVE __dcx_cmd=$__DCX_CMD __dcx_cd=$__DCX_CD
 __dcx_n=${__DCX_N:-0} __dcx_dn=${__DCX_DN:-0} __dcx_i=1
 while [ "$__dcx_i" -le "$__dcx_n" ]; do
   eval "__dcx_e$__dcx_i=\$__DCX_E$__dcx_i; unset __DCX_E$__dcx_i"; __dcx_i=$((__dcx_i + 1))
@@ -34,6 +38,7 @@ done
 unset __DCX_STATE __DCX_SAVE __DCX_CMD __DCX_CD __DCX_N __DCX_DN
 __dcx_dir=${__dcx_state%/*}
 [ -d "$__dcx_dir" ] || mkdir -m 700 "$__dcx_dir" 2>/dev/null
+__dcx_start=$PWD
 if [ -O "$__dcx_dir" ] && [ -O "$__dcx_state" ]; then . "$__dcx_state"; fi
 __dcx_i=1
 while [ "$__dcx_i" -le "$__dcx_dn" ]; do
@@ -47,10 +52,18 @@ while [ "$__dcx_i" -le "$__dcx_n" ]; do
   eval "__dcx_had$__dcx_i=\${$__dcx_k+x} __dcx_old$__dcx_i=\${$__dcx_k-}"
   export "$__dcx_kv"; __dcx_i=$((__dcx_i + 1))
 done
+if [ -n "${__dcx_lost-}" ]; then
+  case $__dcx_cd in
+    /*) ;;
+    *) cd -- "$__dcx_start" 2>/dev/null
+       printf '%s: the working directory %s (where the last command left the session) no longer exists: the command did not run; the session is back in %s\n' "$0" "$__dcx_lost" "$PWD" >&2
+       __dcx_status=1 __dcx_save=1; break;;
+  esac
+fi
 if [ -n "$__dcx_cd" ]; then cd -- "$__dcx_cd" || exit 1; fi
 if [ -z "$__dcx_cmd" ]; then exec "$@"; fi
-eval "$__dcx_cmd"
-__dcx_status=$?
+__dcx_go=1; done
+__dcx_s=$?; [ -n "${__dcx_status-}" ] || __dcx_status=$__dcx_s
 if [ "$__dcx_save" = 1 ] && [ -O "$__dcx_dir" ]; then
   # The defaults it set are for this command only, unless it changed them.
   __dcx_i=1
@@ -77,7 +90,7 @@ if [ "$__dcx_save" = 1 ] && [ -O "$__dcx_dir" ]; then
     esac
   done
   umask 077
-  { printf "cd -- '%s' 2>/dev/null\n" "$__dcx_q"; export -p; } >| "$__dcx_state" 2>/dev/null
+  { printf "cd -- '%s' 2>/dev/null || __dcx_lost='%s'\n" "$__dcx_q" "$__dcx_q"; export -p; } >| "$__dcx_state" 2>/dev/null
   printf '%s' "$PWD" >| "$__dcx_state.cwd" 2>/dev/null
 fi
 exit $__dcx_status
@@ -100,11 +113,13 @@ pub struct Wrapped<'a> {
 impl Wrapped<'_> {
     /// The wrapper's argv and what it is told, in its environment.
     pub fn parts(&self) -> (Vec<String>, Vec<String>) {
+        // `$0` is the shell's name, so its messages read as the user's own shell's.
+        let name = self.shell.rsplit('/').next().unwrap_or(self.shell);
         let mut argv = vec![
             self.shell.to_owned(),
             "-c".to_owned(),
             WRAPPER.to_owned(),
-            "dcx".to_owned(),
+            name.to_owned(),
         ];
         argv.extend(self.argv.iter().cloned());
         let mut env = vec![
@@ -140,8 +155,26 @@ impl Wrapped<'_> {
 mod tests {
     use super::*;
 
-    /// Runs the wrapper with a local shell, as the container would.
+    /// Runs the wrapper with a local shell, as the container would; its stdout (it must
+    /// succeed).
     fn wrapped(shell: &str, state: &str, save: bool, command: &str, env: &[&str]) -> String {
+        let out = run_wrapped(shell, state, save, command, env);
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs the wrapper with a local shell, as the container would.
+    fn run_wrapped(
+        shell: &str,
+        state: &str,
+        save: bool,
+        command: &str,
+        env: &[&str],
+    ) -> std::process::Output {
         let env: Vec<String> = env.iter().map(|e| (*e).to_owned()).collect();
         let defaults = ["PAGER=cat".to_owned()];
         let (argv, vars) = Wrapped {
@@ -166,13 +199,50 @@ mod tests {
             let (name, value) = var.split_once('=').unwrap();
             run.env(name, value);
         }
-        let out = run.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{shell}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        run.output().unwrap()
+    }
+
+    #[test]
+    fn errors_name_the_shell_and_the_user_s_lines_and_a_removed_directory_is_said() {
+        for shell in ["/bin/bash", "/bin/sh"] {
+            if !std::path::Path::new(shell).exists() {
+                continue;
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let state = dir.path().join("session/state");
+            let state = state.to_str().unwrap();
+            let out = run_wrapped(shell, state, true, "true\n\nnosuchcmd-here", &[]);
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert_eq!(out.status.code(), Some(127), "{shell}: {stderr}");
+            assert!(!stderr.contains("dcx:"), "{shell}: {stderr}");
+            if shell == "/bin/bash" {
+                assert_eq!(
+                    stderr, "bash: line 3: nosuchcmd-here: command not found\n",
+                    "{shell}"
+                );
+            }
+            // The session's directory is removed: the next command does not run, says why,
+            // and the one after runs in the starting directory.
+            let gone = dir.path().join("gone");
+            std::fs::create_dir(&gone).unwrap();
+            wrapped(shell, state, true, &format!("cd '{}'", gone.display()), &[]);
+            std::fs::remove_dir(&gone).unwrap();
+            let out = run_wrapped(shell, state, true, "echo ran", &[]);
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert_eq!(out.status.code(), Some(1), "{shell}: {stderr}");
+            assert!(out.stdout.is_empty(), "{shell}");
+            assert!(
+                stderr.contains(&format!("the working directory {} ", gone.display()))
+                    && stderr.contains("no longer exists: the command did not run"),
+                "{shell}: {stderr}"
+            );
+            let here = std::env::current_dir().unwrap();
+            assert_eq!(
+                wrapped(shell, state, true, "pwd", &[]),
+                format!("{}\n", here.display()),
+                "{shell}"
+            );
+        }
     }
 
     #[test]

@@ -267,6 +267,9 @@ pub(super) struct ContainerInfo {
     pub(super) workspace_folder: Option<std::path::PathBuf>,
     pub(super) remote_workspace_folder: Option<String>,
     pub(super) cwd: Option<String>,
+    /// The current directory was removed (the next command fails once, saying so).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(super) cwd_removed: bool,
     pub(super) runtime: &'static str,
     /// How commands start: `helper` (forked in the container) or `exec` (an engine exec each).
     pub(super) transport: &'static str,
@@ -459,6 +462,7 @@ impl DevContainer {
                 workspace_folder: info.workspace_folder,
                 remote_workspace_folder: info.remote_workspace_folder,
                 cwd: info.cwd,
+                cwd_removed: info.cwd_removed,
                 runtime: info.runtime,
                 transport: info.transport,
             };

@@ -104,6 +104,12 @@ impl DevContainer {
         Ok(created.session_id)
     }
 
+    /// The session's note for this answer, once (it moved to a rebuilt container).
+    async fn pending_note(&self) -> Option<String> {
+        let id = self.session.lock().await.clone()?;
+        self.service.session(&id).ok()?.take_note()
+    }
+
     /// A command of the session: a shell line with the tool's cwd and env.
     async fn request(
         &self,
@@ -129,6 +135,29 @@ impl DevContainer {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for DevContainer {
+    /// Each tool's answer, led by the session's pending note (it moved to a rebuilt container)
+    /// when there is one, in the text and as `note` in the structured result.
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
+        let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+        let response = self.tool_router.call(call).await?;
+        let rmcp::model::CallToolResponse::Complete(mut result) = response else {
+            return Ok(response);
+        };
+        if let Some(note) = self.pending_note().await {
+            if let Some(ContentBlock::Text(first)) = result.content.first_mut() {
+                first.text = format!("{note}\n{}", first.text);
+            }
+            if let Some(serde_json::Value::Object(fields)) = result.structured_content.as_mut() {
+                fields.insert("note".to_owned(), serde_json::Value::String(note));
+            }
+        }
+        Ok(result.into())
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("dcx", env!("CARGO_PKG_VERSION")))

@@ -250,7 +250,7 @@ pub fn read(read: &ReadAnswer, shape: Shape) -> String {
 /// Where commands run.
 pub fn container(info: &super::commands::ContainerInfo) -> String {
     format!(
-        "container {} ({}), image {}, user {}, workspace {} (in the container: {}), runtime {}",
+        "container {} ({}), image {}, user {}, workspace {} (in the container: {}), runtime {}, transport {}",
         info.container_name,
         info.container_id,
         info.image.as_deref().unwrap_or("unknown"),
@@ -260,7 +260,14 @@ pub fn container(info: &super::commands::ContainerInfo) -> String {
             .map_or("none".to_owned(), |folder| folder.display().to_string()),
         info.remote_workspace_folder.as_deref().unwrap_or("none"),
         info.runtime,
-    )
+        info.transport,
+    ) + &match (&info.cwd, info.cwd_removed) {
+        (Some(cwd), false) => format!(", current directory {cwd}"),
+        (Some(cwd), true) => format!(
+            ", current directory {cwd} (removed: the next command does not run and says so; the one after starts in the workspace)"
+        ),
+        (None, _) => String::new(),
+    }
 }
 
 /// New output of a PTY-mode command: its screen as it is now (the raw terminal stream is in

@@ -195,10 +195,10 @@ async fn launch_kept(
     let session = service.session(&again.session_id)?;
     match session::follow(service, &session).await? {
         session::Followed::Same => Ok((exec, None)),
-        session::Followed::Moved { note, .. } => {
+        session::Followed::Moved { session } => {
             service.forget_exec(&exec.id);
             let (exec, _) = launch(service, again, foreground, Sinks::Kept).await?;
-            Ok((exec, Some(note)))
+            Ok((exec, session.take_note()))
         }
     }
 }

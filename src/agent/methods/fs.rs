@@ -7,6 +7,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::agent::envelope::Data;
+use crate::agent::methods::session;
 use crate::agent::params::{Text, text_or_base64};
 use crate::agent::protocol::{Code, Failure};
 use crate::agent::service::Service;
@@ -146,48 +147,83 @@ async fn locate(
     Ok((session, cwd, path))
 }
 
+/// Runs a file call; when it fails in a way a gone container would explain, the session
+/// follows its dev container ([`session::follow`]): the same one gives the call's own failure,
+/// a rebuilt one the call once more there (the session then holds the note saying so), none
+/// `no_such_container`.
+async fn following<T, F, Fut>(service: &Service, session_id: &Text, call: F) -> Result<T, Failure>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    let failure = match call().await {
+        Ok(answer) => return Ok(answer),
+        Err(failure) => failure,
+    };
+    if !matches!(
+        failure.code,
+        Code::NoSuchFile | Code::NoSuchContainer | Code::NotRunning | Code::EngineError
+    ) {
+        return Err(failure);
+    }
+    let current = service.session(&session_id.0)?;
+    match session::follow(service, &current).await? {
+        session::Followed::Same => Err(failure),
+        session::Followed::Moved { .. } => call().await,
+    }
+}
+
 pub async fn stat(service: &Service, params: PathParams) -> Result<Stat, Failure> {
-    let (session, _, path) = locate(service, &params.session_id, &params.path).await?;
-    let stat = session
-        .engine
-        .stat_path(&session.prepared.container, &path)
-        .await?;
-    Ok(Stat::new(Some(&path), &stat))
+    following(service, &params.session_id, || async {
+        let (session, _, path) = locate(service, &params.session_id, &params.path).await?;
+        let stat = session
+            .engine
+            .stat_path(&session.prepared.container, &path)
+            .await?;
+        Ok(Stat::new(Some(&path), &stat))
+    })
+    .await
 }
 
 pub async fn list(service: &Service, params: PathParams) -> Result<Listing, Failure> {
-    let (session, _, path) = locate(service, &params.session_id, &params.path).await?;
-    let (listed, entries) = session
-        .engine
-        .list_dir(&session.prepared.container, &path, MAX_ENTRIES)
-        .await?;
-    Ok(Listing {
-        path: listed,
-        entries: entries.iter().map(|entry| Stat::new(None, entry)).collect(),
+    following(service, &params.session_id, || async {
+        let (session, _, path) = locate(service, &params.session_id, &params.path).await?;
+        let (listed, entries) = session
+            .engine
+            .list_dir(&session.prepared.container, &path, MAX_ENTRIES)
+            .await?;
+        Ok(Listing {
+            path: listed,
+            entries: entries.iter().map(|entry| Stat::new(None, entry)).collect(),
+        })
     })
+    .await
 }
 
 pub async fn read(service: &Service, params: ReadParams) -> Result<FileRead, Failure> {
-    let (session, _, path) = locate(service, &params.session_id, &params.path).await?;
-    let offset = params.offset.unwrap_or(0);
-    let content = session
-        .engine
-        .read_file(
-            &session.prepared.container,
-            &path,
+    following(service, &params.session_id, || async {
+        let (session, _, path) = locate(service, &params.session_id, &params.path).await?;
+        let offset = params.offset.unwrap_or(0);
+        let content = session
+            .engine
+            .read_file(
+                &session.prepared.container,
+                &path,
+                offset,
+                params.length,
+                MAX_FILE,
+            )
+            .await?;
+        let length = content.bytes.len() as u64;
+        Ok(FileRead {
+            stat: Stat::new(Some(&path), &content.stat),
             offset,
-            params.length,
-            MAX_FILE,
-        )
-        .await?;
-    let length = content.bytes.len() as u64;
-    Ok(FileRead {
-        stat: Stat::new(Some(&path), &content.stat),
-        offset,
-        length,
-        eof: offset.saturating_add(length) >= content.stat.size,
-        data: Data::new(&content.bytes),
+            length,
+            eof: offset.saturating_add(length) >= content.stat.size,
+            data: Data::new(&content.bytes),
+        })
     })
+    .await
 }
 
 pub async fn write(service: &Service, params: WriteParams) -> Result<Stat, Failure> {
@@ -199,22 +235,25 @@ pub async fn write(service: &Service, params: WriteParams) -> Result<Stat, Failu
             format!("one fs.write takes at most {MAX_FILE} bytes"),
         ));
     }
-    let (session, cwd, path) = locate(service, &params.session_id, &params.path).await?;
-    let target = FileTarget {
-        container: session.prepared.container.clone(),
-        user: session.prepared.user.clone(),
-        cwd,
-    };
-    let stat = session
-        .engine
-        .write_file(
-            &target,
-            &path,
-            &data,
-            params.mode.map(|mode| mode.0),
-            params.append.unwrap_or(false),
-            MAX_FILE,
-        )
-        .await?;
-    Ok(Stat::new(Some(&path), &stat))
+    following(service, &params.session_id, || async {
+        let (session, cwd, path) = locate(service, &params.session_id, &params.path).await?;
+        let target = FileTarget {
+            container: session.prepared.container.clone(),
+            user: session.prepared.user.clone(),
+            cwd,
+        };
+        let stat = session
+            .engine
+            .write_file(
+                &target,
+                &path,
+                &data,
+                params.mode.map(|mode| mode.0),
+                params.append.unwrap_or(false),
+                MAX_FILE,
+            )
+            .await?;
+        Ok(Stat::new(Some(&path), &stat))
+    })
+    .await
 }

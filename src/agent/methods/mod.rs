@@ -78,6 +78,18 @@ impl Call {
     }
 }
 
+impl Call {
+    /// The session of a file call (whose answer carries a pending note).
+    fn file_session(&self) -> Option<&str> {
+        match self {
+            Self::FsStat(params) | Self::FsList(params) => Some(&params.session_id.0),
+            Self::FsRead(params) => Some(&params.session_id.0),
+            Self::FsWrite(params) => Some(&params.session_id.0),
+            _ => None,
+        }
+    }
+}
+
 /// A method's answer, typed until the transport serializes it.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
@@ -146,8 +158,12 @@ pub async fn handle(
     let started = Instant::now();
     let Request { id, method, params } = request;
     let sink = EventSink::new(id.clone(), events.clone());
+    let mut noted_session = None;
     let outcome = match Call::parse(&method, params) {
-        Ok(call) => answer(service, call, &sink).await,
+        Ok(call) => {
+            noted_session = call.file_session().map(str::to_owned);
+            answer(service, call, &sink).await
+        }
         Err(failure) => Err(failure),
     };
     let elapsed = started.elapsed().as_millis();
@@ -159,7 +175,17 @@ pub async fn handle(
             service
                 .log
                 .info(&format!("{shown} id={id} ok{summary} {elapsed} ms"));
-            answer_ok(&id, serde_json::to_value(&reply).unwrap_or_default())
+            let mut value = serde_json::to_value(&reply).unwrap_or_default();
+            // A file call on a session that moved to a rebuilt container says so.
+            if let (Some(session_id), Value::Object(fields)) = (&noted_session, &mut value)
+                && let Some(note) = service
+                    .session(session_id)
+                    .ok()
+                    .and_then(|session| session.take_note())
+            {
+                fields.insert("note".to_owned(), Value::String(note));
+            }
+            answer_ok(&id, value)
         }
         Ok(Outcome::End(envelope)) => {
             let summary = Reply::Envelope(envelope.clone()).summary();

@@ -178,8 +178,9 @@ fn prepare_request(
 pub enum Followed {
     /// It is still the one its selectors find: the failure was the call's own.
     Same,
-    /// It was rebuilt: the session now runs on the new one (same id; shell state reset).
-    Moved { session: Arc<Session>, note: String },
+    /// It was rebuilt: the session now runs on the new one (same id; shell state reset), which
+    /// holds the note saying so for the next answer ([`Session::take_note`]).
+    Moved { session: Arc<Session> },
 }
 
 /// After a failure on `session`: finds its dev container again by the selectors it was
@@ -214,11 +215,9 @@ pub async fn follow(service: &Service, session: &Arc<Session>) -> Result<Followe
         short(&moved.prepared.container.id)
     );
     service.log.info(&format!("session {}: {note}", session.id));
+    moved.set_note(note);
     service.replace_session(moved.clone());
-    Ok(Followed::Moved {
-        session: moved,
-        note,
-    })
+    Ok(Followed::Moved { session: moved })
 }
 
 /// A container id as `docker ps` shows it.
@@ -258,7 +257,12 @@ pub fn list(service: &Service) -> Sessions {
 pub async fn info(service: &Service, id: &str) -> Result<SessionInfo, Failure> {
     let session = service.session(id)?;
     let mut info = session.info();
-    info.cwd = Some(session.current_cwd().await);
+    let cwd = session.current_cwd().await;
+    info.cwd_removed = matches!(
+        session.engine.stat_path(&session.prepared.container, &cwd).await,
+        Err(err) if err.kind() == crate::engine::ErrorKind::NoSuchPath
+    );
+    info.cwd = Some(cwd);
     Ok(info)
 }
 

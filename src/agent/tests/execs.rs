@@ -161,6 +161,19 @@ async fn a_caller_s_exec_id_answers_once_and_belongs_to_its_session() {
             "exec_id mine belongs to another session".into()
         )
     );
+    // The same id for another command is refused, naming it, and runs nothing.
+    assert_eq!(
+        h.error(
+            "exec.run",
+            json!({"session_id": one, "argv": ["echo", "b"], "exec_id": "mine"})
+        )
+        .await,
+        (
+            "bad_request".into(),
+            "exec_id mine was given to another command: an exec_id names one command (use a new id for a new command)".into()
+        )
+    );
+    assert_eq!(h.started.lock().unwrap().len(), count, "ran once");
 }
 
 #[tokio::test]
