@@ -20,7 +20,7 @@ use super::exec::Exec;
 use super::protocol::Failure;
 use super::protocol::random_id;
 use super::service::{Service, TOKEN_VARIABLE};
-use super::wrapper::Wrapped;
+use super::wrapper::{self, Wrapped};
 use crate::engine::{ExecIo, Input};
 
 /// Output kept per stream of an exec (head and tail halves).
@@ -178,6 +178,39 @@ pub async fn launch(
             ))),
         })
         .collect::<Result<_, _>>()?;
+    let text = match &request.what {
+        What::Shell(text) => text.len(),
+        What::Argv(argv) => argv.iter().map(String::len).sum(),
+    };
+    if text + env.iter().map(String::len).sum::<usize>() > wrapper::MAX_REQUEST {
+        return Err(Failure::new(
+            super::protocol::Code::TooLarge,
+            format!(
+                "the command text, arguments and `env` take at most {} bytes together",
+                wrapper::MAX_REQUEST
+            ),
+        ));
+    }
+    // The kernel passes no longer string to a program (MAX_ARG_STRLEN).
+    if let Some(long) = env.iter().find(|entry| entry.len() >= 128 * 1024) {
+        return Err(Failure::new(
+            super::protocol::Code::TooLarge,
+            format!(
+                "`env`: {} is {} bytes; a variable reaches programs only up to 131071 bytes (NAME=value), the kernel's limit",
+                long.split('=').next().unwrap_or_default(),
+                long.len()
+            ),
+        ));
+    }
+    let nul = match &request.what {
+        What::Shell(text) => text.contains('\0'),
+        What::Argv(argv) => argv.iter().any(|arg| arg.contains('\0')),
+    };
+    if nul || env.iter().any(|entry| entry.contains('\0')) {
+        return Err(Failure::bad(
+            "the command and `env` cannot hold a NUL character",
+        ));
+    }
     // Limits: one foreground exec per session (unless concurrent), and the server's running
     // execs. The permits live as long as the task.
     let foreground_permit = match foreground {
@@ -233,6 +266,20 @@ pub async fn launch(
         What::Shell(text) => (Some(text.as_str()), &[][..]),
         What::Argv(argv) => (None, &argv[..]),
     };
+    let request_file = match wrapper::request_file(command, argv, &env) {
+        Some(text) => Some(
+            session
+                .place_request(&exec.id, &text)
+                .await
+                .inspect_err(|_| {
+                    exec.finish(Ending {
+                        state: State::FailedToStart("the request file could not be written".into()),
+                        duration_ms: 0,
+                    });
+                })?,
+        ),
+        None => None,
+    };
     let mut command = Wrapped {
         shell: &session.shell,
         state_file: &state_file,
@@ -242,6 +289,7 @@ pub async fn launch(
         env: &env,
         defaults: &defaults,
         cwd: request.cwd.as_deref(),
+        request_file: request_file.as_deref(),
     }
     .command(timeout);
     command.drain_limit = Some(DRAIN_LIMIT);

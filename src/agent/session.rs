@@ -316,6 +316,35 @@ impl Session {
         }
     }
 
+    /// Writes a request file for exec `exec_id` into the session's folder (made first, mode
+    /// 0700), as the session's user, mode 0600; its path.
+    pub async fn place_request(
+        &self,
+        exec_id: &str,
+        text: &str,
+    ) -> Result<String, super::protocol::Failure> {
+        let dir = self.state_dir();
+        self.housekeeping(&["mkdir", "-p", "-m", "700", "--", &dir])
+            .await;
+        let path = format!("{dir}/request-{exec_id}");
+        let target = crate::engine::FileTarget {
+            container: self.prepared.container.clone(),
+            user: self.prepared.user.clone(),
+            cwd: self.prepared.cwd.clone(),
+        };
+        self.engine
+            .write_file(
+                &target,
+                &path,
+                text.as_bytes(),
+                Some(0o600),
+                false,
+                super::wrapper::MAX_REQUEST as u64 * 2,
+            )
+            .await?;
+        Ok(path)
+    }
+
     /// Runs a short bookkeeping command (no state saved, 10 s at most); true when it exited 0.
     pub async fn housekeeping(&self, argv: &[&str]) -> bool {
         let command = Command {

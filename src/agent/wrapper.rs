@@ -24,7 +24,9 @@ use crate::engine::Command;
 /// (`1`: save the state afterwards), `__DCX_CMD` (the command string; empty: run the argv),
 /// `__DCX_CD`, the request's variables `__DCX_E1`… (`__DCX_N` of them) and the defaults
 /// `__DCX_D1`… (`__DCX_DN`, set only where unset). A state file is replayed only when it and
-/// its directory belong to the user running the command.
+/// its directory belong to the user running the command. A request too long to pass that way
+/// comes in a request file instead (`__DCX_REQ`, in the session's folder, mode 0600): sourced
+/// when it belongs to that user, then removed.
 pub const WRAPPER: &str = r#"while :; do case ${__dcx_go-} in 1) __dcx_go=2; eval "$__dcx_cmd"; __dcx_status=$?; break;; 2) break;; esac
 __dcx_state=$__DCX_STATE __dcx_save=$__DCX_SAVE __dcx_cmd=$__DCX_CMD __dcx_cd=$__DCX_CD
 __dcx_n=${__DCX_N:-0} __dcx_dn=${__DCX_DN:-0} __dcx_i=1
@@ -35,8 +37,13 @@ __dcx_i=1
 while [ "$__dcx_i" -le "$__dcx_dn" ]; do
   eval "__dcx_d$__dcx_i=\$__DCX_D$__dcx_i; unset __DCX_D$__dcx_i"; __dcx_i=$((__dcx_i + 1))
 done
-unset __DCX_STATE __DCX_SAVE __DCX_CMD __DCX_CD __DCX_N __DCX_DN
+__dcx_req=${__DCX_REQ-}
+unset __DCX_STATE __DCX_SAVE __DCX_CMD __DCX_CD __DCX_N __DCX_DN __DCX_REQ
 __dcx_dir=${__dcx_state%/*}
+if [ -n "$__dcx_req" ]; then
+  if [ -O "$__dcx_req" ]; then . "$__dcx_req"; fi
+  rm -f -- "$__dcx_req"
+fi
 [ -d "$__dcx_dir" ] || mkdir -m 700 "$__dcx_dir" 2>/dev/null
 __dcx_start=$PWD
 if [ -O "$__dcx_dir" ] && [ -O "$__dcx_state" ]; then . "$__dcx_state"; fi
@@ -96,6 +103,42 @@ fi
 exit $__dcx_status
 "#;
 
+/// The longest command text, argument or `NAME=value` passed inline (the kernel takes at most
+/// 128 KiB a string): a request with a longer one tells the wrapper through a request file.
+pub const INLINE_LIMIT: usize = 64 * 1024;
+/// The most command text, arguments and variables one request may carry.
+pub const MAX_REQUEST: usize = 16 * 1024 * 1024;
+
+/// `text` as one shell word, in single quotes.
+fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// What the wrapper is told, when some of it is too long to pass inline: a file it sources
+/// (then removes), setting the command text, the request's variables and the argv.
+pub fn request_file(command: Option<&str>, argv: &[String], env: &[String]) -> Option<String> {
+    let long = |text: &str| text.len() > INLINE_LIMIT;
+    if !command.is_some_and(long)
+        && !argv.iter().any(|arg| long(arg))
+        && !env.iter().any(|e| long(e))
+    {
+        return None;
+    }
+    let mut file = format!("__dcx_cmd={}\n", quoted(command.unwrap_or_default()));
+    for (index, entry) in env.iter().enumerate() {
+        file.push_str(&format!("__dcx_e{}={}\n", index + 1, quoted(entry)));
+    }
+    if !argv.is_empty() {
+        file.push_str("set --");
+        for arg in argv {
+            file.push(' ');
+            file.push_str(&quoted(arg));
+        }
+        file.push('\n');
+    }
+    Some(file)
+}
+
 /// The command that runs `command` (a shell string) or `argv` through [`WRAPPER`].
 pub struct Wrapped<'a> {
     pub shell: &'a str,
@@ -108,6 +151,9 @@ pub struct Wrapped<'a> {
     /// `NAME=value` defaults, set where the session has no such variable.
     pub defaults: &'a [String],
     pub cwd: Option<&'a str>,
+    /// The request file in the container that tells the command, variables and argv instead
+    /// ([`request_file`]).
+    pub request_file: Option<&'a str>,
 }
 
 impl Wrapped<'_> {
@@ -121,17 +167,25 @@ impl Wrapped<'_> {
             WRAPPER.to_owned(),
             name.to_owned(),
         ];
-        argv.extend(self.argv.iter().cloned());
+        let inline = self.request_file.is_none();
+        if inline {
+            argv.extend(self.argv.iter().cloned());
+        }
         let mut env = vec![
             format!("__DCX_STATE={}", self.state_file),
             format!("__DCX_SAVE={}", if self.save_state { "1" } else { "0" }),
-            format!("__DCX_CMD={}", self.command.unwrap_or_default()),
             format!("__DCX_CD={}", self.cwd.unwrap_or_default()),
             format!("__DCX_N={}", self.env.len()),
             format!("__DCX_DN={}", self.defaults.len()),
         ];
-        for (index, entry) in self.env.iter().enumerate() {
-            env.push(format!("__DCX_E{}={entry}", index + 1));
+        match self.request_file {
+            None => {
+                env.push(format!("__DCX_CMD={}", self.command.unwrap_or_default()));
+                for (index, entry) in self.env.iter().enumerate() {
+                    env.push(format!("__DCX_E{}={entry}", index + 1));
+                }
+            }
+            Some(file) => env.push(format!("__DCX_REQ={file}")),
         }
         for (index, entry) in self.defaults.iter().enumerate() {
             env.push(format!("__DCX_D{}={entry}", index + 1));
@@ -186,6 +240,7 @@ mod tests {
             env: &env,
             defaults: &defaults,
             cwd: None,
+            request_file: None,
         }
         .parts();
         let (program, mut args) = match shell {
