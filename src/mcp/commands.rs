@@ -140,6 +140,9 @@ pub struct NoParams {}
 #[derive(Debug, Serialize)]
 struct CommandResult {
     exec_id: String,
+    /// A line to read first (the session moved to a rebuilt container).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
     state: &'static str,
     exit_code: Option<i64>,
     signal: Option<&'static str>,
@@ -230,6 +233,7 @@ impl DevContainer {
         let [stdout_file, stderr_file] = whole.files.clone();
         let data = CommandResult {
             exec_id: envelope.exec_id.clone(),
+            note: envelope.note.clone(),
             state: envelope.state.name(),
             exit_code: envelope.state.exit_code(),
             signal: envelope.state.signal(),

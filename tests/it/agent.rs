@@ -1143,3 +1143,63 @@ fn a_slow_http_body_does_not_hold_its_connection() {
         started.elapsed()
     );
 }
+
+/// `exec.start` without `timeout_ms` has no built-in lifetime: it outlives the server's longest
+/// timeout (here a stand-in of 1 s for the default 10 minutes), which still bounds `exec.run`.
+#[test]
+fn a_background_command_outlives_the_server_s_longest_timeout() {
+    let agent = Agent::start(&["--max-timeout", "1s"]);
+    let container = TestContainer::start(BUSYBOX);
+    let mut client = agent.client();
+    let session =
+        client.ok("session.create", json!({"container_id": container.id}))["session_id"].clone();
+    let started = client.ok(
+        "exec.start",
+        json!({"session_id": session, "command": "while :; do sleep 0.2; done"}),
+    );
+    let run = client.ok(
+        "exec.run",
+        json!({"session_id": session, "command": "sleep 5"}),
+    );
+    assert_eq!(run["state"], "timed_out", "{run}");
+    std::thread::sleep(Duration::from_secs(2));
+    let read = client.ok(
+        "exec.read",
+        json!({"exec_id": started["exec_id"], "wait_ms": 0}),
+    );
+    assert_eq!(read["state"], "running", "{read}");
+    // A longer timeout than the server's is still refused by name.
+    let (code, message) = client.error(
+        "exec.start",
+        json!({"session_id": session, "command": "true", "timeout_ms": 5000}),
+    );
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("bad_request", "`timeout_ms` must be at most 1000")
+    );
+}
+
+/// A session whose container was removed (and not replaced) answers `no_such_container` for
+/// commands and file calls alike, never `no_such_file`.
+#[test]
+fn a_removed_container_is_no_such_container() {
+    let agent = Agent::start(&[]);
+    let container = TestContainer::start(BUSYBOX);
+    let mut client = agent.client();
+    let session =
+        client.ok("session.create", json!({"container_id": container.id}))["session_id"].clone();
+    client.ok("exec.run", json!({"session_id": session, "argv": ["true"]}));
+    crate::harness::docker(&["rm", "-f", &container.id]);
+    for (method, params) in [
+        ("exec.run", json!({"session_id": session, "argv": ["true"]})),
+        ("fs.stat", json!({"session_id": session, "path": "/"})),
+        (
+            "fs.read",
+            json!({"session_id": session, "path": "/etc/hostname"}),
+        ),
+    ] {
+        let (code, message) = client.error(method, params);
+        assert_eq!(code, "no_such_container", "{method}: {message}");
+        assert!(message.contains("is gone"), "{method}: {message}");
+    }
+}

@@ -174,12 +174,15 @@ pub fn dcx_path() -> &'static str {
 }
 
 /// The reference CLI (`DCX_REFERENCE_CLI`, else where scripts/setup.sh installs it).
-pub fn reference() -> Cmd {
-    let path = std::env::var_os("DCX_REFERENCE_CLI")
+/// Where the reference CLI is (`DCX_REFERENCE_CLI`, else setup's place).
+pub fn reference_cli() -> PathBuf {
+    std::env::var_os("DCX_REFERENCE_CLI")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from("/var/cache/dcx/reference/node_modules/.bin/devcontainer")
-        });
+        .unwrap_or_else(|| PathBuf::from("/var/cache/dcx/reference/node_modules/.bin/devcontainer"))
+}
+
+pub fn reference() -> Cmd {
+    let path = reference_cli();
     assert!(
         path.exists(),
         "the reference CLI is not at {}; {SETUP_HINT}",
@@ -679,6 +682,15 @@ impl TestWorkspace {
             .to_owned();
         self.containers.lock().unwrap().push(id.clone());
         id
+    }
+}
+
+impl TestWorkspace {
+    /// Removes the container `id` (one made for this workspace another way) on drop too.
+    pub fn adopt(&self, id: &str) {
+        if !id.is_empty() {
+            self.containers.lock().unwrap().push(id.to_owned());
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! `run_command` cases, persistence, a start/read/cancel cycle, a stopped container as a tool
 //! error, and stdin closing the server with nothing left running.
 
-use crate::harness::{CrunContainer, DEBIAN, Subject, TestContainer, dcx, dcx_path};
+use crate::harness::{BUSYBOX, CrunContainer, DEBIAN, Subject, TestContainer, dcx, dcx_path};
 
 /// Runs a client scenario against `dcx mcp <flags>`; returns its stdout.
 fn client(scenario: &str, flags: &[&str]) -> String {
@@ -73,4 +73,81 @@ fn closing_stdin_ends_the_server_and_what_it_started() {
     let container = TestContainer::start(DEBIAN);
     client("stdin-close", &["--container-id", &container.id]);
     assert_eq!(container.count_running("sleep 39"), 0);
+}
+
+/// What a model reads (issue 23's contract), through the SDK on Docker: the budget and the
+/// whole output's file, U+FFFD, a progress bar, the exit wording, yield and wait, a cancelled
+/// call stopping the group, a 2 MB command, the shell's own error lines, a removed directory.
+#[test]
+fn what_a_model_reads_on_docker() {
+    let container = TestContainer::start(DEBIAN);
+    client("contract", &["--container-id", &container.id]);
+    assert_eq!(container.count_running("sleep 177"), 0);
+}
+
+#[test]
+fn what_a_model_reads_on_crun_without_the_helper() {
+    // A root filesystem of its own, writable (the scenario writes in /tmp).
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = dir.path().join("rootfs");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(crate::harness::test_rootfs("debian"))
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let container = CrunContainer::start_writable(&rootfs);
+    let out = std::process::Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/client.py"))
+        .args(["contract", dcx_path()])
+        .args(["--runtime", "crun", "--crun-root", container.root_str()])
+        .args(["--container-id", &container.id])
+        .env("XDG_CACHE_HOME", crate::harness::test_cache_home())
+        .env("DCX_HELPER", "0")
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A web server started with start_command serves 100 requests and keeps running (it has no
+/// built-in lifetime; the stand-in test of that is
+/// `agent::a_background_command_outlives_the_server_s_longest_timeout`).
+#[test]
+fn a_server_started_by_start_command_serves_and_runs_on() {
+    let container = TestContainer::start(BUSYBOX);
+    client("server", &["--container-id", &container.id]);
+    // The server stopped what it started when its stdin closed.
+    assert_eq!(container.count_running("httpd -f -p 127.0.0.1:18080"), 0);
+}
+
+/// After `devcontainer up --remove-existing-container`, the next call runs on the new
+/// container and says so; a removed container is a tool error naming it.
+#[test]
+fn a_rebuilt_dev_container_is_followed_and_a_removed_one_is_a_tool_error() {
+    let workspace = crate::harness::TestWorkspace::copy("basic");
+    workspace.up(&[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/client.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .args(["rebuild", dcx_path()])
+        .args(["--workspace-folder", workspace.path_str()])
+        .env("XDG_CACHE_HOME", crate::harness::test_cache_home())
+        .env("DCX_TEST_WORKSPACE", workspace.path_str())
+        .env("DCX_REFERENCE_CLI", crate::harness::reference_cli())
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The containers the scenario made, for the workspace to remove.
+    workspace.adopt(stdout.trim());
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

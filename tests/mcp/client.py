@@ -5,12 +5,22 @@ Usage: client.py SCENARIO DCX [dcx mcp flags...]
 Scenarios: tools (initialize, list tools, schemas, run_command cases, cwd persistence,
 start/read/cancel), stopped (a stopped container is a tool error, and the server keeps
 running), stdin-close (the server exits when stdin closes, killing what it started; prints the
-server's pid for the caller to check).
+server's pid for the caller to check), contract (what a model reads: the output budget and the
+whole output's file, U+FFFD, progress bars, exit wording, yield and wait, cancellation, a 2 MB
+command, the shell's own error lines, a removed directory), server (a web server started with
+start_command serves 100 requests), rebuild (the session follows a container the reference CLI
+rebuilt; the workspace folder comes in DCX_TEST_WORKSPACE, the reference CLI in
+DCX_REFERENCE_CLI; a removed container then is a tool error).
 """
 import asyncio
 import base64
 import json
+import os
+import subprocess
 import sys
+import time
+
+import anyio
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -115,6 +125,152 @@ async def tools(session):
     print(json.dumps({"container_id": info["container_id"], "image": info["image"]}))
 
 
+async def contract(session):
+    # seq 1 300000: at most 30,000 characters, head and tail, one marker naming the whole size,
+    # and the whole output in the file the marker names.
+    result, data = await call(session, "run_command", command="seq 1 300000")
+    text = text_of(result)
+    assert len(text) <= 30_000, len(text)
+    assert text.count("[… stdout is 1988895 bytes in all") == 1, text[:300]
+    assert "\n1\n2\n3\n" in text and text.endswith("\n299999\n300000\n"), text[-200:]
+    path = data["stdout_file"]
+    assert path in text, (path, text[:400])
+    result, check = await call(session, "run_command", command=f"seq 1 300000 | cmp - {path} && echo same")
+    assert check["stdout"] == "same\n", check
+    # A cut stream's text also fits in the structured result.
+    assert len(data["stdout"]) <= 30_000, len(data["stdout"])
+
+    # 589 kB with one 0xFF byte (at its end, where the tail shows it): one U+FFFD.
+    result, data = await call(session, "run_command",
+                              command="head -c 589000 /dev/zero | tr '\\0' a; printf '\\377\\n'")
+    text = text_of(result)
+    assert text.count("\ufffd") == 1, text[-300:]
+    assert data["stdout_bytes"] == 589002, data["stdout_bytes"]
+
+    # A 200-frame progress bar with colours: one line.
+    result, data = await call(session, "run_command", command=(
+        "i=0; while [ $i -lt 200 ]; do printf '\\r%3d%% \\033[32m#\\033[0m' $i; i=$((i+1)); done; echo"))
+    assert data["stdout"] == "199% #\n", data["stdout"]
+    result, data = await call(session, "run_command", raw=True, command="printf '\\033[1mb\\033[0m'")
+    assert data["stdout"] == "\x1b[1mb\x1b[0m", data
+
+    result, data = await call(session, "run_command", command="exit 143")
+    assert text_of(result).startswith(
+        "exited with code 143 (the code a death by SIGTERM also gives)"), text_of(result)
+
+    # Non-interactive defaults.
+    result, data = await call(session, "run_command",
+                              command="echo $GIT_EDITOR $EDITOR $VISUAL $GIT_MERGE_AUTOEDIT $NO_COLOR $TERM")
+    # TERM=dumb where the container sets none (crun's test config sets xterm).
+    assert data["stdout"] in (": false false no 1 dumb\n", ": false false no 1 xterm\n"), data
+
+    # A command past yield_ms answers running, with an exec id; one read_output follows it to
+    # the end.
+    started = time.monotonic()
+    result, data = await call(session, "run_command", command="sleep 3; echo done", yield_ms=500)
+    assert data["state"] == "running" and "read_output" in text_of(result), data
+    assert time.monotonic() - started < 2.5, time.monotonic() - started
+    result, out = await call(session, "read_output", exec_id=data["exec_id"], wait_ms=10_000)
+    assert out["done"] and out["exit_code"] == 0 and out["stdout"] == "done\n", out
+    # The same for start_command: a 3 s command needs one read_output.
+    result, data = await call(session, "start_command", command="sleep 3; echo finished")
+    result, out = await call(session, "read_output", exec_id=data["exec_id"], wait_ms=10_000)
+    assert out["done"] and out["stdout"] == "finished\n", out
+
+    # A cancelled call (notifications/cancelled, sent by the SDK when the caller gives up)
+    # stops the command's whole group.
+    with anyio.move_on_after(1.5):
+        await session.call_tool("run_command", {"command": "sleep 1771 & sleep 1772; echo never"})
+    started = time.monotonic()
+    while True:
+        result, data = await call(session, "run_command",
+                                  command="ps -eo args | grep -c '^sleep 177[12]' || true")
+        if data["stdout"] == "0\n":
+            break
+        assert time.monotonic() - started < 10, data
+        await asyncio.sleep(0.1)
+    print(json.dumps({"cancel_gone_after_s": round(time.monotonic() - started, 2)}), file=sys.stderr)
+
+    # A 2 MB heredoc reaches the command whole.
+    body = "".join(f"line {i} it's \"quoted\" $HOME `x`\n" for i in range(60000))
+    assert len(body) > 2_000_000
+    result, data = await call(session, "run_command",
+                              command="cat > /tmp/mcp-big.txt <<'EOF'\n" + body + "EOF\nwc -c < /tmp/mcp-big.txt")
+    assert data["stdout"] == f"{len(body.encode())}\n", (data, text_of(result)[:300])
+
+    # The shell's own messages, with the user's own line numbers.
+    result, data = await call(session, "run_command", command="true\n\nnosuchcmd-here")
+    assert data["exit_code"] == 127, data
+    assert data["stderr"].endswith("line 3: nosuchcmd-here: command not found\n"), data["stderr"]
+    assert "dcx" not in data["stderr"], data["stderr"]
+
+    # A removed working directory is an error naming it, once; container_info says so.
+    await call(session, "run_command", command="mkdir -p /tmp/mcp-gone && cd /tmp/mcp-gone")
+    # Removed by a background command (which leaves the session's state alone).
+    result, data = await call(session, "start_command", command="rmdir /tmp/mcp-gone", cwd="/")
+    result, out = await call(session, "read_output", exec_id=data["exec_id"], wait_ms=10_000)
+    assert out["done"] and out["exit_code"] == 0, out
+    result, info = await call(session, "container_info")
+    assert info["cwd"] == "/tmp/mcp-gone" and info["cwd_removed"] is True, info
+    result, data = await call(session, "run_command", command="echo ran")
+    assert data["exit_code"] == 1 and data["stdout"] == "", data
+    assert "the working directory /tmp/mcp-gone" in data["stderr"], data["stderr"]
+    result, data = await call(session, "run_command", command="echo ran")
+    assert data["stdout"] == "ran\n", data
+
+    # Unknown parameters are refused by name.
+    result = await session.call_tool("run_command", {"command": "true", "tiemout_ms": 5})
+    assert result.is_error and "tiemout_ms" in text_of(result), text_of(result)
+
+
+async def server(session):
+    result, data = await call(session, "start_command",
+                              command="busybox httpd -f -p 127.0.0.1:18080 -h /etc")
+    exec_id = data["exec_id"]
+    result, data = await call(session, "run_command", command=(
+        "n=0; i=0; while [ $i -lt 100 ]; do i=$((i+1)); "
+        "wget -q -O /dev/null http://127.0.0.1:18080/hostname && n=$((n+1)); done; echo $n"))
+    assert data["stdout"] == "100\n", (data, text_of(result))
+    result, out = await call(session, "read_output", exec_id=exec_id, wait_ms=0)
+    assert out["state"] == "running", out
+    print(exec_id)
+
+
+async def rebuild(session):
+    workspace, reference = os.environ["DCX_TEST_WORKSPACE"], os.environ["DCX_REFERENCE_CLI"]
+
+    def up():
+        out = subprocess.run([reference, "up", "--workspace-folder", workspace,
+                              "--remove-existing-container"], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])["containerId"]
+
+    result, data = await call(session, "run_command", command="cd /tmp && export GONE_VAR=1; hostname")
+    old = data["stdout"].strip()
+    new = up()
+    started = time.monotonic()
+    result, data = await call(session, "run_command", command="hostname; pwd; echo ${GONE_VAR-unset}")
+    elapsed = time.monotonic() - started
+    assert not result.is_error, text_of(result)
+    text = text_of(result)
+    assert text.startswith(f"The dev container was rebuilt ({old} is now {new[:12]})"), text
+    assert data["note"].startswith("The dev container was rebuilt"), data
+    assert data["stdout"].startswith(new[:12] + "\n") and data["stdout"].endswith("unset\n"), data
+    print(json.dumps({"followed_after_s": round(elapsed, 2)}), file=sys.stderr)
+    # A file tool follows too.
+    newer = up()
+    result, data = await call(session, "read_file", path="/etc/hostname")
+    assert not result.is_error and newer[:12] in text_of(result), text_of(result)
+    assert text_of(result).startswith("The dev container was rebuilt"), text_of(result)
+    # Removed and not replaced: a tool error naming it, for commands and files alike.
+    subprocess.run(["docker", "rm", "-f", newer], capture_output=True, check=True)
+    for name, arguments in [("run_command", {"command": "true"}),
+                            ("read_file", {"path": "/etc/hostname"})]:
+        result = await session.call_tool(name, arguments)
+        assert result.is_error and "is gone" in text_of(result), (name, text_of(result))
+    print(newer)
+
+
 async def stopped(session):
     for _ in range(2):
         result, _ = await call(session, "run_command", command="true")
@@ -134,7 +290,8 @@ async def main():
         async with ClientSession(read, write) as session:
             init = await session.initialize()
             assert init.server_info.name == "dcx", init.server_info
-            await {"tools": tools, "stopped": stopped, "stdin-close": stdin_close}[scenario](session)
+            await {"tools": tools, "stopped": stopped, "stdin-close": stdin_close,
+                   "contract": contract, "server": server, "rebuild": rebuild}[scenario](session)
 
 
 asyncio.run(main())
