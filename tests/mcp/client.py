@@ -231,6 +231,20 @@ async def server(session):
         "n=0; i=0; while [ $i -lt 100 ]; do i=$((i+1)); "
         "wget -q -O /dev/null http://127.0.0.1:18080/hostname && n=$((n+1)); done; echo $n"))
     assert data["stdout"] == "100\n", (data, text_of(result))
+    # DCX_TEST_ALIVE_S: how long it must keep running and serving (scripts/soak-mcp-server.sh
+    # gives 15 minutes; the test, none).
+    alive = float(os.environ.get("DCX_TEST_ALIVE_S", "0"))
+    started = time.monotonic()
+    while time.monotonic() - started < alive:
+        await asyncio.sleep(min(60, alive))
+        result, out = await call(session, "read_output", exec_id=exec_id, wait_ms=0)
+        assert out["state"] == "running", (round(time.monotonic() - started), out)
+    if alive:
+        result, data = await call(session, "run_command", command=(
+            "n=0; i=0; while [ $i -lt 100 ]; do i=$((i+1)); "
+            "wget -q -O /dev/null http://127.0.0.1:18080/hostname && n=$((n+1)); done; echo $n"))
+        assert data["stdout"] == "100\n", (data, text_of(result))
+        print(json.dumps({"alive_after_s": round(time.monotonic() - started)}), file=sys.stderr)
     result, out = await call(session, "read_output", exec_id=exec_id, wait_ms=0)
     assert out["state"] == "running", out
     print(exec_id)
