@@ -22,7 +22,8 @@
 //!   the engine sends nothing for [`DRAIN`] (time spent waiting on a slow sink does not count), so
 //!   a background child that keeps the output open (`server &`) does not hold the run; that child
 //!   is left running; with a drain limit (the agent's commands), a child that keeps writing is
-//!   read no longer than that after the exit;
+//!   read no longer than that after the exit (not counting time a slow sink made the run wait,
+//!   up to [`DRAIN_LIMIT_CAP`], so that output already on its way is not cut off);
 //! * a sink whose reader has gone away (a broken pipe) ends the run: the connection is closed, the
 //!   process group gets the SIGPIPE a local writer would, and the status is SIGPIPE's;
 //! * [`Control::Signal`] is delivered to the process's whole group (what a terminal's ^C does:
@@ -56,6 +57,8 @@ pub const KILL_GRACE: Duration = Duration::from_secs(2);
 /// Once the process has exited, how long its output may stay silent before the run stops
 /// reading it (a background child holding it open is left running).
 pub const DRAIN: Duration = Duration::from_millis(200);
+/// How much time spent waiting on slow sinks may push a drain limit back.
+pub const DRAIN_LIMIT_CAP: Duration = Duration::from_secs(60);
 /// How long a forwarded signal may take to be delivered before the run gives up on the engine
 /// (a stalled daemon): the caller must be able to end dcx.
 pub const FORWARD_LIMIT: Duration = Duration::from_secs(5);
@@ -191,6 +194,10 @@ pub async fn run(
     // Set once the process has exited while its output is still open; never past `drain_end`.
     let mut drain_until: Option<Instant> = None;
     let mut drain_end: Option<Instant> = None;
+    // When the write in flight was handed to its sink; and the latest the drain limit may be
+    // pushed to by time spent waiting on sinks.
+    let mut write_began = Instant::now();
+    let mut drain_cap: Option<Instant> = None;
     // Forwarded signals not yet delivered, and when the oldest of them must have been.
     let mut forwarding: usize = 0;
     let mut forward_by: Option<Instant> = None;
@@ -223,6 +230,7 @@ pub async fn run(
             Event::ProcessGone => {
                 let now = Instant::now();
                 drain_end = drain_limit.and_then(|limit| now.checked_add(limit));
+                drain_cap = drain_limit.and_then(|limit| now.checked_add(limit + DRAIN_LIMIT_CAP));
                 drain_until = Some(drain_end.map_or(now + DRAIN, |end| end.min(now + DRAIN)));
             }
             Event::Drained => {
@@ -241,6 +249,7 @@ pub async fn run(
                 };
                 // A sink given up on (its write never finished) gets nothing more.
                 if let Some(mut sink) = sinks[index].take() {
+                    write_began = Instant::now();
                     writing = Some(Box::pin(async move {
                         let written = write(&mut sink, &bytes).await;
                         (index, sink, written)
@@ -254,6 +263,12 @@ pub async fn run(
                     // The silence counts from when the sink took the chunk: a sink that made us
                     // wait (a slow reader) must not look like a silent engine.
                     Ok(()) if drain_until.is_some() => {
+                        // Nor must a slow reader cut off output that was already on its way:
+                        // the drain limit does not count the time a sink made us wait (up to
+                        // a cap, so a child that writes for ever still cannot hold the run).
+                        if let (Some(end), Some(cap)) = (drain_end, drain_cap) {
+                            drain_end = Some((end + write_began.elapsed()).min(cap));
+                        }
                         let quiet = Instant::now() + DRAIN;
                         drain_until = Some(drain_end.map_or(quiet, |end| end.min(quiet)));
                     }

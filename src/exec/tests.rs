@@ -359,6 +359,21 @@ async fn a_background_child_that_keeps_writing_holds_the_run_no_longer_than_the_
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_slow_reader_gets_all_the_output_the_process_wrote_before_it_exited() {
+    let mut run = Run::new(&["burst"]);
+    // Ten writes of 100 ms: the whole drain takes 1 s, five times the drain limit.
+    run.drain_limit = Some(Duration::from_millis(200));
+    let buffer = Buffer::default();
+    run.sink = Some(Box::pin(Slow {
+        out: buffer.clone(),
+        nap: None,
+    }));
+    let (finished, _) = run.go().await;
+    assert_eq!(finished, exited(0));
+    assert_eq!(buffer.text(), "0123456789");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_background_child_holding_the_output_does_not_hold_the_run() {
     let started = Instant::now();
     let (finished, run) = Run::new(&["background"]).go().await;
