@@ -227,6 +227,11 @@ async def server(session):
     result, data = await call(session, "start_command",
                               command="busybox httpd -f -p 127.0.0.1:18080 -h /etc")
     exec_id = data["exec_id"]
+    # Until it listens (start_command answers before the server is up).
+    result, data = await call(session, "run_command", command=(
+        "i=0; until wget -q -O /dev/null http://127.0.0.1:18080/hostname 2>/dev/null; do "
+        "i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
+    assert data["exit_code"] == 0, text_of(result)
     result, data = await call(session, "run_command", command=(
         "n=0; i=0; while [ $i -lt 100 ]; do i=$((i+1)); "
         "wget -q -O /dev/null http://127.0.0.1:18080/hostname && n=$((n+1)); done; echo $n"))
