@@ -5,24 +5,40 @@
 
 use crate::harness::{BUSYBOX, CrunContainer, DEBIAN, Subject, TestContainer, dcx, dcx_path};
 
-/// Runs a client scenario against `dcx mcp <flags>`; returns its stdout.
-fn client(scenario: &str, flags: &[&str]) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/client.py");
-    let out = std::process::Command::new("python3")
+/// Runs `scenario` of the Python script `tests/mcp/<script>` against `dcx mcp <flags>`, with
+/// `env` added; its output, whether it passed or not.
+pub fn run_python(
+    script: &str,
+    scenario: &str,
+    flags: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let script = format!("{}/tests/mcp/{script}", env!("CARGO_MANIFEST_DIR"));
+    std::process::Command::new("python3")
         .arg(script)
         .arg(scenario)
         .arg(dcx_path())
         .args(flags)
         .env("XDG_CACHE_HOME", crate::harness::test_cache_home())
+        .envs(env.iter().copied())
         .output()
-        .expect("python3");
+        .expect("python3")
+}
+
+/// The stdout of a scenario that must have passed.
+pub fn passed(scenario: &str, out: &std::process::Output) -> String {
     assert!(
         out.status.success(),
         "{scenario}: {}{} (the Python MCP SDK comes from scripts/setup.sh: pip install mcp)",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a scenario of tests/mcp/client.py against `dcx mcp <flags>`; returns its stdout.
+fn client(scenario: &str, flags: &[&str]) -> String {
+    passed(scenario, &run_python("client.py", scenario, flags, &[]))
 }
 
 #[test]
@@ -98,21 +114,16 @@ fn what_a_model_reads_on_crun_without_the_helper() {
         .unwrap();
     assert!(copied.success());
     let container = CrunContainer::start_writable(&rootfs);
-    let out = std::process::Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/client.py"))
-        .args(["contract", dcx_path()])
-        .args(["--runtime", "crun", "--crun-root", container.root_str()])
-        .args(["--container-id", &container.id])
-        .env("XDG_CACHE_HOME", crate::harness::test_cache_home())
-        .env("DCX_HELPER", "0")
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let flags = [
+        "--runtime",
+        "crun",
+        "--crun-root",
+        container.root_str(),
+        "--container-id",
+        &container.id,
+    ];
+    let out = run_python("client.py", "contract", &flags, &[("DCX_HELPER", "0")]);
+    passed("contract", &out);
 }
 
 /// A web server started with start_command serves 100 requests and keeps running (it has no
@@ -132,22 +143,14 @@ fn a_server_started_by_start_command_serves_and_runs_on() {
 fn a_rebuilt_dev_container_is_followed_and_a_removed_one_is_a_tool_error() {
     let workspace = crate::harness::TestWorkspace::copy("basic");
     workspace.up(&[]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/client.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .args(["rebuild", dcx_path()])
-        .args(["--workspace-folder", workspace.path_str()])
-        .env("XDG_CACHE_HOME", crate::harness::test_cache_home())
-        .env("DCX_TEST_WORKSPACE", workspace.path_str())
-        .env("DCX_REFERENCE_CLI", crate::harness::reference_cli())
-        .output()
-        .expect("python3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    // The containers the scenario made, for the workspace to remove.
-    workspace.adopt(stdout.trim());
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let reference = crate::harness::reference_cli();
+    let env = [
+        ("DCX_TEST_WORKSPACE", workspace.path_str()),
+        ("DCX_REFERENCE_CLI", reference.to_str().unwrap()),
+    ];
+    let flags = ["--workspace-folder", workspace.path_str()];
+    let out = run_python("client.py", "rebuild", &flags, &env);
+    // The container the scenario made last, for the workspace to remove.
+    workspace.adopt(String::from_utf8_lossy(&out.stdout).trim());
+    passed("rebuild", &out);
 }

@@ -3,7 +3,7 @@
 //! annotations, and every structured result checked against its `outputSchema`; and, through
 //! the helper, the session's user's rights (what the user may not touch is refused).
 
-use crate::harness::{CrunContainer, DEBIAN, TestContainer, dcx_path};
+use crate::harness::{CrunContainer, DEBIAN, TestContainer};
 
 /// Runs the scenario `tools` of tests/mcp/files.py against `dcx mcp <flags>` (with `helper:
 /// false`, the in-container helper turned off); returns its stdout.
@@ -12,23 +12,9 @@ fn client(flags: &[&str], helper: bool) -> String {
 }
 
 fn scenario(name: &str, flags: &[&str], helper: bool) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/files.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(name)
-        .arg(dcx_path())
-        .args(flags)
-        .env("XDG_CACHE_HOME", crate::harness::test_cache_home())
-        .env("DCX_HELPER", if helper { "1" } else { "0" })
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}{} (the Python MCP SDK and jsonschema come from scripts/setup.sh)",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let helper = ("DCX_HELPER", if helper { "1" } else { "0" });
+    let out = crate::mcp::run_python("files.py", name, flags, &[helper]);
+    crate::mcp::passed(name, &out)
 }
 
 const EDITED: &str = "def greet():\n    return 'hi'\n\nvalue = 2\nvalue = 2\n";
