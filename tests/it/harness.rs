@@ -730,6 +730,18 @@ pub fn crun_root() -> PathBuf {
 }
 
 impl CrunContainer {
+    /// The dcx flags that select it (`--runtime crun --crun-root R --container-id ID`).
+    pub fn selectors(&self) -> [&str; 6] {
+        [
+            "--runtime",
+            "crun",
+            "--crun-root",
+            self.root_str(),
+            "--container-id",
+            &self.id,
+        ]
+    }
+
     pub fn start(rootfs: &str, annotations: &[&str]) -> Self {
         Self::start_in(crun_root(), rootfs, annotations)
     }

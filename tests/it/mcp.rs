@@ -54,17 +54,7 @@ fn the_tools_on_docker() {
 #[test]
 fn the_tools_on_crun() {
     let container = CrunContainer::start("busybox", &[]);
-    let out = client(
-        "tools",
-        &[
-            "--runtime",
-            "crun",
-            "--crun-root",
-            container.root_str(),
-            "--container-id",
-            &container.id,
-        ],
-    );
+    let out = client("tools", &container.selectors());
     assert!(out.contains(&container.id), "{out}");
 }
 
@@ -103,25 +93,9 @@ fn what_a_model_reads_on_docker() {
 
 #[test]
 fn what_a_model_reads_on_crun_without_the_helper() {
-    // A root filesystem of its own, writable (the scenario writes in /tmp).
-    let dir = tempfile::tempdir().unwrap();
-    let rootfs = dir.path().join("rootfs");
-    let copied = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(crate::harness::test_rootfs("debian"))
-        .arg(&rootfs)
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    let container = CrunContainer::start_writable(&rootfs);
-    let flags = [
-        "--runtime",
-        "crun",
-        "--crun-root",
-        container.root_str(),
-        "--container-id",
-        &container.id,
-    ];
+    // Its /tmp, where the scenario writes, is a tmpfs.
+    let container = CrunContainer::start("debian", &[]);
+    let flags = container.selectors();
     let out = run_python("client.py", "contract", &flags, &[("DCX_HELPER", "0")]);
     passed("contract", &out);
 }

@@ -58,16 +58,6 @@ fn the_file_tools_on_crun() {
     // A read-only root: no helper, the engine's file calls on the container's root as the
     // host sees it (its /tmp is a tmpfs).
     let container = CrunContainer::start("debian", &[]);
-    let out = client(
-        &[
-            "--runtime",
-            "crun",
-            "--crun-root",
-            container.root_str(),
-            "--container-id",
-            &container.id,
-        ],
-        true,
-    );
+    let out = client(&container.selectors(), true);
     assert_eq!(edited(&out), (EDITED.to_owned(), "exec".to_owned()));
 }
