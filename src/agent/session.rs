@@ -153,6 +153,17 @@ impl Session {
         }
     }
 
+    /// Whether file calls act as the session's user: through the helper, or when that user is
+    /// root anyway (without the helper they act with the engine's rights, as `docker cp` does).
+    pub fn files_as_user(&self) -> bool {
+        let user = self.prepared.user.as_str();
+        self.transport == Transport::Helper
+            || user == "root"
+            || user == "0"
+            || user.starts_with("0:")
+            || user.starts_with("root:")
+    }
+
     /// Keeps `note` for the next answer on this session.
     pub fn set_note(&self, note: String) {
         *self.note.lock().unwrap_or_else(|e| e.into_inner()) = Some(note);

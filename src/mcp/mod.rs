@@ -104,6 +104,13 @@ impl DevContainer {
         Ok(created.session_id)
     }
 
+    /// The session's user, when its file calls do not act as that user (no helper).
+    async fn files_not_as_user(&self) -> Option<String> {
+        let id = self.session.lock().await.clone()?;
+        let session = self.service.session(&id).ok()?;
+        (!session.files_as_user()).then(|| session.prepared.user.clone())
+    }
+
     /// The session's note for this answer, once (it moved to a rebuilt container).
     async fn pending_note(&self) -> Option<String> {
         let id = self.session.lock().await.clone()?;
@@ -142,11 +149,28 @@ impl ServerHandler for DevContainer {
         request: rmcp::model::CallToolRequestParams,
         context: rmcp::service::RequestContext<rmcp::RoleServer>,
     ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
+        let file_tool = matches!(
+            &*request.name,
+            "read_file" | "write_file" | "edit_file" | "list_directory"
+        );
         let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
         let response = self.tool_router.call(call).await?;
         let rmcp::model::CallToolResponse::Complete(mut result) = response else {
             return Ok(response);
         };
+        if file_tool
+            && !result.is_error.unwrap_or(false)
+            && let Some(user) = self.files_not_as_user().await
+        {
+            if let Some(ContentBlock::Text(last)) = result.content.last_mut() {
+                last.text.push_str(&format!(
+                    "\n(no in-container helper here: the file tools act with the engine's rights, root, not as {user})"
+                ));
+            }
+            if let Some(serde_json::Value::Object(fields)) = result.structured_content.as_mut() {
+                fields.insert("as_user".to_owned(), serde_json::Value::Bool(false));
+            }
+        }
         if let Some(note) = self.pending_note().await {
             if let Some(ContentBlock::Text(first)) = result.content.first_mut() {
                 first.text = format!("{note}\n{}", first.text);

@@ -128,3 +128,18 @@ fn a_rebuilt_dev_container_is_followed_and_a_removed_one_is_a_tool_error() {
     workspace.adopt(String::from_utf8_lossy(&out.stdout).trim());
     passed("rebuild", &out);
 }
+
+/// Without the in-container helper the file tools act with the engine's rights: the answer says
+/// so when the session's user is not root.
+#[test]
+fn file_tools_without_the_helper_say_whose_rights_they_used() {
+    let container = TestContainer::start(DEBIAN);
+    let flags = ["--container-id", container.id.as_str(), "--user", "vscode"];
+    let out = run_python(
+        "client.py",
+        "no-helper-files",
+        &flags,
+        &[("DCX_HELPER", "0")],
+    );
+    passed("no-helper-files", &out);
+}

@@ -10,7 +10,8 @@ whole output's file, U+FFFD, progress bars, exit wording, yield and wait, cancel
 command, the shell's own error lines, a removed directory), server (a web server started with
 start_command serves 100 requests), rebuild (the session follows a container the reference CLI
 rebuilt; the workspace folder comes in DCX_TEST_WORKSPACE, the reference CLI in
-DCX_REFERENCE_CLI; a removed container then is a tool error).
+DCX_REFERENCE_CLI; a removed container then is a tool error), no-helper-files (without the
+helper, as a user who is not root, the file tools say they used the engine's rights).
 """
 import asyncio
 import base64
@@ -290,6 +291,16 @@ async def rebuild(session):
     print(newer)
 
 
+async def no_helper_files(session):
+    # Without the helper, as a user who is not root: the file tools say whose rights they used.
+    result, data = await call(session, "read_file", path="/etc/hostname")
+    assert not result.is_error, text_of(result)
+    assert "act with the engine's rights, root, not as vscode" in text_of(result), text_of(result)
+    assert data["as_user"] is False, data
+    result, info = await call(session, "container_info")
+    assert info["transport"] == "exec" and info["remote_user"] == "vscode", info
+
+
 async def stopped(session):
     for _ in range(2):
         result, _ = await call(session, "run_command", command="true")
@@ -304,13 +315,15 @@ async def stdin_close(session):
 
 async def main():
     scenario, dcx, flags = sys.argv[1], sys.argv[2], sys.argv[3:]
-    params = StdioServerParameters(command=dcx, args=["mcp", *flags])
+    # The whole environment (DCX_HELPER, XDG_CACHE_HOME), not the SDK's short default list.
+    params = StdioServerParameters(command=dcx, args=["mcp", *flags], env=dict(os.environ))
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
             init = await session.initialize()
             assert init.server_info.name == "dcx", init.server_info
             await {"tools": tools, "stopped": stopped, "stdin-close": stdin_close,
-                   "contract": contract, "server": server, "rebuild": rebuild}[scenario](session)
+                   "contract": contract, "server": server, "rebuild": rebuild,
+                   "no-helper-files": no_helper_files}[scenario](session)
 
 
 asyncio.run(main())

@@ -176,14 +176,17 @@ pub async fn handle(
                 .log
                 .info(&format!("{shown} id={id} ok{summary} {elapsed} ms"));
             let mut value = serde_json::to_value(&reply).unwrap_or_default();
-            // A file call on a session that moved to a rebuilt container says so.
+            // A file call says when it did not act as the session's user, and when the
+            // session moved to a rebuilt container.
             if let (Some(session_id), Value::Object(fields)) = (&noted_session, &mut value)
-                && let Some(note) = service
-                    .session(session_id)
-                    .ok()
-                    .and_then(|session| session.take_note())
+                && let Ok(session) = service.session(session_id)
             {
-                fields.insert("note".to_owned(), Value::String(note));
+                if !session.files_as_user() {
+                    fields.insert("as_user".to_owned(), Value::Bool(false));
+                }
+                if let Some(note) = session.take_note() {
+                    fields.insert("note".to_owned(), Value::String(note));
+                }
             }
             answer_ok(&id, value)
         }
