@@ -527,6 +527,26 @@ impl Engine {
         Ok(self.runtime.stat_path(container, &final_path).await?)
     }
 
+    /// The entries of the folder at `path`, quickly, for shell completion: read through the
+    /// container's root where this host sees it (resolved inside that root, with no archive of
+    /// the whole folder), else by [`Self::list_dir`].
+    pub async fn quick_list(
+        &self,
+        container: &Container,
+        path: &str,
+        limit: usize,
+    ) -> Result<Vec<PathStat>, EngineError> {
+        if let Some(root) = self.runtime.host_root(container) {
+            let folder = path.to_owned();
+            let listed =
+                tokio::task::spawn_blocking(move || Root::container(&root)?.list(&folder)).await;
+            if let Ok(Ok(entries)) = listed {
+                return Ok(entries);
+            }
+        }
+        Ok(self.list_dir(container, path, limit).await?.1)
+    }
+
     /// The entries of the folder at `path` (links followed), at most `limit` of them.
     pub async fn list_dir(
         &self,
