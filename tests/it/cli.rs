@@ -267,3 +267,23 @@ fn a_slow_probe_shows_a_passing_status_line_on_a_terminal_only() {
         .stdout("done\n")
         .stderr("");
 }
+
+/// Help is coloured on a terminal only, and never with `NO_COLOR`.
+#[test]
+fn help_is_coloured_on_a_terminal_unless_no_color() {
+    let on_terminal = |no_color: Option<&str>| {
+        let mut command = Cmd::program("script").env("TERM", "xterm");
+        if let Some(value) = no_color {
+            command = command.env("NO_COLOR", value);
+        }
+        command
+            .args(["-qec", &format!("{} cp -h", dcx_path()), "/dev/null"])
+            .run()
+            .code(0)
+            .stdout_text()
+    };
+    assert!(on_terminal(None).contains("\u{1b}["));
+    assert!(!on_terminal(Some("1")).contains("\u{1b}["));
+    let piped = dcx().args(["cp", "-h"]).run().code(0).stdout_text();
+    assert!(!piped.contains('\u{1b}') && piped.contains("Usage: dcx cp"));
+}
