@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::harness::{Cmd, DEBIAN, TestContainer, TestWorkspace, dcx, dcx_path, docker};
 
 fn reference_path() -> PathBuf {
-    PathBuf::from(std::env::var("DCX_REFERENCE_CLI").expect("DCX_REFERENCE_CLI (scripts/setup.sh)"))
+    PathBuf::from(crate::harness::setting("DCX_REFERENCE_CLI"))
 }
 
 /// A folder holding `devcontainer`, a link to dcx.
