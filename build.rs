@@ -4,6 +4,9 @@
 //! `+crt-static` (Debian's libc.a; no download); aarch64: musl linked by rust-lld, when its
 //! target is installed. A helper that cannot be built is left out with a warning: dcx then runs
 //! those containers' commands by plain engine exec. `DCX_HELPER_BUILD=0` builds none.
+//!
+//! It also sets `DCX_VERSION`, what `dcx --version` prints: the package version, followed by
+//! the commit and its date when built from a git checkout (`0.1.0 (1a2b3c4 2026-12-06)`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -76,12 +79,52 @@ fn build(root: &Path, target_dir: &Path, target: &str, flags: &str) -> Result<Pa
     }
 }
 
+/// `git` in the crate's folder, its trimmed stdout when it succeeds.
+fn git(root: &Path, args: &[&str]) -> Option<String> {
+    let out = Command::new("git")
+        .current_dir(root)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|out| out.status.success())?;
+    let text = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+/// The version `dcx --version` prints, and a rebuild when the checked-out commit changes.
+fn version(root: &Path) {
+    let package = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
+    let commit = git(root, &["rev-parse", "--short=7", "HEAD"]);
+    let date = git(root, &["log", "-1", "--format=%cs", "HEAD"]);
+    let version = match (commit, date) {
+        (Some(commit), Some(date)) => format!("{package} ({commit} {date})"),
+        (Some(commit), None) => format!("{package} ({commit})"),
+        _ => package,
+    };
+    println!("cargo::rustc-env=DCX_VERSION={version}");
+    // HEAD moves when a branch is checked out; the branch's ref when a commit is made on it
+    // (a loose ref, else the packed ones).
+    let mut watched = vec!["HEAD".to_owned(), "packed-refs".to_owned()];
+    watched.extend(git(root, &["symbolic-ref", "-q", "HEAD"]));
+    for name in watched {
+        // (A path that does not exist would make cargo rerun this on every build.)
+        let path = git(
+            root,
+            &["rev-parse", "--path-format=absolute", "--git-path", &name],
+        );
+        if let Some(path) = path.filter(|path| Path::new(path).exists()) {
+            println!("cargo::rerun-if-changed={path}");
+        }
+    }
+}
+
 fn main() {
     println!("cargo::rerun-if-changed=helper/src");
     println!("cargo::rerun-if-changed=helper/Cargo.toml");
     println!("cargo::rerun-if-env-changed=DCX_HELPER_BUILD");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default());
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
+    version(&root);
     let target_dir = root.join("target").join("helper");
     let mut carried: Vec<(String, PathBuf)> = Vec::new();
     if std::env::var("DCX_HELPER_BUILD").as_deref() != Ok("0") {

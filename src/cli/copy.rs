@@ -4,6 +4,7 @@
 //! `dcx exec`; no environment is probed). Parses the two sides, wires `-` to fd 0 or fd 1, and
 //! reports what was copied on stderr, as docker cp does.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use super::args::CpArgs;
@@ -22,17 +23,23 @@ enum Side {
     Stream,
 }
 
-fn side(text: &str, cwd: &Path) -> Side {
-    match text {
-        "-" => Side::Stream,
-        _ => match text.strip_prefix(':') {
-            Some(path) => Side::Container(if path.is_empty() {
-                "/".into()
-            } else {
-                path.into()
-            }),
-            None => Side::Host(cwd.join(text)),
+/// A side as written: `-`, `:PATH` (in the container: UTF-8, as the engine's API takes it) or
+/// a host path (any bytes, as the host's file names are).
+fn side(name: &str, text: &OsStr, cwd: &Path) -> Result<Side, UsageError> {
+    use std::os::unix::ffi::OsStrExt;
+    if text == "-" {
+        return Ok(Side::Stream);
+    }
+    match text.as_bytes().strip_prefix(b":") {
+        Some(path) => match std::str::from_utf8(path) {
+            Ok("") => Ok(Side::Container("/".into())),
+            Ok(path) => Ok(Side::Container(path.into())),
+            Err(_) => Err(UsageError::exact(format!(
+                "{name} names a container path that is not UTF-8: {}",
+                text.to_string_lossy()
+            ))),
         },
+        None => Ok(Side::Host(cwd.join(text))),
     }
 }
 
@@ -44,7 +51,7 @@ enum Direction {
 }
 
 /// The two sides, one of them the container.
-fn sides(src: &str, dst: &str, cwd: &Path) -> Result<Direction, UsageError> {
+fn sides(src: &OsStr, dst: &OsStr, cwd: &Path) -> Result<Direction, UsageError> {
     // An empty path names nothing (joined to the current directory, it would name that).
     for (name, text) in [("SRC", src), ("DST", dst)] {
         if text.is_empty() {
@@ -53,7 +60,7 @@ fn sides(src: &str, dst: &str, cwd: &Path) -> Result<Direction, UsageError> {
             )));
         }
     }
-    match (side(src, cwd), side(dst, cwd)) {
+    match (side("SRC", src, cwd)?, side("DST", dst, cwd)?) {
         (Side::Container(src), dst @ (Side::Host(_) | Side::Stream)) => {
             Ok(Direction::Out(src, dst))
         }
@@ -158,6 +165,7 @@ mod tests {
     #[test]
     fn sides_follow_docker_cp_with_a_leading_colon() {
         let cwd = Path::new("/home/me");
+        let sides = |src: &str, dst: &str, cwd: &Path| sides(src.as_ref(), dst.as_ref(), cwd);
         assert_eq!(
             sides("./a", ":/tmp/", cwd).unwrap(),
             Direction::In(Side::Host(PathBuf::from("/home/me/./a")), "/tmp/".into())
@@ -185,6 +193,18 @@ mod tests {
             sides(":/etc/hosts", "", cwd).unwrap_err().to_string(),
             "DST is empty: give a host path, :PATH in the container, or -."
         );
+    }
+
+    #[test]
+    fn a_host_path_may_be_any_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let name = OsStr::from_bytes(b"caf\xe9.txt");
+        assert_eq!(
+            super::sides(name, ":/tmp/".as_ref(), Path::new("/w")).unwrap(),
+            Direction::In(Side::Host(Path::new("/w").join(name)), "/tmp/".into())
+        );
+        let inside = OsStr::from_bytes(b":/tmp/caf\xe9");
+        assert!(super::sides(inside, "x".as_ref(), Path::new("/w")).is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! ([`Error`]). The work itself is the engine's ([`crate::engine`]).
 
 pub mod args;
+mod complete;
 mod copy;
 mod dropin;
 mod error;
@@ -30,6 +31,22 @@ use crate::log::{Format, Level, Log};
 /// Runs dcx with the given argv (program name first) and returns the process exit code.
 pub fn run(argv: impl IntoIterator<Item = OsString>) -> u8 {
     let argv: Vec<OsString> = argv.into_iter().collect();
+    if std::env::var_os(complete::VARIABLE).is_some_and(|shell| !shell.is_empty() && shell != "0") {
+        // A completion script asking for candidates: answer on stdout, and nothing else.
+        let cwd = std::env::current_dir().ok();
+        let asked =
+            clap_complete::CompleteEnv::with_factory(<args::Cli as clap::CommandFactory>::command)
+                .var(complete::VARIABLE)
+                .try_complete(argv.clone(), cwd.as_deref());
+        match asked {
+            Ok(true) => return 0,
+            Ok(false) => {}
+            Err(err) => {
+                stderr_log(Level::Info, Format::Text).error(&err.to_string());
+                return 1;
+            }
+        }
+    }
     if dropin::invoked_as_devcontainer(&argv) && argv.get(1).is_none_or(|word| word != "exec") {
         let log = stderr_log(Level::Info, Format::Text);
         let failure = dropin::pass_through(&argv);
@@ -42,7 +59,7 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> u8 {
     let parsed = match args::parse(argv) {
         Ok(parsed) => parsed,
         Err(ParseOutcome::Print(text)) => {
-            stdio::print(&text);
+            stdio::print(&styled(&text));
             return 0;
         }
         Err(ParseOutcome::Usage(err)) => {
@@ -54,33 +71,111 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> u8 {
         args::Command::Serve(serve_args) => serve(serve_args),
         args::Command::Mcp(mcp_args) => mcp(mcp_args),
         args::Command::Logs(logs_args) => observe::logs(logs_args),
-        args::Command::Top(target) => observe::top(target),
+        args::Command::Top(top_args) => observe::top(top_args.target),
         args::Command::Cp(cp_args) => copy::command(cp_args),
-        args::Command::Completions { shell } => {
+        args::Command::Completions(completions) => {
             let mut script = Vec::new();
-            clap_complete::generate(
-                shell,
-                &mut <args::Cli as clap::CommandFactory>::command(),
-                "dcx",
-                &mut script,
-            );
-            stdio::print(&String::from_utf8_lossy(&script));
-            0
-        }
-        args::Command::Man => {
-            let mut page = Vec::new();
-            let rendered = clap_mangen::Man::new(<args::Cli as clap::CommandFactory>::command())
-                .render(&mut page);
-            match rendered {
-                Ok(()) => {
-                    stdio::print(&String::from_utf8_lossy(&page));
+            let shells = clap_complete::env::Shells::builtins();
+            let written = shells
+                .completer(&completions.shell.to_string())
+                .map(|shell| {
+                    shell.write_registration(complete::VARIABLE, "dcx", "dcx", "dcx", &mut script)
+                });
+            match written {
+                Some(Ok(())) => {
+                    stdio::print(&String::from_utf8_lossy(&script));
                     0
                 }
-                Err(err) => {
-                    stderr_log(Level::Info, Format::Text).error(&err.to_string());
-                    1
-                }
+                Some(Err(err)) => report(
+                    &stderr_log(Level::Info, Format::Text),
+                    &Error::Io(err),
+                    None,
+                ),
+                None => report(
+                    &stderr_log(Level::Info, Format::Text),
+                    &UsageError::exact(format!("no completion script for {}", completions.shell))
+                        .into(),
+                    None,
+                ),
             }
+        }
+        args::Command::Man(man_args) => man(&man_args),
+    }
+}
+
+/// Help text as the terminal shows it: clap's styles on a terminal, plain text elsewhere and
+/// whenever `NO_COLOR` is set (to anything but an empty string).
+fn styled(text: &clap::builder::StyledStr) -> String {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+    let dumb = std::env::var_os("TERM").is_some_and(|term| term == "dumb");
+    if !no_color && !dumb && std::io::stdout().is_terminal() {
+        text.ansi().to_string()
+    } else {
+        text.to_string()
+    }
+}
+
+/// The man pages: dcx's own, each subcommand's (named `dcx-SUBCOMMAND`), with every option.
+pub fn man_pages() -> Vec<(String, clap_mangen::Man)> {
+    let mut definition =
+        <args::Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
+    definition.build();
+    let mut pages = vec![("dcx".to_owned(), clap_mangen::Man::new(definition.clone()))];
+    for sub in definition
+        .get_subcommands()
+        .filter(|sub| !sub.is_hide_set())
+    {
+        let name = format!("dcx-{}", sub.get_name());
+        let page = sub
+            .clone()
+            .display_name(name.clone())
+            .bin_name(format!("dcx {}", sub.get_name()));
+        pages.push((name, clap_mangen::Man::new(page)));
+    }
+    pages
+}
+
+/// `dcx man`.
+fn man(man_args: &args::ManArgs) -> u8 {
+    let log = stderr_log(Level::Info, Format::Text);
+    let pages = man_pages();
+    if let Some(dir) = &man_args.dir {
+        for (name, page) in &pages {
+            let path = dir.join(format!("{name}.1"));
+            let mut text = Vec::new();
+            if let Err(err) = page
+                .render(&mut text)
+                .and_then(|()| std::fs::write(&path, text))
+            {
+                log.error(&format!("cannot write {}: {err}", path.display()));
+                return 1;
+            }
+        }
+        return 0;
+    }
+    let wanted = match &man_args.subcommand {
+        Some(sub) => format!("dcx-{sub}"),
+        None => "dcx".to_owned(),
+    };
+    let Some((_, page)) = pages.iter().find(|(name, _)| *name == wanted) else {
+        let known: Vec<&str> = pages.iter().skip(1).map(|(name, _)| &name[4..]).collect();
+        let err = UsageError::exact(format!(
+            "no man page for '{}': the subcommands are {}",
+            man_args.subcommand.as_deref().unwrap_or_default(),
+            known.join(", ")
+        ));
+        return report(&log, &err.into(), None);
+    };
+    let mut text = Vec::new();
+    match page.render(&mut text) {
+        Ok(()) => {
+            stdio::print(&String::from_utf8_lossy(&text));
+            0
+        }
+        Err(err) => {
+            log.error(&err.to_string());
+            1
         }
     }
 }

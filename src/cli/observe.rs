@@ -7,10 +7,10 @@ use std::io::Write;
 
 use futures_util::StreamExt;
 
-use super::args::{LogsArgs, TargetArgs};
+use super::args::{LogsArgs, RuntimeKind, Tail, TargetArgs};
 use super::error::Error;
 use super::request::target_request;
-use super::{report, stderr_log, stdio};
+use super::{UsageError, report, stderr_log, stdio};
 use crate::engine::{Chunk, Engine, EngineSettings, LogOptions, PrepareRequest};
 use crate::log::{Format, Level, Log};
 
@@ -63,7 +63,10 @@ pub(super) fn top(target: TargetArgs) -> u8 {
                 };
                 table.push_str(&format!(
                     "{:<width$}  {:>7}  {:<8}  {}\n",
-                    process.user, process.pid, state, process.command
+                    process.user,
+                    process.pid,
+                    state,
+                    one_line(&process.command)
                 ));
             }
             stdio::print(&table);
@@ -73,21 +76,35 @@ pub(super) fn top(target: TargetArgs) -> u8 {
     finish(&log, outcome)
 }
 
+/// A process's command line as one table cell: every control character (the newlines of a
+/// multi-line `sh -c` script, tabs) becomes a space, as `ps` and `docker top` show it.
+fn one_line(command: &str) -> String {
+    command
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// `dcx logs`.
 pub(super) fn logs(args: LogsArgs) -> u8 {
     let log = stderr_log(Level::Info, Format::Text);
-    let since = args.since.map(|ago| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        i64::try_from(now.saturating_sub(ago).as_secs()).unwrap_or(i64::MAX)
-    });
+    let now = std::time::SystemTime::now();
     let options = LogOptions {
         follow: args.follow,
-        tail: args.tail,
-        since,
+        tail: match args.tail {
+            None | Some(Tail::All) => None,
+            Some(Tail::Lines(lines)) => Some(lines),
+        },
+        since: args.since.map(|time| time.at(now)),
+        until: args.until.map(|time| time.at(now)),
         timestamps: args.timestamps,
     };
+    if options.until.is_some() && args.target.runtime == RuntimeKind::Crun {
+        let err = UsageError::exact(
+            "crun keeps no timestamps of a container's output: --until needs Docker.",
+        );
+        return report(&log, &err.into(), None);
+    }
     let outcome = request(args.target).and_then(|(settings, request)| {
         block_on(async {
             let engine = Engine::connect(&settings, log.clone()).await?;
@@ -112,4 +129,15 @@ pub(super) fn logs(args: LogsArgs) -> u8 {
 fn write(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
     out.write_all(bytes)?;
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_multi_line_command_is_one_table_line() {
+        assert_eq!(
+            super::one_line("sh -c set -e\nwhile true; do\n\tsleep 1\ndone"),
+            "sh -c set -e while true; do  sleep 1 done"
+        );
+    }
 }

@@ -193,7 +193,7 @@ mod tests {
 
     fn target_of(words: &[&str]) -> TargetSpec {
         match parsed(words) {
-            args::Command::Top(target) => target_spec(target),
+            args::Command::Top(top) => target_spec(top.target),
             args::Command::Logs(logs) => target_spec(logs.target),
             args::Command::Cp(cp) => target_spec(cp.target),
             args::Command::Mcp(mcp) => target_spec(mcp.target),
@@ -316,7 +316,7 @@ mod tests {
         std::fs::create_dir(&below).unwrap();
         let shown = |words: &[&str], cwd: &Path| {
             let target = match parsed(words) {
-                args::Command::Top(target) => target,
+                args::Command::Top(top) => top.target,
                 other => panic!("{other:?}"),
             };
             let err = target_request(target, cwd).unwrap_err();
@@ -341,7 +341,7 @@ mod tests {
         // The current directory's config is the selection.
         let (_, prepare) = target_request(
             match parsed(&["dcx", "top"]) {
-                args::Command::Top(target) => target,
+                args::Command::Top(top) => top.target,
                 other => panic!("{other:?}"),
             },
             dir.path(),

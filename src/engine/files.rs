@@ -249,10 +249,16 @@ impl Engine {
                     _ => src,
                 };
                 let meta = std::fs::symlink_metadata(&src).map_err(|err| host_error(&src, &err))?;
+                // The host's name as it is (any bytes: docker cp keeps them).
                 let src_name = if contents {
-                    String::new()
+                    std::ffi::OsString::new()
                 } else {
-                    host_name(&src)?
+                    src.file_name()
+                        .map(std::ffi::OsStr::to_os_string)
+                        .ok_or_else(|| FileError::Host {
+                            path: src.display().to_string(),
+                            reason: "it names no file".to_owned(),
+                        })?
                 };
                 let (dir, name) = match found {
                     Some(stat) if stat.kind == FileKind::Directory => (followed, src_name),
@@ -263,7 +269,10 @@ impl Engine {
                         }
                         .into());
                     }
-                    Some(_) => split(&followed),
+                    Some(_) => {
+                        let (dir, name) = split(&followed);
+                        (dir, name.into())
+                    }
                     None => {
                         if wants_folder && !meta.is_dir() {
                             return Err(FileError::NoSuchDirectory(dst).into());
@@ -271,7 +280,7 @@ impl Engine {
                         let (parent, name) = split(&followed);
                         match self.follow(container, &parent).await? {
                             (parent, Some(stat)) if stat.kind == FileKind::Directory => {
-                                (parent, name)
+                                (parent, name.into())
                             }
                             _ => return Err(FileError::NoSuchDirectory(parent).into()),
                         }
@@ -527,6 +536,26 @@ impl Engine {
         Ok(self.runtime.stat_path(container, &final_path).await?)
     }
 
+    /// The entries of the folder at `path`, quickly, for shell completion: read through the
+    /// container's root where this host sees it (resolved inside that root, with no archive of
+    /// the whole folder), else by [`Self::list_dir`].
+    pub async fn quick_list(
+        &self,
+        container: &Container,
+        path: &str,
+        limit: usize,
+    ) -> Result<Vec<PathStat>, EngineError> {
+        if let Some(root) = self.runtime.host_root(container) {
+            let folder = path.to_owned();
+            let listed =
+                tokio::task::spawn_blocking(move || Root::container(&root)?.list(&folder)).await;
+            if let Ok(Ok(entries)) = listed {
+                return Ok(entries);
+            }
+        }
+        Ok(self.list_dir(container, path, limit).await?.1)
+    }
+
     /// The entries of the folder at `path` (links followed), at most `limit` of them.
     pub async fn list_dir(
         &self,
@@ -622,21 +651,37 @@ fn host_name(path: &Path) -> Result<String, FileError> {
 }
 
 /// A tar of the host path `src` (its contents with `contents`), its top entry named `name`.
-fn pack_host(src: &Path, contents: bool, name: String) -> Result<ArchiveStream, EngineError> {
-    let (root_dir, path) = if contents {
-        (src.to_path_buf(), ".".to_owned())
-    } else {
-        let parent = src
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        (parent.to_path_buf(), host_name(src)?)
-    };
-    let root = Root::beneath(&root_dir).map_err(|err| host_error(src, &err))?;
+/// Host names are bytes, kept as they are.
+fn pack_host(
+    src: &Path,
+    contents: bool,
+    name: std::ffi::OsString,
+) -> Result<ArchiveStream, EngineError> {
     let shown = src.display().to_string();
+    let failed =
+        move |err: std::io::Error| RuntimeError::Unsupported(format!("Cannot copy {shown}: {err}"));
+    if contents {
+        let root = Root::beneath(src).map_err(|err| host_error(src, &err))?;
+        return Ok(bridge::writer(
+            move |out| root.pack(".", &name.to_string_lossy(), out),
+            failed,
+        ));
+    }
+    let parent = src
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let top = src
+        .file_name()
+        .map(std::ffi::OsStr::to_os_string)
+        .ok_or_else(|| FileError::Host {
+            path: src.display().to_string(),
+            reason: "it names no file".to_owned(),
+        })?;
+    let root = Root::beneath(parent).map_err(|err| host_error(src, &err))?;
     Ok(bridge::writer(
-        move |out| root.pack(&path, &name, out),
-        move |err| RuntimeError::Unsupported(format!("Cannot copy {shown}: {err}")),
+        move |out| root.pack_top(&top, Path::new(&name), out),
+        failed,
     ))
 }
 

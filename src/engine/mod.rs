@@ -35,7 +35,7 @@ pub use crate::exec::{Control, End, ExecIo, Finished, Input, KILL_GRACE, Output}
 pub use crate::runtime::docker::DockerEnv;
 pub use crate::runtime::helper::Unplaced;
 pub use crate::runtime::{
-    Chunk, Container, ExitStatus, HandOver, LogOptions, ProcessInfo, TermSize, signal_name,
+    Chunk, Container, ExitStatus, HandOver, Listed, LogOptions, ProcessInfo, TermSize, signal_name,
 };
 pub use crate::runtime::{FileKind, Owner, PathStat};
 pub use error::{EngineError, ErrorKind};
@@ -219,6 +219,11 @@ impl Engine {
     /// environment probed (for `logs` and `top`).
     pub async fn locate(&self, request: &PrepareRequest) -> Result<Container, EngineError> {
         prepare::locate(self.runtime.as_ref(), request).await
+    }
+
+    /// The running containers, for shell completion (none where the engine cannot list them).
+    pub async fn running(&self) -> Result<Vec<Listed>, EngineError> {
+        Ok(self.runtime.running().await?)
     }
 
     /// The container's processes.

@@ -177,6 +177,12 @@ pub trait Runtime: Send + Sync {
     /// Starts a process in a running container, attached to its stdio.
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError>;
 
+    /// The running containers (id, name, labels), for shell completion; none where the engine
+    /// cannot list them.
+    async fn running(&self) -> Result<Vec<Listed>, RuntimeError> {
+        Ok(Vec::new())
+    }
+
     /// The container's processes.
     async fn top(&self, _container: &Container) -> Result<Vec<ProcessInfo>, RuntimeError> {
         Err(RuntimeError::Unsupported(format!(
@@ -305,6 +311,14 @@ impl ProcessInfo {
     }
 }
 
+/// A running container as an engine lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listed {
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
 /// What of a container's own output `dcx logs` wants.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogOptions {
@@ -314,6 +328,8 @@ pub struct LogOptions {
     pub tail: Option<u64>,
     /// Only output since this Unix time (seconds).
     pub since: Option<i64>,
+    /// Only output before this Unix time (seconds).
+    pub until: Option<i64>,
     /// Each line led by its RFC 3339 time.
     pub timestamps: bool,
 }

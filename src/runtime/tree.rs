@@ -222,6 +222,26 @@ impl Root {
         builder.into_inner()?.flush()
     }
 
+    /// Writes a tar of the entry `name` directly in the root (a host file name, any bytes), its
+    /// top entry named `as_name` (any bytes too, as docker cp keeps them).
+    pub fn pack_top(
+        &self,
+        name: &std::ffi::OsStr,
+        as_name: &Path,
+        out: impl Write,
+    ) -> io::Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        let name = name.as_bytes();
+        if name.is_empty() || name.contains(&b'/') || matches!(name, b"." | b"..") {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        let parent = self.resolve("", OFlags::PATH | OFlags::DIRECTORY)?;
+        let stat = statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW)?;
+        let mut builder = tar::Builder::new(out);
+        pack_entry(&mut builder, &parent, name, &stat, as_name)?;
+        builder.into_inner()?.flush()
+    }
+
     /// Extracts the tar `input` into the existing folder `dir`. With `owner`, everything written
     /// is owned by it (else by the caller). `rename_top` replaces the first component of every
     /// entry (`""` drops it). Existing files are replaced; a folder is never replaced by a file

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::harness::{Cmd, DEBIAN, TestContainer, TestWorkspace, dcx, dcx_path, docker};
 
 fn reference_path() -> PathBuf {
-    PathBuf::from(std::env::var("DCX_REFERENCE_CLI").expect("DCX_REFERENCE_CLI (scripts/setup.sh)"))
+    PathBuf::from(crate::harness::setting("DCX_REFERENCE_CLI"))
 }
 
 /// A folder holding `devcontainer`, a link to dcx.
@@ -100,9 +100,10 @@ fn completions_and_the_man_page_are_produced_and_parse() {
     for shell in ["bash", "zsh", "fish", "powershell"] {
         let out = dcx().args(["completions", shell]).run().code(0).stderr("");
         let script = out.stdout_text();
+        // The script asks dcx itself for candidates as the user types.
         assert!(
-            script.contains("dcx") && script.contains("workspace-folder"),
-            "{shell}"
+            script.contains("dcx") && script.contains("COMPLETE"),
+            "{shell}: {script}"
         );
         let file = dir.path().join(format!("dcx.{shell}"));
         std::fs::write(&file, &script).unwrap();
@@ -124,17 +125,82 @@ fn completions_and_the_man_page_are_produced_and_parse() {
                 .stderr("");
         }
     }
-    let page = dcx().args(["man"]).run().code(0).stdout_text();
-    let file = dir.path().join("dcx.1");
-    std::fs::write(&file, page).unwrap();
-    let shown = Cmd::program("man")
-        .args(["-l", file.to_str().unwrap()])
-        .env("MANWIDTH", "100")
-        .env("MANPAGER", "cat")
+    // One page per subcommand, each with every option of its own.
+    let pages = dir.path().join("man");
+    std::fs::create_dir(&pages).unwrap();
+    dcx()
+        .args(["man", "--dir", pages.to_str().unwrap()])
         .run()
         .code(0);
-    let text = shown.stdout_text();
-    assert!(text.contains("dcx") && text.contains("exec"), "{text}");
+    for (page, option) in [
+        ("dcx.1", "exec"),
+        ("dcx-exec.1", "terminal-columns"),
+        ("dcx-cp.1", "quiet"),
+        ("dcx-logs.1", "until"),
+        ("dcx-serve.1", "max-sessions"),
+        ("dcx-top.1", "container-id"),
+    ] {
+        let file = pages.join(page);
+        assert!(file.exists(), "{page}");
+        let shown = Cmd::program("man")
+            .args(["-l", file.to_str().unwrap()])
+            .env("MANWIDTH", "80")
+            .env("MANPAGER", "cat")
+            .run()
+            .code(0);
+        let text = shown.stdout_text();
+        assert!(text.contains(option), "{page}: {text}");
+    }
+    let page = dcx().args(["man", "exec"]).run().code(0).stdout_text();
+    // (roff writes a hyphen as `\-`.)
+    assert!(
+        page.contains(r"remote\-env") && page.contains(r"\-\-timeout"),
+        "{page}"
+    );
+    dcx().args(["man", "nope"]).run().code(1);
+}
+
+/// What a shell's completion script asks dcx for: the candidates for the word under the
+/// cursor (fish's form: one per line, a tab before the description).
+fn completions(words: &[&str]) -> Vec<String> {
+    let mut args = vec!["--"];
+    args.extend_from_slice(words);
+    dcx()
+        .env("COMPLETE", "fish")
+        .args(args)
+        .run()
+        .code(0)
+        .stdout_text()
+        .lines()
+        .map(|line| line.split('\t').next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn completions_name_running_containers_their_labels_and_paths() {
+    let c = TestContainer::start_with(DEBIAN, &["--label", "dcx.completion-key=1"]);
+    let names = completions(&["dcx", "exec", "--container-id", ""]);
+    assert!(names.contains(&c.name), "{names:?}");
+    assert!(names.contains(&c.id[..12].to_owned()), "{names:?}");
+    let prefix = &c.name[..c.name.len() - 1];
+    let names = completions(&["dcx", "cp", "--container-id", prefix]);
+    assert!(names.contains(&c.name), "{names:?}");
+    let keys = completions(&["dcx", "logs", "--id-label", "dcx.comp"]);
+    assert_eq!(keys, ["dcx.completion-key="]);
+    let paths = completions(&["dcx", "cp", "--container-id", &c.id, ":/et"]);
+    assert_eq!(paths, [":/etc/"]);
+    let paths = completions(&["dcx", "cp", "--container-id", &c.id, ":/etc/os-rel"]);
+    assert_eq!(paths, [":/etc/os-release"]);
+    // A daemon that is not there: no candidates, and no wait.
+    let started = std::time::Instant::now();
+    let out = dcx()
+        .env("COMPLETE", "fish")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["--", "dcx", "exec", "--container-id", ""])
+        .run()
+        .code(0);
+    assert_eq!(out.stdout_text(), "");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
 
 #[test]
@@ -200,4 +266,24 @@ fn a_slow_probe_shows_a_passing_status_line_on_a_terminal_only() {
         .code(0)
         .stdout("done\n")
         .stderr("");
+}
+
+/// Help is coloured on a terminal only, and never with `NO_COLOR`.
+#[test]
+fn help_is_coloured_on_a_terminal_unless_no_color() {
+    let on_terminal = |no_color: Option<&str>| {
+        let mut command = Cmd::program("script").env("TERM", "xterm");
+        if let Some(value) = no_color {
+            command = command.env("NO_COLOR", value);
+        }
+        command
+            .args(["-qec", &format!("{} cp -h", dcx_path()), "/dev/null"])
+            .run()
+            .code(0)
+            .stdout_text()
+    };
+    assert!(on_terminal(None).contains("\u{1b}["));
+    assert!(!on_terminal(Some("1")).contains("\u{1b}["));
+    let piped = dcx().args(["cp", "-h"]).run().code(0).stdout_text();
+    assert!(!piped.contains('\u{1b}') && piped.contains("Usage: dcx cp"));
 }

@@ -11,13 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{BUSYBOX, Cmd, TestContainer, dcx};
-
-fn setting(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run `bash scripts/setup.sh` and source /var/cache/dcx/env")
-    })
-}
+use crate::harness::{BUSYBOX, Cmd, TestContainer, dcx, setting};
 
 /// `docker` (or `podman`) with these variables; its stdout, asserting success.
 fn cli(program: &str, env: &[(&str, String)], args: &[&str]) -> String {

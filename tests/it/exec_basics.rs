@@ -137,7 +137,7 @@ fn docker_host_is_honoured_for_unix_and_tcp() {
         .code(0)
         .stdout("unix\n");
     c.dcx(["sh", "-c", "cat; exit 5"])
-        .env("DOCKER_HOST", "tcp://127.0.0.1:2375")
+        .env("DOCKER_HOST", &crate::harness::setting("DCX_TCP_HOST"))
         .stdin("over tcp\n")
         .run()
         .code(5)

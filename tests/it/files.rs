@@ -308,6 +308,31 @@ fn crun_cp_gives_files_to_the_user_and_streams_tar() {
     ownership_and_streams(&Target::crun());
 }
 
+/// A host file name that is not UTF-8 is copied as docker cp copies it: its bytes kept.
+#[test]
+fn docker_cp_keeps_a_host_name_that_is_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let c = TestContainer::start(DEBIAN);
+    let dir = tempfile::tempdir().unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    std::fs::write(dir.path().join(name), "bytes\n").unwrap();
+    dcx()
+        .current_dir(dir.path())
+        .args(["cp", "--container-id", &c.id])
+        .arg(name)
+        .arg(":/tmp/")
+        .run()
+        .code(0);
+    // The name's bytes in the container, as hex.
+    let shown = c.sh("for f in /tmp/caf*; do printf %s \"$f\" | od -An -tx1; cat \"$f\"; done");
+    assert_eq!(
+        shown.split_whitespace().collect::<Vec<_>>(),
+        [
+            "2f", "74", "6d", "70", "2f", "63", "61", "66", "e9", "bytes"
+        ]
+    );
+}
+
 /// The peak RSS (KiB) of `dcx cp <args>`, measured by /usr/bin/time.
 fn peak_rss(target: &Target, args: &[&str]) -> u64 {
     let out = Cmd::program("/usr/bin/time")

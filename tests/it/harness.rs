@@ -173,6 +173,23 @@ pub fn dcx_path() -> &'static str {
     env!("CARGO_BIN_EXE_dcx")
 }
 
+/// A setting scripts/setup.sh wrote to its env file (`$DCX_CACHE/env`, default
+/// `/var/cache/dcx/env`): from the environment when the file was sourced, else read from the
+/// file itself. Endpoints and their ports are never assumed: setup chooses them.
+pub fn setting(name: &str) -> String {
+    if let Ok(value) = std::env::var(name) {
+        return value;
+    }
+    let cache = std::env::var("DCX_CACHE").unwrap_or_else(|_| "/var/cache/dcx".into());
+    let file = Path::new(&cache).join("env");
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    let prefix = format!("export {name}=");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("{name} is not set nor in {}; {SETUP_HINT}", file.display()))
+}
+
 /// The reference CLI (`DCX_REFERENCE_CLI`, else where scripts/setup.sh installs it).
 /// Where the reference CLI is (`DCX_REFERENCE_CLI`, else setup's place).
 pub fn reference_cli() -> PathBuf {

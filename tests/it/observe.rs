@@ -58,6 +58,32 @@ fn docker_logs_tail_streams_and_follow() {
         line.ends_with(" line5\n") && line.starts_with("20"),
         "{line}"
     );
+    // docker's forms: every line, and times as RFC 3339, Unix seconds or a duration ago.
+    for (option, value) in [
+        ("--tail", "all"),
+        ("--since", "2026-01-01T00:00:00Z"),
+        ("--since", "1767225600"),
+        ("--since", "10m"),
+    ] {
+        dcx()
+            .args(["logs", "--container-id", &c.name, option, value])
+            .run()
+            .code(0)
+            .stdout("line1\nline2\nline3\nline4\nline5\n")
+            .stderr("oops\n");
+    }
+    dcx()
+        .args([
+            "logs",
+            "--container-id",
+            &c.name,
+            "--until",
+            "2026-01-01T00:00:00Z",
+        ])
+        .run()
+        .code(0)
+        .stdout("")
+        .stderr("");
     let mut following = dcx()
         .args(["logs", "-f", "--container-id", &c.name])
         .spawn();
@@ -150,6 +176,18 @@ fn docker_top_lists_an_exec_and_a_zombie() {
     });
     let table = table.into_inner();
     assert!(table.contains("Z zombie"), "{table}");
+    // A multi-line script is one row, as docker top shows it.
+    docker(&["exec", "-d", &c.id, "sh", "-c", "sleep 779\nsleep 1\n"]);
+    wait_for("the script's row", || {
+        let shown = dcx()
+            .args(["top", "--container-id", &c.name])
+            .run()
+            .code(0)
+            .stdout_text();
+        rows(&shown)
+            .iter()
+            .any(|(_, _, cmd)| cmd == "sh -c sleep 779 sleep 1")
+    });
 }
 
 #[test]

@@ -95,7 +95,7 @@ fn docker_through_tcp_the_cache_is_checked_with_the_archive_calls() {
     let cache = cache_home();
     let exec = |args: &[&str]| {
         cached(cache.path())
-            .env("DOCKER_HOST", "tcp://127.0.0.1:2375")
+            .env("DOCKER_HOST", &crate::harness::setting("DCX_TCP_HOST"))
             .args(["--container-id", &c.id])
             .args(args.iter().copied())
             .run()

@@ -418,6 +418,31 @@ impl Runtime for Docker {
         "docker"
     }
 
+    async fn running(&self) -> Result<Vec<super::Listed>, RuntimeError> {
+        let listed = self
+            .client
+            .list_containers(Some(ListContainersOptions::default()))
+            .await
+            .map_err(|err| self.engine_error(err))?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|summary| {
+                let name = summary
+                    .names
+                    .unwrap_or_default()
+                    .into_iter()
+                    .next()
+                    .map(|name| name.trim_start_matches('/').to_owned())
+                    .unwrap_or_default();
+                Some(super::Listed {
+                    id: summary.id?,
+                    name,
+                    labels: summary.labels.unwrap_or_default().into_iter().collect(),
+                })
+            })
+            .collect())
+    }
+
     /// On a local daemon, the host's `/proc` (zombies included, which the top API's cgroup
     /// listing drops); elsewhere the top API.
     async fn top(&self, container: &Container) -> Result<Vec<ProcessInfo>, RuntimeError> {
@@ -481,7 +506,9 @@ impl Runtime for Docker {
             since: options
                 .since
                 .map_or(0, |since| i32::try_from(since).unwrap_or(i32::MAX)),
-            until: 0,
+            until: options
+                .until
+                .map_or(0, |until| i32::try_from(until).unwrap_or(i32::MAX)),
             timestamps: options.timestamps,
             tail: options
                 .tail
