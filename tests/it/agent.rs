@@ -1203,3 +1203,33 @@ fn a_removed_container_is_no_such_container() {
         assert!(message.contains("is gone"), "{method}: {message}");
     }
 }
+
+/// A caller's `exec_id` names one command: the same again answers with its result, another
+/// command under it is `bad_request` and runs nothing.
+#[test]
+fn an_exec_id_reused_for_another_command_is_refused() {
+    let agent = Agent::start(&[]);
+    let container = TestContainer::start(BUSYBOX);
+    let mut client = agent.client();
+    let session =
+        client.ok("session.create", json!({"container_id": container.id}))["session_id"].clone();
+    let first = client.ok(
+        "exec.run",
+        json!({"session_id": session, "command": "echo once >> /tmp/ran; cat /tmp/ran", "exec_id": "mine"}),
+    );
+    let again = client.ok(
+        "exec.run",
+        json!({"session_id": session, "command": "echo once >> /tmp/ran; cat /tmp/ran", "exec_id": "mine"}),
+    );
+    assert_eq!(first, again);
+    let (code, message) = client.error(
+        "exec.run",
+        json!({"session_id": session, "command": "echo other >> /tmp/ran", "exec_id": "mine"}),
+    );
+    assert_eq!(code, "bad_request", "{message}");
+    assert!(
+        message.contains("exec_id mine was given to another command"),
+        "{message}"
+    );
+    assert_eq!(container.sh("cat /tmp/ran"), "once\n");
+}
