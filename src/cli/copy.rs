@@ -126,6 +126,8 @@ pub(super) fn command(args: CpArgs) -> u8 {
                         let copied = engine
                             .copy_out_of(&target.container, &target.cwd, &src, destination)
                             .await?;
+                        // A tar on stdout is out before dcx says anything more or exits.
+                        stdio::written().await;
                         (copied, shown)
                     }
                     Direction::In(source, dst) => {

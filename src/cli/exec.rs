@@ -101,41 +101,66 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<u8, Error> {
     }
     let follow_resize = tty && host.stdout_tty && request.terminal_size.is_none();
     let control = signals::listen(follow_resize).map_err(Error::Signals)?;
+    // Signals that come once the relay has ended (while the output is still being written).
+    let mut late = signals::listen(false).map_err(Error::Signals)?;
     let events = (log.format() == Format::Json).then_some(log);
-    let (started, on_start) = tokio::sync::oneshot::channel();
     let io = ExecIo {
         stdin: Some(stdio::stdin_input()),
         stdout: stdio::output(Stream::Stdout, events),
         stderr: stdio::output(Stream::Stderr, events),
         control: Some(control),
-        started: Some(started),
+        started: None,
     };
-    // The host terminal goes raw once the command has started, and back on every way out.
-    let run = engine.run(&prepared, &command, io);
-    tokio::pin!(run);
-    let mut on_start = Some(on_start);
-    let mut raw = None;
-    let finished = loop {
-        tokio::select! {
-            finished = &mut run => break finished,
-            began = async {
-                match on_start.as_mut() {
-                    Some(started) => started.await,
-                    None => std::future::pending().await,
-                }
-            }, if on_start.is_some() => {
-                on_start = None;
-                if began.is_ok() && tty && host.stdin_tty {
-                    raw = RawMode::enter();
-                }
-            }
-        }
+    // The host terminal is raw before the command can write its first byte (a terminal still
+    // mapping `\n` to `\r\n` would turn the container's `\r\n` into `\r\r\n`), until its
+    // last byte is written, and back on every way out (the guard's drop, the panic hook).
+    let raw = if tty && host.stdin_tty {
+        RawMode::enter()
+    } else {
+        None
     };
+    let finished = engine.run(&prepared, &command, io).await;
+    let whole = matches!(&finished, Ok(done) if done.end == End::Exited);
+    let interrupted = out_written(&mut late, whole).await;
     drop(raw);
     let finished = finished?;
+    if let Some(signal) = interrupted {
+        return Ok(ExitStatus::Signal(signal).exit_code());
+    }
     match finished.end {
         End::TimedOut(limit) => Err(Error::TimedOut(limit)),
         _ => Ok(finished.status.exit_code()),
+    }
+}
+
+/// How long the output still queued for fd 1/2 may take to reach its reader when the run was
+/// stopped (timeout, a signal, an error): enough for a reader that reads, not for one that
+/// stalls.
+const OUTPUT_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Waits for the command's output to be written out: all of it when the run ended by itself
+/// (`whole`) and no signal came to dcx, else at most [`OUTPUT_GRACE`]. A signal that comes while
+/// waiting ends the wait at once and is returned (dcx ends with its status).
+async fn out_written(late: &mut tokio::sync::mpsc::Receiver<Control>, whole: bool) -> Option<i32> {
+    // Signals dcx received during the run (forwarded by the relay) are already on this channel
+    // once the listener task has run: they bound the wait, they do not end it.
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    let mut signalled = false;
+    while late.try_recv().is_ok() {
+        signalled = true;
+    }
+    let bound = async {
+        if whole && !signalled {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(OUTPUT_GRACE).await;
+    };
+    tokio::select! {
+        () = stdio::written() => None,
+        () = bound => None,
+        Some(Control::Signal(signal)) = late.recv() => Some(signal),
     }
 }
 

@@ -9,18 +9,24 @@
 //!   so memory stays bounded whatever the input size; a closed or unreadable stdin is EOF. The
 //!   thread is never joined: a read on a terminal may never return, and the process exits
 //!   without waiting for it.
-//! * fd 1 and 2 are written synchronously, each chunk whole and flushed, as the command wrote
-//!   it; shutting a sink down only flushes (the streams stay open for dcx's own messages).
+//! * fd 1 and 2 are written by a thread each, behind a small bounded channel (as fd 0 is read),
+//!   byte-exact and in order, so a reader that stalls never blocks the runtime: the relay serves
+//!   `--timeout`, signals and resizes meanwhile. Shutting a sink down hands what is queued to its
+//!   thread (the streams stay open for dcx's own messages); [`written`] waits until it is out,
+//!   and the front end decides how long that may take.
 //! * raw events keep the tail of an incomplete UTF-8 sequence until the stream's next chunk, so
 //!   a character split across chunks arrives whole; what is left at the end is shown lossily.
 
-use std::io::{Read, Write};
+use std::future::Future;
+use std::io::{IsTerminal, Read, Write};
+use std::os::fd::AsFd;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWrite;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::io::StreamReader;
 
 use crate::engine::{Input, Output};
@@ -91,20 +97,108 @@ pub enum Stream {
     Stderr,
 }
 
-/// A sink writing to fd 1 or fd 2.
-struct FdSink(Stream);
+/// A sink writing to fd 1 or fd 2 through a writer thread of its own (started at the first
+/// write), behind a bounded channel: a reader that stalls holds the thread in its `write(2)`,
+/// and the relay only waits (asynchronously) for room in the channel, so timeouts, signals and
+/// resizes are still served. Shutting it down closes the channel; the thread writes what is
+/// queued and ends ([`written`] waits for that).
+struct FdSink {
+    stream: Stream,
+    state: SinkState,
+}
+
+enum SinkState {
+    Idle,
+    Open {
+        tx: mpsc::Sender<Bytes>,
+        /// Waiting for room in the channel.
+        reserving: Option<Reserving>,
+        /// The error that stopped the thread.
+        failed: Arc<Mutex<Option<std::io::Error>>>,
+    },
+    Closed,
+}
+
+type Reserving = Pin<
+    Box<dyn Future<Output = Result<mpsc::OwnedPermit<Bytes>, mpsc::error::SendError<()>>> + Send>,
+>;
+
+/// The writer threads started so far, each telling when it has written all it was given.
+static WRITERS: Mutex<Vec<oneshot::Receiver<()>>> = Mutex::new(Vec::new());
+
+/// Waits until every fd 1/2 writer thread started so far has written what its sink was given
+/// and ended (its sink shut down or dropped). Never blocks the runtime.
+pub async fn written() {
+    let pending = std::mem::take(&mut *WRITERS.lock().unwrap_or_else(|e| e.into_inner()));
+    for done in pending {
+        let _ = done.await;
+    }
+}
+
+impl FdSink {
+    fn start(stream: Stream) -> std::io::Result<SinkState> {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(DEPTH);
+        let (done, on_done) = oneshot::channel();
+        let failed = Arc::new(Mutex::new(None));
+        let failure = failed.clone();
+        std::thread::Builder::new()
+            .name(format!("dcx-{stream:?}").to_lowercase())
+            .spawn(move || {
+                while let Some(chunk) = rx.blocking_recv() {
+                    if let Err(err) = write_fd(stream, &chunk) {
+                        *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(err);
+                        break;
+                    }
+                }
+                drop(rx);
+                let _ = done.send(());
+            })?;
+        WRITERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(on_done);
+        Ok(SinkState::Open {
+            tx,
+            reserving: None,
+            failed,
+        })
+    }
+}
 
 impl AsyncWrite for FdSink {
     fn poll_write(
         self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
         bytes: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        let written = match self.0 {
-            Stream::Stdout => write_all(&mut std::io::stdout().lock(), bytes),
-            Stream::Stderr => write_all(&mut std::io::stderr().lock(), bytes),
+        let this = self.get_mut();
+        if matches!(this.state, SinkState::Idle) {
+            this.state = Self::start(this.stream)?;
+        }
+        let SinkState::Open {
+            tx,
+            reserving,
+            failed,
+        } = &mut this.state
+        else {
+            return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
         };
-        Poll::Ready(written.map(|()| bytes.len()))
+        let reserve = reserving.get_or_insert_with(|| Box::pin(tx.clone().reserve_owned()));
+        match reserve.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(permit)) => {
+                *reserving = None;
+                permit.send(Bytes::copy_from_slice(bytes));
+                Poll::Ready(Ok(bytes.len()))
+            }
+            Poll::Ready(Err(_)) => {
+                *reserving = None;
+                let failure = failed.lock().unwrap_or_else(|e| e.into_inner()).take();
+                Poll::Ready(Err(
+                    failure.unwrap_or_else(|| std::io::ErrorKind::BrokenPipe.into())
+                ))
+            }
+        }
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -112,13 +206,33 @@ impl AsyncWrite for FdSink {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.get_mut().state = SinkState::Closed;
         Poll::Ready(Ok(()))
     }
 }
 
-fn write_all(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
-    out.write_all(bytes)?;
-    out.flush()
+/// Writes all of `bytes` to fd 1 or 2 directly (not through std's locked handles, which a
+/// thread stuck on a stalled reader would hold while dcx writes its own messages or exits).
+fn write_fd(stream: Stream, mut bytes: &[u8]) -> std::io::Result<()> {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let fd = match stream {
+        Stream::Stdout => stdout.as_fd(),
+        Stream::Stderr => stderr.as_fd(),
+    };
+    while !bytes.is_empty() {
+        match rustix::io::write(fd, bytes) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            // A non-blocking stream (shared with a process that set O_NONBLOCK): wait a little.
+            Err(rustix::io::Errno::AGAIN) => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(())
 }
 
 /// A sink turning one output stream into JSON `raw` events.
@@ -163,7 +277,10 @@ pub fn output(stream: Stream, events: Option<&Log>) -> Output {
             log: log.clone(),
             tail: Vec::new(),
         }),
-        None => Box::pin(FdSink(stream)),
+        None => Box::pin(FdSink {
+            stream,
+            state: SinkState::Idle,
+        }),
     }
 }
 
@@ -211,7 +328,19 @@ impl crate::log::LogSink for StderrSink {
                 stderr_line(b"\r\x1b[K");
             }
         }
-        stderr_line(line);
+        // In raw mode the terminal no longer turns `\n` into `\r\n`.
+        if super::terminal::is_raw() && std::io::stderr().is_terminal() {
+            let mut crlf = Vec::with_capacity(line.len() + 2);
+            for &byte in line {
+                if byte == b'\n' {
+                    crlf.push(b'\r');
+                }
+                crlf.push(byte);
+            }
+            stderr_line(&crlf);
+        } else {
+            stderr_line(line);
+        }
     }
 
     fn progress(&self, step: Option<&str>) {

@@ -73,6 +73,11 @@ pub fn host_size() -> Option<TermSize> {
 /// Settings to restore, shared with the panic hook.
 static SAVED: Mutex<Option<Termios>> = Mutex::new(None);
 
+/// Whether dcx has the terminal in raw mode now (its own lines then need `\r\n`).
+pub fn is_raw() -> bool {
+    SAVED.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+}
+
 fn restore() {
     if let Some(saved) = SAVED.lock().unwrap_or_else(|e| e.into_inner()).take() {
         let _ = tcsetattr(std::io::stdin().as_fd(), OptionalActions::Now, &saved);

@@ -17,7 +17,7 @@
 //! * nothing is gathered in memory: chunks flow from the engine to the sinks as they come, and the
 //!   sinks are shut down (flushed) when the output ends; a sink may make the run wait (a slow
 //!   reader), but controls and the timeout are served meanwhile, and a write that never finishes is
-//!   given up once the process is gone;
+//!   given up once the process is gone after a timeout, a cancel or a forwarded signal;
 //! * the run ends when the process does: once it has exited, its output is read until it ends or
 //!   the engine sends nothing for [`DRAIN`] (time spent waiting on a slow sink does not count), so
 //!   a background child that keeps the output open (`server &`) does not hold the run; that child
@@ -202,6 +202,8 @@ pub async fn run(
     let mut forwarding: usize = 0;
     let mut forward_by: Option<Instant> = None;
     let mut last_forwarded = libc::SIGTERM;
+    // A signal has been forwarded: once the process is gone, a stalled sink is not waited for.
+    let mut signalled = false;
     let (status, forced) = loop {
         let deadline = stopping.map(|stop| stop.next).or(timeout_at);
         let event = tokio::select! {
@@ -211,9 +213,10 @@ pub async fn run(
             }
             status = session.process.wait(), if !output_open => Event::Exited(status),
             () = &mut exited, if output_open && drain_until.is_none() => Event::ProcessGone,
-            // A slow sink is waited for, unless the run is stopping the command anyway.
+            // A slow sink is waited for, unless the run is stopping the command anyway or the
+            // caller sent a signal (who wants out should not wait for a stalled reader).
             () = sleep_until(drain_until),
-                if output_open && (writing.is_none() || stopping.is_some()) => Event::Drained,
+                if output_open && (writing.is_none() || stopping.is_some() || signalled) => Event::Drained,
             message = next_control(&mut control) => Event::Control(message),
             () = sleep_until(deadline) => Event::Deadline,
             () = sleep_until(forward_by), if forwarding > 0 => Event::Undelivered,
@@ -326,6 +329,7 @@ pub async fn run(
             }
             Event::Control(Some(Control::Signal(signal))) => {
                 forwarding += 1;
+                signalled = true;
                 last_forwarded = signal;
                 forward_by = Some(Instant::now() + FORWARD_LIMIT);
                 log.debug(&format!("Forwarding signal {signal} to the process group"));

@@ -468,3 +468,44 @@ async fn output_in_flight_at_the_exit_reaches_a_slow_reader_whole() {
     // A second's worth of writes, well past the drain's silence: nothing was cut.
     assert_eq!(out.text(), "0123456789");
 }
+
+/// A sink whose reader never reads: every write waits forever.
+struct Stuck;
+
+impl AsyncWrite for Stuck {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Pending
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_forwarded_signal_ends_the_run_while_the_reader_stalls() {
+    let mut run = Run::new(&["yes"]).control(Control::Signal(libc::SIGTERM));
+    run.sink = Some(Box::pin(Stuck));
+    let (finished, _) = tokio::time::timeout(Duration::from_secs(60), run.go())
+        .await
+        .expect("the run ended");
+    assert_eq!(finished.status, ExitStatus::Code(143));
+    assert_eq!(finished.end, End::Exited);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_ends_the_run_while_the_reader_stalls() {
+    let mut run = Run::new(&["yes"]);
+    run.timeout = Some(Duration::from_secs(1));
+    run.sink = Some(Box::pin(Stuck));
+    let (finished, _) = tokio::time::timeout(Duration::from_secs(60), run.go())
+        .await
+        .expect("the run ended");
+    assert_eq!(finished.end, End::TimedOut(Duration::from_secs(1)));
+}

@@ -421,6 +421,8 @@ pub struct Running {
     terminal: Option<pty_process::blocking::Pty>,
     /// The terminal's slave side, where its settings live.
     terminal_path: Option<PathBuf>,
+    /// The read end of a stdout pipe nobody reads (a stalled reader).
+    _stalled: Option<std::io::PipeReader>,
 }
 
 impl Running {
@@ -600,6 +602,30 @@ impl Cmd {
             readers,
             terminal: None,
             terminal_path: None,
+            _stalled: None,
+        }
+    }
+
+    /// Starts the command with stdout a pipe that nobody reads (a stalled reader: once the
+    /// pipe is full, every write to it blocks) and stderr piped as in [`Cmd::spawn`].
+    pub fn spawn_with_stalled_stdout(self) -> Running {
+        let mut command = self.command();
+        let (stalled, writer) = std::io::pipe().expect("a pipe");
+        command
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn");
+        let stderr = Collected::default();
+        let readers = vec![stderr.spawn_reader(child.stderr.take().expect("stderr"))];
+        Running {
+            child,
+            stdout: Collected::default(),
+            stderr,
+            readers,
+            terminal: None,
+            terminal_path: None,
+            _stalled: Some(stalled),
         }
     }
 
@@ -635,6 +661,7 @@ impl Cmd {
             readers,
             terminal: Some(pty),
             terminal_path,
+            _stalled: None,
         }
     }
 }

@@ -295,6 +295,24 @@ fn crun_background_children_do_not_hold_dcx() {
     background_children_do_not_hold_dcx(&CrunContainer::start("busybox", &[]));
 }
 
+/// After `cmd &`, the daemon (not dcx) holds the next exec into that container for a few
+/// seconds (see the README): never for as long as the background child runs.
+#[test]
+fn the_next_exec_is_not_held_by_a_background_child() {
+    let c = TestContainer::start(BUSYBOX);
+    let started = std::time::Instant::now();
+    c.dcx(["sh", "-c", "sleep 60 &"]).run().code(0);
+    let first = started.elapsed();
+    let started = std::time::Instant::now();
+    c.dcx(["echo", "next"]).run().code(0).stdout("next\n");
+    let next = started.elapsed();
+    eprintln!("after `sleep 60 &`: the call took {first:?}, the next exec {next:?}");
+    // Generous: the daemon's own waits are about 4 s in all; the child runs for 60.
+    assert!(first < std::time::Duration::from_secs(15), "{first:?}");
+    assert!(next < std::time::Duration::from_secs(20), "{next:?}");
+    assert_eq!(c.count_running("sleep 60"), 1);
+}
+
 /// A relay in front of the daemon's socket that the test can freeze (SIGSTOP) and thaw.
 struct FreezableDaemon {
     dir: tempfile::TempDir,

@@ -1,7 +1,7 @@
 //! A gibibyte through dcx in each direction: every byte arrives, and dcx's peak RSS stays
 //! under 30 MiB (measured by GNU time on the dcx process alone), so nothing is gathered.
 
-use crate::harness::{DEBIAN, TestContainer, dcx_path};
+use crate::harness::{DEBIAN, Subject, TestContainer, dcx_path};
 use std::process::Command;
 
 const GIB: u64 = 1 << 30;
@@ -71,4 +71,39 @@ fn a_closed_reader_ends_the_run_like_sigpipe() {
         .output()
         .expect("run bash");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "y\ny\n141\n");
+}
+
+/// Generous: a run that ended promptly takes a few seconds at most; a stalled one would take
+/// the reader's 30 s (or forever).
+const PROMPT: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[test]
+fn a_timeout_ends_the_run_while_the_reader_stalls() {
+    let c = TestContainer::start(DEBIAN);
+    let started = std::time::Instant::now();
+    let mut run = c
+        .dcx(["--timeout", "2s", "yes"])
+        .spawn_with_stalled_stdout();
+    assert_eq!(run.wait(), Some(124), "{}", run.stderr.text());
+    let took = started.elapsed();
+    eprintln!("--timeout 2s with a stalled reader ended after {took:?}");
+    assert!(took < PROMPT, "took {took:?}");
+    assert_eq!(c.count_running("yes"), 0, "{:?}", c.processes());
+}
+
+#[test]
+fn sigterm_ends_the_run_while_the_reader_stalls() {
+    let c = TestContainer::start(DEBIAN);
+    let mut run = c.dcx(["yes"]).spawn_with_stalled_stdout();
+    c.wait_until_running("yes");
+    run.wait_catching(15);
+    // Long enough for every pipe on the way to fill up.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    run.signal("TERM");
+    assert_eq!(run.wait(), Some(143), "{}", run.stderr.text());
+    let took = started.elapsed();
+    eprintln!("SIGTERM with a stalled reader ended dcx after {took:?}");
+    assert!(took < PROMPT, "took {took:?}");
+    assert_eq!(c.count_running("yes"), 0, "{:?}", c.processes());
 }

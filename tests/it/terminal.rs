@@ -70,6 +70,26 @@ fn tty_output_is_byte_exact_even_when_it_starts_with_bytes_0_to_2() {
 }
 
 #[test]
+fn the_first_line_is_byte_exact_every_time() {
+    // The host terminal must be raw before the command's first byte arrives, else it turns the
+    // container terminal's `\r\n` into `\r\r\n`.
+    let c = TestContainer::start(DEBIAN);
+    for attempt in 0..50 {
+        let mut run = c
+            .dcx(["sh", "-c", "[ -t 1 ] && echo tty"])
+            .spawn_in_terminal(24, 80);
+        assert_eq!(run.wait(), Some(0), "attempt {attempt}");
+        run.stdout.wait_for("tty");
+        assert_eq!(
+            run.stdout.text(),
+            "tty\r\n",
+            "attempt {attempt}: {:?}",
+            run.stdout.text()
+        );
+    }
+}
+
+#[test]
 fn large_tty_output_arrives_complete() {
     let c = TestContainer::start(DEBIAN);
     let size = 100 * 1024 * 1024;

@@ -642,6 +642,7 @@ impl Runtime for Docker {
             container_id: container.id.clone(),
             exec_id: created.id.clone(),
             pid: std::sync::Mutex::new(None),
+            seen_exit: std::sync::Arc::new(std::sync::Mutex::new(None)),
         });
         if spec.tty {
             let (read, write) = self.start_raw(&created.id).await?;
@@ -716,6 +717,10 @@ struct DockerProcess {
     /// The process's pid in the container, once a signal has needed it: its group can still be
     /// signalled after it has exited.
     pid: std::sync::Mutex<Option<String>>,
+    /// The exit code the exec was seen to end with: the daemon replaces it with 126 when the
+    /// attach connection is closed after that (a run that stopped reading the output of a
+    /// background child or a stalled reader), so the first one seen is the answer.
+    seen_exit: std::sync::Arc<std::sync::Mutex<Option<Option<i64>>>>,
 }
 
 impl DockerProcess {
@@ -813,7 +818,8 @@ impl Process for DockerProcess {
                     message: reason(&err),
                 })?;
             if info.running != Some(true) {
-                return Ok(ExitStatus::from_code(info.exit_code));
+                let seen = *self.seen_exit.lock().unwrap_or_else(|e| e.into_inner());
+                return Ok(ExitStatus::from_code(seen.unwrap_or(info.exit_code)));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -840,12 +846,16 @@ impl Process for DockerProcess {
     fn exited(&self) -> ExitWatch {
         let client = self.client.clone();
         let exec_id = self.exec_id.clone();
+        let seen_exit = self.seen_exit.clone();
         Box::pin(async move {
             let mut pause = Duration::from_millis(20);
             loop {
                 tokio::time::sleep(pause).await;
                 match client.inspect_exec(&exec_id).await {
-                    Ok(info) if info.running == Some(false) => return,
+                    Ok(info) if info.running == Some(false) => {
+                        *seen_exit.lock().unwrap_or_else(|e| e.into_inner()) = Some(info.exit_code);
+                        return;
+                    }
                     Ok(_) => {}
                     // No answer: this cannot tell; the output's end still can.
                     Err(_) => std::future::pending::<()>().await,
