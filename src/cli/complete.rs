@@ -8,16 +8,13 @@
 //! after [`PATIENCE`]: a daemon that is down or slow yields no candidates, never a hung shell.
 
 use std::collections::BTreeSet;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::time::Duration;
 
-use clap::CommandFactory;
 use clap_complete::engine::{
     ArgValueCandidates, ArgValueCompleter, CompletionCandidate, PathCompleter, ValueCompleter,
 };
 
-use super::args::{Cli, RuntimeKind, TargetArgs};
-use super::request::{target_request, target_spec};
 use crate::engine::Engine;
 use crate::log::{Format, Level, Log};
 
@@ -69,10 +66,7 @@ fn container_paths(typed: String) -> Vec<CompletionCandidate> {
         Some(at) => (typed[..=at].to_owned(), typed[at + 1..].to_owned()),
         None => (String::new(), typed.clone()),
     };
-    let Some(target) = typed_target() else {
-        return Vec::new();
-    };
-    let listed = ask_target(target, move |engine, request| async move {
+    let listed = ask_target(move |engine, request| async move {
         let target = engine.file_target(&request).await?;
         let absolute = match folder.starts_with('/') {
             true => folder.clone(),
@@ -103,40 +97,21 @@ fn short_id(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
 
-/// The selection flags of the command line being completed (the words after `--` in this
-/// process's argv, as the completion scripts pass them), read leniently: what is half typed
-/// is ignored.
-fn typed_target() -> Option<TargetArgs> {
-    let words: Vec<OsString> = std::env::args_os()
-        .skip_while(|word| word != "--")
-        .skip(1)
-        .collect();
-    let matches = Cli::command()
-        .ignore_errors(true)
-        .try_get_matches_from(words)
-        .ok()?;
-    let (_, sub) = matches.subcommand()?;
-    let text = |id: &str| sub.try_get_one::<String>(id).ok().flatten().cloned();
-    Some(TargetArgs {
-        container_id: text("container_id"),
-        id_label: sub
-            .try_get_many::<String>("id_label")
-            .ok()
-            .flatten()
-            .map(|values| values.cloned().collect())
-            .unwrap_or_default(),
-        workspace_folder: text("workspace_folder"),
-        config: text("config"),
-        runtime: sub
-            .try_get_one::<RuntimeKind>("runtime")
-            .ok()
-            .flatten()
-            .copied()
-            .unwrap_or(RuntimeKind::Docker),
-        crun_root: text("crun_root"),
-        crun_path: text("crun_path"),
-        docker_path: text("docker_path"),
-    })
+/// What the command line being completed selects: its engine, and the container (when its
+/// selectors are whole enough to be one). Read by the front end from the typed words
+/// ([`super::request::typed_selection`]) and handed over with [`set_typed`] before the
+/// completers run.
+#[derive(Debug, Clone)]
+pub struct Typed {
+    pub settings: crate::engine::EngineSettings,
+    pub request: Option<crate::engine::PrepareRequest>,
+}
+
+static TYPED: std::sync::OnceLock<Typed> = std::sync::OnceLock::new();
+
+/// Hands the completers what the typed words select.
+pub fn set_typed(typed: Typed) {
+    let _ = TYPED.set(typed);
 }
 
 /// Runs `work` on the engine the typed flags name, within [`PATIENCE`]; `None` on any failure.
@@ -144,33 +119,19 @@ fn ask<T, F>(work: impl FnOnce(Engine) -> F) -> Option<T>
 where
     F: Future<Output = Result<T, crate::engine::EngineError>>,
 {
-    let target = typed_target().unwrap_or(TargetArgs {
-        container_id: None,
-        id_label: Vec::new(),
-        workspace_folder: None,
-        config: None,
-        runtime: RuntimeKind::Docker,
-        crun_root: None,
-        crun_path: None,
-        docker_path: None,
-    });
     // Only the engine matters for a listing: the selectors typed so far are not checked.
-    let cwd = std::env::current_dir().ok()?;
-    let settings = target_spec(target).settings(&cwd);
+    let settings = TYPED.get()?.settings.clone();
     within_patience(settings, work)
 }
 
-/// Runs `work` with the engine and selection `target` names, within [`PATIENCE`].
-fn ask_target<T, F>(
-    target: TargetArgs,
-    work: impl FnOnce(Engine, crate::engine::PrepareRequest) -> F,
-) -> Option<T>
+/// Runs `work` with the engine and selection the typed flags name, within [`PATIENCE`].
+fn ask_target<T, F>(work: impl FnOnce(Engine, crate::engine::PrepareRequest) -> F) -> Option<T>
 where
     F: Future<Output = Result<T, crate::engine::EngineError>>,
 {
-    let cwd = std::env::current_dir().ok()?;
-    let (settings, request) = target_request(target, &cwd).ok()?;
-    within_patience(settings, |engine| work(engine, request))
+    let typed = TYPED.get()?;
+    let request = typed.request.clone()?;
+    within_patience(typed.settings.clone(), |engine| work(engine, request))
 }
 
 /// Connects to the engine `settings` name and runs `work`, all within [`PATIENCE`].

@@ -34,6 +34,9 @@ pub fn run(argv: impl IntoIterator<Item = OsString>) -> u8 {
     if std::env::var_os(complete::VARIABLE).is_some_and(|shell| !shell.is_empty() && shell != "0") {
         // A completion script asking for candidates: answer on stdout, and nothing else.
         let cwd = std::env::current_dir().ok();
+        if let Some(cwd) = &cwd {
+            complete::set_typed(request::typed_selection(cwd));
+        }
         let asked =
             clap_complete::CompleteEnv::with_factory(<args::Cli as clap::CommandFactory>::command)
                 .var(complete::VARIABLE)

@@ -179,6 +179,62 @@ fn missing_selector(err: &crate::engine::SelectorError, cwd: &Path) -> UsageErro
     }
 }
 
+/// What the command line a completion script is completing selects (the words after `--` in
+/// this process's argv, read leniently: what is half typed is ignored): its engine (Docker's
+/// default when nothing names one), and its container when the selectors are whole.
+pub(super) fn typed_selection(cwd: &Path) -> super::complete::Typed {
+    let target = typed_target().unwrap_or(TargetArgs {
+        container_id: None,
+        id_label: Vec::new(),
+        workspace_folder: None,
+        config: None,
+        runtime: args::RuntimeKind::Docker,
+        crun_root: None,
+        crun_path: None,
+        docker_path: None,
+    });
+    let spec = target_spec(target);
+    super::complete::Typed {
+        settings: spec.settings(cwd),
+        request: spec.prepare_request(cwd).ok(),
+    }
+}
+
+/// The selection flags of the command line being completed.
+fn typed_target() -> Option<TargetArgs> {
+    use clap::CommandFactory;
+    let words: Vec<std::ffi::OsString> = std::env::args_os()
+        .skip_while(|word| word != "--")
+        .skip(1)
+        .collect();
+    let matches = args::Cli::command()
+        .ignore_errors(true)
+        .try_get_matches_from(words)
+        .ok()?;
+    let (_, sub) = matches.subcommand()?;
+    let text = |id: &str| sub.try_get_one::<String>(id).ok().flatten().cloned();
+    Some(TargetArgs {
+        container_id: text("container_id"),
+        id_label: sub
+            .try_get_many::<String>("id_label")
+            .ok()
+            .flatten()
+            .map(|values| values.cloned().collect())
+            .unwrap_or_default(),
+        workspace_folder: text("workspace_folder"),
+        config: text("config"),
+        runtime: sub
+            .try_get_one::<args::RuntimeKind>("runtime")
+            .ok()
+            .flatten()
+            .copied()
+            .unwrap_or(args::RuntimeKind::Docker),
+        crun_root: text("crun_root"),
+        crun_path: text("crun_path"),
+        docker_path: text("docker_path"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -263,20 +263,20 @@ impl DevContainer {
 
 /// `container_info`'s answer.
 #[derive(Debug, Serialize)]
-pub(super) struct ContainerInfo {
-    pub(super) container_id: String,
-    pub(super) container_name: String,
-    pub(super) image: Option<String>,
-    pub(super) remote_user: String,
-    pub(super) workspace_folder: Option<std::path::PathBuf>,
-    pub(super) remote_workspace_folder: Option<String>,
-    pub(super) cwd: Option<String>,
+struct ContainerInfo {
+    container_id: String,
+    container_name: String,
+    image: Option<String>,
+    remote_user: String,
+    workspace_folder: Option<std::path::PathBuf>,
+    remote_workspace_folder: Option<String>,
+    cwd: Option<String>,
     /// The current directory was removed (the next command fails once, saying so).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub(super) cwd_removed: bool,
-    pub(super) runtime: &'static str,
+    cwd_removed: bool,
+    runtime: &'static str,
     /// How commands start: `helper` (forked in the container) or `exec` (an engine exec each).
-    pub(super) transport: &'static str,
+    transport: &'static str,
 }
 
 /// `read_output`'s answer: `exec.read`'s, with the offsets to pass next.
@@ -458,6 +458,7 @@ impl DevContainer {
             methods::session::info(&self.service, &id).await
         };
         outcome(answer.await, |info| {
+            let text = render::container(&info);
             let data = ContainerInfo {
                 container_id: info.container_id,
                 container_name: info.container_name,
@@ -470,7 +471,6 @@ impl DevContainer {
                 runtime: info.runtime,
                 transport: info.transport,
             };
-            let text = render::container(&data);
             structured(&data, text)
         })
     }

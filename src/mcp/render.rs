@@ -248,13 +248,13 @@ pub fn read(read: &ReadAnswer, shape: Shape) -> String {
 }
 
 /// Where commands run.
-pub fn container(info: &super::commands::ContainerInfo) -> String {
+pub fn container(info: &crate::agent::session::SessionInfo) -> String {
     format!(
         "container {} ({}), image {}, user {}, workspace {} (in the container: {}), runtime {}, transport {}",
         info.container_name,
         info.container_id,
         info.image.as_deref().unwrap_or("unknown"),
-        info.remote_user,
+        info.user,
         info.workspace_folder
             .as_ref()
             .map_or("none".to_owned(), |folder| folder.display().to_string()),
