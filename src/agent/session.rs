@@ -249,6 +249,25 @@ impl Session {
         dropped
     }
 
+    /// Its finished execs, oldest first.
+    pub fn finished(&self) -> Vec<Arc<Exec>> {
+        self.execs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|exec| exec.ending().is_some())
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets the execs `ids` names.
+    pub fn forget(&self, ids: &std::collections::HashSet<String>) {
+        self.execs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|exec| !ids.contains(&exec.id));
+    }
+
     /// Forgets every exec; returns their ids.
     pub fn forget_all(&self) -> Vec<String> {
         self.execs

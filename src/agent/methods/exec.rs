@@ -182,7 +182,10 @@ async fn launch_kept(
     if !fresh {
         return Ok((exec, None));
     }
+    // A caller that goes away while the command starts stops it.
+    let guard = CancelOnDrop::new(exec.clone());
     exec.wait_begun(BEGIN_LIMIT).await;
+    guard.disarm();
     if !matches!(
         exec.ending(),
         Some(Ending {
@@ -203,10 +206,38 @@ async fn launch_kept(
     }
 }
 
-/// Runs a command to its end; the envelope with its kept output.
+/// Cancels its exec (SIGTERM to the group, as `exec.cancel` would) when dropped before the exec
+/// ended, unless disarmed: a transport drops a request whose client went away, and the command
+/// it asked for must not run on (nor keep its session busy).
+struct CancelOnDrop(Option<Arc<Exec>>);
+
+impl CancelOnDrop {
+    fn new(exec: Arc<Exec>) -> Self {
+        Self(Some(exec))
+    }
+
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(exec) = self.0.take()
+            && exec.ending().is_none()
+        {
+            exec.cancel(libc::SIGTERM);
+        }
+    }
+}
+
+/// Runs a command to its end; the envelope with its kept output. Dropped before that (its
+/// caller went away), it cancels the command.
 pub async fn run(service: &Arc<Service>, request: ExecRequest) -> Result<Envelope, Failure> {
     let (exec, note) = launch_kept(service, request, true).await?;
+    let guard = CancelOnDrop::new(exec.clone());
     exec.wait(None).await;
+    guard.disarm();
     Ok(Envelope {
         note,
         ..exec.envelope(true)
