@@ -291,3 +291,51 @@ fn mcp_answers_a_line_that_is_not_json_with_a_parse_error() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn control_methods_answer_within_a_second_with_the_daemon_frozen() {
+    let container = TestContainer::start(BUSYBOX);
+    let daemon = crate::reliability::FreezableDaemon::start();
+    let agent = Agent::start_with_env(false, &[], &[("DOCKER_HOST", &daemon.host())]);
+    let sid =
+        agent.ok("session.create", json!({"container_id": container.id}))["session_id"].clone();
+    let started = agent.ok(
+        "exec.start",
+        json!({"session_id": sid, "command": "sleep 602"}),
+    );
+    container.wait_until_running("sleep 602");
+    let before = agent.ok("session.info", json!({"session_id": sid}));
+    agent.ok("system.stats", json!({}));
+    daemon.signal("STOP");
+    let timed = |method: &str, params: Value| {
+        let at = Instant::now();
+        let data = agent.ok(method, params);
+        let took = at.elapsed();
+        eprintln!("{method} with the daemon frozen: {took:?}");
+        assert!(took < Duration::from_secs(4), "{method}: {took:?}");
+        data
+    };
+    let info = timed("session.info", json!({"session_id": sid}));
+    assert_eq!(info["cwd"], before["cwd"], "{info}");
+    assert!(
+        info["engine_note"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer"),
+        "{info}"
+    );
+    let stats = timed("system.stats", json!({}));
+    assert_eq!(stats["sessions"], 1, "{stats}");
+    let cancel = timed("exec.cancel", json!({"exec_id": started["exec_id"]}));
+    assert_eq!(cancel["state"], "running", "{cancel}");
+    assert!(
+        cancel["note"].as_str().unwrap().contains("has not ended"),
+        "{cancel}"
+    );
+    daemon.signal("CONT");
+    // Killed with the group whatever became of the first signal.
+    let _ = agent.client().call(
+        "exec.cancel",
+        json!({"exec_id": started["exec_id"], "signal": "KILL"}),
+    );
+}

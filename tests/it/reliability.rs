@@ -296,13 +296,13 @@ fn crun_background_children_do_not_hold_dcx() {
 }
 
 /// A relay in front of the daemon's socket that the test can freeze (SIGSTOP) and thaw.
-struct FreezableDaemon {
+pub struct FreezableDaemon {
     dir: tempfile::TempDir,
     relay: std::process::Child,
 }
 
 impl FreezableDaemon {
-    fn start() -> Self {
+    pub fn start() -> Self {
         use std::os::unix::process::CommandExt;
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("docker.sock");
@@ -324,12 +324,12 @@ impl FreezableDaemon {
         Self { dir, relay }
     }
 
-    fn host(&self) -> String {
+    pub fn host(&self) -> String {
         format!("unix://{}", self.dir.path().join("docker.sock").display())
     }
 
     /// SIGSTOP or SIGCONT to the relay and its per-connection children.
-    fn signal(&self, signal: &str) {
+    pub fn signal(&self, signal: &str) {
         let group = format!("-{}", self.relay.id());
         assert!(
             std::process::Command::new("kill")

@@ -165,6 +165,9 @@ pub struct CancelParams {
     pub signal: Option<Signal>,
 }
 
+/// How long `exec.cancel` waits for the command's end before answering.
+const CANCEL_WAIT: Duration = Duration::from_secs(1);
+
 /// How long a launch waits for the engine to say the command started (or could not), so that a
 /// start on a gone container is seen while the request can still follow a rebuild.
 const BEGIN_LIMIT: Duration = Duration::from_secs(30);
@@ -418,11 +421,30 @@ pub async fn write_stdin(service: &Service, params: WriteParams) -> Result<Stdin
 /// Signals the command's group (KILL follows TERM, INT and HUP after the grace); the envelope
 /// once it is gone.
 pub async fn cancel(service: &Service, params: CancelParams) -> Result<Envelope, Failure> {
+    cancel_within(service, params, Some(CANCEL_WAIT)).await
+}
+
+/// `exec.cancel`, waiting at most `limit` (`None`: as long as it takes) for the command's end.
+pub async fn cancel_within(
+    service: &Service,
+    params: CancelParams,
+    limit: Option<Duration>,
+) -> Result<Envelope, Failure> {
     let exec = service.exec(&params.exec_id.0)?;
     if exec.ending().is_none() {
         exec.cancel(params.signal.unwrap_or_default().number());
     }
-    exec.wait(None).await;
+    // The protocol's answers within a second whatever the engine does: a command not ended
+    // by then is said to be still running, and why it may be.
+    if exec.wait(limit).await.is_none() {
+        return Ok(Envelope {
+            note: Some(format!(
+                "The command has not ended within {} s of the cancel: it may ignore the signal (SIGKILL follows 2 s after it), or the engine did not deliver it (is the daemon stalled?). exec.read says when it ends.",
+                CANCEL_WAIT.as_secs()
+            )),
+            ..exec.envelope(true)
+        });
+    }
     Ok(exec.envelope(true))
 }
 

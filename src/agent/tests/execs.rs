@@ -410,3 +410,27 @@ async fn kept_results_stay_within_the_server_s_byte_budget_oldest_dropped_first(
     assert!(!kept.is_empty() && kept.len() <= 3, "{kept:?}");
     assert_eq!(kept.last(), Some(&9), "the newest are kept: {kept:?}");
 }
+
+#[tokio::test]
+async fn a_cancel_answers_within_a_second_saying_the_command_has_not_ended() {
+    let h = harness(limits());
+    let id = h.session(json!({})).await;
+    // It ignores SIGTERM: SIGKILL comes 2 s after it, past the cancel's second.
+    h.ok(
+        "exec.start",
+        json!({"session_id": id, "argv": ["stubborn"], "exec_id": "st"}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let answer = h.ok("exec.cancel", json!({"exec_id": "st"})).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    assert_eq!(answer["state"], "running", "{answer}");
+    assert!(
+        answer["note"].as_str().unwrap().contains("has not ended"),
+        "{answer}"
+    );
+    let ended = h
+        .ok("exec.read", json!({"exec_id": "st", "wait_ms": 10_000}))
+        .await;
+    assert_eq!(ended["state"], "cancelled", "{ended}");
+}
