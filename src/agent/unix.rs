@@ -130,7 +130,8 @@ const GONE_CHECK: Duration = Duration::from_millis(200);
 /// has handed its answer to the writer, whose queue is bounded too, so a client that sends
 /// without reading holds a bounded amount of the server's memory. When the client is gone
 /// whole (not only done sending), the `exec.run` calls it made are dropped, which cancels
-/// their commands.
+/// their commands: the reader sees it, or, once it stopped reading (the client done sending,
+/// or its requests at the cap), a zero-byte send every 200 ms does.
 async fn connection(
     stream: UnixStream,
     service: Arc<Service>,
@@ -161,15 +162,26 @@ async fn connection(
             }
         })
     };
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
+    // Woken when the reader waits for a permit: it then cannot see the client leave.
+    let stalled = Arc::new(tokio::sync::Notify::new());
     let watcher = {
         let (gone, read_ended) = (gone.clone(), read_ended.clone());
+        let (in_flight, stalled) = (in_flight.clone(), stalled.clone());
         tokio::spawn(async move {
-            read_ended.cancelled().await;
             let Some(probe) = probe else { return };
             // A zero-byte send fails (EPIPE) once the peer has closed its end whole; a
             // peer that only shut down its sending side still gets its answers.
             let flags = rustix::net::SendFlags::NOSIGNAL | rustix::net::SendFlags::DONTWAIT;
             while !gone.is_cancelled() {
+                if !read_ended.is_cancelled() && in_flight.available_permits() > 0 {
+                    // The reader sees the client leave: nothing to check until it cannot.
+                    tokio::select! {
+                        () = read_ended.cancelled() => {}
+                        () = stalled.notified() => {}
+                    }
+                    continue;
+                }
                 match rustix::net::send(&probe, &[], flags) {
                     Ok(_) | Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
                     Err(_) => gone.cancel(),
@@ -178,10 +190,12 @@ async fn connection(
             }
         })
     };
-    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut lines = BufReader::new(read);
     let mut line = Vec::new();
     loop {
+        if in_flight.available_permits() == 0 {
+            stalled.notify_one();
+        }
         let permit = tokio::select! {
             () = stop.cancelled() => break,
             () = gone.cancelled() => break,

@@ -339,3 +339,41 @@ fn control_methods_answer_within_a_second_with_the_daemon_frozen() {
         json!({"exec_id": started["exec_id"], "signal": "KILL"}),
     );
 }
+
+#[test]
+fn a_client_that_leaves_with_its_requests_at_the_cap_still_stops_its_exec_run() {
+    let agent = Agent::start(&[]);
+    let container = TestContainer::start(BUSYBOX);
+    let sid = agent.ok(
+        "session.create",
+        json!({"container_id": container.id, "concurrent": true}),
+    )["session_id"]
+        .clone();
+    let background = agent.ok(
+        "exec.start",
+        json!({"session_id": sid, "command": "sleep 605"}),
+    );
+    {
+        let mut client = agent.client();
+        client.send(
+            "exec.run",
+            json!({"session_id": sid, "command": "sleep 604"}),
+        );
+        container.wait_until_running("sleep 604");
+        // 70 reads that wait 30 s: the connection's 64 requests in flight, and more waiting.
+        for _ in 0..70 {
+            client.send(
+                "exec.read",
+                json!({"exec_id": background["exec_id"], "wait_ms": 30_000}),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let took = wait_gone(&container, "sleep 604");
+    eprintln!("client gone with its requests at the cap: sleep 604 ended within {took:?}");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    agent.ok(
+        "exec.cancel",
+        json!({"exec_id": background["exec_id"], "signal": "KILL"}),
+    );
+}
