@@ -341,6 +341,12 @@ impl Exec {
         answer
     }
 
+    /// Bytes of output it holds in memory.
+    pub fn held(&self) -> usize {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.0.held() + kept.1.held()
+    }
+
     /// Bytes written so far on both streams.
     pub fn totals(&self) -> (u64, u64) {
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());

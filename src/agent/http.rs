@@ -4,7 +4,9 @@
 //! events as a chunked body, ending with its `end` event (or an error answer). Every request needs
 //! `Authorization: Bearer <DCX_AUTH_TOKEN>`, compared in constant time; without it the answer is
 //! 401 (`unauthorized`). A body over 64 MiB is refused. Listens only where it is told (`dcx serve`
-//! takes loopback addresses only).
+//! takes loopback addresses only). Connections are capped and closed when no request header
+//! comes in time (see `bounds.rs`); an `exec.run` whose client hangs up is cancelled (hyper drops
+//! the call, and the call cancels its command when dropped).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -13,13 +15,14 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request as HttpRequest, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::bounds::{ACCEPT_BACKOFF, Bounds, Connections};
 use super::protocol::{Code, Failure, Request, answer_err};
 use super::service::Service;
 
@@ -48,32 +51,50 @@ fn failure(status: StatusCode, code: Code, message: &str) -> Response<Body> {
 }
 
 /// Serves HTTP on `listener` until `stop`; connections on `tracker`, finishing what they
-/// answer when stopped.
+/// answer when stopped. At most `bounds.max_connections` at once (each task holds a permit; one
+/// over is answered 503 and closed), each closed when no whole request header came within
+/// `bounds.http_idle` (fresh, or kept alive between requests).
 pub async fn accept(
     listener: TcpListener,
     service: Arc<Service>,
     token: Arc<String>,
+    bounds: Bounds,
     tracker: TaskTracker,
     stop: CancellationToken,
 ) {
+    let connections = Connections::new(bounds.max_connections);
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
-        let Ok((stream, _)) = accepted else {
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                // Out of descriptors (EMFILE) or the like: wait, never spin.
+                service.log.warn(&format!("HTTP accept failed: {err}"));
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let Some(permit) = connections.admit() else {
+            refuse(&stream, &connections.refusal());
             continue;
         };
         let service = service.clone();
         let token = token.clone();
         let stop = stop.clone();
+        let idle = bounds.http_idle;
         tracker.spawn(async move {
+            let _permit = permit;
             let handler = hyper::service::service_fn(move |request| {
                 let service = service.clone();
                 let token = token.clone();
                 async move { Ok::<_, Infallible>(handle(request, service, &token).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(idle)
                 .serve_connection(TokioIo::new(stream), handler);
             tokio::pin!(connection);
             tokio::select! {
@@ -85,6 +106,19 @@ pub async fn accept(
             }
         });
     }
+}
+
+/// Answers a connection over the cap with 503 (as much as the socket takes at once, never
+/// waiting for it) and closes it.
+fn refuse(stream: &tokio::net::TcpStream, message: &str) {
+    let mut body =
+        answer_err(&Value::Null, &Failure::new(Code::ConnectionLimit, message)).to_string();
+    body.push('\n');
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.try_write(response.as_bytes());
 }
 
 fn authorised(request: &HttpRequest<Incoming>, token: &str) -> bool {

@@ -11,6 +11,7 @@
 //! accepting, cancel running execs, remove the socket, exit 0 within 5 s), and its log on stderr.
 //! It never touches a terminal, and commands never see its stdio.
 
+mod bounds;
 pub mod engines;
 pub mod envelope;
 pub mod exec;
@@ -105,9 +106,11 @@ async fn run(options: ServeOptions, token: Option<String>, log: Log) -> Result<(
     log.info(&format!("listening on {}", options.socket.display()));
     let tracker = tokio_util::task::TaskTracker::new();
     let stop = tokio_util::sync::CancellationToken::new();
+    let bounds = bounds::Bounds::from_env();
     tracker.spawn(unix::accept(
         listener,
         service.clone(),
+        bounds.clone(),
         tracker.clone(),
         stop.clone(),
     ));
@@ -124,6 +127,7 @@ async fn run(options: ServeOptions, token: Option<String>, log: Log) -> Result<(
             listener,
             service.clone(),
             Arc::new(token),
+            bounds,
             tracker.clone(),
             stop.clone(),
         ));

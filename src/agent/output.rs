@@ -47,6 +47,11 @@ impl Kept {
         self.tail.extend(bytes);
     }
 
+    /// Bytes it holds (its memory, give or take the containers' spare room).
+    pub fn held(&self) -> usize {
+        self.head.capacity() + self.tail.capacity()
+    }
+
     /// Bytes written so far.
     pub fn total(&self) -> u64 {
         self.total

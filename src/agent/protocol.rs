@@ -31,6 +31,7 @@ pub enum Code {
     NotADirectory,
     TooLarge,
     PermissionDenied,
+    ConnectionLimit,
 }
 
 impl Code {
@@ -53,6 +54,7 @@ impl Code {
             Self::NotADirectory => "not_a_directory",
             Self::TooLarge => "too_large",
             Self::PermissionDenied => "permission_denied",
+            Self::ConnectionLimit => "connection_limit",
         }
     }
 

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,8 +25,10 @@ use crate::log::Log;
 pub const TOKEN_VARIABLE: &str = "DCX_AUTH_TOKEN";
 /// Finished results are kept at least this long…
 const KEEP_RESULTS: Duration = Duration::from_secs(600);
-/// …and the last this many of each session.
+/// …and the last this many of each session, as long as all of them together hold at most
+/// this many bytes of output (the oldest finished results are dropped first beyond it).
 const KEEP_PER_SESSION: usize = 100;
+pub const KEPT_BYTES: usize = 256 * 1024 * 1024;
 
 /// The service's limits.
 #[derive(Debug, Clone)]
@@ -65,6 +67,8 @@ pub struct Service {
     session_permits: Arc<Semaphore>,
     exec_permits: Arc<Semaphore>,
     stopping: AtomicBool,
+    /// Bytes of output finished results may hold over the whole server.
+    kept_budget: AtomicUsize,
 }
 
 impl Service {
@@ -93,6 +97,7 @@ impl Service {
             sessions: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
+            kept_budget: AtomicUsize::new(KEPT_BYTES),
         })
     }
 
@@ -258,6 +263,50 @@ impl Service {
         for session in self.sessions() {
             self.forget_execs(session.forget_old(KEEP_PER_SESSION, KEEP_RESULTS));
         }
+        self.forget_over_budget();
+    }
+
+    /// Sets the bytes finished results may hold over the whole server (tests make it small).
+    pub fn set_kept_budget(&self, bytes: usize) {
+        self.kept_budget.store(bytes, Ordering::SeqCst);
+    }
+
+    /// Forgets the oldest finished results until those left hold at most the kept budget.
+    pub fn forget_over_budget(&self) {
+        let sessions = self.sessions();
+        let mut finished: Vec<(Instant, usize, Arc<Exec>, usize)> = Vec::new();
+        for (index, session) in sessions.iter().enumerate() {
+            for exec in session.finished() {
+                let at = exec.finished_at().unwrap_or(self.started);
+                finished.push((at, exec.held(), exec, index));
+            }
+        }
+        let mut held: usize = finished.iter().map(|(_, bytes, _, _)| bytes).sum();
+        let budget = self.kept_budget.load(Ordering::SeqCst);
+        if held <= budget {
+            return;
+        }
+        finished.sort_by_key(|(at, ..)| *at);
+        let mut dropped = vec![std::collections::HashSet::new(); sessions.len()];
+        let mut ids = Vec::new();
+        for (_, bytes, exec, index) in finished {
+            if held <= budget {
+                break;
+            }
+            held -= bytes;
+            dropped[index].insert(exec.id.clone());
+            ids.push(exec.id.clone());
+        }
+        for (session, ids) in sessions.iter().zip(&dropped) {
+            if !ids.is_empty() {
+                session.forget(ids);
+            }
+        }
+        self.log.info(&format!(
+            "{} finished results dropped: kept output over {budget} bytes",
+            ids.len()
+        ));
+        self.forget_execs(ids);
     }
 
     /// Destroys every session.

@@ -57,6 +57,11 @@ pub struct Session {
     execs: Mutex<VecDeque<Arc<Exec>>>,
     /// A line for the next answer on this session (it moved to a rebuilt container).
     note: Mutex<Option<String>>,
+    /// What `session.info` last learned from the engine (the current directory, whether it was
+    /// removed), answered when the engine does not answer in time.
+    pub last_known: Mutex<Option<(String, bool)>>,
+    /// The container's zombie count `system.stats` last learned.
+    pub last_zombies: Mutex<Option<u64>>,
 }
 
 /// How a session's commands start.
@@ -105,6 +110,9 @@ pub struct SessionInfo {
     /// session goes back to its starting directory.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cwd_removed: bool,
+    /// The engine did not answer in time: what was answered instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_note: Option<String>,
 }
 
 /// The last exec of a session that has ended.
@@ -150,6 +158,8 @@ impl Session {
             foreground: Arc::new(Semaphore::new(1)),
             execs: Mutex::new(VecDeque::new()),
             note: Mutex::new(None),
+            last_known: Mutex::new(None),
+            last_zombies: Mutex::new(None),
         }
     }
 
@@ -260,6 +270,25 @@ impl Session {
         dropped
     }
 
+    /// Its finished execs, oldest first.
+    pub fn finished(&self) -> Vec<Arc<Exec>> {
+        self.execs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|exec| exec.ending().is_some())
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets the execs `ids` names.
+    pub fn forget(&self, ids: &std::collections::HashSet<String>) {
+        self.execs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|exec| !ids.contains(&exec.id));
+    }
+
     /// Forgets every exec; returns their ids.
     pub fn forget_all(&self) -> Vec<String> {
         self.execs
@@ -308,6 +337,7 @@ impl Session {
             last_used_ms: epoch_ms(self.last_used.lock().unwrap_or_else(|e| e.into_inner()).1),
             cwd: None,
             cwd_removed: false,
+            engine_note: None,
         }
     }
 

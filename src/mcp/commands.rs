@@ -438,7 +438,10 @@ impl DevContainer {
                 exec_id: Text(params.exec_id),
                 signal: params.signal,
             };
-            Ok::<_, Failure>((methods::exec::cancel(&self.service, cancel).await?, shape))
+            Ok::<_, Failure>((
+                methods::exec::cancel_within(&self.service, cancel, None).await?,
+                shape,
+            ))
         };
         match answer.await {
             Ok((envelope, shape)) => Ok(self.command_result(envelope, shape).await),

@@ -14,6 +14,7 @@
 mod commands;
 mod files;
 mod render;
+mod stdio;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -224,8 +225,9 @@ pub fn serve(target: Target, log: Log) -> Result<(), McpError> {
             crate::agent::service::helper_wanted(),
         );
         let tools = DevContainer::new(service.clone(), target);
+        let (transport, writer) = stdio::filtered(tokio::io::stdin(), tokio::io::stdout());
         let running = tools
-            .serve(rmcp::transport::stdio())
+            .serve(transport)
             .await
             .map_err(|err| McpError::Protocol(err.to_string()))?;
         use tokio::signal::unix::{SignalKind, signal};
@@ -245,6 +247,8 @@ pub fn serve(target: Target, log: Log) -> Result<(), McpError> {
         }
         service.shutdown(Duration::from_secs(4)).await;
         service.destroy_all().await;
+        // The last answers out (the SDK's side closed with the service).
+        let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
         Ok(())
     });
     runtime.shutdown_timeout(Duration::from_secs(1));

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{BUSYBOX, CrunContainer, DEBIAN, Running, Subject, TestContainer, dcx};
 
-const TOKEN: &str = "test-token-5e1f";
+pub const TOKEN: &str = "test-token-5e1f";
 
 /// A running `dcx serve`, stopped (SIGTERM) when dropped.
 pub struct Agent {
@@ -27,6 +27,11 @@ impl Agent {
     }
 
     pub fn start_with_http(http: bool, extra: &[&str]) -> Self {
+        Self::start_with_env(http, extra, &[])
+    }
+
+    /// With variables in the server's environment.
+    pub fn start_with_env(http: bool, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("agent.sock");
         let port = http.then(|| {
@@ -38,6 +43,9 @@ impl Agent {
             .env("DCX_AUTH_TOKEN", TOKEN);
         if let Some(port) = port {
             cmd = cmd.args(["--http", &format!("127.0.0.1:{port}")]);
+        }
+        for (name, value) in env {
+            cmd = cmd.env(name, value);
         }
         let server = cmd.args(extra.iter().copied()).stdin_closed().spawn();
         let agent = Self {

@@ -12,6 +12,7 @@
 mod harness;
 
 mod agent;
+mod agent_bounds;
 mod cli;
 mod command_vector;
 mod crun;

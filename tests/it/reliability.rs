@@ -314,13 +314,13 @@ fn the_next_exec_is_not_held_by_a_background_child() {
 }
 
 /// A relay in front of the daemon's socket that the test can freeze (SIGSTOP) and thaw.
-struct FreezableDaemon {
+pub struct FreezableDaemon {
     dir: tempfile::TempDir,
     relay: std::process::Child,
 }
 
 impl FreezableDaemon {
-    fn start() -> Self {
+    pub fn start() -> Self {
         use std::os::unix::process::CommandExt;
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("docker.sock");
@@ -342,12 +342,12 @@ impl FreezableDaemon {
         Self { dir, relay }
     }
 
-    fn host(&self) -> String {
+    pub fn host(&self) -> String {
         format!("unix://{}", self.dir.path().join("docker.sock").display())
     }
 
     /// SIGSTOP or SIGCONT to the relay and its per-connection children.
-    fn signal(&self, signal: &str) {
+    pub fn signal(&self, signal: &str) {
         let group = format!("-{}", self.relay.id());
         assert!(
             std::process::Command::new("kill")

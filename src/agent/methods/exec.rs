@@ -165,6 +165,9 @@ pub struct CancelParams {
     pub signal: Option<Signal>,
 }
 
+/// How long `exec.cancel` waits for the command's end before answering.
+const CANCEL_WAIT: Duration = Duration::from_secs(1);
+
 /// How long a launch waits for the engine to say the command started (or could not), so that a
 /// start on a gone container is seen while the request can still follow a rebuild.
 const BEGIN_LIMIT: Duration = Duration::from_secs(30);
@@ -182,7 +185,10 @@ async fn launch_kept(
     if !fresh {
         return Ok((exec, None));
     }
+    // A caller that goes away while the command starts stops it.
+    let guard = CancelOnDrop::new(exec.clone());
     exec.wait_begun(BEGIN_LIMIT).await;
+    guard.disarm();
     if !matches!(
         exec.ending(),
         Some(Ending {
@@ -203,10 +209,38 @@ async fn launch_kept(
     }
 }
 
-/// Runs a command to its end; the envelope with its kept output.
+/// Cancels its exec (SIGTERM to the group, as `exec.cancel` would) when dropped before the exec
+/// ended, unless disarmed: a transport drops a request whose client went away, and the command
+/// it asked for must not run on (nor keep its session busy).
+struct CancelOnDrop(Option<Arc<Exec>>);
+
+impl CancelOnDrop {
+    fn new(exec: Arc<Exec>) -> Self {
+        Self(Some(exec))
+    }
+
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(exec) = self.0.take()
+            && exec.ending().is_none()
+        {
+            exec.cancel(libc::SIGTERM);
+        }
+    }
+}
+
+/// Runs a command to its end; the envelope with its kept output. Dropped before that (its
+/// caller went away), it cancels the command.
 pub async fn run(service: &Arc<Service>, request: ExecRequest) -> Result<Envelope, Failure> {
     let (exec, note) = launch_kept(service, request, true).await?;
+    let guard = CancelOnDrop::new(exec.clone());
     exec.wait(None).await;
+    guard.disarm();
     Ok(Envelope {
         note,
         ..exec.envelope(true)
@@ -387,11 +421,30 @@ pub async fn write_stdin(service: &Service, params: WriteParams) -> Result<Stdin
 /// Signals the command's group (KILL follows TERM, INT and HUP after the grace); the envelope
 /// once it is gone.
 pub async fn cancel(service: &Service, params: CancelParams) -> Result<Envelope, Failure> {
+    cancel_within(service, params, Some(CANCEL_WAIT)).await
+}
+
+/// `exec.cancel`, waiting at most `limit` (`None`: as long as it takes) for the command's end.
+pub async fn cancel_within(
+    service: &Service,
+    params: CancelParams,
+    limit: Option<Duration>,
+) -> Result<Envelope, Failure> {
     let exec = service.exec(&params.exec_id.0)?;
     if exec.ending().is_none() {
         exec.cancel(params.signal.unwrap_or_default().number());
     }
-    exec.wait(None).await;
+    // The protocol's answers within a second whatever the engine does: a command not ended
+    // by then is said to be still running, and why it may be.
+    if exec.wait(limit).await.is_none() {
+        return Ok(Envelope {
+            note: Some(format!(
+                "The command has not ended within {} s of the cancel: it may ignore the signal (SIGKILL follows 2 s after it), or the engine did not deliver it (is the daemon stalled?). exec.read says when it ends.",
+                CANCEL_WAIT.as_secs()
+            )),
+            ..exec.envelope(true)
+        });
+    }
     Ok(exec.envelope(true))
 }
 

@@ -257,14 +257,41 @@ pub fn list(service: &Service) -> Sessions {
 pub async fn info(service: &Service, id: &str) -> Result<SessionInfo, Failure> {
     let session = service.session(id)?;
     let mut info = session.info();
-    let cwd = session.current_cwd().await;
-    info.cwd_removed = matches!(
-        session.engine.stat_path(&session.prepared.container, &cwd).await,
-        Err(err) if err.kind() == crate::engine::ErrorKind::NoSuchPath
-    );
+    // The engine has a second to say where the session is; else what it said last time.
+    let asked = async {
+        let cwd = session.current_cwd().await;
+        let removed = matches!(
+            session.engine.stat_path(&session.prepared.container, &cwd).await,
+            Err(err) if err.kind() == crate::engine::ErrorKind::NoSuchPath
+        );
+        (cwd, removed)
+    };
+    let (cwd, removed) = match tokio::time::timeout(CONTROL_WITHIN, asked).await {
+        Ok(known) => {
+            *session.last_known.lock().unwrap_or_else(|e| e.into_inner()) = Some(known.clone());
+            known
+        }
+        Err(_) => {
+            info.engine_note = Some(format!(
+                "The engine did not answer within {} s: `cwd` is what it said last time.",
+                CONTROL_WITHIN.as_secs()
+            ));
+            session
+                .last_known
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .unwrap_or_else(|| (session.prepared.cwd.clone(), false))
+        }
+    };
+    info.cwd_removed = removed;
     info.cwd = Some(cwd);
     Ok(info)
 }
+
+/// How long a control method (`session.info`, `system.stats`, `exec.cancel`) waits for the
+/// engine before answering with what it knows.
+pub const CONTROL_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Back to the cwd and env of creation: a new state file, the old one removed.
 pub async fn reset(service: &Service, id: &str) -> Result<ResetAnswer, Failure> {

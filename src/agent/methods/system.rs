@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::agent::methods::session::CONTROL_WITHIN;
 use crate::agent::service::Service;
 
 /// The parameters of a method that takes none.
@@ -66,11 +67,27 @@ pub async fn stats(service: &Arc<Service>) -> Stats {
             containers.push((id.clone(), session.clone()));
         }
     }
-    let counts = futures_util::future::join_all(
-        containers
-            .iter()
-            .map(|(_, session)| session.engine.zombies(&session.prepared.container)),
-    )
+    // Each engine has a second to count; else the count it gave last time (or none).
+    let counts = futures_util::future::join_all(containers.iter().map(|(_, session)| async {
+        let counted = tokio::time::timeout(
+            CONTROL_WITHIN,
+            session.engine.zombies(&session.prepared.container),
+        )
+        .await;
+        let mut last = session
+            .last_zombies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match counted {
+            Ok(count) => {
+                if count.is_some() {
+                    *last = count;
+                }
+                count
+            }
+            Err(_) => *last,
+        }
+    }))
     .await;
     let zombies: Vec<(&str, Option<u64>)> = containers
         .iter()

@@ -357,3 +357,80 @@ async fn a_stream_sends_start_output_and_end() {
         (json!("s"), json!(0), json!(10))
     );
 }
+
+#[tokio::test]
+async fn an_exec_run_whose_caller_goes_away_is_cancelled() {
+    let h = harness(limits());
+    let id = h.session(json!({})).await;
+    // The transport drops the call when its client goes: here, after 200 ms.
+    let call = h.line(
+        "exec.run",
+        json!({"session_id": id, "argv": ["sleep"], "exec_id": "gone-1"}),
+    );
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(200), call)
+            .await
+            .is_err()
+    );
+    let ended = h
+        .ok("exec.read", json!({"exec_id": "gone-1", "wait_ms": 10_000}))
+        .await;
+    assert_eq!(ended["state"], "cancelled", "{ended}");
+    // The session takes a foreground command again.
+    let done = h
+        .ok(
+            "exec.run",
+            json!({"session_id": id, "argv": ["echo", "again"]}),
+        )
+        .await;
+    assert_eq!(done["stdout"], "again");
+}
+
+#[tokio::test]
+async fn kept_results_stay_within_the_server_s_byte_budget_oldest_dropped_first() {
+    let h = harness(limits());
+    let id = h.session(json!({})).await;
+    h.service.set_kept_budget(3_500);
+    let text = "x".repeat(1000);
+    for n in 0..10 {
+        h.ok(
+            "exec.run",
+            json!({"session_id": id, "argv": ["echo", text], "exec_id": format!("k{n}")}),
+        )
+        .await;
+    }
+    h.service.sweep().await;
+    let (code, _) = h.error("exec.read", json!({"exec_id": "k0"})).await;
+    assert_eq!(code, "no_such_exec");
+    let newest = h.ok("exec.read", json!({"exec_id": "k9"})).await;
+    assert_eq!(newest["stdout"], text.as_str());
+    let kept: Vec<usize> = (0..10)
+        .filter(|n| h.service.find_exec(&format!("k{n}")).is_some())
+        .collect();
+    assert!(!kept.is_empty() && kept.len() <= 3, "{kept:?}");
+    assert_eq!(kept.last(), Some(&9), "the newest are kept: {kept:?}");
+}
+
+#[tokio::test]
+async fn a_cancel_answers_within_a_second_saying_the_command_has_not_ended() {
+    let h = harness(limits());
+    let id = h.session(json!({})).await;
+    // It ignores SIGTERM: SIGKILL comes 2 s after it, past the cancel's second.
+    h.ok(
+        "exec.start",
+        json!({"session_id": id, "argv": ["stubborn"], "exec_id": "st"}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let answer = h.ok("exec.cancel", json!({"exec_id": "st"})).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    assert_eq!(answer["state"], "running", "{answer}");
+    assert!(
+        answer["note"].as_str().unwrap().contains("has not ended"),
+        "{answer}"
+    );
+    let ended = h
+        .ok("exec.read", json!({"exec_id": "st", "wait_ms": 10_000}))
+        .await;
+    assert_eq!(ended["state"], "cancelled", "{ended}");
+}
