@@ -227,6 +227,16 @@ pub async fn launch(
     };
     let exec_permit = service.exec_permit()?;
     let id = request.exec_id.clone().unwrap_or_else(|| random_id("e"));
+    // A request too long for the environment goes in a file first: before the exec is
+    // registered, so a request dropped meanwhile leaves no record without an ending.
+    let (command_text, argv) = match &request.what {
+        What::Shell(text) => (Some(text.as_str()), &[][..]),
+        What::Argv(argv) => (None, &argv[..]),
+    };
+    let request_file = match wrapper::request_file(command_text, argv, &env) {
+        Some(text) => Some(session.place_request(&id, &text).await?),
+        None => None,
+    };
     let budget = request.max_output.unwrap_or(DEFAULT_OUTPUT);
     let (exec, controls) = Exec::new(
         id,
@@ -262,29 +272,11 @@ pub async fn launch(
         request.terminal.is_some(),
     );
     let state_file = session.state_file();
-    let (command, argv) = match &request.what {
-        What::Shell(text) => (Some(text.as_str()), &[][..]),
-        What::Argv(argv) => (None, &argv[..]),
-    };
-    let request_file = match wrapper::request_file(command, argv, &env) {
-        Some(text) => Some(
-            session
-                .place_request(&exec.id, &text)
-                .await
-                .inspect_err(|_| {
-                    exec.finish(Ending {
-                        state: State::FailedToStart("the request file could not be written".into()),
-                        duration_ms: 0,
-                    });
-                })?,
-        ),
-        None => None,
-    };
     let mut command = Wrapped {
         shell: &session.shell,
         state_file: &state_file,
-        save_state: foreground && command.is_some(),
-        command,
+        save_state: foreground && command_text.is_some(),
+        command: command_text,
         argv,
         env: &env,
         defaults: &defaults,
