@@ -27,6 +27,9 @@ use crate::engine::{ExecIo, Input};
 pub const DEFAULT_OUTPUT: usize = 1024 * 1024;
 /// The most output kept per stream that a caller may ask for.
 pub const MAX_OUTPUT: u64 = 64 * 1024 * 1024;
+/// The most variables one request's `env` may carry: a shell's cost of setting and exporting
+/// them grows with the square of their number (20,000 took 24 s).
+pub const MAX_ENV: usize = 1024;
 /// The default command timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Once a command's own process has exited, how long output its background children keep
@@ -166,6 +169,12 @@ pub async fn launch(
         None if foreground => Some(DEFAULT_TIMEOUT.min(service.limits.max_timeout)),
         None => None,
     };
+    if request.env.len() > MAX_ENV {
+        return Err(Failure::bad(format!(
+            "`env` has {} variables; a request takes at most {MAX_ENV} (the shell sets each one by one)",
+            request.env.len()
+        )));
+    }
     let env: Vec<String> = request
         .env
         .iter()

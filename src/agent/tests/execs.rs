@@ -434,3 +434,23 @@ async fn a_cancel_answers_within_a_second_saying_the_command_has_not_ended() {
         .await;
     assert_eq!(ended["state"], "cancelled", "{ended}");
 }
+
+#[tokio::test]
+async fn an_env_map_past_the_limit_is_refused_naming_it() {
+    let h = harness(limits());
+    let session = h.session(json!({})).await;
+    let env: serde_json::Map<String, serde_json::Value> = (0..=crate::agent::launch::MAX_ENV)
+        .map(|n| (format!("V{n}"), json!("x")))
+        .collect();
+    assert_eq!(
+        h.error(
+            "exec.run",
+            json!({"session_id": session, "argv": ["echo"], "env": env})
+        )
+        .await,
+        (
+            "bad_request".into(),
+            "`env` has 1025 variables; a request takes at most 1024 (the shell sets each one by one)".into()
+        )
+    );
+}
