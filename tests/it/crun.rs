@@ -458,3 +458,61 @@ fn no_hand_over_gives_the_process_a_file_of_the_host_and_wrapped_cruns_still_run
             .stdout("wrapped\n");
     }
 }
+
+/// Issue 25, finding 2: what dcx passes to a crun exec (config `remoteEnv`, `--remote-env`,
+/// the command) never reaches a host argv, which every host user can read in `ps`; the process
+/// gets it all the same, and the process file is gone once crun has ended (on both paths: crun
+/// handed dcx's stdio, and relayed).
+#[test]
+fn nothing_dcx_passes_to_crun_reaches_a_host_argv() {
+    let c = CrunContainer::start("busybox", &[]);
+    let secret = "hunter2-5f3a9c";
+    let assignment = format!("DCX_TEST_SECRET={secret}");
+    for extra in [&[][..], &["--timeout", "60s"][..]] {
+        let args = [
+            extra,
+            &[
+                "--remote-env",
+                &assignment,
+                "sh",
+                "-c",
+                "echo \"ready $DCX_TEST_SECRET\"; exec sleep 302",
+            ],
+        ]
+        .concat();
+        let run = c.dcx(&args).spawn();
+        run.stdout.wait_for(&format!("ready {secret}"));
+        // Every argv but dcx's own (where this test itself put the value).
+        let own = run.pid().to_string();
+        let argvs: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().to_string_lossy() != own)
+            .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+            .map(|bytes| String::from_utf8_lossy(&bytes).replace('\0', " "))
+            .collect();
+        // This run's crun, and the process file it was given.
+        let crun = children(run.pid())
+            .into_iter()
+            .find(|pid| running_as(*pid).0 == "crun")
+            .expect("crun under dcx");
+        let crun_argv = std::fs::read(format!("/proc/{crun}/cmdline")).unwrap();
+        let crun_argv: Vec<String> = String::from_utf8_lossy(&crun_argv)
+            .split('\0')
+            .map(str::to_owned)
+            .collect();
+        let at = crun_argv
+            .iter()
+            .position(|word| word == "--process")
+            .unwrap();
+        let process_file = std::path::PathBuf::from(&crun_argv[at + 1]);
+        assert!(process_file.exists());
+        let leaked: Vec<&String> = argvs.iter().filter(|argv| argv.contains(secret)).collect();
+        assert!(leaked.is_empty(), "{leaked:?}");
+        run.signal("TERM");
+        assert_eq!(run.finish(), Some(143));
+        // Its process file went with it.
+        assert!(!process_file.exists(), "{}", process_file.display());
+        assert!(!process_file.parent().unwrap().exists());
+    }
+}

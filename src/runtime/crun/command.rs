@@ -1,12 +1,16 @@
 //! The `crun exec` command line, built by crun 1.8.1's rules.
 //!
-//! `crun --root R exec [--env …] [--cwd D] --user UID:GID [-t --console-socket S] -- <id> <cmd…>`
-//! (shared/reference/crun-backend.md):
-//! * `--env` replaces the whole environment, so when dcx sets or removes any variable the
-//!   container's env is passed first (less the removed names), followed by dcx's variables (later
-//!   entries win);
-//! * `--user` takes numbers only: names are resolved in the container's `/etc/passwd` and
-//!   `/etc/group`, read from its root filesystem on the host;
+//! `crun --root R exec --process FILE [-t --console-socket S] <id>` (shared/reference/crun-backend.md):
+//! the process itself (argv, environment, working directory, user) goes in a `process.json`
+//! ([`ProcessFile`]) in a folder of dcx's own (mode 0700), never on crun's command line, which
+//! `ps` shows to every user of the host (config `remoteEnv` may hold secrets);
+//! * the environment is the whole one: the container's env first (less the removed names),
+//!   followed by dcx's variables (later entries win);
+//! * the working directory is the request's, else the container's config's, else `/` (the
+//!   file needs one);
+//! * the user is numeric: names are resolved in the container's `/etc/passwd` and
+//!   `/etc/group`, read from its root filesystem on the host; the capabilities and the rest
+//!   come from the container's config, as for a plain `crun exec`;
 //! * on a terminal of a given size, the command starts behind the `stty` size wrapper when the
 //!   container has a `/bin/sh` (else the size is set once the terminal arrives).
 
@@ -28,46 +32,88 @@ fn numeric_user(container: &Container, user: &str) -> Result<String, RuntimeErro
     Ok(format!("{uid}:{gid}"))
 }
 
-/// The arguments of `crun --root R exec [--env …] [--cwd D] --user UID:GID [-t
-/// --console-socket S] -- <id> <argv…>`, with the argv behind the `stty` size wrapper on a
-/// terminal of a given size.
+/// The `process.json` of one `crun exec`, in a private folder removed on drop: keep it until
+/// crun has ended.
+pub(super) struct ProcessFile {
+    dir: tempfile::TempDir,
+}
+
+impl ProcessFile {
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("process.json")
+    }
+}
+
+/// The arguments of `crun --root R exec --process FILE [-t --console-socket S] <id>`, and the
+/// process file they name: the argv (behind the `stty` size wrapper on a terminal of a given
+/// size), environment, working directory and user.
 pub(super) fn exec_args(
     root: &Path,
     container: &Container,
     spec: &ExecSpec,
     console_socket: Option<&Path>,
-) -> Result<Vec<OsString>, RuntimeError> {
+) -> Result<(Vec<OsString>, ProcessFile), RuntimeError> {
     let user = numeric_user(container, spec.user.as_deref().unwrap_or("root"))?;
     let argv = match spec.size.filter(|_| spec.tty) {
         // The wrapper needs a shell; without one the size is set when the terminal arrives.
         Some(size) if has_shell(container) => sized_argv(&spec.argv, size),
         _ => spec.argv.clone(),
     };
-    let mut args: Vec<OsString> = vec!["--root".into(), root.into(), "exec".into()];
-    if !spec.env.is_empty() || !spec.unset.is_empty() {
-        let base: Vec<String> = container
-            .env
-            .iter()
-            .filter(|entry| {
-                let name = entry.split('=').next().unwrap_or_default();
-                !spec.unset.iter().any(|unset| unset == name)
-            })
-            .cloned()
-            .collect();
-        for entry in full_env(&base, &spec.env) {
-            args.extend(["--env".into(), entry.into()]);
-        }
-    }
-    if let Some(cwd) = &spec.cwd {
-        args.extend(["--cwd".into(), cwd.into()]);
-    }
-    args.extend(["--user".into(), user.into()]);
+    let base: Vec<String> = container
+        .env
+        .iter()
+        .filter(|entry| {
+            let name = entry.split('=').next().unwrap_or_default();
+            !spec.unset.iter().any(|unset| unset == name)
+        })
+        .cloned()
+        .collect();
+    let cwd = spec
+        .cwd
+        .clone()
+        .or_else(|| super::state::process_cwd(root, &container.id))
+        .unwrap_or_else(|| "/".to_owned());
+    let (uid, gid) = user.split_once(':').unwrap_or((&user, "0"));
+    let process = serde_json::json!({
+        "terminal": console_socket.is_some(),
+        "user": {
+            "uid": uid.parse::<u32>().unwrap_or(0),
+            "gid": gid.parse::<u32>().unwrap_or(0),
+        },
+        "args": argv,
+        "env": full_env(&base, &spec.env),
+        "cwd": cwd,
+    });
+    let file = write_process(&process).map_err(|err| RuntimeError::Spawn {
+        program: "crun exec".into(),
+        reason: format!("cannot write its process file: {err}"),
+    })?;
+    let mut args: Vec<OsString> = vec![
+        "--root".into(),
+        root.into(),
+        "exec".into(),
+        "--process".into(),
+        file.path().into(),
+    ];
     if let Some(socket) = console_socket {
         args.extend(["-t".into(), "--console-socket".into(), socket.into()]);
     }
-    args.extend(["--".into(), container.id.clone().into()]);
-    args.extend(argv.into_iter().map(OsString::from));
-    Ok(args)
+    args.push(container.id.clone().into());
+    Ok((args, file))
+}
+
+/// `process` written to a new private folder (0700; the file 0600).
+fn write_process(process: &serde_json::Value) -> std::io::Result<ProcessFile> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = tempfile::Builder::new().prefix("dcx-crun-").tempdir()?;
+    let file = ProcessFile { dir };
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file.path())?;
+    std::io::Write::write_all(&mut out, process.to_string().as_bytes())?;
+    Ok(file)
 }
 
 /// The container's env, then `extra` (later entries win), as one list.

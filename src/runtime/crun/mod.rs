@@ -240,7 +240,7 @@ impl Runtime for Crun {
         {
             return Ok(None);
         }
-        let args = exec_args(&self.root, container, spec, None)?;
+        let (args, process_file) = exec_args(&self.root, container, spec, None)?;
         let binary = CrunBinary::prepare(&self.program);
         let mut attempts = vec![binary.command()];
         if binary.is_sealed() {
@@ -254,7 +254,8 @@ impl Runtime for Crun {
             attempts,
             self.program.display().to_string(),
             process::signal_exec_group,
-            Box::new(binary),
+            // The process file stays until crun has ended.
+            Box::new((binary, process_file)),
         )))
     }
 
@@ -268,7 +269,7 @@ impl Runtime for Crun {
             None
         };
         let socket = console.as_ref().map(|(dir, _)| dir.socket());
-        let args = exec_args(&self.root, container, spec, socket.as_deref())?;
+        let (args, process_file) = exec_args(&self.root, container, spec, socket.as_deref())?;
         let spawn = |binary: &CrunBinary| {
             let mut command = tokio::process::Command::from(binary.command());
             command
@@ -372,6 +373,7 @@ impl Runtime for Crun {
                     pid,
                     master: Some(master),
                     group: std::sync::Mutex::new(None),
+                    _process_file: process_file,
                 }),
             });
         }
@@ -389,6 +391,7 @@ impl Runtime for Crun {
                 pid,
                 master: None,
                 group: std::sync::Mutex::new(None),
+                _process_file: process_file,
             }),
         })
     }

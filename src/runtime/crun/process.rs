@@ -19,6 +19,8 @@ pub(super) struct CrunProcess {
     /// The process group, once a group signal has needed it: it can still be signalled after
     /// the process has exited.
     pub(super) group: std::sync::Mutex<Option<i32>>,
+    /// The `process.json` crun was started with, kept until this is dropped.
+    pub(super) _process_file: super::command::ProcessFile,
 }
 
 impl CrunProcess {

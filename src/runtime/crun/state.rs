@@ -65,6 +65,8 @@ struct ProcessConfig {
     #[serde(default)]
     env: Vec<String>,
     #[serde(default)]
+    cwd: Option<String>,
+    #[serde(default)]
     user: UserConfig,
 }
 
@@ -140,6 +142,13 @@ pub(super) fn default_root() -> PathBuf {
         }
         _ => PathBuf::from("/run/crun"),
     }
+}
+
+/// The working directory the container's config gives its processes (`process.cwd`).
+pub(super) fn process_cwd(root: &Path, id: &str) -> Option<String> {
+    read_json::<Config>(&root.join(id).join("config.json"))?
+        .process
+        .cwd
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
