@@ -76,6 +76,19 @@ impl Agent {
             .unwrap_or_default()
     }
 
+    /// Waits (up to a minute) until session `sid` runs nothing.
+    pub fn wait_idle(&self, sid: &Value) {
+        let started = Instant::now();
+        loop {
+            let info = self.ok("session.info", json!({"session_id": sid}));
+            if info["running_execs"] == json!([]) {
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "{info}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn client(&self) -> Client {
         Client::connect(&self.socket())
     }
@@ -966,15 +979,7 @@ fn a_stream_whose_reader_goes_away_stops_its_command() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // Their records end a moment after their processes.
-    let started = Instant::now();
-    loop {
-        let info = agent.ok("session.info", json!({"session_id": sid}));
-        if info["running_execs"] == json!([]) {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "{info}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    agent.wait_idle(&sid);
 }
 
 #[test]

@@ -187,15 +187,7 @@ fn pipelined_pings_are_all_answered_in_bounded_memory() {
 
 /// Waits until the session runs nothing, then runs a foreground command in it.
 fn session_is_free(agent: &Agent, sid: &Value) {
-    let started = Instant::now();
-    loop {
-        let info = agent.ok("session.info", json!({"session_id": sid}));
-        if info["running_execs"] == json!([]) {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "{info}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    agent.wait_idle(sid);
     let done = agent.ok(
         "exec.run",
         json!({"session_id": sid, "command": "echo free"}),
