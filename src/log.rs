@@ -35,6 +35,13 @@ pub enum Format {
 pub trait LogSink: Send + Sync {
     fn write_line(&self, line: &[u8]);
 
+    /// The same, saying when the line could not be written (a reader that went away): for
+    /// lines that carry the command's output.
+    fn write_line_checked(&self, line: &[u8]) -> std::io::Result<()> {
+        self.write_line(line);
+        Ok(())
+    }
+
     /// A step that may take a while has begun (`Some`, what it is) or ended (`None`). A sink
     /// for a person at a terminal may show it as a passing status line; others ignore it.
     fn progress(&self, _step: Option<&str>) {}
@@ -223,9 +230,11 @@ impl Log {
 
     /// The command's output as a JSON `raw` event (level 2, as the reference writes them).
     /// Callers pass whole UTF-8 text; splitting multi-byte sequences is theirs to avoid.
-    pub fn raw_event(&self, text: &str) {
-        self.sink
-            .write_line(json_line("raw", Level::Debug, text, SystemTime::now(), None).as_bytes());
+    /// An error when the event could not be written (its reader went away).
+    pub fn raw_event(&self, text: &str) -> std::io::Result<()> {
+        self.sink.write_line_checked(
+            json_line("raw", Level::Debug, text, SystemTime::now(), None).as_bytes(),
+        )
     }
 }
 

@@ -250,8 +250,11 @@ impl AsyncWrite for RawEvents {
         let this = self.get_mut();
         this.tail.extend_from_slice(bytes);
         let text = take_text(&mut this.tail);
-        if !text.is_empty() {
-            this.log.raw_event(&text);
+        if !text.is_empty()
+            && let Err(err) = this.log.raw_event(&text)
+        {
+            // A reader that went away ends the run as it would on stdout.
+            return Poll::Ready(Err(err));
         }
         Poll::Ready(Ok(bytes.len()))
     }
@@ -263,8 +266,9 @@ impl AsyncWrite for RawEvents {
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
         if !this.tail.is_empty() {
-            this.log.raw_event(&String::from_utf8_lossy(&this.tail));
+            let written = this.log.raw_event(&String::from_utf8_lossy(&this.tail));
             this.tail.clear();
+            return Poll::Ready(written);
         }
         Poll::Ready(Ok(()))
     }
@@ -322,14 +326,19 @@ impl StderrSink {
 
 impl crate::log::LogSink for StderrSink {
     fn write_line(&self, line: &[u8]) {
+        let _ = self.write_line_checked(line);
+    }
+
+    fn write_line_checked(&self, line: &[u8]) -> std::io::Result<()> {
         if let Some(status) = &self.status {
             let mut status = status.lock().unwrap_or_else(|e| e.into_inner());
             if std::mem::take(&mut status.shown) {
                 stderr_line(b"\r\x1b[K");
             }
         }
+        let mut stderr = std::io::stderr().lock();
         // In raw mode the terminal no longer turns `\n` into `\r\n`.
-        if super::terminal::is_raw() && std::io::stderr().is_terminal() {
+        if super::terminal::is_raw() && stderr.is_terminal() {
             let mut crlf = Vec::with_capacity(line.len() + 2);
             for &byte in line {
                 if byte == b'\n' {
@@ -337,9 +346,9 @@ impl crate::log::LogSink for StderrSink {
                 }
                 crlf.push(byte);
             }
-            stderr_line(&crlf);
+            stderr.write_all(&crlf)
         } else {
-            stderr_line(line);
+            stderr.write_all(line)
         }
     }
 

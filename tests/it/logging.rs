@@ -1,7 +1,7 @@
 //! `--log-format json` and `--log-level`: the reference's event shape, a forced PTY in JSON
 //! mode, stdin EOF forwarded, UTF-8 kept whole, and the command's output never altered.
 
-use crate::harness::{DEBIAN, TestContainer};
+use crate::harness::{BUSYBOX, DEBIAN, Subject, TestContainer};
 
 fn events(stderr: &str) -> Vec<serde_json::Value> {
     stderr
@@ -99,4 +99,29 @@ fn log_level_filters_in_both_formats_without_touching_the_output() {
         .expect("a stop event");
     assert!(stop["startTimestamp"].as_u64().unwrap() <= stop["timestamp"].as_u64().unwrap());
     assert_eq!(raw_text(&events), "hi\r\n");
+}
+
+/// Issue 25, finding 7: with `--log-format json` the command's output is `raw` events on
+/// stderr; a reader that goes away there ends the run as it would on stdout, and the command
+/// is not left running.
+#[test]
+fn a_json_log_reader_that_goes_away_ends_the_run() {
+    let c = TestContainer::start(BUSYBOX);
+    // dcx's own status after the pipeline: `timeout` gives 124 had it been held.
+    let script = format!(
+        "timeout 60 {} exec --container-id {} --log-format json yes 2>&1 | head -c1; echo \" ${{PIPESTATUS[0]}}\"",
+        crate::harness::dcx_path(),
+        c.id
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    // It ends as a writer to a closed pipe does (SIGPIPE's 141).
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "{ 141\n");
+    let started = std::time::Instant::now();
+    while c.count_running("yes") > 0 {
+        assert!(started.elapsed().as_secs() < 10, "yes still runs");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
