@@ -91,6 +91,8 @@ fi
 
 # 3. Test images: the rootfs tarball is cached, so a lost image is re-imported in seconds. The
 #    same root filesystems are unpacked for the crun backend's test bundles.
+#    Each is keyed by its recipe's hash: a changed recipe builds, imports and unpacks anew.
+recipe_key() { sha256sum "$1" | cut -c1-12; }
 tarball() { # NAME RECIPE
   if [ ! -s "$cache/$1" ]; then
     say "building $1 (recipe: ${2#"$root"/})"
@@ -98,26 +100,31 @@ tarball() { # NAME RECIPE
   fi
 }
 image() { # TAG TARBALL RECIPE
-  if docker image inspect "$1" >/dev/null 2>&1; then return; fi
+  local key
+  key=$(recipe_key "$3")
+  if [ "$(docker image inspect -f '{{index .Config.Labels "dcx.recipe"}}' "$1" 2>/dev/null)" = "$key" ]; then return; fi
   tarball "$2" "$3"
   say "importing $1"
-  docker import -c 'CMD ["/bin/sh"]' "$cache/$2" "$1" >/dev/null
+  docker import -c 'CMD ["/bin/sh"]' -c "LABEL dcx.recipe=$key" "$cache/$2" "$1" >/dev/null
 }
 rootfs() { # NAME TARBALL RECIPE
-  local dir=$cache/rootfs/$1
-  if [ -f "$dir/.complete" ]; then return; fi
+  local dir=$cache/rootfs/$1 key
+  key=$(recipe_key "$3")
+  if [ "$(cat "$dir/.complete" 2>/dev/null)" = "$key" ]; then return; fi
   tarball "$2" "$3"
   say "unpacking $2 for crun bundles"
   rm -rf "$dir" && mkdir -p "$dir"
   tar --numeric-owner -C "$dir" -xf "$cache/$2"
-  touch "$dir/.complete"
+  echo "$key" > "$dir/.complete"
 }
 debian_recipe=$root/fixtures/images/debian/build.sh
 busybox_recipe=$root/fixtures/images/busybox/build.sh
-image dcx-test/debian:bookworm debian-bookworm.tar "$debian_recipe"
-image dcx-test/busybox busybox.tar "$busybox_recipe"
-rootfs debian debian-bookworm.tar "$debian_recipe"
-rootfs busybox busybox.tar "$busybox_recipe"
+debian_tar=debian-bookworm-$(recipe_key "$debian_recipe").tar
+busybox_tar=busybox-$(recipe_key "$busybox_recipe").tar
+image dcx-test/debian:bookworm "$debian_tar" "$debian_recipe"
+image dcx-test/busybox "$busybox_tar" "$busybox_recipe"
+rootfs debian "$debian_tar" "$debian_recipe"
+rootfs busybox "$busybox_tar" "$busybox_recipe"
 
 # 4. The reference CLI, the oracle of the parity tests.
 ref=$cache/reference

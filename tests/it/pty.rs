@@ -1,7 +1,8 @@
 //! PTY mode (`tty: true`) through the real clients: `dcx serve`'s unix socket and `dcx mcp`
 //! driven by the Python MCP SDK (tests/mcp/pty.py), on the real daemon (and crun): `vi` edits a
 //! file by typed text and named keys, `top` draws its screen, an interactive shell shows its
-//! prompt (the test images carry no python3; busybox `sh -i` and bash stand in for a REPL), and
+//! prompt (a python3 REPL on the Debian image; busybox `sh -i` and bash with a `>>> ` prompt
+//! elsewhere), and
 //! `stty size` follows `exec.resize`.
 
 use std::time::{Duration, Instant};
@@ -233,4 +234,34 @@ fn a_terminal_through_mcp_on_docker() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A python3 REPL in PTY mode through serve: its `>>>`, an answer, and ^D ending it; on Docker
+/// (through the helper) and on crun.
+#[test]
+fn a_python_repl_through_serve_on_docker_and_crun() {
+    let agent = Agent::start(&[]);
+    let docker = TestContainer::start(DEBIAN);
+    let crun = CrunContainer::start("debian", &[]);
+    for create in [
+        json!({"container_id": docker.name}),
+        json!({"container_id": crun.id, "runtime": "crun", "crun_root": crun.root_str()}),
+    ] {
+        let mut client = agent.client();
+        let sid = client.ok("session.create", create)["session_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let repl = start(&mut client, &sid, "python3 -q", json!({}));
+        until(&mut client, &repl, "python's prompt", |screen| {
+            screen.lines().any(|line| line == ">>>")
+        });
+        type_in(&mut client, &repl, "6*7", &["Enter"]);
+        until(&mut client, &repl, "python's answer", |screen| {
+            screen.contains("\n42\n>>>")
+        });
+        type_in(&mut client, &repl, "", &["C-d"]);
+        let end = ended(&mut client, &repl);
+        assert_eq!(end["exit_code"], 0, "{end}");
+    }
 }

@@ -2,11 +2,10 @@
 ClientSession); asserts as it goes and exits non-zero, saying why, on the first failure.
 
 Usage: pty.py DCX [dcx mcp flags...]
-The scenario: the tools list resize_terminal and start_command's `tty`; an interactive bash
-on a terminal (no python3 in the test images: bash with a `>>> ` prompt stands in for a REPL)
-shows its prompt on the rendered screen, answers a typed line, reports its size with
-`stty size` before and after resize_terminal, runs `top` (its table on the screen, `q` quits),
-and ends at ^D.
+The scenario: the tools list resize_terminal and start_command's `tty`; a python3 REPL shows
+`>>>`, answers `6*7` and ends at ^D; an interactive bash on a terminal shows its prompt on the
+rendered screen, answers a typed line, reports its size with `stty size` before and after
+resize_terminal, runs `top` (its table on the screen, `q` quits), and ends at ^D.
 """
 import asyncio
 import sys
@@ -60,6 +59,15 @@ async def scenario(session):
     assert {"tty", "rows", "cols"} <= set(start_schema), start_schema
     assert "keys" in tools["send_input"].input_schema["properties"]
     assert "PTY" in tools["start_command"].description
+
+    # A python3 REPL.
+    result, data = await call(session, "start_command", command="python3 -q", tty=True)
+    repl = Terminal(session, data["exec_id"])
+    text, out = await repl.until("python's prompt", lambda text: last_row(text) == ">>>")
+    await repl.type("6*7", ["Enter"])
+    text, out = await repl.until("python's answer", lambda text: "\n42\n>>>" in text)
+    await repl.type(keys=["C-d"])
+    text, out = await repl.until("python's end", lambda text: text.startswith("exited with code 0"))
 
     result, data = await call(session, "start_command", command="bash --norc --noprofile -i",
                               env={"PS1": ">>> "}, tty=True)
