@@ -124,8 +124,10 @@ fn a_rebuilt_dev_container_is_followed_and_a_removed_one_is_a_tool_error() {
     ];
     let flags = ["--workspace-folder", workspace.path_str()];
     let out = run_python("client.py", "rebuild", &flags, &env);
-    // The container the scenario made last, for the workspace to remove.
-    workspace.adopt(String::from_utf8_lossy(&out.stdout).trim());
+    // The containers the scenario made (one id a line), for the workspace to remove.
+    for id in String::from_utf8_lossy(&out.stdout).lines() {
+        workspace.adopt(id.trim());
+    }
     passed("rebuild", &out);
 }
 

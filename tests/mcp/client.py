@@ -263,7 +263,10 @@ async def rebuild(session):
         out = subprocess.run([reference, "up", "--workspace-folder", workspace,
                               "--remove-existing-container"], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout.strip().splitlines()[-1])["containerId"]
+        made = json.loads(out.stdout.strip().splitlines()[-1])["containerId"]
+        # Said at once, so that the caller removes it whatever happens next.
+        print(made, flush=True)
+        return made
 
     result, data = await call(session, "run_command", command="cd /tmp && export GONE_VAR=1; hostname")
     old = data["stdout"].strip()
@@ -288,7 +291,6 @@ async def rebuild(session):
                             ("read_file", {"path": "/etc/hostname"})]:
         result = await session.call_tool(name, arguments)
         assert result.is_error and "is gone" in text_of(result), (name, text_of(result))
-    print(newer)
 
 
 async def no_helper_files(session):
