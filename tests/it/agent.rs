@@ -128,6 +128,27 @@ impl Agent {
         (code.trim().parse().unwrap(), body.to_owned())
     }
 
+    /// Posts `body` to the HTTP listener with the token, and hangs up after `seconds` (a
+    /// client that goes away before the answer).
+    pub fn post_and_hang_up(&self, body: &Value, seconds: u32) {
+        let url = format!(
+            "http://127.0.0.1:{}/",
+            self.port.expect("started with HTTP")
+        );
+        let _ = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                &seconds.to_string(),
+                "-o",
+                "/dev/null",
+                "-H",
+            ])
+            .arg(format!("Authorization: Bearer {TOKEN}"))
+            .args(["--data-binary", &body.to_string(), &url])
+            .status();
+    }
+
     /// Stops the server with SIGTERM and returns its exit code.
     pub fn stop(&mut self) -> Option<i32> {
         let mut server = self.server.take()?;
@@ -963,13 +984,8 @@ fn a_stream_whose_reader_goes_away_stops_its_command() {
         }
     }
     // HTTP: curl gives up after a second.
-    let url = format!("http://127.0.0.1:{}/", agent.port.unwrap());
     let body = json!({"id": 1, "method": "exec.stream", "params": {"session_id": sid, "command": "yes http"}});
-    let _ = std::process::Command::new("curl")
-        .args(["-sS", "--max-time", "1", "-o", "/dev/null", "-H"])
-        .arg(format!("Authorization: Bearer {TOKEN}"))
-        .args(["--data-binary", &body.to_string(), &url])
-        .status();
+    agent.post_and_hang_up(&body, 1);
     let started = Instant::now();
     while container.count_running("yes socket") + container.count_running("yes http") > 0 {
         assert!(

@@ -226,13 +226,8 @@ fn an_exec_run_whose_client_leaves_is_cancelled_on_both_transports() {
     eprintln!("socket client gone: sleep 600 ended within {took:?}");
     session_is_free(&agent, &sid);
     // HTTP: curl gives up after 2 s.
-    let url = format!("http://127.0.0.1:{}/", agent.port.unwrap());
     let body = json!({"id": 1, "method": "exec.run", "params": {"session_id": sid, "command": "sleep 601"}});
-    let _ = std::process::Command::new("curl")
-        .args(["-sS", "--max-time", "2", "-o", "/dev/null", "-H"])
-        .arg(format!("Authorization: Bearer {TOKEN}"))
-        .args(["--data-binary", &body.to_string(), &url])
-        .status();
+    agent.post_and_hang_up(&body, 2);
     let took = wait_gone(&container, "sleep 601");
     eprintln!("HTTP client gone: sleep 601 ended within {took:?}");
     session_is_free(&agent, &sid);

@@ -33,6 +33,16 @@ fn until(client: &mut Client, exec: &str, what: &str, done: impl Fn(&str) -> boo
     }
 }
 
+/// The screen a read shows is `rows` by `cols`.
+#[track_caller]
+fn assert_screen_size(read: &Value, rows: u64, cols: u64) {
+    assert_eq!(
+        (&read["screen"]["rows_n"], &read["screen"]["cols_n"]),
+        (&json!(rows), &json!(cols)),
+        "{read}"
+    );
+}
+
 /// The screen's rows, one line each.
 fn screen_text(read: &Value) -> String {
     read["screen"]["rows"]
@@ -123,13 +133,7 @@ fn terminal_programs(agent: &Agent, create: Value) {
     let read = until(&mut client, &top, "top's table", |screen| {
         screen.contains("PID")
     });
-    assert_eq!(
-        (
-            read["screen"]["rows_n"].clone(),
-            read["screen"]["cols_n"].clone()
-        ),
-        (json!(30), json!(100))
-    );
+    assert_screen_size(&read, 30, 100);
     type_in(&mut client, &top, "", &["q"]);
     assert_eq!(ended(&mut client, &top)["exit_code"], 0);
 
@@ -158,13 +162,7 @@ fn terminal_programs(agent: &Agent, create: Value) {
     let read = until(&mut client, &shell, "the new size", |screen| {
         screen.contains("\n33 101\n>>>")
     });
-    assert_eq!(
-        (
-            read["screen"]["rows_n"].clone(),
-            read["screen"]["cols_n"].clone()
-        ),
-        (json!(33), json!(101))
-    );
+    assert_screen_size(&read, 33, 101);
     // ^C at the prompt, then ^D ends the shell.
     type_in(&mut client, &shell, "sleep 60", &["Enter"]);
     std::thread::sleep(Duration::from_millis(500));
