@@ -200,7 +200,8 @@ impl DevContainer {
     /// An envelope as a tool result within `shape`: a stream whose text is cut is first copied
     /// whole into the container (when it was kept whole), and the marker says where.
     async fn command_result(&self, envelope: Envelope, shape: Shape) -> CallToolResult {
-        let cut = render::cut_streams(&envelope, shape);
+        let layout = render::layout(&envelope, shape);
+        let cut = layout.as_ref().map_or([false, false], render::Layout::cut);
         let mut whole = Whole {
             exec_id: envelope.exec_id.clone(),
             files: [None, None],
@@ -215,7 +216,7 @@ impl DevContainer {
                 }
             }
         }
-        let rendered = render::envelope(&envelope, shape, &whole);
+        let rendered = render::laid_out(&envelope, layout, &whole);
         let (stdout_bytes, stderr_bytes) = envelope.bytes().unwrap_or_default();
         let b64 = |index: usize| {
             let Output::Kept { stdout, stderr } = &envelope.output else {

@@ -102,10 +102,18 @@ fn shares(needs: [usize; 2], budget: usize) -> [usize; 2] {
     }
 }
 
-/// Which streams a result in `shape` shows cut (their whole is then worth keeping).
-pub fn cut_streams(envelope: &Envelope, shape: Shape) -> [bool; 2] {
+/// A result's two streams as text (head, tail of a cut, bytes shown as U+FFFD) and each one's
+/// share of the budget: computed once, then asked which streams it cuts and rendered.
+pub struct Layout {
+    parts: [(String, Option<String>, u64); 2],
+    needs: [usize; 2],
+    shares: [usize; 2],
+}
+
+/// The layout of `envelope`'s kept output in `shape` (none for an envelope without output).
+pub fn layout(envelope: &Envelope, shape: Shape) -> Option<Layout> {
     let Output::Kept { stdout, stderr } = &envelope.output else {
-        return [false, false];
+        return None;
     };
     let parts = [parts(stdout, shape), parts(stderr, shape)];
     let needs = parts.each_ref().map(|(head, tail, _)| {
@@ -113,7 +121,18 @@ pub fn cut_streams(envelope: &Envelope, shape: Shape) -> [bool; 2] {
     });
     let budget = shape.budget.saturating_sub(RESERVE).max(shape.budget / 2);
     let shares = shares(needs, budget);
-    [0, 1].map(|index| parts[index].1.is_some() || needs[index] > shares[index])
+    Some(Layout {
+        parts,
+        needs,
+        shares,
+    })
+}
+
+impl Layout {
+    /// Which streams it shows cut (their whole is then worth keeping).
+    pub fn cut(&self) -> [bool; 2] {
+        [0, 1].map(|index| self.parts[index].1.is_some() || self.needs[index] > self.shares[index])
+    }
 }
 
 /// Room kept in the budget for the state line, the stream headers and the markers.
@@ -158,21 +177,17 @@ pub struct Rendered {
     pub streams: [String; 2],
 }
 
-/// A finished (or running) command's result, within the budget.
-pub fn envelope(envelope: &Envelope, shape: Shape, whole: &Whole) -> Rendered {
+/// A finished (or running) command's result, within the budget its layout was made for (see
+/// [`layout`]).
+pub fn laid_out(envelope: &Envelope, layout: Option<Layout>, whole: &Whole) -> Rendered {
     let mut out = envelope
         .note
         .as_ref()
         .map_or_else(String::new, |note| format!("{note}\n"));
     out.push_str(&state(envelope));
     let mut streams = [String::new(), String::new()];
-    if let Output::Kept { stdout, stderr } = &envelope.output {
-        let parts = [parts(stdout, shape), parts(stderr, shape)];
-        let needs = parts.each_ref().map(|(head, tail, _)| {
-            head.chars().count() + tail.as_ref().map_or(0, |tail| tail.chars().count())
-        });
-        let budget = shape.budget.saturating_sub(RESERVE).max(shape.budget / 2);
-        let shares = shares(needs, budget);
+    if let (Some(layout), Output::Kept { stdout, stderr }) = (layout, &envelope.output) {
+        let Layout { parts, shares, .. } = layout;
         let [out_parts, err_parts] = parts;
         for (index, (name, (head, tail, replaced), shown)) in
             [("stdout", out_parts, stdout), ("stderr", err_parts, stderr)]
@@ -292,6 +307,10 @@ mod tests {
     use crate::agent::envelope::{Shown, Since};
     use crate::agent::output::Kept;
 
+    fn render_envelope(envelope: &Envelope, shape: Shape, whole: &Whole) -> Rendered {
+        laid_out(envelope, layout(envelope, shape), whole)
+    }
+
     fn shown(text: &str) -> Shown {
         Shown {
             data: Data::Text(text.into()),
@@ -365,9 +384,9 @@ mod tests {
             ..Shape::default()
         };
         insta::assert_snapshot!(format!("{}{}{}\n{}",
-            super::envelope(&envelope, Shape::default(), &whole).text,
-            super::envelope(&killed, Shape::default(), &Whole::default()).text,
-            super::envelope(&killed, raw, &Whole::default()).text.escape_debug(),
+            render_envelope(&envelope, Shape::default(), &whole).text,
+            render_envelope(&killed, Shape::default(), &Whole::default()).text,
+            render_envelope(&killed, raw, &Whole::default()).text.escape_debug(),
             super::read(&read, Shape::default())), @r"
         exited with code 3 after 12 ms
         --- stdout (17 bytes) ---
@@ -398,22 +417,22 @@ mod tests {
         kept.push(seq.as_bytes());
         let envelope = finished(kept.shown(), shown(""));
         let shape = Shape::default();
-        assert_eq!(cut_streams(&envelope, shape), [true, false]);
-        let text = super::envelope(&envelope, shape, &Whole::default()).text;
+        assert_eq!(layout(&envelope, shape).unwrap().cut(), [true, false]);
+        let text = render_envelope(&envelope, shape, &Whole::default()).text;
         assert!(text.chars().count() <= 30_000, "{}", text.len());
         assert_eq!(text.matches("[… stdout is 1988895 bytes in all").count(), 1);
         assert!(text.contains("\n1\n2\n3\n"));
         assert!(text.ends_with("\n299999\n300000\n"));
         // Two long streams share the budget.
         let both = finished(shown(&seq[..100_000]), shown(&seq[..100_000]));
-        let text = super::envelope(&both, shape, &Whole::default()).text;
+        let text = render_envelope(&both, shape, &Whole::default()).text;
         assert!(text.chars().count() <= 30_000, "{}", text.len());
         assert_eq!(text.matches("[… std").count(), 2);
         // A 200-frame progress bar is one line.
         let bar: String = (0..200)
             .map(|n| format!("\r{n:>3}% [{}]", "#".repeat(n / 10)))
             .collect();
-        let text = super::envelope(
+        let text = render_envelope(
             &finished(shown(&format!("{bar}\n")), shown("")),
             shape,
             &Whole::default(),
