@@ -757,23 +757,32 @@ pub enum ParseOutcome {
     Usage(UsageError),
 }
 
-/// A usage error, rendered as one line that ends by pointing at `--help` (or, for the
-/// messages the spec words exactly, as that text alone).
+/// A usage error: clap's report (the message, the subcommand's usage line, the pointer at
+/// `--help`), or, for a request that is well formed but cannot be served, the message alone.
 #[derive(Debug, thiserror::Error)]
-#[error("{message}{}", .help.map(|help| format!(" (see '{help}')")).unwrap_or_default())]
+#[error("{message}")]
 pub struct UsageError {
     message: String,
-    help: Option<&'static str>,
     hints: Vec<String>,
 }
 
 impl UsageError {
-    pub fn exec(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            help: Some("dcx exec --help"),
-            hints: Vec::new(),
-        }
+    /// A usage error of `dcx exec`'s own rules, reported in clap's form, like the errors clap
+    /// finds itself: one form for every usage error.
+    pub fn exec(message: impl std::fmt::Display) -> Self {
+        Self::in_clap_form(Some("exec"), message)
+    }
+
+    /// `message` as clap reports an error of `subcommand` (or of `dcx` itself).
+    fn in_clap_form(subcommand: Option<&str>, message: impl std::fmt::Display) -> Self {
+        let mut definition = Cli::command();
+        definition.build();
+        let kind = clap::error::ErrorKind::ValueValidation;
+        let err = match subcommand.and_then(|name| definition.find_subcommand_mut(name)) {
+            Some(sub) => sub.error(kind, message),
+            None => definition.error(kind, message),
+        };
+        Self::from_clap(&err)
     }
 
     /// Adds a next step, printed as a `hint:` line.
@@ -790,7 +799,6 @@ impl UsageError {
     pub fn exact(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
-            help: None,
             hints: Vec::new(),
         }
     }
@@ -806,7 +814,6 @@ impl UsageError {
             .to_owned();
         Self {
             message,
-            help: None,
             hints: Vec::new(),
         }
     }
@@ -864,7 +871,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Cli, ParseOutco
         && args.command.is_empty()
     {
         return Err(ParseOutcome::Usage(UsageError::exec(
-            "no command given: dcx exec [OPTIONS] <CMD> [ARGS]...",
+            "no command given: name the command to run after the options",
         )));
     }
     Ok(cli)
@@ -891,13 +898,14 @@ fn clap_outcome(err: &clap::Error, exec: bool) -> ParseOutcome {
     match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ParseOutcome::Print(err.render()),
         ErrorKind::MissingRequiredArgument if exec => ParseOutcome::Usage(UsageError::exec(
-            "no command given: dcx exec [OPTIONS] <CMD> [ARGS]...",
+            "no command given: name the command to run after the options",
         )),
-        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ParseOutcome::Usage(UsageError {
-            message: format!("a subcommand is required: {}", subcommand_list()),
-            help: Some("dcx --help"),
-            hints: Vec::new(),
-        }),
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            ParseOutcome::Usage(UsageError::in_clap_form(
+                None,
+                format!("a subcommand is required: {}", subcommand_list()),
+            ))
+        }
         _ => ParseOutcome::Usage(UsageError::from_clap(err)),
     }
 }
@@ -1084,7 +1092,13 @@ mod tests {
     fn usage_errors_say_what_is_wrong_with_clap_s_tips_and_choices() {
         insta::assert_snapshot!(
             usage_error(&["dcx", "exec", "--container-id", "c"]),
-            @"no command given: dcx exec [OPTIONS] <CMD> [ARGS]... (see 'dcx exec --help')"
+            @r"
+        no command given: name the command to run after the options
+
+        Usage: dcx exec [OPTIONS] <CMD> [ARGS]...
+
+        For more information, try '--help'.
+        "
         );
         insta::assert_snapshot!(usage_error(&["dcx", "exec", "--bogus", "echo"]), @r"
         unexpected argument '--bogus' found
@@ -1132,11 +1146,23 @@ mod tests {
         ");
         insta::assert_snapshot!(
             usage_error(&["dcx", "exec", "-it", "bash"]),
-            @"unexpected argument '-it': dcx decides the terminal itself (a TTY when stdin and stdout are terminals, or with --log-format json) and always passes stdin on; drop it (see 'dcx exec --help')"
+            @r"
+        unexpected argument '-it': dcx decides the terminal itself (a TTY when stdin and stdout are terminals, or with --log-format json) and always passes stdin on; drop it
+
+        Usage: dcx exec [OPTIONS] <CMD> [ARGS]...
+
+        For more information, try '--help'.
+        "
         );
         insta::assert_snapshot!(
             usage_error(&["dcx"]),
-            @"a subcommand is required: exec, serve, mcp, logs, cp, top, completions or man (see 'dcx --help')"
+            @r"
+        a subcommand is required: exec, serve, mcp, logs, cp, top, completions or man
+
+        Usage: dcx <COMMAND>
+
+        For more information, try '--help'.
+        "
         );
     }
 

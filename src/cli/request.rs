@@ -124,7 +124,7 @@ impl ExecRequest {
         };
         if args.command.is_empty() {
             return Err(UsageError::exec(
-                "no command given: dcx exec [OPTIONS] <CMD> [ARGS]...",
+                "no command given: name the command to run after the options",
             ));
         }
         let probe = match args.default_user_env_probe {

@@ -64,7 +64,7 @@ fn usage_errors_say_what_is_wrong_and_point_at_help() {
         .code(1)
         .stdout("")
         .stderr(
-            "error: no command given: dcx exec [OPTIONS] <CMD> [ARGS]... (see 'dcx exec --help')\n",
+            "error: no command given: name the command to run after the options\n\nUsage: dcx exec [OPTIONS] <CMD> [ARGS]...\n\nFor more information, try '--help'.\n",
         );
     dcx()
         .args(["exec", "--no-such-flag", "true"])

@@ -146,9 +146,9 @@ fn terminal_flags_come_in_pairs() {
     c.dcx(["--terminal-columns", "80", "true"])
         .run()
         .code(1)
-        .stderr("error: --terminal-columns requires --terminal-rows (see 'dcx exec --help')\n");
+        .stderr("error: --terminal-columns requires --terminal-rows\n\nUsage: dcx exec [OPTIONS] <CMD> [ARGS]...\n\nFor more information, try '--help'.\n");
     c.dcx(["--terminal-rows", "24", "true"])
         .run()
         .code(1)
-        .stderr("error: --terminal-rows requires --terminal-columns (see 'dcx exec --help')\n");
+        .stderr("error: --terminal-rows requires --terminal-columns\n\nUsage: dcx exec [OPTIONS] <CMD> [ARGS]...\n\nFor more information, try '--help'.\n");
 }
