@@ -3,7 +3,7 @@
 //! absence of any Docker daemon.
 
 use crate::harness::{
-    BUSYBOX, CrunContainer, Subject, TestContainer, TestWorkspace,
+    BUSYBOX, Cmd, CrunContainer, Subject, TestContainer, TestWorkspace,
     assert_fixed_size_from_the_start, dcx,
 };
 
@@ -505,14 +505,42 @@ fn nothing_dcx_passes_to_crun_reaches_a_host_argv() {
             .iter()
             .position(|word| word == "--process")
             .unwrap();
+        // The process file is one of dcx's descriptors: a memfd, on no disk.
         let process_file = std::path::PathBuf::from(&crun_argv[at + 1]);
-        assert!(process_file.exists());
+        assert!(
+            process_file.starts_with(format!("/proc/{}/fd", run.pid())),
+            "{}",
+            process_file.display()
+        );
+        let target = std::fs::read_link(&process_file).unwrap();
+        assert!(
+            target
+                .to_string_lossy()
+                .starts_with("/memfd:dcx-crun-process"),
+            "{}",
+            target.display()
+        );
+        assert!(
+            std::fs::read_to_string(&process_file)
+                .unwrap()
+                .contains(secret)
+        );
+        // Which another user of the host cannot open.
+        let user = std::env::var("DCX_UNPRIVILEGED_USER").unwrap_or_else(|_| "dcx-tester".into());
+        let other = Cmd::program("setpriv")
+            .args(["--reuid", &user, "--regid", &user, "--init-groups", "cat"])
+            .arg(&process_file)
+            .run();
+        assert!(
+            other.stderr_text().contains("Permission denied"),
+            "{other:?}"
+        );
+        assert!(!other.stdout_text().contains(secret));
         let leaked: Vec<&String> = argvs.iter().filter(|argv| argv.contains(secret)).collect();
         assert!(leaked.is_empty(), "{leaked:?}");
         run.signal("TERM");
         assert_eq!(run.finish(), Some(143));
         // Its process file went with it.
         assert!(!process_file.exists(), "{}", process_file.display());
-        assert!(!process_file.parent().unwrap().exists());
     }
 }

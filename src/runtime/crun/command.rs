@@ -2,8 +2,9 @@
 //!
 //! `crun --root R exec --process FILE [-t --console-socket S] <id>` (shared/reference/crun-backend.md):
 //! the process itself (argv, environment, working directory, user) goes in a `process.json`
-//! ([`ProcessFile`]) in a folder of dcx's own (mode 0700), never on crun's command line, which
-//! `ps` shows to every user of the host (config `remoteEnv` may hold secrets);
+//! ([`ProcessFile`]) that exists only in dcx's memory (a sealed memfd crun opens through
+//! `/proc/<dcx>/fd/N`, which only dcx's own user can), never on crun's command line, which
+//! `ps` shows to every user of the host (config `remoteEnv` may hold secrets), nor on a disk;
 //! * the environment is the whole one: the container's env first (less the removed names),
 //!   followed by dcx's variables (later entries win);
 //! * the working directory is the request's, else the container's config's, else `/` (the
@@ -32,15 +33,17 @@ fn numeric_user(container: &Container, user: &str) -> Result<String, RuntimeErro
     Ok(format!("{uid}:{gid}"))
 }
 
-/// The `process.json` of one `crun exec`, in a private folder removed on drop: keep it until
-/// crun has ended.
+/// The `process.json` of one `crun exec`, in a sealed memfd of dcx's: keep it until crun has
+/// read it (until crun has ended).
 pub(super) struct ProcessFile {
-    dir: tempfile::TempDir,
+    fd: std::os::fd::OwnedFd,
 }
 
 impl ProcessFile {
+    /// The path crun opens: dcx's descriptor as `/proc` shows it (dcx stays crun's parent).
     fn path(&self) -> std::path::PathBuf {
-        self.dir.path().join("process.json")
+        use std::os::fd::AsRawFd;
+        format!("/proc/{}/fd/{}", std::process::id(), self.fd.as_raw_fd()).into()
     }
 }
 
@@ -102,29 +105,37 @@ pub(super) fn exec_args(
     Ok((args, file))
 }
 
-/// `process` written to a new private folder (0700; the file 0600).
+/// `process` written to a new memfd, sealed against any change once written.
 fn write_process(process: &serde_json::Value) -> std::io::Result<ProcessFile> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = tempfile::Builder::new().prefix("dcx-crun-").tempdir()?;
-    let file = ProcessFile { dir };
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(file.path())?;
-    std::io::Write::write_all(&mut out, process.to_string().as_bytes())?;
-    Ok(file)
+    use rustix::fs::{MemfdFlags, SealFlags};
+    let fd = rustix::fs::memfd_create(
+        "dcx-crun-process",
+        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+    )?;
+    let mut file = std::fs::File::from(fd);
+    std::io::Write::write_all(&mut file, process.to_string().as_bytes())?;
+    let fd = std::os::fd::OwnedFd::from(file);
+    rustix::fs::fcntl_add_seals(
+        &fd,
+        SealFlags::SEAL | SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE,
+    )?;
+    Ok(ProcessFile { fd })
 }
 
-/// The container's env, then `extra` (later entries win), as one list.
+/// The container's env, then `extra` (later entries win, in the place of their last
+/// occurrence), as one list; linear in the number of entries.
 fn full_env(base: &[String], extra: &[String]) -> Vec<String> {
-    let mut merged: Vec<String> = Vec::with_capacity(base.len() + extra.len());
-    for entry in base.iter().chain(extra) {
-        let name = entry.split('=').next().unwrap_or_default();
-        merged.retain(|kept| kept.split('=').next() != Some(name));
-        merged.push(entry.clone());
+    let name = |entry: &str| entry.split('=').next().unwrap_or_default().to_owned();
+    let mut last = std::collections::HashMap::new();
+    for (index, entry) in base.iter().chain(extra).enumerate() {
+        last.insert(name(entry), index);
     }
-    merged
+    base.iter()
+        .chain(extra)
+        .enumerate()
+        .filter(|(index, entry)| last.get(&name(entry)) == Some(index))
+        .map(|(_, entry)| entry.clone())
+        .collect()
 }
 
 /// Whether the container has the shell that the `stty` size wrapper needs (assumed without a
@@ -148,5 +159,32 @@ mod tests {
             full_env(&base, &extra),
             ["TERM=xterm", "FOO=1", "PATH=/usr/bin:/bin"]
         );
+    }
+
+    #[test]
+    fn the_process_file_is_a_sealed_memfd_that_only_reads() {
+        let file = write_process(&serde_json::json!({"args": ["true"]})).unwrap();
+        let path = file.path();
+        assert!(path.starts_with(format!("/proc/{}/fd", std::process::id())));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            r#"{"args":["true"]}"#
+        );
+        let mut writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let refused = std::io::Write::write_all(&mut writer, b"{}");
+        assert!(refused.is_err(), "a sealed file took a write");
+    }
+
+    #[test]
+    fn many_variables_merge_in_one_pass() {
+        let base: Vec<String> = (0..20_000).map(|n| format!("V{n}=base")).collect();
+        let extra: Vec<String> = (0..20_000)
+            .step_by(2)
+            .map(|n| format!("V{n}=extra"))
+            .collect();
+        let merged = full_env(&base, &extra);
+        assert_eq!(merged.len(), 20_000);
+        assert_eq!(merged[0], "V1=base");
+        assert_eq!(merged.last().unwrap(), "V19998=extra");
     }
 }
