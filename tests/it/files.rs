@@ -668,3 +668,145 @@ fn crun_fs_methods_never_leave_the_container() {
     assert_eq!(answer["ok"], false, "{answer}");
     assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 1);
 }
+
+/// A crun container started under a parent of the test's own that reaps it (this machine's
+/// pid 1 reaps no orphan, and a zombie keeps its pid): send it the container's pid once the
+/// container is killed, and its pid is free again.
+struct Reaped {
+    container: CrunContainer,
+    parent: std::process::Child,
+}
+
+impl Reaped {
+    fn start() -> Self {
+        use std::io::{BufRead, BufReader};
+        let id = format!("dcx-it-{}-reaped", std::process::id());
+        let root = crate::harness::crun_root();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/crun/run.sh");
+        let rootfs = crate::harness::test_rootfs("debian");
+        // PR_SET_CHILD_SUBREAPER (36): the container's init, orphaned when crun exits, is its.
+        let reaper = r#"
+import ctypes, os, subprocess, sys
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+subprocess.run(["bash"] + sys.argv[1:], check=True, stdin=subprocess.DEVNULL)
+print("started", flush=True)
+os.waitpid(int(sys.stdin.readline()), 0)
+print("reaped", flush=True)
+"#;
+        let mut parent = Command::new("python3")
+            .args(["-c", reaper])
+            .arg(&script)
+            .arg(&root)
+            .arg(&id)
+            .arg(&rootfs)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(parent.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "started\n");
+        Self {
+            container: CrunContainer { id, root },
+            parent,
+        }
+    }
+
+    /// Reaps the container's killed first process `pid`.
+    fn reap(&mut self, pid: i64) {
+        use std::io::{BufRead, BufReader, Write};
+        let stdin = self.parent.stdin.as_mut().unwrap();
+        writeln!(stdin, "{pid}").unwrap();
+        let mut line = String::new();
+        BufReader::new(self.parent.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "reaped\n");
+        self.parent.wait().unwrap();
+    }
+}
+
+/// A host process given `pid` (the next pid set through `/proc/sys/kernel/ns_last_pid`, as
+/// root; retried while other processes of the machine take it first).
+fn host_process_with_pid(pid: i64) -> std::process::Child {
+    for _ in 0..200 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string())
+            .expect("tests run as root: write /proc/sys/kernel/ns_last_pid");
+        let mut child = Command::new("sleep").arg("600").spawn().unwrap();
+        if i64::from(child.id()) == pid {
+            return child;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!(
+        "no host process could be given pid {pid}: {:?}",
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+    );
+}
+
+/// Issue 25, finding 1: a session keeps the crun container's first process as it was when the
+/// session was created (pid and start time); once that process is gone, and even once a host
+/// process holds its pid, the file methods answer that the container is gone and never reach
+/// the host's root.
+#[test]
+fn crun_fs_methods_never_reach_the_host_through_a_reused_pid() {
+    let mut reaped = Reaped::start();
+    let crun = CrunContainer {
+        id: reaped.container.id.clone(),
+        root: reaped.container.root.clone(),
+    };
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("secret"), "host secret").unwrap();
+    let hostdir = host.path().display().to_string();
+    let agent = Agent::start(&[]);
+    let session = agent.ok(
+        "session.create",
+        json!({"container_id": crun.id, "runtime": "crun", "crun_root": crun.root_str()}),
+    )["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut client = agent.client();
+    let mut call = |method: &str, params: Value| {
+        let mut params = params;
+        params["session_id"] = Value::from(session.as_str());
+        client.call(method, params)
+    };
+    assert_eq!(call("fs.list", json!({"path": "/"}))["ok"], true);
+    let state: Value = serde_json::from_str(&crun.crun(&["state", &crun.id])).unwrap();
+    let pid = state["pid"].as_i64().unwrap();
+    crun.crun(&["kill", &crun.id, "KILL"]);
+    reaped.reap(pid);
+    // Stopped, its state still there: not running.
+    let answer = call("fs.read", json!({"path": "/etc/hostname"}));
+    assert_eq!(answer["error"]["code"], "container_not_running", "{answer}");
+
+    crun.crun(&["delete", &crun.id]);
+    let mut reused = host_process_with_pid(pid);
+    let secret = format!("{hostdir}/secret");
+    let answers = [
+        call("fs.read", json!({"path": secret})),
+        call("fs.stat", json!({"path": secret})),
+        call("fs.list", json!({"path": hostdir})),
+        call("fs.list", json!({"path": "/"})),
+        call(
+            "fs.write",
+            json!({"path": format!("{hostdir}/planted"), "data": "x"}),
+        ),
+    ];
+    let _ = reused.kill();
+    let _ = reused.wait();
+    for answer in answers {
+        assert_eq!(answer["ok"], false, "{answer}");
+        assert_eq!(answer["error"]["code"], "no_such_container", "{answer}");
+        assert!(!answer.to_string().contains("host secret"), "{answer}");
+    }
+    assert_eq!(
+        std::fs::read_dir(host.path()).unwrap().count(),
+        1,
+        "a file was written on the host"
+    );
+}
