@@ -216,7 +216,7 @@ impl Root {
             None => {
                 let dir = self.resolve(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
                 let stat = fstat(&dir)?;
-                pack_dir(&mut builder, &dir, &stat, Path::new(as_name))?;
+                pack_dir(&mut builder, dir, &stat, Path::new(as_name))?;
             }
         }
         builder.into_inner()?.flush()
@@ -382,6 +382,14 @@ impl Root {
         parents: &[Vec<u8>],
         owner: Option<Owner>,
     ) -> io::Result<OwnedFd> {
+        // Most often the folder is there already (a tar lists folders before their entries):
+        // one resolution, not one per level (a deep tree's entries would cost its depth
+        // squared each).
+        match self.resolve(&join(base, parents), OFlags::PATH | OFlags::DIRECTORY) {
+            Ok(fd) => return Ok(fd),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
         let mut fd = self.resolve(base, OFlags::PATH | OFlags::DIRECTORY)?;
         for depth in 0..parents.len() {
             let path = join(base, &parents[..=depth]);
@@ -589,6 +597,8 @@ fn header_for(stat: &Stat, kind: tar::EntryType) -> tar::Header {
     header
 }
 
+/// Appends `name` (in the folder `dir`) to the archive as `as_name`, a folder with everything
+/// under it ([`pack_dir`]).
 fn pack_entry<W: Write>(
     builder: &mut tar::Builder<W>,
     dir: &OwnedFd,
@@ -596,16 +606,27 @@ fn pack_entry<W: Write>(
     stat: &Stat,
     as_name: &Path,
 ) -> io::Result<()> {
+    if FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
+        return pack_leaf(builder, dir, name, stat, as_name);
+    }
+    let fd = openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    pack_dir(builder, fd, stat, as_name)
+}
+
+/// Appends one entry that is not a folder.
+fn pack_leaf<W: Write>(
+    builder: &mut tar::Builder<W>,
+    dir: &OwnedFd,
+    name: &[u8],
+    stat: &Stat,
+    as_name: &Path,
+) -> io::Result<()> {
     match FileType::from_raw_mode(stat.st_mode) {
-        FileType::Directory => {
-            let fd = openat(
-                dir,
-                name,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
-            pack_dir(builder, &fd, stat, as_name)
-        }
         FileType::RegularFile => {
             // Non-blocking: a file swapped for a fifo meanwhile must not hang the copy.
             let fd = openat(
@@ -646,30 +667,101 @@ fn pack_entry<W: Write>(
     }
 }
 
+/// A folder being archived by [`pack_dir`]: its names not yet archived, and where it is.
+struct Level {
+    /// Its device and inode, to know it again when climbing back to it through `..`.
+    id: (u64, u64),
+    names: std::vec::IntoIter<Vec<u8>>,
+    as_name: PathBuf,
+}
+
+impl Level {
+    /// Appends the folder `fd`'s own entry (unless `as_name` is empty: its contents at the top
+    /// level) and reads its names.
+    fn enter<W: Write>(
+        builder: &mut tar::Builder<W>,
+        fd: &OwnedFd,
+        stat: &Stat,
+        as_name: PathBuf,
+    ) -> io::Result<Self> {
+        if !as_name.as_os_str().is_empty() {
+            // Folders end in `/`, as tar and docker write them.
+            let mut named = as_name.as_os_str().as_bytes().to_vec();
+            named.push(b'/');
+            let mut header = header_for(stat, tar::EntryType::Directory);
+            builder.append_data(
+                &mut header,
+                Path::new(OsStr::from_bytes(&named)),
+                io::empty(),
+            )?;
+        }
+        let own = fstat(fd)?;
+        Ok(Self {
+            id: (own.st_dev, own.st_ino),
+            names: names(fd)?.into_iter(),
+            as_name,
+        })
+    }
+}
+
+/// Appends the folder `fd` and everything under it, depth first, names sorted. A loop with a
+/// stack of its own, whatever the depth (a tree's depth is the input's to choose): only the
+/// folder being read is open; a finished one gives way to its parent, reopened through its `..`
+/// and checked to be the same folder (device and inode), so the walk never goes anywhere else.
 fn pack_dir<W: Write>(
     builder: &mut tar::Builder<W>,
-    fd: &OwnedFd,
+    fd: OwnedFd,
     stat: &Stat,
     as_name: &Path,
 ) -> io::Result<()> {
-    if !as_name.as_os_str().is_empty() {
-        // Folders end in `/`, as tar and docker write them.
-        let mut named = as_name.as_os_str().as_bytes().to_vec();
-        named.push(b'/');
-        let as_name = Path::new(OsStr::from_bytes(&named));
-        let mut header = header_for(stat, tar::EntryType::Directory);
-        builder.append_data(&mut header, as_name, io::empty())?;
-    }
-    for child in names(fd)? {
-        let stat = match statat(fd, child.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
+    let mut fd = fd;
+    let mut level = Level::enter(builder, &fd, stat, as_name.to_path_buf())?;
+    let mut parents: Vec<Level> = Vec::new();
+    loop {
+        let Some(child) = level.names.next() else {
+            let Some(parent) = parents.pop() else {
+                return Ok(());
+            };
+            fd = climb(&fd, parent.id)?;
+            level = parent;
+            continue;
+        };
+        let stat = match statat(&fd, child.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) => stat,
+            // Removed meanwhile.
             Err(rustix::io::Errno::NOENT) => continue,
             Err(err) => return Err(err.into()),
         };
-        let path: PathBuf = as_name.join(OsStr::from_bytes(&child));
-        pack_entry(builder, fd, &child, &stat, &path)?;
+        let path = level.as_name.join(OsStr::from_bytes(&child));
+        if FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
+            pack_leaf(builder, &fd, &child, &stat, &path)?;
+            continue;
+        }
+        fd = openat(
+            &fd,
+            child.as_slice(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let below = Level::enter(builder, &fd, &stat, path)?;
+        parents.push(std::mem::replace(&mut level, below));
     }
-    Ok(())
+}
+
+/// The parent of the finished folder `fd`, through its `..`, when it is still the folder
+/// `parent` (device and inode); a tree moved meanwhile is an error, never another folder.
+fn climb(fd: &OwnedFd, parent: (u64, u64)) -> io::Result<OwnedFd> {
+    let up = openat(
+        fd,
+        "..",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let stat = fstat(&up)?;
+    if (stat.st_dev, stat.st_ino) != parent {
+        return Err(io::Error::other("the tree was moved while it was copied"));
+    }
+    Ok(up)
 }
 
 /// The entries directly in the archive's top folder (a tar of one folder, as an engine's
@@ -796,6 +888,7 @@ fn header_stat<R: Read>(entry: &tar::Entry<'_, R>, name: &OsStr) -> io::Result<P
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     #[test]
     fn pax_times_keep_their_nanoseconds() {
@@ -935,6 +1028,54 @@ mod tests {
         match read_archive_file(tar.as_slice(), 0, None, 100).unwrap() {
             FileRead::Read(bytes, _) => assert_eq!(bytes, b"container"),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_tree_deeper_than_any_stack_round_trips() {
+        const DEPTH: usize = 2000;
+        let from = tempfile::tempdir().unwrap();
+        let mut deep = from.path().join("deep");
+        std::fs::create_dir(&deep).unwrap();
+        for _ in 0..DEPTH {
+            deep.push("d");
+            std::fs::create_dir(&deep).unwrap();
+        }
+        std::fs::write(deep.join("f"), b"bottom").unwrap();
+        let to = tempfile::tempdir().unwrap();
+        let (src, dst) = (from.path().to_path_buf(), to.path().to_path_buf());
+        // A small stack: a walk whose depth were the tree's would overflow it.
+        std::thread::Builder::new()
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                let mut tar = Vec::new();
+                Root::beneath(&src)
+                    .unwrap()
+                    .pack("deep", "copy", &mut tar)
+                    .unwrap();
+                Root::beneath(&dst)
+                    .unwrap()
+                    .unpack("", tar.as_slice(), None, None)
+                    .unwrap();
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        let mut copy = to.path().join("copy");
+        for _ in 0..DEPTH {
+            copy.push("d");
+        }
+        assert_eq!(std::fs::read(copy.join("f")).unwrap(), b"bottom");
+        for dir in [from.path(), to.path()] {
+            // `rm` takes any depth (std's removal may not).
+            assert!(
+                Command::new("rm")
+                    .arg("-rf")
+                    .arg(dir)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
         }
     }
 

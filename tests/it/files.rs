@@ -810,3 +810,61 @@ fn crun_fs_methods_never_reach_the_host_through_a_reused_pid() {
         "a file was written on the host"
     );
 }
+
+/// Issue 25, finding 8: a tree 2,000 folders deep is copied both ways (the walks keep their own
+/// stack: no depth of the input's can overflow dcx's).
+fn deep_tree(target: &Target) {
+    const DEPTH: usize = 2000;
+    let host = tempfile::tempdir().unwrap();
+    let mut deep = host.path().join("deep");
+    std::fs::create_dir(&deep).unwrap();
+    for _ in 0..DEPTH {
+        deep.push("d");
+        std::fs::create_dir(&deep).unwrap();
+    }
+    std::fs::write(deep.join("f"), "bottom\n").unwrap();
+    target.sh("rm -rf /tmp/deep");
+    target
+        .cp(&["-q", host.path().join("deep").to_str().unwrap(), ":/tmp/"])
+        .run()
+        .code(0);
+    assert_eq!(
+        target.sh("find /tmp/deep -type d | wc -l; cat $(find /tmp/deep -name f)"),
+        format!("{}\nbottom\n", DEPTH + 1)
+    );
+    let back = host.path().join("back");
+    target
+        .cp(&["-q", ":/tmp/deep", back.to_str().unwrap()])
+        .run()
+        .code(0);
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg("find . -type d | wc -l; cat $(find . -name f)")
+        .current_dir(&back)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&found.stdout),
+        format!("{}\nbottom\n", DEPTH + 1)
+    );
+    target.sh("rm -rf /tmp/deep");
+    // `rm` takes any depth.
+    assert!(
+        Command::new("rm")
+            .arg("-rf")
+            .arg(host.path())
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[test]
+fn docker_cp_copies_a_tree_2000_folders_deep() {
+    deep_tree(&Target::docker());
+}
+
+#[test]
+fn crun_cp_copies_a_tree_2000_folders_deep() {
+    deep_tree(&Target::crun());
+}
