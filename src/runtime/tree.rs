@@ -306,6 +306,8 @@ impl Root {
                         shown()
                     )));
                 }
+                // A file replaces what is there in one step, by its rename (below).
+                (false, Some(_)) if is_file(kind) => {}
                 (false, Some(_)) => unlinkat(&parent, name.as_slice(), AtFlags::empty())?,
             }
             let path = join(&base, &parts);
@@ -315,16 +317,8 @@ impl Root {
                 }
                 set_owner(&parent, name, owner)?;
                 folders.push((path, mode, mtime));
-            } else if kind.is_file() || kind == tar::EntryType::Continuous {
-                let fd = openat(
-                    &parent,
-                    name.as_slice(),
-                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW,
-                    Mode::from_raw_mode(0o600),
-                )?;
-                let mut file = std::fs::File::from(fd);
-                io::copy(&mut entry, &mut file)?;
-                finish_file(file.as_fd(), owner, mode, mtime)?;
+            } else if is_file(kind) {
+                write_whole(&parent, name, &mut entry, owner, mode, mtime)?;
             } else if kind.is_symlink() {
                 let target = entry.link_name_bytes().unwrap_or_default().into_owned();
                 symlinkat(target.as_slice(), &parent, name.as_slice())?;
@@ -525,6 +519,50 @@ fn set_owner(dir: &OwnedFd, name: &[u8], owner: Option<Owner>) -> io::Result<()>
         )?;
     }
     Ok(())
+}
+
+fn is_file(kind: tar::EntryType) -> bool {
+    kind.is_file() || kind == tar::EntryType::Continuous
+}
+
+/// Writes the file `name` in `dir` from `data`, whole or not at all: under a temporary name in
+/// the same folder (a dot, the name's start, a random suffix), renamed to `name` (replacing a
+/// file there) once written, owned and dated. A failure removes the temporary file; a kill
+/// leaves it, never a part of the file under its name.
+fn write_whole(
+    dir: &OwnedFd,
+    name: &[u8],
+    data: &mut impl Read,
+    owner: Option<Owner>,
+    mode: u32,
+    mtime: Mtime,
+) -> io::Result<()> {
+    let temporary = temporary_name(name);
+    let fd = openat(
+        dir,
+        temporary.as_slice(),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?;
+    let mut file = std::fs::File::from(fd);
+    let written = io::copy(data, &mut file)
+        .and_then(|_| finish_file(file.as_fd(), owner, mode, mtime))
+        .and_then(|()| Ok(renameat(dir, temporary.as_slice(), dir, name)?));
+    if written.is_err() {
+        let _ = unlinkat(dir, temporary.as_slice(), AtFlags::empty());
+    }
+    written
+}
+
+/// A name for a file being written in place of `name`: `.` + its first 200 bytes at most (room
+/// left within a name's 255) + `.dcx-` + 16 random hex digits.
+pub fn temporary_name(name: &[u8]) -> Vec<u8> {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    let mut temporary = b".".to_vec();
+    temporary.extend_from_slice(&name[..name.len().min(200)]);
+    temporary.extend_from_slice(format!(".dcx-{:016x}", u64::from_le_bytes(bytes)).as_bytes());
+    temporary
 }
 
 /// Owner first (a chown clears setuid bits), then mode and mtime.

@@ -868,3 +868,95 @@ fn docker_cp_copies_a_tree_2000_folders_deep() {
 fn crun_cp_copies_a_tree_2000_folders_deep() {
     deep_tree(&Target::crun());
 }
+
+/// The names in the host folder `dir`, sorted.
+fn host_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Issue 25, finding 24: a copy into crun killed (SIGKILL) in the middle of a file leaves no
+/// part of it under its name: the file is written under a temporary name and renamed whole.
+#[test]
+fn crun_cp_killed_mid_file_leaves_no_partial_file_under_its_name() {
+    use std::io::Write;
+    let target = Target::crun();
+    target.sh("rm -rf /tmp/dst && mkdir /tmp/dst && echo old > /tmp/dst/big");
+    // A tar of one 8 MiB file, of which only the first 2 MiB are sent (the rest never comes).
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("big"), vec![b'x'; 8 << 20]).unwrap();
+    let tar = Command::new("tar")
+        .args(["-c", "-C", host.path().to_str().unwrap(), "big"])
+        .output()
+        .unwrap()
+        .stdout;
+    let mut child = Command::new(dcx_path())
+        .arg("cp")
+        .args(target.flags())
+        .args(["-", ":/tmp/dst"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&tar[..2 << 20]).unwrap();
+    stdin.flush().unwrap();
+    let listed = || target.sh("ls -A /tmp/dst");
+    let started = std::time::Instant::now();
+    // Something written: a second name, or (were it written in place) the old file changed.
+    while listed().lines().count() < 2 && target.sh("cat /tmp/dst/big") == "old\n" {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "nothing written: {}",
+            listed()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+    let listing = listed();
+    let mut names: Vec<&str> = listing.lines().collect();
+    names.sort_unstable();
+    assert_eq!(names.len(), 2, "{listing}");
+    assert!(names[0].starts_with(".big.dcx-"), "{listing}");
+    assert_eq!(names[1], "big");
+    // The file under its name is still the old one, whole.
+    assert_eq!(target.sh("cat /tmp/dst/big"), "old\n");
+    target.sh("rm -rf /tmp/dst");
+}
+
+/// Issue 25, finding 24, the host's side: a copy out of the container killed while it writes a
+/// file leaves no part of it under its name.
+#[test]
+fn cp_killed_while_writing_a_host_file_leaves_no_partial_file_under_its_name() {
+    let target = Target::crun();
+    target.sh("rm -f /tmp/big && truncate -s 1G /tmp/big");
+    let host = tempfile::tempdir().unwrap();
+    let dest = host.path().join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    let mut child = Command::new(dcx_path())
+        .arg("cp")
+        .args(target.flags())
+        .args([":/tmp/big", dest.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while host_names(&dest).is_empty() {
+        assert!(started.elapsed().as_secs() < 60, "nothing written");
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let names = host_names(&dest);
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].starts_with(".big.dcx-"), "{names:?}");
+    target.sh("rm -f /tmp/big");
+}
