@@ -332,9 +332,9 @@ impl Engine {
                     Ok(meta) if meta.is_dir() => (
                         dst.clone(),
                         if contents {
-                            String::new()
+                            Vec::new()
                         } else {
-                            stat.name.clone()
+                            stat.name.clone().into_bytes()
                         },
                     ),
                     Ok(_) if is_dir => {
@@ -640,10 +640,11 @@ fn name_start(name: &str) -> &str {
     &name[..end]
 }
 
-/// A host path's last component, as the name a copy gives it.
-fn host_name(path: &Path) -> Result<String, FileError> {
+/// A host path's last component, as the name a copy gives it (its bytes as they are).
+fn host_name(path: &Path) -> Result<Vec<u8>, FileError> {
+    use std::os::unix::ffi::OsStrExt;
     path.file_name()
-        .map(|name| name.to_string_lossy().into_owned())
+        .map(|name| name.as_bytes().to_vec())
         .ok_or_else(|| FileError::Host {
             path: path.display().to_string(),
             reason: "it names no file".to_owned(),

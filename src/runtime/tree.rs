@@ -103,12 +103,13 @@ impl Root {
         Ok(Self { fd, resolve })
     }
 
-    /// Opens `path` (every component followed, inside the root).
-    fn resolve(&self, path: &str, flags: OFlags) -> io::Result<OwnedFd> {
+    /// Opens `path` (every component followed, inside the root); a path is bytes, as the
+    /// kernel's are.
+    fn resolve(&self, path: impl AsRef<[u8]>, flags: OFlags) -> io::Result<OwnedFd> {
         let flags = flags | OFlags::CLOEXEC;
         Ok(openat2(
             &self.fd,
-            relative(path),
+            relative(path.as_ref()),
             flags,
             Mode::empty(),
             self.resolve,
@@ -251,14 +252,14 @@ impl Root {
         dir: &str,
         input: impl Read,
         owner: Option<Owner>,
-        rename_top: Option<&str>,
+        rename_top: Option<&[u8]>,
     ) -> io::Result<Unpacked> {
         let base = dir.trim_end_matches('/').to_owned();
         let base_fd = self.resolve(&base, OFlags::PATH | OFlags::DIRECTORY)?;
         drop(base_fd);
         let mut archive = tar::Archive::new(input);
         let mut unpacked = Unpacked::default();
-        let mut folders: Vec<(String, u32, Mtime)> = Vec::new();
+        let mut folders: Vec<(Vec<u8>, u32, Mtime)> = Vec::new();
         for entry in archive.entries()? {
             let mut entry = entry?;
             let Some(parts) = entry_parts(&entry.path()?, rename_top)? else {
@@ -336,7 +337,7 @@ impl Root {
                     continue;
                 };
                 let from = self.resolve(
-                    &join(&base, target_parents),
+                    join(&base, target_parents),
                     OFlags::PATH | OFlags::DIRECTORY,
                 )?;
                 rustix::fs::linkat(
@@ -379,7 +380,7 @@ impl Root {
         // Most often the folder is there already (a tar lists folders before their entries):
         // one resolution, not one per level (a deep tree's entries would cost its depth
         // squared each).
-        match self.resolve(&join(base, parents), OFlags::PATH | OFlags::DIRECTORY) {
+        match self.resolve(join(base, parents), OFlags::PATH | OFlags::DIRECTORY) {
             Ok(fd) => return Ok(fd),
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
             Err(err) => return Err(err),
@@ -418,25 +419,27 @@ impl Root {
 }
 
 /// `path` without its leading slashes (`.` for the root): resolution starts at the root's fd.
-fn relative(path: &str) -> &str {
-    match path.trim_start_matches('/') {
-        "" => ".",
+fn relative(path: &[u8]) -> &[u8] {
+    let start = path.iter().position(|b| *b != b'/').unwrap_or(path.len());
+    match &path[start..] {
+        [] => b".",
         rest => rest,
     }
 }
 
-fn join(base: &str, parts: &[Vec<u8>]) -> String {
-    let mut path = base.to_owned();
+/// `base/part/part…`, the parts' bytes as they are (a name need not be UTF-8).
+fn join(base: &str, parts: &[Vec<u8>]) -> Vec<u8> {
+    let mut path = base.as_bytes().to_vec();
     for part in parts {
-        path.push('/');
-        path.push_str(&String::from_utf8_lossy(part));
+        path.push(b'/');
+        path.extend_from_slice(part);
     }
     path
 }
 
 /// An entry's path as components under the destination: leading `/` and `.` dropped, the first
 /// component renamed; `None` for the destination itself; `..` refused.
-fn entry_parts(path: &Path, rename_top: Option<&str>) -> io::Result<Option<Vec<Vec<u8>>>> {
+fn entry_parts(path: &Path, rename_top: Option<&[u8]>) -> io::Result<Option<Vec<Vec<u8>>>> {
     let mut parts: Vec<Vec<u8>> = Vec::new();
     for component in path.components() {
         match component {
@@ -454,7 +457,7 @@ fn entry_parts(path: &Path, rename_top: Option<&str>) -> io::Result<Option<Vec<V
         if new.is_empty() {
             parts.remove(0);
         } else {
-            parts[0] = new.as_bytes().to_vec();
+            parts[0] = new.to_vec();
         }
     }
     Ok((!parts.is_empty()).then_some(parts))
@@ -1012,7 +1015,7 @@ mod tests {
 
         let mut tar = Vec::new();
         root.pack("src/a.txt", "a.txt", &mut tar).unwrap();
-        dest.unpack("", tar.as_slice(), None, Some("b.txt"))
+        dest.unpack("", tar.as_slice(), None, Some(b"b.txt"))
             .unwrap();
         assert_eq!(std::fs::read(to.path().join("b.txt")).unwrap(), b"alpha");
     }

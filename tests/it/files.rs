@@ -960,3 +960,75 @@ fn cp_killed_while_writing_a_host_file_leaves_no_partial_file_under_its_name() {
     assert!(names[0].starts_with(".big.dcx-"), "{names:?}");
     target.sh("rm -f /tmp/big");
 }
+
+/// Every path under `root` (relative, as bytes) and each file's contents, sorted.
+fn byte_tree(root: &Path) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let relative = path
+                .strip_prefix(root)
+                .unwrap()
+                .as_os_str()
+                .as_bytes()
+                .to_vec();
+            if path.is_dir() {
+                pending.push(path);
+                found.push((relative, None));
+            } else {
+                found.push((relative, Some(std::fs::read(&path).unwrap())));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Issue 25, finding 18: folders and files whose names are not UTF-8, inside a copied tree,
+/// keep their bytes both ways.
+fn names_that_are_not_utf8(target: &Target) {
+    use std::os::unix::ffi::OsStrExt;
+    let host = tempfile::tempdir().unwrap();
+    let tree = host.path().join("nu");
+    let latin1 = tree.join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+    let deeper = latin1.join(std::ffi::OsStr::from_bytes(b"\xff\xfe dir"));
+    std::fs::create_dir_all(&deeper).unwrap();
+    std::fs::write(latin1.join("f"), "one\n").unwrap();
+    std::fs::write(
+        deeper.join(std::ffi::OsStr::from_bytes(b"n\x80me")),
+        "two\n",
+    )
+    .unwrap();
+    target.sh("rm -rf /tmp/nu");
+    target
+        .cp(&["-q", "-u", "nobody", tree.to_str().unwrap(), ":/tmp/"])
+        .run()
+        .code(0);
+    // The names' bytes in the container, as hex, and what the files hold.
+    assert_eq!(
+        target.sh(
+            "cd /tmp/nu && find . -mindepth 1 | sort | od -An -tx1 | tr -s ' \\n' ' '; cat caf*/f caf*/*dir/n*me; stat -c %u caf*/*dir"
+        ),
+        " 2e 2f 63 61 66 e9 0a 2e 2f 63 61 66 e9 2f 66 0a 2e 2f 63 61 66 e9 2f ff fe 20 64 69 72 0a 2e 2f 63 61 66 e9 2f ff fe 20 64 69 72 2f 6e 80 6d 65 0a one\ntwo\n65534\n"
+    );
+    let back = host.path().join("back");
+    target
+        .cp(&["-q", ":/tmp/nu", back.to_str().unwrap()])
+        .run()
+        .code(0);
+    assert_eq!(byte_tree(&back), byte_tree(&tree));
+    target.sh("rm -rf /tmp/nu");
+}
+
+#[test]
+fn docker_cp_keeps_folder_names_that_are_not_utf8() {
+    names_that_are_not_utf8(&Target::docker());
+}
+
+#[test]
+fn crun_cp_keeps_folder_names_that_are_not_utf8() {
+    names_that_are_not_utf8(&Target::crun());
+}
