@@ -146,7 +146,22 @@ pub async fn write_archive(
     if let Some(err) = failure.take() {
         return Err(err);
     }
-    unpacked.map(drop)
+    // A device or socket in the archive is not created there: said, never dropped silently.
+    let unpacked = unpacked?;
+    match unpacked.skipped.as_slice() {
+        [] => Ok(()),
+        [first, rest @ ..] => Err(RuntimeError::FileAccess {
+            container: container.name.clone(),
+            path: format!("{}/{first}", dir.trim_end_matches('/')),
+            reason: format!(
+                "a device or socket in the archive{}, not created (dcx cp copies files, folders, symbolic links and fifos)",
+                match rest.len() {
+                    0 => String::new(),
+                    more => format!(" (and {more} more)"),
+                }
+            ),
+        }),
+    }
 }
 
 pub async fn list_dir(

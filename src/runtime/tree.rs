@@ -73,8 +73,12 @@ pub struct Owner {
 pub struct Unpacked {
     /// The archive's top-level names, as written into the destination, in order.
     pub top: Vec<String>,
-    /// Entries dcx does not create (devices, sockets, unknown kinds).
-    pub skipped: u64,
+    /// The paths (as in the archive) of entries dcx does not create: devices, sockets, unknown
+    /// kinds.
+    pub skipped: Vec<String>,
+    /// How many entries the archive held, and how many of them were written.
+    pub entries: u64,
+    pub written: u64,
 }
 
 /// A folder all paths are resolved in; see the module doc.
@@ -262,6 +266,7 @@ impl Root {
         let mut folders: Vec<(Vec<u8>, u32, Mtime)> = Vec::new();
         for entry in archive.entries()? {
             let mut entry = entry?;
+            unpacked.entries += 1;
             let Some(parts) = entry_parts(&entry.path()?, rename_top)? else {
                 continue;
             };
@@ -287,6 +292,21 @@ impl Root {
                 None => (i64::try_from(header.mtime()?).unwrap_or(i64::MAX), 0),
             };
             let kind = header.entry_type();
+            let creatable = kind.is_dir()
+                || is_file(kind)
+                || kind.is_symlink()
+                || kind.is_hard_link()
+                || kind.is_fifo();
+            if !creatable {
+                // A global PAX header describes the archive, not a file.
+                if kind != tar::EntryType::XGlobalHeader {
+                    let shown = parts.join(&b'/');
+                    unpacked
+                        .skipped
+                        .push(String::from_utf8_lossy(&shown).into_owned());
+                }
+                continue;
+            }
             let existing = match statat(&parent, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(stat) => Some(FileType::from_raw_mode(stat.st_mode)),
                 Err(rustix::io::Errno::NOENT) => None,
@@ -356,10 +376,12 @@ impl Root {
                     0,
                 )?;
                 set_owner(&parent, name, owner)?;
-            } else {
-                unpacked.skipped += 1;
             }
+            unpacked.written += 1;
         }
+        // Read to the stream's end: a writer that failed after its archive's end (a tar writer
+        // ends the archive as it goes) says so there, and that failure is the copy's.
+        io::copy(&mut archive.into_inner(), &mut io::sink())?;
         // Folders last, deepest first: writing their entries would change their mtime, and a
         // read-only mode would have kept the entries out.
         for (path, mode, mtime) in folders.iter().rev() {
@@ -703,9 +725,26 @@ fn pack_leaf<W: Write>(
             let mut header = header_for(stat, tar::EntryType::Fifo);
             builder.append_data(&mut header, as_name, io::empty())
         }
-        // Sockets and devices have no place in a copy.
-        _ => Ok(()),
+        // Sockets and devices have no place in a copy: said, never dropped silently.
+        other => Err(not_copied(as_name, other)),
     }
+}
+
+/// The failure of a copy that meets a socket or a device, naming it.
+fn not_copied(path: &Path, kind: FileType) -> io::Error {
+    let what = match kind {
+        FileType::Socket => "a socket",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        _ => "a special file",
+    };
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{} is {what}: dcx cp copies files, folders, symbolic links and fifos",
+            path.display()
+        ),
+    )
 }
 
 /// A folder being archived by [`pack_dir`]: its names not yet archived, and where it is.

@@ -1032,3 +1032,97 @@ fn docker_cp_keeps_folder_names_that_are_not_utf8() {
 fn crun_cp_keeps_folder_names_that_are_not_utf8() {
     names_that_are_not_utf8(&Target::crun());
 }
+
+/// Issue 25, finding 21: a socket or a device is never a silent success: refused by name as a
+/// copy's source, named in a warning inside a tree Docker's daemon archived, and a failure
+/// naming it where dcx walks the tree (the host's side, crun's).
+#[test]
+fn cp_names_every_socket_and_device_it_does_not_copy() {
+    let bind = "python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])'";
+    let docker = Target::docker();
+    docker.sh(&format!(
+        "rm -rf /tmp/sp && mkdir /tmp/sp && echo f > /tmp/sp/f && mknod /tmp/sp/null c 1 3 && {bind} /tmp/sp/sock"
+    ));
+    let host = tempfile::tempdir().unwrap();
+    let out = |name: &str| host.path().join(name).display().to_string();
+    for src in ["/tmp/sp/null", "/tmp/sp/sock"] {
+        docker
+            .cp(&[&format!(":{src}"), &out("x")])
+            .run()
+            .code(1)
+            .stderr(&format!(
+                "error: Cannot copy {src}: it is a device or socket; dcx cp copies files, folders, symbolic links and fifos.\n"
+            ));
+        assert!(!host.path().join("x").exists());
+    }
+    // In a tree: the daemon archives the device (dcx names it; docker cp would make it on the
+    // host) and leaves the socket out on its own.
+    let copied = docker.cp(&[":/tmp/sp", &out("tree")]).run().code(0);
+    assert!(
+        copied.stderr_text().starts_with(
+            "warning: tree/null is a device or socket: not copied (dcx cp copies files, folders, symbolic links and fifos).\nSuccessfully copied "
+        ),
+        "{}",
+        copied.stderr_text()
+    );
+    assert_eq!(host_names(&host.path().join("tree")), ["f"]);
+
+    // From the host: a socket as the source, and inside a tree.
+    let tree = host.path().join("withsock");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("a"), "a").unwrap();
+    let _listener = std::os::unix::net::UnixListener::bind(tree.join("s")).unwrap();
+    let socket = tree.join("s").display().to_string();
+    docker
+        .cp(&[&socket, ":/tmp/"])
+        .run()
+        .code(1)
+        .stderr(&format!(
+            "error: Cannot copy {socket}: it is a socket; dcx cp copies files, folders, symbolic links and fifos.\n"
+        ));
+    let failed = docker.cp(&[tree.to_str().unwrap(), ":/tmp/"]).run().code(1);
+    assert!(
+        failed.stderr_text().contains(
+            "withsock/s is a socket: dcx cp copies files, folders, symbolic links and fifos"
+        ),
+        "{}",
+        failed.stderr_text()
+    );
+
+    // crun: dcx archives the container's side itself, and extracts a tar into it.
+    let crun = Target::crun();
+    crun.sh(&format!(
+        "rm -rf /tmp/sp && mkdir /tmp/sp && {bind} /tmp/sp/sock"
+    ));
+    for (src, shown) in [
+        ("/dev/null", "null is a character device"),
+        ("/tmp/sp", "sp/sock is a socket"),
+    ] {
+        let failed = crun.cp(&[&format!(":{src}"), &out("y")]).run().code(1);
+        assert!(
+            failed.stderr_text().contains(&format!(
+                "{shown}: dcx cp copies files, folders, symbolic links and fifos"
+            )),
+            "{}",
+            failed.stderr_text()
+        );
+    }
+    let tar = Command::new("tar")
+        .args(["-c", "-C", "/dev", "null"])
+        .output()
+        .unwrap()
+        .stdout;
+    let failed = crun.cp(&["-", ":/tmp/sp"]).stdin(tar).run().code(1);
+    assert!(
+        failed.stderr_text().contains("/tmp/sp/null in container"),
+        "{}",
+        failed.stderr_text()
+    );
+    assert!(
+        failed
+            .stderr_text()
+            .contains("a device or socket in the archive, not created"),
+        "{}",
+        failed.stderr_text()
+    );
+}
