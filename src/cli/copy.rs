@@ -139,10 +139,10 @@ pub(super) fn command(args: CpArgs) -> u8 {
                         (copied, Some(format!("{}:{dst}", target.container.name)))
                     }
                 };
-                if copied.skipped > 0 {
+                // What the engine's archive held and dcx does not create, each by name.
+                for path in &copied.skipped {
                     log.warn(&format!(
-                        "{} devices or sockets were not copied.",
-                        copied.skipped
+                        "{path} is a device or socket: not copied (dcx cp copies files, folders, symbolic links and fifos)."
                     ));
                 }
                 if let (Some(shown), false) = (shown, args.quiet) {

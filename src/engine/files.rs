@@ -59,12 +59,12 @@ pub enum CopyDestination {
 }
 
 /// What a copy moved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Copied {
     /// The size of the tar stream.
     pub bytes: u64,
-    /// Entries not created (devices, sockets).
-    pub skipped: u64,
+    /// The paths (as in the archive) of entries not created: devices, sockets.
+    pub skipped: Vec<String>,
 }
 
 /// The bytes of a file read for an agent.
@@ -105,6 +105,11 @@ pub enum FileError {
     TooManyLinks(String),
     #[error("Cannot copy {path}: {reason}")]
     Host { path: String, reason: String },
+    /// A copy's source is a socket or a device (or the engine sent nothing for it).
+    #[error(
+        "Cannot copy {path}: it is {what}; dcx cp copies files, folders, symbolic links and fifos."
+    )]
+    NotCopied { path: String, what: &'static str },
 }
 
 fn host_error(path: &Path, err: &std::io::Error) -> FileError {
@@ -249,6 +254,13 @@ impl Engine {
                     _ => src,
                 };
                 let meta = std::fs::symlink_metadata(&src).map_err(|err| host_error(&src, &err))?;
+                if let Some(what) = special(&meta) {
+                    return Err(FileError::NotCopied {
+                        path: src.display().to_string(),
+                        what,
+                    }
+                    .into());
+                }
                 // The host's name as it is (any bytes: docker cp keeps them).
                 let src_name = if contents {
                     std::ffi::OsString::new()
@@ -295,7 +307,7 @@ impl Engine {
             .await?;
         Ok(Copied {
             bytes: count.load(Ordering::Relaxed),
-            skipped: 0,
+            skipped: Vec::new(),
         })
     }
 
@@ -323,7 +335,7 @@ impl Engine {
                     }
                 }
                 let _ = out.flush().await;
-                0
+                Vec::new()
             }
             CopyDestination::Host(dst) => {
                 let is_dir = stat.kind == FileKind::Directory
@@ -332,9 +344,9 @@ impl Engine {
                     Ok(meta) if meta.is_dir() => (
                         dst.clone(),
                         if contents {
-                            String::new()
+                            Vec::new()
                         } else {
-                            stat.name.clone()
+                            stat.name.clone().into_bytes()
                         },
                     ),
                     Ok(_) if is_dir => {
@@ -370,7 +382,18 @@ impl Engine {
                 if let Some(err) = failure.take() {
                     return Err(err.into());
                 }
-                unpacked.map_err(|err| host_error(&dst, &err))?.skipped
+                let unpacked = unpacked.map_err(|err| host_error(&dst, &err))?;
+                // Nothing written: the source is a device (the engine's archive holds one) or a
+                // socket (the engine sends nothing for one).
+                if unpacked.entries == 0 || (unpacked.written == 0 && !unpacked.skipped.is_empty())
+                {
+                    return Err(FileError::NotCopied {
+                        path: src,
+                        what: "a device or socket",
+                    }
+                    .into());
+                }
+                unpacked.skipped
             }
         };
         Ok(Copied {
@@ -640,10 +663,26 @@ fn name_start(name: &str) -> &str {
     &name[..end]
 }
 
-/// A host path's last component, as the name a copy gives it.
-fn host_name(path: &Path) -> Result<String, FileError> {
+/// What a host file is when dcx cp does not copy it (a socket, a device).
+fn special(meta: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_socket() {
+        Some("a socket")
+    } else if kind.is_char_device() {
+        Some("a character device")
+    } else if kind.is_block_device() {
+        Some("a block device")
+    } else {
+        None
+    }
+}
+
+/// A host path's last component, as the name a copy gives it (its bytes as they are).
+fn host_name(path: &Path) -> Result<Vec<u8>, FileError> {
+    use std::os::unix::ffi::OsStrExt;
     path.file_name()
-        .map(|name| name.to_string_lossy().into_owned())
+        .map(|name| name.as_bytes().to_vec())
         .ok_or_else(|| FileError::Host {
             path: path.display().to_string(),
             reason: "it names no file".to_owned(),

@@ -63,6 +63,9 @@ pub struct Container {
     /// The host pid of its first process, when the engine tells (crun's state, Docker's
     /// `State.Pid`).
     pub init_pid: Option<i64>,
+    /// That process's start time (clock ticks since boot, `/proc/PID/stat`), as the engine
+    /// recorded it (crun's state): tells it from a later process given the same pid.
+    pub init_start: Option<u64>,
 }
 
 /// A filesystem mounted in a container.

@@ -73,8 +73,12 @@ pub struct Owner {
 pub struct Unpacked {
     /// The archive's top-level names, as written into the destination, in order.
     pub top: Vec<String>,
-    /// Entries dcx does not create (devices, sockets, unknown kinds).
-    pub skipped: u64,
+    /// The paths (as in the archive) of entries dcx does not create: devices, sockets, unknown
+    /// kinds.
+    pub skipped: Vec<String>,
+    /// How many entries the archive held, and how many of them were written.
+    pub entries: u64,
+    pub written: u64,
 }
 
 /// A folder all paths are resolved in; see the module doc.
@@ -103,12 +107,13 @@ impl Root {
         Ok(Self { fd, resolve })
     }
 
-    /// Opens `path` (every component followed, inside the root).
-    fn resolve(&self, path: &str, flags: OFlags) -> io::Result<OwnedFd> {
+    /// Opens `path` (every component followed, inside the root); a path is bytes, as the
+    /// kernel's are.
+    fn resolve(&self, path: impl AsRef<[u8]>, flags: OFlags) -> io::Result<OwnedFd> {
         let flags = flags | OFlags::CLOEXEC;
         Ok(openat2(
             &self.fd,
-            relative(path),
+            relative(path.as_ref()),
             flags,
             Mode::empty(),
             self.resolve,
@@ -216,7 +221,7 @@ impl Root {
             None => {
                 let dir = self.resolve(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
                 let stat = fstat(&dir)?;
-                pack_dir(&mut builder, &dir, &stat, Path::new(as_name))?;
+                pack_dir(&mut builder, dir, &stat, Path::new(as_name))?;
             }
         }
         builder.into_inner()?.flush()
@@ -251,16 +256,17 @@ impl Root {
         dir: &str,
         input: impl Read,
         owner: Option<Owner>,
-        rename_top: Option<&str>,
+        rename_top: Option<&[u8]>,
     ) -> io::Result<Unpacked> {
         let base = dir.trim_end_matches('/').to_owned();
         let base_fd = self.resolve(&base, OFlags::PATH | OFlags::DIRECTORY)?;
         drop(base_fd);
         let mut archive = tar::Archive::new(input);
         let mut unpacked = Unpacked::default();
-        let mut folders: Vec<(String, u32, Mtime)> = Vec::new();
+        let mut folders: Vec<(Vec<u8>, u32, Mtime)> = Vec::new();
         for entry in archive.entries()? {
             let mut entry = entry?;
+            unpacked.entries += 1;
             let Some(parts) = entry_parts(&entry.path()?, rename_top)? else {
                 continue;
             };
@@ -286,6 +292,21 @@ impl Root {
                 None => (i64::try_from(header.mtime()?).unwrap_or(i64::MAX), 0),
             };
             let kind = header.entry_type();
+            let creatable = kind.is_dir()
+                || is_file(kind)
+                || kind.is_symlink()
+                || kind.is_hard_link()
+                || kind.is_fifo();
+            if !creatable {
+                // A global PAX header describes the archive, not a file.
+                if kind != tar::EntryType::XGlobalHeader {
+                    let shown = parts.join(&b'/');
+                    unpacked
+                        .skipped
+                        .push(String::from_utf8_lossy(&shown).into_owned());
+                }
+                continue;
+            }
             let existing = match statat(&parent, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(stat) => Some(FileType::from_raw_mode(stat.st_mode)),
                 Err(rustix::io::Errno::NOENT) => None,
@@ -306,6 +327,8 @@ impl Root {
                         shown()
                     )));
                 }
+                // A file replaces what is there in one step, by its rename (below).
+                (false, Some(_)) if is_file(kind) => {}
                 (false, Some(_)) => unlinkat(&parent, name.as_slice(), AtFlags::empty())?,
             }
             let path = join(&base, &parts);
@@ -315,16 +338,8 @@ impl Root {
                 }
                 set_owner(&parent, name, owner)?;
                 folders.push((path, mode, mtime));
-            } else if kind.is_file() || kind == tar::EntryType::Continuous {
-                let fd = openat(
-                    &parent,
-                    name.as_slice(),
-                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW,
-                    Mode::from_raw_mode(0o600),
-                )?;
-                let mut file = std::fs::File::from(fd);
-                io::copy(&mut entry, &mut file)?;
-                finish_file(file.as_fd(), owner, mode, mtime)?;
+            } else if is_file(kind) {
+                write_whole(&parent, name, &mut entry, owner, mode, mtime)?;
             } else if kind.is_symlink() {
                 let target = entry.link_name_bytes().unwrap_or_default().into_owned();
                 symlinkat(target.as_slice(), &parent, name.as_slice())?;
@@ -342,7 +357,7 @@ impl Root {
                     continue;
                 };
                 let from = self.resolve(
-                    &join(&base, target_parents),
+                    join(&base, target_parents),
                     OFlags::PATH | OFlags::DIRECTORY,
                 )?;
                 rustix::fs::linkat(
@@ -361,10 +376,12 @@ impl Root {
                     0,
                 )?;
                 set_owner(&parent, name, owner)?;
-            } else {
-                unpacked.skipped += 1;
             }
+            unpacked.written += 1;
         }
+        // Read to the stream's end: a writer that failed after its archive's end (a tar writer
+        // ends the archive as it goes) says so there, and that failure is the copy's.
+        io::copy(&mut archive.into_inner(), &mut io::sink())?;
         // Folders last, deepest first: writing their entries would change their mtime, and a
         // read-only mode would have kept the entries out.
         for (path, mode, mtime) in folders.iter().rev() {
@@ -382,6 +399,14 @@ impl Root {
         parents: &[Vec<u8>],
         owner: Option<Owner>,
     ) -> io::Result<OwnedFd> {
+        // Most often the folder is there already (a tar lists folders before their entries):
+        // one resolution, not one per level (a deep tree's entries would cost its depth
+        // squared each).
+        match self.resolve(join(base, parents), OFlags::PATH | OFlags::DIRECTORY) {
+            Ok(fd) => return Ok(fd),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
         let mut fd = self.resolve(base, OFlags::PATH | OFlags::DIRECTORY)?;
         for depth in 0..parents.len() {
             let path = join(base, &parents[..=depth]);
@@ -416,25 +441,27 @@ impl Root {
 }
 
 /// `path` without its leading slashes (`.` for the root): resolution starts at the root's fd.
-fn relative(path: &str) -> &str {
-    match path.trim_start_matches('/') {
-        "" => ".",
+fn relative(path: &[u8]) -> &[u8] {
+    let start = path.iter().position(|b| *b != b'/').unwrap_or(path.len());
+    match &path[start..] {
+        [] => b".",
         rest => rest,
     }
 }
 
-fn join(base: &str, parts: &[Vec<u8>]) -> String {
-    let mut path = base.to_owned();
+/// `base/part/part…`, the parts' bytes as they are (a name need not be UTF-8).
+fn join(base: &str, parts: &[Vec<u8>]) -> Vec<u8> {
+    let mut path = base.as_bytes().to_vec();
     for part in parts {
-        path.push('/');
-        path.push_str(&String::from_utf8_lossy(part));
+        path.push(b'/');
+        path.extend_from_slice(part);
     }
     path
 }
 
 /// An entry's path as components under the destination: leading `/` and `.` dropped, the first
 /// component renamed; `None` for the destination itself; `..` refused.
-fn entry_parts(path: &Path, rename_top: Option<&str>) -> io::Result<Option<Vec<Vec<u8>>>> {
+fn entry_parts(path: &Path, rename_top: Option<&[u8]>) -> io::Result<Option<Vec<Vec<u8>>>> {
     let mut parts: Vec<Vec<u8>> = Vec::new();
     for component in path.components() {
         match component {
@@ -452,7 +479,7 @@ fn entry_parts(path: &Path, rename_top: Option<&str>) -> io::Result<Option<Vec<V
         if new.is_empty() {
             parts.remove(0);
         } else {
-            parts[0] = new.as_bytes().to_vec();
+            parts[0] = new.to_vec();
         }
     }
     Ok((!parts.is_empty()).then_some(parts))
@@ -517,6 +544,50 @@ fn set_owner(dir: &OwnedFd, name: &[u8], owner: Option<Owner>) -> io::Result<()>
         )?;
     }
     Ok(())
+}
+
+fn is_file(kind: tar::EntryType) -> bool {
+    kind.is_file() || kind == tar::EntryType::Continuous
+}
+
+/// Writes the file `name` in `dir` from `data`, whole or not at all: under a temporary name in
+/// the same folder (a dot, the name's start, a random suffix), renamed to `name` (replacing a
+/// file there) once written, owned and dated. A failure removes the temporary file; a kill
+/// leaves it, never a part of the file under its name.
+fn write_whole(
+    dir: &OwnedFd,
+    name: &[u8],
+    data: &mut impl Read,
+    owner: Option<Owner>,
+    mode: u32,
+    mtime: Mtime,
+) -> io::Result<()> {
+    let temporary = temporary_name(name);
+    let fd = openat(
+        dir,
+        temporary.as_slice(),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?;
+    let mut file = std::fs::File::from(fd);
+    let written = io::copy(data, &mut file)
+        .and_then(|_| finish_file(file.as_fd(), owner, mode, mtime))
+        .and_then(|()| Ok(renameat(dir, temporary.as_slice(), dir, name)?));
+    if written.is_err() {
+        let _ = unlinkat(dir, temporary.as_slice(), AtFlags::empty());
+    }
+    written
+}
+
+/// A name for a file being written in place of `name`: `.` + its first 200 bytes at most (room
+/// left within a name's 255) + `.dcx-` + 16 random hex digits.
+pub fn temporary_name(name: &[u8]) -> Vec<u8> {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    let mut temporary = b".".to_vec();
+    temporary.extend_from_slice(&name[..name.len().min(200)]);
+    temporary.extend_from_slice(format!(".dcx-{:016x}", u64::from_le_bytes(bytes)).as_bytes());
+    temporary
 }
 
 /// Owner first (a chown clears setuid bits), then mode and mtime.
@@ -589,6 +660,8 @@ fn header_for(stat: &Stat, kind: tar::EntryType) -> tar::Header {
     header
 }
 
+/// Appends `name` (in the folder `dir`) to the archive as `as_name`, a folder with everything
+/// under it ([`pack_dir`]).
 fn pack_entry<W: Write>(
     builder: &mut tar::Builder<W>,
     dir: &OwnedFd,
@@ -596,16 +669,27 @@ fn pack_entry<W: Write>(
     stat: &Stat,
     as_name: &Path,
 ) -> io::Result<()> {
+    if FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
+        return pack_leaf(builder, dir, name, stat, as_name);
+    }
+    let fd = openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    pack_dir(builder, fd, stat, as_name)
+}
+
+/// Appends one entry that is not a folder.
+fn pack_leaf<W: Write>(
+    builder: &mut tar::Builder<W>,
+    dir: &OwnedFd,
+    name: &[u8],
+    stat: &Stat,
+    as_name: &Path,
+) -> io::Result<()> {
     match FileType::from_raw_mode(stat.st_mode) {
-        FileType::Directory => {
-            let fd = openat(
-                dir,
-                name,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
-            pack_dir(builder, &fd, stat, as_name)
-        }
         FileType::RegularFile => {
             // Non-blocking: a file swapped for a fifo meanwhile must not hang the copy.
             let fd = openat(
@@ -641,35 +725,123 @@ fn pack_entry<W: Write>(
             let mut header = header_for(stat, tar::EntryType::Fifo);
             builder.append_data(&mut header, as_name, io::empty())
         }
-        // Sockets and devices have no place in a copy.
-        _ => Ok(()),
+        // Sockets and devices have no place in a copy: said, never dropped silently.
+        other => Err(not_copied(as_name, other)),
     }
 }
 
+/// The failure of a copy that meets a socket or a device, naming it.
+fn not_copied(path: &Path, kind: FileType) -> io::Error {
+    let what = match kind {
+        FileType::Socket => "a socket",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        _ => "a special file",
+    };
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{} is {what}: dcx cp copies files, folders, symbolic links and fifos",
+            path.display()
+        ),
+    )
+}
+
+/// A folder being archived by [`pack_dir`]: its names not yet archived, and where it is.
+struct Level {
+    /// Its device and inode, to know it again when climbing back to it through `..`.
+    id: (u64, u64),
+    names: std::vec::IntoIter<Vec<u8>>,
+    as_name: PathBuf,
+}
+
+impl Level {
+    /// Appends the folder `fd`'s own entry (unless `as_name` is empty: its contents at the top
+    /// level) and reads its names.
+    fn enter<W: Write>(
+        builder: &mut tar::Builder<W>,
+        fd: &OwnedFd,
+        stat: &Stat,
+        as_name: PathBuf,
+    ) -> io::Result<Self> {
+        if !as_name.as_os_str().is_empty() {
+            // Folders end in `/`, as tar and docker write them.
+            let mut named = as_name.as_os_str().as_bytes().to_vec();
+            named.push(b'/');
+            let mut header = header_for(stat, tar::EntryType::Directory);
+            builder.append_data(
+                &mut header,
+                Path::new(OsStr::from_bytes(&named)),
+                io::empty(),
+            )?;
+        }
+        let own = fstat(fd)?;
+        Ok(Self {
+            id: (own.st_dev, own.st_ino),
+            names: names(fd)?.into_iter(),
+            as_name,
+        })
+    }
+}
+
+/// Appends the folder `fd` and everything under it, depth first, names sorted. A loop with a
+/// stack of its own, whatever the depth (a tree's depth is the input's to choose): only the
+/// folder being read is open; a finished one gives way to its parent, reopened through its `..`
+/// and checked to be the same folder (device and inode), so the walk never goes anywhere else.
 fn pack_dir<W: Write>(
     builder: &mut tar::Builder<W>,
-    fd: &OwnedFd,
+    fd: OwnedFd,
     stat: &Stat,
     as_name: &Path,
 ) -> io::Result<()> {
-    if !as_name.as_os_str().is_empty() {
-        // Folders end in `/`, as tar and docker write them.
-        let mut named = as_name.as_os_str().as_bytes().to_vec();
-        named.push(b'/');
-        let as_name = Path::new(OsStr::from_bytes(&named));
-        let mut header = header_for(stat, tar::EntryType::Directory);
-        builder.append_data(&mut header, as_name, io::empty())?;
-    }
-    for child in names(fd)? {
-        let stat = match statat(fd, child.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
+    let mut fd = fd;
+    let mut level = Level::enter(builder, &fd, stat, as_name.to_path_buf())?;
+    let mut parents: Vec<Level> = Vec::new();
+    loop {
+        let Some(child) = level.names.next() else {
+            let Some(parent) = parents.pop() else {
+                return Ok(());
+            };
+            fd = climb(&fd, parent.id)?;
+            level = parent;
+            continue;
+        };
+        let stat = match statat(&fd, child.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) => stat,
+            // Removed meanwhile.
             Err(rustix::io::Errno::NOENT) => continue,
             Err(err) => return Err(err.into()),
         };
-        let path: PathBuf = as_name.join(OsStr::from_bytes(&child));
-        pack_entry(builder, fd, &child, &stat, &path)?;
+        let path = level.as_name.join(OsStr::from_bytes(&child));
+        if FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
+            pack_leaf(builder, &fd, &child, &stat, &path)?;
+            continue;
+        }
+        fd = openat(
+            &fd,
+            child.as_slice(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let below = Level::enter(builder, &fd, &stat, path)?;
+        parents.push(std::mem::replace(&mut level, below));
     }
-    Ok(())
+}
+
+/// The parent of the finished folder `fd`, through its `..`, when it is still the folder
+/// `parent` (device and inode); a tree moved meanwhile is an error, never another folder.
+fn climb(fd: &OwnedFd, parent: (u64, u64)) -> io::Result<OwnedFd> {
+    let up = openat(
+        fd,
+        "..",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let stat = fstat(&up)?;
+    if (stat.st_dev, stat.st_ino) != parent {
+        return Err(io::Error::other("the tree was moved while it was copied"));
+    }
+    Ok(up)
 }
 
 /// The entries directly in the archive's top folder (a tar of one folder, as an engine's
@@ -796,6 +968,7 @@ fn header_stat<R: Read>(entry: &tar::Entry<'_, R>, name: &OsStr) -> io::Result<P
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     #[test]
     fn pax_times_keep_their_nanoseconds() {
@@ -881,7 +1054,7 @@ mod tests {
 
         let mut tar = Vec::new();
         root.pack("src/a.txt", "a.txt", &mut tar).unwrap();
-        dest.unpack("", tar.as_slice(), None, Some("b.txt"))
+        dest.unpack("", tar.as_slice(), None, Some(b"b.txt"))
             .unwrap();
         assert_eq!(std::fs::read(to.path().join("b.txt")).unwrap(), b"alpha");
     }
@@ -935,6 +1108,54 @@ mod tests {
         match read_archive_file(tar.as_slice(), 0, None, 100).unwrap() {
             FileRead::Read(bytes, _) => assert_eq!(bytes, b"container"),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_tree_deeper_than_any_stack_round_trips() {
+        const DEPTH: usize = 2000;
+        let from = tempfile::tempdir().unwrap();
+        let mut deep = from.path().join("deep");
+        std::fs::create_dir(&deep).unwrap();
+        for _ in 0..DEPTH {
+            deep.push("d");
+            std::fs::create_dir(&deep).unwrap();
+        }
+        std::fs::write(deep.join("f"), b"bottom").unwrap();
+        let to = tempfile::tempdir().unwrap();
+        let (src, dst) = (from.path().to_path_buf(), to.path().to_path_buf());
+        // A small stack: a walk whose depth were the tree's would overflow it.
+        std::thread::Builder::new()
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                let mut tar = Vec::new();
+                Root::beneath(&src)
+                    .unwrap()
+                    .pack("deep", "copy", &mut tar)
+                    .unwrap();
+                Root::beneath(&dst)
+                    .unwrap()
+                    .unpack("", tar.as_slice(), None, None)
+                    .unwrap();
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        let mut copy = to.path().join("copy");
+        for _ in 0..DEPTH {
+            copy.push("d");
+        }
+        assert_eq!(std::fs::read(copy.join("f")).unwrap(), b"bottom");
+        for dir in [from.path(), to.path()] {
+            // `rm` takes any depth (std's removal may not).
+            assert!(
+                Command::new("rm")
+                    .arg("-rf")
+                    .arg(dir)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
         }
     }
 

@@ -668,3 +668,461 @@ fn crun_fs_methods_never_leave_the_container() {
     assert_eq!(answer["ok"], false, "{answer}");
     assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 1);
 }
+
+/// A crun container started under a parent of the test's own that reaps it (this machine's
+/// pid 1 reaps no orphan, and a zombie keeps its pid): send it the container's pid once the
+/// container is killed, and its pid is free again.
+struct Reaped {
+    container: CrunContainer,
+    parent: std::process::Child,
+}
+
+impl Reaped {
+    fn start() -> Self {
+        use std::io::{BufRead, BufReader};
+        let id = format!("dcx-it-{}-reaped", std::process::id());
+        let root = crate::harness::crun_root();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/crun/run.sh");
+        let rootfs = crate::harness::test_rootfs("debian");
+        // PR_SET_CHILD_SUBREAPER (36): the container's init, orphaned when crun exits, is its.
+        let reaper = r#"
+import ctypes, os, subprocess, sys
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+subprocess.run(["bash"] + sys.argv[1:], check=True, stdin=subprocess.DEVNULL)
+print("started", flush=True)
+os.waitpid(int(sys.stdin.readline()), 0)
+print("reaped", flush=True)
+"#;
+        let mut parent = Command::new("python3")
+            .args(["-c", reaper])
+            .arg(&script)
+            .arg(&root)
+            .arg(&id)
+            .arg(&rootfs)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(parent.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "started\n");
+        Self {
+            container: CrunContainer { id, root },
+            parent,
+        }
+    }
+
+    /// Reaps the container's killed first process `pid`.
+    fn reap(&mut self, pid: i64) {
+        use std::io::{BufRead, BufReader, Write};
+        let stdin = self.parent.stdin.as_mut().unwrap();
+        writeln!(stdin, "{pid}").unwrap();
+        let mut line = String::new();
+        BufReader::new(self.parent.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "reaped\n");
+        self.parent.wait().unwrap();
+    }
+}
+
+/// A host process given `pid` (the next pid set through `/proc/sys/kernel/ns_last_pid`, as
+/// root; retried while other processes of the machine take it first).
+fn host_process_with_pid(pid: i64) -> std::process::Child {
+    for _ in 0..200 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string())
+            .expect("tests run as root: write /proc/sys/kernel/ns_last_pid");
+        let mut child = Command::new("sleep").arg("600").spawn().unwrap();
+        if i64::from(child.id()) == pid {
+            return child;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!(
+        "no host process could be given pid {pid}: {:?}",
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+    );
+}
+
+/// Issue 25, finding 1: a session keeps the crun container's first process as it was when the
+/// session was created (pid and start time); once that process is gone, and even once a host
+/// process holds its pid, the file methods answer that the container is gone and never reach
+/// the host's root.
+#[test]
+fn crun_fs_methods_never_reach_the_host_through_a_reused_pid() {
+    let mut reaped = Reaped::start();
+    let crun = CrunContainer {
+        id: reaped.container.id.clone(),
+        root: reaped.container.root.clone(),
+    };
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("secret"), "host secret").unwrap();
+    let hostdir = host.path().display().to_string();
+    let agent = Agent::start(&[]);
+    let session = agent.ok(
+        "session.create",
+        json!({"container_id": crun.id, "runtime": "crun", "crun_root": crun.root_str()}),
+    )["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut client = agent.client();
+    let mut call = |method: &str, params: Value| {
+        let mut params = params;
+        params["session_id"] = Value::from(session.as_str());
+        client.call(method, params)
+    };
+    assert_eq!(call("fs.list", json!({"path": "/"}))["ok"], true);
+    let state: Value = serde_json::from_str(&crun.crun(&["state", &crun.id])).unwrap();
+    let pid = state["pid"].as_i64().unwrap();
+    crun.crun(&["kill", &crun.id, "KILL"]);
+    reaped.reap(pid);
+    // Stopped, its state still there: not running.
+    let answer = call("fs.read", json!({"path": "/etc/hostname"}));
+    assert_eq!(answer["error"]["code"], "container_not_running", "{answer}");
+
+    crun.crun(&["delete", &crun.id]);
+    let mut reused = host_process_with_pid(pid);
+    let secret = format!("{hostdir}/secret");
+    let answers = [
+        call("fs.read", json!({"path": secret})),
+        call("fs.stat", json!({"path": secret})),
+        call("fs.list", json!({"path": hostdir})),
+        call("fs.list", json!({"path": "/"})),
+        call(
+            "fs.write",
+            json!({"path": format!("{hostdir}/planted"), "data": "x"}),
+        ),
+    ];
+    let _ = reused.kill();
+    let _ = reused.wait();
+    for answer in answers {
+        assert_eq!(answer["ok"], false, "{answer}");
+        assert_eq!(answer["error"]["code"], "no_such_container", "{answer}");
+        assert!(!answer.to_string().contains("host secret"), "{answer}");
+    }
+    assert_eq!(
+        std::fs::read_dir(host.path()).unwrap().count(),
+        1,
+        "a file was written on the host"
+    );
+}
+
+/// Issue 25, finding 8: a tree 2,000 folders deep is copied both ways (the walks keep their own
+/// stack: no depth of the input's can overflow dcx's).
+fn deep_tree(target: &Target) {
+    const DEPTH: usize = 2000;
+    let host = tempfile::tempdir().unwrap();
+    let mut deep = host.path().join("deep");
+    std::fs::create_dir(&deep).unwrap();
+    for _ in 0..DEPTH {
+        deep.push("d");
+        std::fs::create_dir(&deep).unwrap();
+    }
+    std::fs::write(deep.join("f"), "bottom\n").unwrap();
+    target.sh("rm -rf /tmp/deep");
+    target
+        .cp(&["-q", host.path().join("deep").to_str().unwrap(), ":/tmp/"])
+        .run()
+        .code(0);
+    assert_eq!(
+        target.sh("find /tmp/deep -type d | wc -l; cat $(find /tmp/deep -name f)"),
+        format!("{}\nbottom\n", DEPTH + 1)
+    );
+    let back = host.path().join("back");
+    target
+        .cp(&["-q", ":/tmp/deep", back.to_str().unwrap()])
+        .run()
+        .code(0);
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg("find . -type d | wc -l; cat $(find . -name f)")
+        .current_dir(&back)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&found.stdout),
+        format!("{}\nbottom\n", DEPTH + 1)
+    );
+    target.sh("rm -rf /tmp/deep");
+    // `rm` takes any depth.
+    assert!(
+        Command::new("rm")
+            .arg("-rf")
+            .arg(host.path())
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[test]
+fn docker_cp_copies_a_tree_2000_folders_deep() {
+    deep_tree(&Target::docker());
+}
+
+#[test]
+fn crun_cp_copies_a_tree_2000_folders_deep() {
+    deep_tree(&Target::crun());
+}
+
+/// The names in the host folder `dir`, sorted.
+fn host_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Issue 25, finding 24: a copy into crun killed (SIGKILL) in the middle of a file leaves no
+/// part of it under its name: the file is written under a temporary name and renamed whole.
+#[test]
+fn crun_cp_killed_mid_file_leaves_no_partial_file_under_its_name() {
+    use std::io::Write;
+    let target = Target::crun();
+    target.sh("rm -rf /tmp/dst && mkdir /tmp/dst && echo old > /tmp/dst/big");
+    // A tar of one 8 MiB file, of which only the first 2 MiB are sent (the rest never comes).
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("big"), vec![b'x'; 8 << 20]).unwrap();
+    let tar = Command::new("tar")
+        .args(["-c", "-C", host.path().to_str().unwrap(), "big"])
+        .output()
+        .unwrap()
+        .stdout;
+    let mut child = Command::new(dcx_path())
+        .arg("cp")
+        .args(target.flags())
+        .args(["-", ":/tmp/dst"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&tar[..2 << 20]).unwrap();
+    stdin.flush().unwrap();
+    let listed = || target.sh("ls -A /tmp/dst");
+    let started = std::time::Instant::now();
+    // Something written: a second name, or (were it written in place) the old file changed.
+    while listed().lines().count() < 2 && target.sh("cat /tmp/dst/big") == "old\n" {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "nothing written: {}",
+            listed()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+    let listing = listed();
+    let mut names: Vec<&str> = listing.lines().collect();
+    names.sort_unstable();
+    assert_eq!(names.len(), 2, "{listing}");
+    assert!(names[0].starts_with(".big.dcx-"), "{listing}");
+    assert_eq!(names[1], "big");
+    // The file under its name is still the old one, whole.
+    assert_eq!(target.sh("cat /tmp/dst/big"), "old\n");
+    target.sh("rm -rf /tmp/dst");
+}
+
+/// Issue 25, finding 24, the host's side: a copy out of the container killed while it writes a
+/// file leaves no part of it under its name.
+#[test]
+fn cp_killed_while_writing_a_host_file_leaves_no_partial_file_under_its_name() {
+    let target = Target::crun();
+    target.sh("rm -f /tmp/big && truncate -s 1G /tmp/big");
+    let host = tempfile::tempdir().unwrap();
+    let dest = host.path().join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    let mut child = Command::new(dcx_path())
+        .arg("cp")
+        .args(target.flags())
+        .args([":/tmp/big", dest.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while host_names(&dest).is_empty() {
+        assert!(started.elapsed().as_secs() < 60, "nothing written");
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let names = host_names(&dest);
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].starts_with(".big.dcx-"), "{names:?}");
+    target.sh("rm -f /tmp/big");
+}
+
+/// Every path under `root` (relative, as bytes) and each file's contents, sorted.
+fn byte_tree(root: &Path) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let relative = path
+                .strip_prefix(root)
+                .unwrap()
+                .as_os_str()
+                .as_bytes()
+                .to_vec();
+            if path.is_dir() {
+                pending.push(path);
+                found.push((relative, None));
+            } else {
+                found.push((relative, Some(std::fs::read(&path).unwrap())));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Issue 25, finding 18: folders and files whose names are not UTF-8, inside a copied tree,
+/// keep their bytes both ways.
+fn names_that_are_not_utf8(target: &Target) {
+    use std::os::unix::ffi::OsStrExt;
+    let host = tempfile::tempdir().unwrap();
+    let tree = host.path().join("nu");
+    let latin1 = tree.join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+    let deeper = latin1.join(std::ffi::OsStr::from_bytes(b"\xff\xfe dir"));
+    std::fs::create_dir_all(&deeper).unwrap();
+    std::fs::write(latin1.join("f"), "one\n").unwrap();
+    std::fs::write(
+        deeper.join(std::ffi::OsStr::from_bytes(b"n\x80me")),
+        "two\n",
+    )
+    .unwrap();
+    target.sh("rm -rf /tmp/nu");
+    target
+        .cp(&["-q", "-u", "nobody", tree.to_str().unwrap(), ":/tmp/"])
+        .run()
+        .code(0);
+    // The names' bytes in the container, as hex, and what the files hold.
+    assert_eq!(
+        target.sh(
+            "cd /tmp/nu && find . -mindepth 1 | sort | od -An -tx1 | tr -s ' \\n' ' '; cat caf*/f caf*/*dir/n*me; stat -c %u caf*/*dir"
+        ),
+        " 2e 2f 63 61 66 e9 0a 2e 2f 63 61 66 e9 2f 66 0a 2e 2f 63 61 66 e9 2f ff fe 20 64 69 72 0a 2e 2f 63 61 66 e9 2f ff fe 20 64 69 72 2f 6e 80 6d 65 0a one\ntwo\n65534\n"
+    );
+    let back = host.path().join("back");
+    target
+        .cp(&["-q", ":/tmp/nu", back.to_str().unwrap()])
+        .run()
+        .code(0);
+    assert_eq!(byte_tree(&back), byte_tree(&tree));
+    target.sh("rm -rf /tmp/nu");
+}
+
+#[test]
+fn docker_cp_keeps_folder_names_that_are_not_utf8() {
+    names_that_are_not_utf8(&Target::docker());
+}
+
+#[test]
+fn crun_cp_keeps_folder_names_that_are_not_utf8() {
+    names_that_are_not_utf8(&Target::crun());
+}
+
+/// Issue 25, finding 21: a socket or a device is never a silent success: refused by name as a
+/// copy's source, named in a warning inside a tree Docker's daemon archived, and a failure
+/// naming it where dcx walks the tree (the host's side, crun's).
+#[test]
+fn cp_names_every_socket_and_device_it_does_not_copy() {
+    let bind = "python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])'";
+    let docker = Target::docker();
+    docker.sh(&format!(
+        "rm -rf /tmp/sp && mkdir /tmp/sp && echo f > /tmp/sp/f && mknod /tmp/sp/null c 1 3 && {bind} /tmp/sp/sock"
+    ));
+    let host = tempfile::tempdir().unwrap();
+    let out = |name: &str| host.path().join(name).display().to_string();
+    for src in ["/tmp/sp/null", "/tmp/sp/sock"] {
+        docker
+            .cp(&[&format!(":{src}"), &out("x")])
+            .run()
+            .code(1)
+            .stderr(&format!(
+                "error: Cannot copy {src}: it is a device or socket; dcx cp copies files, folders, symbolic links and fifos.\n"
+            ));
+        assert!(!host.path().join("x").exists());
+    }
+    // In a tree: the daemon archives the device (dcx names it; docker cp would make it on the
+    // host) and leaves the socket out on its own.
+    let copied = docker.cp(&[":/tmp/sp", &out("tree")]).run().code(0);
+    assert!(
+        copied.stderr_text().starts_with(
+            "warning: tree/null is a device or socket: not copied (dcx cp copies files, folders, symbolic links and fifos).\nSuccessfully copied "
+        ),
+        "{}",
+        copied.stderr_text()
+    );
+    assert_eq!(host_names(&host.path().join("tree")), ["f"]);
+
+    // From the host: a socket as the source, and inside a tree.
+    let tree = host.path().join("withsock");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("a"), "a").unwrap();
+    let _listener = std::os::unix::net::UnixListener::bind(tree.join("s")).unwrap();
+    let socket = tree.join("s").display().to_string();
+    docker
+        .cp(&[&socket, ":/tmp/"])
+        .run()
+        .code(1)
+        .stderr(&format!(
+            "error: Cannot copy {socket}: it is a socket; dcx cp copies files, folders, symbolic links and fifos.\n"
+        ));
+    let failed = docker.cp(&[tree.to_str().unwrap(), ":/tmp/"]).run().code(1);
+    assert!(
+        failed.stderr_text().contains(
+            "withsock/s is a socket: dcx cp copies files, folders, symbolic links and fifos"
+        ),
+        "{}",
+        failed.stderr_text()
+    );
+
+    // crun: dcx archives the container's side itself, and extracts a tar into it.
+    let crun = Target::crun();
+    crun.sh(&format!(
+        "rm -rf /tmp/sp && mkdir /tmp/sp && {bind} /tmp/sp/sock"
+    ));
+    for (src, shown) in [
+        ("/dev/null", "null is a character device"),
+        ("/tmp/sp", "sp/sock is a socket"),
+    ] {
+        let failed = crun.cp(&[&format!(":{src}"), &out("y")]).run().code(1);
+        assert!(
+            failed.stderr_text().contains(&format!(
+                "{shown}: dcx cp copies files, folders, symbolic links and fifos"
+            )),
+            "{}",
+            failed.stderr_text()
+        );
+    }
+    let tar = Command::new("tar")
+        .args(["-c", "-C", "/dev", "null"])
+        .output()
+        .unwrap()
+        .stdout;
+    let failed = crun.cp(&["-", ":/tmp/sp"]).stdin(tar).run().code(1);
+    assert!(
+        failed.stderr_text().contains("/tmp/sp/null in container"),
+        "{}",
+        failed.stderr_text()
+    );
+    assert!(
+        failed
+            .stderr_text()
+            .contains("a device or socket in the archive, not created"),
+        "{}",
+        failed.stderr_text()
+    );
+}

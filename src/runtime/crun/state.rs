@@ -99,6 +99,9 @@ pub(super) fn read(root: &Path, id: &str) -> Result<Container, RuntimeError> {
         running,
         paused: false,
         init_pid: running.then_some(status.pid),
+        init_start: running
+            .then(|| status.process_start_time.or_else(|| start_time(status.pid)))
+            .flatten(),
         status: if running { "running" } else { "stopped" }.to_owned(),
         user: (user.uid != 0 || user.gid != 0).then(|| format!("{}:{}", user.uid, user.gid)),
         // An OCI bundle names no image; the annotation of the image spec may.

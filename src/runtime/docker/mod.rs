@@ -386,6 +386,7 @@ impl Runtime for Docker {
             rootfs: None,
             mounts,
             init_pid: state.pid.filter(|pid| *pid > 0),
+            init_start: None,
         })
     }
 
