@@ -64,6 +64,9 @@ pub struct Session {
     pub last_zombies: Mutex<Option<u64>>,
 }
 
+/// How long [`Session::paused_note`] waits for the engine.
+pub const PAUSE_CHECK: Duration = Duration::from_millis(800);
+
 /// How a session's commands start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
@@ -355,6 +358,40 @@ impl Session {
             }
             _ => self.prepared.cwd.clone(),
         }
+    }
+
+    /// When the session's container is paused (asked of the engine, at most [`PAUSE_CHECK`]):
+    /// what a stop of one of its commands does then. A frozen process runs nothing, its signal
+    /// handlers included: a signal sent from this host (crun, a local daemon) stays pending and
+    /// SIGKILL ends it the moment it is thawed; the helper, frozen too, passes the stop on then;
+    /// a remote daemon starts no exec in a paused container, so nothing reaches the command.
+    pub async fn paused_note(&self) -> Option<String> {
+        let container = &self.prepared.container;
+        let now = tokio::time::timeout(PAUSE_CHECK, self.engine.inspect(container))
+            .await
+            .ok()?
+            .ok()?;
+        if !now.paused {
+            return None;
+        }
+        let visible = self.engine.name() == "crun"
+            || now
+                .init_pid
+                .is_some_and(|pid| crate::runtime::procfs::container_root(pid, &now.id).is_some());
+        Some(match (&self.transport, visible) {
+            (Transport::Helper, _) => format!(
+                "The container {} is paused: its processes, the helper's too, cannot run until it is unpaused; the stop is queued with the helper, which ends the command's process group (SIGKILL after 2 s) as soon as the container is unpaused.",
+                container.name
+            ),
+            (Transport::Exec(_), true) => format!(
+                "The container {} is paused: the stop (then SIGKILL, 2 s later) was sent to the command's process group from this host; a frozen process takes signals only when it is thawed, so it ends as soon as the container is unpaused.",
+                container.name
+            ),
+            (Transport::Exec(_), false) => format!(
+                "The container {} is paused and the engine starts nothing in it (its processes are not visible from this host): the stop could not reach the command, which runs on once the container is unpaused; cancel it again then.",
+                container.name
+            ),
+        })
     }
 
     /// Writes a request file for exec `exec_id` into the session's folder (made first, mode

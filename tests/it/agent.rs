@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::harness::{BUSYBOX, CrunContainer, DEBIAN, Running, Subject, TestContainer, dcx};
+use crate::harness::{
+    BUSYBOX, CrunContainer, DEBIAN, Running, Subject, TestContainer, dcx, docker,
+};
 
 pub const TOKEN: &str = "test-token-5e1f";
 
@@ -1261,4 +1263,78 @@ fn an_exec_id_reused_for_another_command_is_refused() {
         "{message}"
     );
     assert_eq!(container.sh("cat /tmp/ran"), "once\n");
+}
+
+/// A command that ignores SIGTERM is cancelled while its container is paused, which is then
+/// unpaused: the command ends (within ten seconds, a hang guard) and nothing of it runs on; the
+/// answers say the container was paused where the engine tells (`expect_note`).
+fn cancel_in_a_paused_container(
+    agent: &Agent,
+    create: Value,
+    subject: &dyn Subject,
+    pause: &dyn Fn(bool),
+    expect_note: bool,
+) {
+    let sid = agent.ok("session.create", create.clone())["session_id"].clone();
+    let started = agent.ok(
+        "exec.start",
+        json!({"session_id": sid, "command": "trap '' TERM; sleep 777; echo survived"}),
+    );
+    subject.wait_until_running("sleep 777");
+    pause(true);
+    let cancelled = agent.ok("exec.cancel", json!({"exec_id": started["exec_id"]}));
+    if expect_note {
+        let note = cancelled["note"].as_str().unwrap_or_default();
+        assert!(note.contains("is paused"), "{create}: {cancelled}");
+    }
+    pause(false);
+    let since = Instant::now();
+    while subject.count_running("sleep 777") > 0 {
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "{create}: the cancelled command still runs after the unpause: {}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ended = agent.ok(
+        "exec.read",
+        json!({"exec_id": started["exec_id"], "wait_ms": 10_000}),
+    );
+    assert_eq!(ended["state"], "cancelled", "{create}: {ended}");
+    assert_eq!(ended["stdout"], "", "{create}: {ended}");
+    if expect_note {
+        let note = ended["note"].as_str().unwrap_or_default();
+        assert!(note.contains("is paused"), "{create}: {ended}");
+    }
+    agent.ok("session.destroy", json!({"session_id": sid}));
+}
+
+#[test]
+fn a_cancel_in_a_paused_container_ends_the_command() {
+    let agent = Agent::start(&["--log-level", "debug"]);
+    let container = TestContainer::start(BUSYBOX);
+    let pause = |paused: bool| {
+        docker(&[if paused { "pause" } else { "unpause" }, &container.id]);
+    };
+    for helper in [false, true] {
+        cancel_in_a_paused_container(
+            &agent,
+            json!({"container_id": container.id, "helper": helper}),
+            &container,
+            &pause,
+            true,
+        );
+    }
+    let crun = CrunContainer::start("busybox", &[]);
+    let pause = |paused: bool| {
+        crun.crun(&[if paused { "pause" } else { "resume" }, &crun.id]);
+    };
+    cancel_in_a_paused_container(
+        &agent,
+        json!({"container_id": crun.id, "runtime": "crun", "crun_root": crun.root_str()}),
+        &crun,
+        &pause,
+        false,
+    );
 }
