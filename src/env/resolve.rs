@@ -37,7 +37,7 @@ use crate::config::{
 };
 use crate::log::Log;
 use crate::passwd::ACCOUNTS_LIMIT;
-use crate::runtime::capture::{Outcome, capture};
+use crate::runtime::capture::{Outcome, capture, capture_watched};
 use crate::runtime::peek;
 use crate::runtime::{Container, ExecSpec, Runtime, RuntimeError};
 
@@ -420,7 +420,9 @@ async fn run_probe(
             "Probing the environment of {user} in the container (userEnvProbe {}, {shell})",
             mode.as_str()
         ));
-        let outcome = capture(runtime, container, &helper(argv, user), b"", PROBE_LIMIT).await;
+        // Watched, so that it dies with dcx however dcx ends (SIGKILL included).
+        let spec = helper(super::probe::watched(argv), user);
+        let outcome = capture_watched(runtime, container, &spec, PROBE_LIMIT).await;
         drop(progress);
         let outcome = outcome?;
         log.stop(started);

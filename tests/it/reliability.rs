@@ -453,6 +453,44 @@ fn an_interrupted_probe_is_not_left_running() {
     assert_eq!(c.count_running("sleep 1234"), 0);
 }
 
+#[test]
+fn a_probe_dies_with_dcx_even_by_sigkill() {
+    let c = TestContainer::start(DEBIAN);
+    c.sh("echo 'sleep 1235' >> /root/.bashrc");
+    let mut run = dcx()
+        .args([
+            "exec",
+            "--container-id",
+            &c.name,
+            "--no-probe-cache",
+            "echo",
+            "hi",
+        ])
+        .spawn();
+    c.wait_until_running("sleep 1235");
+    run.signal("KILL");
+    assert_eq!(run.wait(), None, "dcx died of SIGKILL");
+    // Only the container can notice: the probe's watcher sees its stdin close.
+    let since = std::time::Instant::now();
+    while c.count_running("sleep 1235") > 0 {
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(10),
+            "the probe outlived dcx: {:?}",
+            c.processes()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        c.processes()
+            .iter()
+            .filter(|p| p.contains("bash") || p.contains("__dcx"))
+            .count(),
+        0,
+        "{:?}",
+        c.processes()
+    );
+}
+
 /// `dcx exec --container-id <c> …` with a probe cache of its own under `cache_home`.
 fn exec_cached(c: &TestContainer, cache_home: &str, args: &[&str]) -> crate::harness::Outcome {
     dcx()
