@@ -281,10 +281,15 @@ pub async fn launch(
         request.terminal.is_some(),
     );
     let state_file = session.state_file();
+    let save_state = foreground && command_text.is_some();
+    if save_state && let Some(note) = session.state_note() {
+        // Its `cd` and `export` will not last: said in its answer.
+        exec.set_end_note(Some(note));
+    }
     let mut command = Wrapped {
         shell: &session.shell,
         state_file: &state_file,
-        save_state: foreground && command_text.is_some(),
+        save_state,
         command: command_text,
         argv,
         env: &env,

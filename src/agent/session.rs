@@ -62,7 +62,14 @@ pub struct Session {
     pub last_known: Mutex<Option<(String, bool)>>,
     /// The container's zombie count `system.stats` last learned.
     pub last_zombies: Mutex<Option<u64>>,
+    /// Where its state folder is ([`STATE_ROOTS`]), and why it keeps no state when none can be
+    /// written ([`Session::place_state`]).
+    state_root: Mutex<(&'static str, Option<String>)>,
 }
+
+/// Where a session's state folder may go, in order: the container's `/tmp`, else `/dev/shm`
+/// (a tmpfs every Docker container has, writable by everyone, a read-only root included).
+pub const STATE_ROOTS: [&str; 2] = ["/tmp", "/dev/shm"];
 
 /// How long [`Session::paused_note`] waits for the engine.
 pub const PAUSE_CHECK: Duration = Duration::from_millis(800);
@@ -116,6 +123,9 @@ pub struct SessionInfo {
     /// The engine did not answer in time: what was answered instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine_note: Option<String>,
+    /// Why the session keeps no state (`cd`, `export`) between commands, when it keeps none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_note: Option<String>,
 }
 
 /// The last exec of a session that has ended.
@@ -163,6 +173,7 @@ impl Session {
             note: Mutex::new(None),
             last_known: Mutex::new(None),
             last_zombies: Mutex::new(None),
+            state_root: Mutex::new((STATE_ROOTS[0], None)),
         }
     }
 
@@ -201,10 +212,43 @@ impl Session {
         self.foreground.clone().try_acquire_owned().ok().map(Some)
     }
 
-    /// The folder of the session's state files, in the container's `/tmp` (mode 0700, made by
-    /// the first command).
+    /// The folder of the session's state files, in the container's `/tmp` or `/dev/shm` (mode
+    /// 0700, see [`Session::place_state`]).
     pub fn state_dir(&self) -> String {
-        format!("/tmp/.dcx-agent-{}", self.id)
+        let root = self.state_root.lock().unwrap_or_else(|e| e.into_inner()).0;
+        format!("{root}/.dcx-agent-{}", self.id)
+    }
+
+    /// Makes the session's state folder, as its user, in the first of [`STATE_ROOTS`] that
+    /// takes it (a read-only root filesystem has no writable `/tmp` unless a tmpfs is mounted
+    /// there). Where none does, the session keeps no state between commands, and says so
+    /// ([`Session::state_note`]) instead of losing `cd` and `export` silently.
+    pub async fn place_state(&self) {
+        for root in STATE_ROOTS {
+            let dir = format!("{root}/.dcx-agent-{}", self.id);
+            if self
+                .housekeeping(&["mkdir", "-p", "-m", "700", "--", &dir])
+                .await
+            {
+                *self.state_root.lock().unwrap_or_else(|e| e.into_inner()) = (root, None);
+                return;
+            }
+        }
+        let note = format!(
+            "The session keeps no state between commands: the container's user {} can write neither {} (a read-only root filesystem without a tmpfs there?), so `cd` and `export` last for their own command only. Give the command its `cwd` and `env`, or chain it (`cd dir && …`).",
+            self.prepared.user,
+            STATE_ROOTS.join(" nor ")
+        );
+        *self.state_root.lock().unwrap_or_else(|e| e.into_inner()) = (STATE_ROOTS[0], Some(note));
+    }
+
+    /// Why the session keeps no state between commands, when it keeps none.
+    pub fn state_note(&self) -> Option<String> {
+        self.state_root
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .clone()
     }
 
     /// The state file of the current generation.
@@ -341,6 +385,7 @@ impl Session {
             cwd: None,
             cwd_removed: false,
             engine_note: None,
+            state_note: self.state_note(),
         }
     }
 

@@ -1338,3 +1338,62 @@ fn a_cancel_in_a_paused_container_ends_the_command() {
         false,
     );
 }
+
+#[test]
+fn a_read_only_container_keeps_the_session_state_elsewhere_or_says_it_cannot() {
+    let agent = Agent::start(&[]);
+    // A read-only root: /tmp cannot be written, /dev/shm (Docker's tmpfs) can.
+    let container = TestContainer::start_with(BUSYBOX, &["--read-only"]);
+    for helper in [true, false] {
+        let created = agent.ok(
+            "session.create",
+            json!({"container_id": container.id, "helper": helper}),
+        );
+        assert_eq!(created["note"], Value::Null, "{created}");
+        let sid = created["session_id"].as_str().unwrap();
+        let first = agent.ok(
+            "exec.run",
+            json!({"session_id": sid, "command": "cd /etc && export KEPT='a b'"}),
+        );
+        assert_eq!(first["note"], Value::Null, "{first}");
+        let next = agent.ok(
+            "exec.run",
+            json!({"session_id": sid, "command": "echo \"$KEPT\"; pwd"}),
+        );
+        assert_eq!(next["stdout"], "a b\n/etc\n", "helper {helper}: {next}");
+        let dir = format!("/dev/shm/.dcx-agent-{sid}");
+        assert_eq!(
+            container.sh(&format!("test -d {dir} && echo there")),
+            "there\n"
+        );
+        agent.ok("session.destroy", json!({"session_id": sid}));
+        assert_eq!(
+            container.sh(&format!("test -e {dir} || echo gone")),
+            "gone\n"
+        );
+    }
+    // Nowhere to write: every answer that would keep state says it is not kept.
+    let sealed = TestContainer::start_with(BUSYBOX, &["--read-only", "--tmpfs", "/dev/shm:ro"]);
+    let created = agent.ok(
+        "session.create",
+        json!({"container_id": sealed.id, "helper": false}),
+    );
+    let note = created["note"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        note.starts_with("The session keeps no state between commands: the container's user root can write neither /tmp nor /dev/shm"),
+        "{created}"
+    );
+    let sid = created["session_id"].as_str().unwrap();
+    let cd = agent.ok(
+        "exec.run",
+        json!({"session_id": sid, "command": "cd /etc && export KEPT=1"}),
+    );
+    assert_eq!(cd["note"], note.as_str(), "{cd}");
+    let next = agent.ok(
+        "exec.run",
+        json!({"session_id": sid, "command": "echo \"${KEPT-unset}\"; pwd"}),
+    );
+    assert_eq!(next["stdout"], "unset\n/root\n", "{next}");
+    let info = agent.ok("session.info", json!({"session_id": sid}));
+    assert_eq!(info["state_note"], note.as_str(), "{info}");
+}

@@ -204,7 +204,10 @@ async fn launch_kept(
         session::Followed::Moved { session } => {
             service.forget_exec(&exec.id);
             let (exec, _) = launch(service, again, foreground, Sinks::Kept).await?;
-            Ok((exec, session.take_note()))
+            Ok((
+                exec.clone(),
+                session.take_note().or_else(|| exec.end_note()),
+            ))
         }
     }
 }
@@ -242,7 +245,7 @@ pub async fn run(service: &Arc<Service>, request: ExecRequest) -> Result<Envelop
     exec.wait(None).await;
     guard.disarm();
     Ok(Envelope {
-        note,
+        note: note.or_else(|| exec.end_note()),
         ..exec.envelope(true)
     })
 }
@@ -272,7 +275,7 @@ pub async fn run_until(
         }
     }
     Ok(Envelope {
-        note,
+        note: note.or_else(|| exec.end_note()),
         ..exec.envelope(true)
     })
 }

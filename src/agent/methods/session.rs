@@ -100,6 +100,9 @@ pub struct Created {
     pub runtime: &'static str,
     /// `helper` or `exec`: how its commands start.
     pub transport: &'static str,
+    /// Why the session keeps no state between commands, when it keeps none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// `session.list`'s answer.
@@ -135,6 +138,7 @@ pub async fn create(service: &Arc<Service>, create: Create) -> Result<Created, F
         cwd: session.prepared.cwd.clone(),
         runtime: session.engine.name(),
         transport: session.transport.name(),
+        note: session.state_note(),
     };
     service.add_session(session, permit);
     Ok(created)
@@ -154,7 +158,9 @@ async fn prepare(service: &Service, create: Create, id: String) -> Result<Sessio
         .retain(|entry| entry.split('=').next() != Some(TOKEN_VARIABLE));
     let transport = transport(service, &engine, &prepared, create.helper).await;
     let idle_timeout = create.idle_timeout.unwrap_or(service.limits.idle_timeout);
-    Ok(Session::new(id, transport, prepared, create, idle_timeout))
+    let session = Session::new(id, transport, prepared, create, idle_timeout);
+    session.place_state().await;
+    Ok(session)
 }
 
 fn prepare_request(
