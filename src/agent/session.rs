@@ -62,6 +62,8 @@ pub struct Session {
     pub last_known: Mutex<Option<(String, bool)>>,
     /// The container's zombie count `system.stats` last learned.
     pub last_zombies: Mutex<Option<u64>>,
+    /// The `state` `session.info` last learned ([`container_state`]).
+    pub last_state: Mutex<&'static str>,
     /// Where its state folder is ([`STATE_ROOTS`]), and why it keeps no state when none can be
     /// written ([`Session::place_state`]).
     state_root: Mutex<(&'static str, Option<String>)>,
@@ -126,6 +128,27 @@ pub struct SessionInfo {
     /// Why the session keeps no state (`cd`, `export`) between commands, when it keeps none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_note: Option<String>,
+    /// Whether its commands can run: `ready`, `container_paused`, `container_not_running`,
+    /// `no_such_container` or `engine_unreachable` (asked of the engine by `session.info`;
+    /// `session.list` says what it learned last).
+    pub state: &'static str,
+}
+
+/// What the engine says of a session's container, as `session.info`'s `state` names it.
+pub fn container_state(
+    seen: Result<crate::runtime::Container, crate::engine::EngineError>,
+) -> &'static str {
+    use crate::engine::ErrorKind;
+    match seen {
+        Ok(container) if container.paused => "container_paused",
+        Ok(container) if !container.running => "container_not_running",
+        Ok(_) => "ready",
+        Err(err) => match err.kind() {
+            ErrorKind::NoSuchContainer => "no_such_container",
+            ErrorKind::NotRunning => "container_not_running",
+            _ => "engine_unreachable",
+        },
+    }
 }
 
 /// The last exec of a session that has ended.
@@ -173,6 +196,7 @@ impl Session {
             note: Mutex::new(None),
             last_known: Mutex::new(None),
             last_zombies: Mutex::new(None),
+            last_state: Mutex::new("ready"),
             state_root: Mutex::new((STATE_ROOTS[0], None)),
         }
     }
@@ -386,6 +410,7 @@ impl Session {
             cwd_removed: false,
             engine_note: None,
             state_note: self.state_note(),
+            state: *self.last_state.lock().unwrap_or_else(|e| e.into_inner()),
         }
     }
 

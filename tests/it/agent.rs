@@ -1397,3 +1397,48 @@ fn a_read_only_container_keeps_the_session_state_elsewhere_or_says_it_cannot() {
     let info = agent.ok("session.info", json!({"session_id": sid}));
     assert_eq!(info["state_note"], note.as_str(), "{info}");
 }
+
+#[test]
+fn session_state_follows_the_container_and_the_engine() {
+    let container = TestContainer::start(BUSYBOX);
+    // The daemon as this server sees it: a relay to it, which the test takes away (the
+    // daemon itself keeps running for the other tests).
+    let daemon = crate::reliability::FreezableDaemon::start();
+    let agent = Agent::start_with_env(false, &[], &[("DOCKER_HOST", &daemon.host())]);
+    let sid = agent.ok(
+        "session.create",
+        json!({"container_id": container.id, "helper": false}),
+    )["session_id"]
+        .clone();
+    agent.ok("exec.run", json!({"session_id": sid, "command": "cd /etc"}));
+    let state = |expected: &str| {
+        let info = agent.ok("session.info", json!({"session_id": sid}));
+        assert_eq!(info["state"], expected, "{info}");
+        let listed = agent.ok("session.list", json!({}));
+        assert_eq!(listed["sessions"][0]["state"], expected, "{listed}");
+        info
+    };
+    let info = state("ready");
+    assert_eq!(info["engine_note"], Value::Null, "{info}");
+    docker(&["pause", &container.id]);
+    state("container_paused");
+    docker(&["unpause", &container.id]);
+    state("ready");
+    container.stop();
+    let info = state("container_not_running");
+    assert_eq!(info["cwd"], "/etc", "{info}");
+    assert_eq!(
+        info["engine_note"],
+        "The session's container is not running: `cwd` is what it said last time.",
+        "{info}"
+    );
+    docker(&["rm", "-f", &container.id]);
+    state("no_such_container");
+    drop(daemon);
+    let info = state("engine_unreachable");
+    assert_eq!(info["cwd"], "/etc", "{info}");
+    assert_eq!(
+        info["engine_note"], "The engine cannot be reached: `cwd` is what it said last time.",
+        "{info}"
+    );
+}

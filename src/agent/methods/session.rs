@@ -272,15 +272,40 @@ pub async fn info(service: &Service, id: &str) -> Result<SessionInfo, Failure> {
         );
         (cwd, removed)
     };
-    let (cwd, removed) = match tokio::time::timeout(CONTROL_WITHIN, asked).await {
-        Ok(known) => {
+    // Whether its container is still there and running, in the same second.
+    let state = async {
+        match tokio::time::timeout(
+            CONTROL_WITHIN,
+            session.engine.inspect(&session.prepared.container),
+        )
+        .await
+        {
+            Ok(seen) => crate::agent::session::container_state(seen),
+            Err(_) => "engine_unreachable",
+        }
+    };
+    let (asked, state) = tokio::join!(tokio::time::timeout(CONTROL_WITHIN, asked), state);
+    *session.last_state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+    info.state = state;
+    let lost = match (&asked, state) {
+        (Err(_), _) => Some(format!(
+            "The engine did not answer within {} s",
+            CONTROL_WITHIN.as_secs()
+        )),
+        (_, "engine_unreachable") => Some("The engine cannot be reached".to_owned()),
+        (_, "no_such_container") => Some("The session's container is gone".to_owned()),
+        (_, "container_not_running") => Some("The session's container is not running".to_owned()),
+        _ => None,
+    };
+    let (cwd, removed) = match (asked, lost) {
+        (Ok(known), None) => {
             *session.last_known.lock().unwrap_or_else(|e| e.into_inner()) = Some(known.clone());
             known
         }
-        Err(_) => {
+        (_, lost) => {
             info.engine_note = Some(format!(
-                "The engine did not answer within {} s: `cwd` is what it said last time.",
-                CONTROL_WITHIN.as_secs()
+                "{}: `cwd` is what it said last time.",
+                lost.unwrap_or_default()
             ));
             session
                 .last_known
