@@ -55,6 +55,8 @@ pub struct Exec {
     stdin: Mutex<Option<mpsc::Sender<Bytes>>>,
     pub started: Instant,
     finished_at: Mutex<Option<Instant>>,
+    /// What the caller should know about how it ended (a cancel in a paused container).
+    end_note: Mutex<Option<String>>,
     /// A foreground exec (`exec.run`, `exec.stream`) rather than `exec.start`'s.
     pub foreground: bool,
     /// Its request's [`crate::agent::launch::ExecRequest::fingerprint`].
@@ -85,6 +87,7 @@ impl Exec {
             stdin: Mutex::new(None),
             started: Instant::now(),
             finished_at: Mutex::new(None),
+            end_note: Mutex::new(None),
             foreground,
             fingerprint,
             screen: std::sync::OnceLock::new(),
@@ -246,6 +249,27 @@ impl Exec {
         })
     }
 
+    /// Ends it; a `note` its answers carry from then on replaces one set before.
+    pub fn finish_noted(&self, ending: Ending, note: Option<String>) {
+        if note.is_some() {
+            self.set_end_note(note);
+        }
+        self.finish(ending);
+    }
+
+    /// A note its answers carry once it has ended (what a cancel found).
+    pub fn set_end_note(&self, note: Option<String>) {
+        *self.end_note.lock().unwrap_or_else(|e| e.into_inner()) = note;
+    }
+
+    /// The note of its ending, if any.
+    pub fn end_note(&self) -> Option<String> {
+        self.end_note
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub fn finish(&self, ending: Ending) {
         self.stdin.lock().unwrap_or_else(|e| e.into_inner()).take();
         *self.finished_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
@@ -315,7 +339,7 @@ impl Exec {
                     stderr: kept.1.total(),
                 },
             },
-            note: None,
+            note: self.end_note(),
         }
     }
 

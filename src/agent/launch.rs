@@ -21,7 +21,7 @@ use super::protocol::Failure;
 use super::protocol::random_id;
 use super::service::{Service, TOKEN_VARIABLE};
 use super::wrapper::{self, Wrapped};
-use crate::engine::{ExecIo, Input};
+use crate::engine::{End, ExecIo, Input};
 
 /// Output kept per stream of an exec (head and tail halves).
 pub const DEFAULT_OUTPUT: usize = 1024 * 1024;
@@ -281,10 +281,15 @@ pub async fn launch(
         request.terminal.is_some(),
     );
     let state_file = session.state_file();
+    let save_state = foreground && command_text.is_some();
+    if save_state && let Some(note) = session.state_note() {
+        // Its `cd` and `export` will not last: said in its answer.
+        exec.set_end_note(Some(note));
+    }
     let mut command = Wrapped {
         shell: &session.shell,
         state_file: &state_file,
-        save_state: foreground && command_text.is_some(),
+        save_state,
         command: command_text,
         argv,
         env: &env,
@@ -324,6 +329,15 @@ pub async fn launch(
     tokio::spawn(async move {
         let result = session.engine.run(&session.prepared, &command, io).await;
         let duration_ms = task_exec.started.elapsed().as_millis() as u64;
+        // A stop in a paused container cannot be seen to work: say what became of it.
+        let stopped = matches!(
+            &result,
+            Ok(finished) if matches!(finished.end, End::Cancelled | End::TimedOut(_))
+        );
+        let note = match stopped {
+            true => session.paused_note().await,
+            false => None,
+        };
         let state = match result {
             Ok(finished) => State::from_finished(&finished),
             Err(err) => State::FailedToStart(err.to_string()),
@@ -339,7 +353,7 @@ pub async fn launch(
         ));
         drop((exec_permit, foreground_permit));
         session.touch();
-        task_exec.finish(Ending { state, duration_ms });
+        task_exec.finish_noted(Ending { state, duration_ms }, note);
     });
     Ok((exec, true))
 }

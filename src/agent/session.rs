@@ -62,7 +62,19 @@ pub struct Session {
     pub last_known: Mutex<Option<(String, bool)>>,
     /// The container's zombie count `system.stats` last learned.
     pub last_zombies: Mutex<Option<u64>>,
+    /// The `state` `session.info` last learned ([`container_state`]).
+    pub last_state: Mutex<&'static str>,
+    /// Where its state folder is ([`STATE_ROOTS`]), and why it keeps no state when none can be
+    /// written ([`Session::place_state`]).
+    state_root: Mutex<(&'static str, Option<String>)>,
 }
+
+/// Where a session's state folder may go, in order: the container's `/tmp`, else `/dev/shm`
+/// (a tmpfs every Docker container has, writable by everyone, a read-only root included).
+pub const STATE_ROOTS: [&str; 2] = ["/tmp", "/dev/shm"];
+
+/// How long [`Session::paused_note`] waits for the engine.
+pub const PAUSE_CHECK: Duration = Duration::from_millis(800);
 
 /// How a session's commands start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +125,30 @@ pub struct SessionInfo {
     /// The engine did not answer in time: what was answered instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine_note: Option<String>,
+    /// Why the session keeps no state (`cd`, `export`) between commands, when it keeps none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_note: Option<String>,
+    /// Whether its commands can run: `ready`, `container_paused`, `container_not_running`,
+    /// `no_such_container` or `engine_unreachable` (asked of the engine by `session.info`;
+    /// `session.list` says what it learned last).
+    pub state: &'static str,
+}
+
+/// What the engine says of a session's container, as `session.info`'s `state` names it.
+pub fn container_state(
+    seen: Result<crate::runtime::Container, crate::engine::EngineError>,
+) -> &'static str {
+    use crate::engine::ErrorKind;
+    match seen {
+        Ok(container) if container.paused => "container_paused",
+        Ok(container) if !container.running => "container_not_running",
+        Ok(_) => "ready",
+        Err(err) => match err.kind() {
+            ErrorKind::NoSuchContainer => "no_such_container",
+            ErrorKind::NotRunning => "container_not_running",
+            _ => "engine_unreachable",
+        },
+    }
 }
 
 /// The last exec of a session that has ended.
@@ -160,6 +196,8 @@ impl Session {
             note: Mutex::new(None),
             last_known: Mutex::new(None),
             last_zombies: Mutex::new(None),
+            last_state: Mutex::new("ready"),
+            state_root: Mutex::new((STATE_ROOTS[0], None)),
         }
     }
 
@@ -198,10 +236,43 @@ impl Session {
         self.foreground.clone().try_acquire_owned().ok().map(Some)
     }
 
-    /// The folder of the session's state files, in the container's `/tmp` (mode 0700, made by
-    /// the first command).
+    /// The folder of the session's state files, in the container's `/tmp` or `/dev/shm` (mode
+    /// 0700, see [`Session::place_state`]).
     pub fn state_dir(&self) -> String {
-        format!("/tmp/.dcx-agent-{}", self.id)
+        let root = self.state_root.lock().unwrap_or_else(|e| e.into_inner()).0;
+        format!("{root}/.dcx-agent-{}", self.id)
+    }
+
+    /// Makes the session's state folder, as its user, in the first of [`STATE_ROOTS`] that
+    /// takes it (a read-only root filesystem has no writable `/tmp` unless a tmpfs is mounted
+    /// there). Where none does, the session keeps no state between commands, and says so
+    /// ([`Session::state_note`]) instead of losing `cd` and `export` silently.
+    pub async fn place_state(&self) {
+        for root in STATE_ROOTS {
+            let dir = format!("{root}/.dcx-agent-{}", self.id);
+            if self
+                .housekeeping(&["mkdir", "-p", "-m", "700", "--", &dir])
+                .await
+            {
+                *self.state_root.lock().unwrap_or_else(|e| e.into_inner()) = (root, None);
+                return;
+            }
+        }
+        let note = format!(
+            "The session keeps no state between commands: the container's user {} can write neither {} (a read-only root filesystem without a tmpfs there?), so `cd` and `export` last for their own command only. Give the command its `cwd` and `env`, or chain it (`cd dir && …`).",
+            self.prepared.user,
+            STATE_ROOTS.join(" nor ")
+        );
+        *self.state_root.lock().unwrap_or_else(|e| e.into_inner()) = (STATE_ROOTS[0], Some(note));
+    }
+
+    /// Why the session keeps no state between commands, when it keeps none.
+    pub fn state_note(&self) -> Option<String> {
+        self.state_root
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .clone()
     }
 
     /// The state file of the current generation.
@@ -338,6 +409,8 @@ impl Session {
             cwd: None,
             cwd_removed: false,
             engine_note: None,
+            state_note: self.state_note(),
+            state: *self.last_state.lock().unwrap_or_else(|e| e.into_inner()),
         }
     }
 
@@ -355,6 +428,40 @@ impl Session {
             }
             _ => self.prepared.cwd.clone(),
         }
+    }
+
+    /// When the session's container is paused (asked of the engine, at most [`PAUSE_CHECK`]):
+    /// what a stop of one of its commands does then. A frozen process runs nothing, its signal
+    /// handlers included: a signal sent from this host (crun, a local daemon) stays pending and
+    /// SIGKILL ends it the moment it is thawed; the helper, frozen too, passes the stop on then;
+    /// a remote daemon starts no exec in a paused container, so nothing reaches the command.
+    pub async fn paused_note(&self) -> Option<String> {
+        let container = &self.prepared.container;
+        let now = tokio::time::timeout(PAUSE_CHECK, self.engine.inspect(container))
+            .await
+            .ok()?
+            .ok()?;
+        if !now.paused {
+            return None;
+        }
+        let visible = self.engine.name() == "crun"
+            || now
+                .init_pid
+                .is_some_and(|pid| crate::runtime::procfs::container_root(pid, &now.id).is_some());
+        Some(match (&self.transport, visible) {
+            (Transport::Helper, _) => format!(
+                "The container {} is paused: its processes, the helper's too, cannot run until it is unpaused; the stop is queued with the helper, which ends the command's process group (SIGKILL after 2 s) as soon as the container is unpaused.",
+                container.name
+            ),
+            (Transport::Exec(_), true) => format!(
+                "The container {} is paused: the stop (then SIGKILL, 2 s later) was sent to the command's process group from this host; a frozen process takes signals only when it is thawed, so it ends as soon as the container is unpaused.",
+                container.name
+            ),
+            (Transport::Exec(_), false) => format!(
+                "The container {} is paused and the engine starts nothing in it (its processes are not visible from this host): the stop could not reach the command, which runs on once the container is unpaused; cancel it again then.",
+                container.name
+            ),
+        })
     }
 
     /// Writes a request file for exec `exec_id` into the session's folder (made first, mode

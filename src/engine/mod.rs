@@ -221,6 +221,11 @@ impl Engine {
         prepare::locate(self.runtime.as_ref(), request).await
     }
 
+    /// The container as the engine sees it now (running, paused, gone).
+    pub async fn inspect(&self, container: &Container) -> Result<Container, EngineError> {
+        Ok(self.runtime.inspect(&container.id).await?)
+    }
+
     /// The running containers, for shell completion (none where the engine cannot list them).
     pub async fn running(&self) -> Result<Vec<Listed>, EngineError> {
         Ok(self.runtime.running().await?)

@@ -84,6 +84,29 @@ pub fn probe_argv(
     Some(argv)
 }
 
+/// The script that runs the probe's argv and dies with its caller: the probe runs with stdin
+/// `/dev/null` (as before: a startup script that reads gets EOF), while a watcher reads the
+/// exec's own stdin, which dcx holds open and never writes. That stdin closes only when dcx's end
+/// of the exec goes away (dcx killed, even by SIGKILL: the engine then closes the process's
+/// input); the watcher then kills the whole process group (the probe's shell and whatever its
+/// startup scripts started, such as a `sleep` that never ends). A probe that ends kills its
+/// watcher and passes its status on. Only shell builtins besides the probe; one line, so the
+/// engine's event log shows the exec on one line.
+pub const PROBE_WATCH: &str = r#"exec 3<&0 0</dev/null; { read -r __dcx_line <&3; kill -9 0; } & __dcx_watch=$!; "$@" 3<&-; __dcx_status=$?; kill -9 "$__dcx_watch" 2>/dev/null; exit "$__dcx_status""#;
+
+/// `argv` (a probe's) run through [`PROBE_WATCH`] by `/bin/sh`, so that it does not outlive
+/// its caller; the caller must hold the exec's stdin open until the output has ended.
+pub fn watched(argv: Vec<String>) -> Vec<String> {
+    let mut watched = vec![
+        "/bin/sh".to_owned(),
+        "-c".to_owned(),
+        PROBE_WATCH.to_owned(),
+        "sh".to_owned(),
+    ];
+    watched.extend(argv);
+    watched
+}
+
 /// PowerShell takes its own flags; recognised by the shell's basename, as the reference does.
 fn is_pwsh(shell: &str) -> bool {
     let name = shell.rsplit('/').next().unwrap_or(shell);

@@ -37,7 +37,7 @@ use crate::config::{
 };
 use crate::log::Log;
 use crate::passwd::ACCOUNTS_LIMIT;
-use crate::runtime::capture::{Outcome, capture};
+use crate::runtime::capture::{Outcome, capture, capture_watched};
 use crate::runtime::peek;
 use crate::runtime::{Container, ExecSpec, Runtime, RuntimeError};
 
@@ -345,6 +345,18 @@ async fn lookup(
         Outcome::Finished(captured) => captured,
         Outcome::TimedOut { .. } => return Err(failed("the lookup did not finish".into())),
     };
+    // Given as a number (`0` is looked up as `root`, by the reference's rule).
+    let given = user.split(':').next().unwrap_or(user);
+    let numeric = !given.is_empty() && given.chars().all(|c| c.is_ascii_digit());
+    // A container without a shell (126: `/bin/sh` cannot run; 127: not found) cannot be asked;
+    // a bare uid needs no entry (the engine runs it as is), so only a name is an error then.
+    if numeric && matches!(captured.status.exit_code(), 126 | 127) {
+        log.debug(&format!(
+            "User {name}: no entry in /etc/passwd, and no shell to ask getent (exit {}); running as the bare uid.",
+            captured.status.exit_code()
+        ));
+        return Ok(None);
+    }
     if captured.status.exit_code() != 0 {
         return Err(failed(format!(
             "{} (exit {})",
@@ -359,9 +371,7 @@ async fn lookup(
     }
     let entry = find_passwd_entry(&String::from_utf8_lossy(&captured.stdout), &name);
     match &entry {
-        None if !name.chars().all(|c| c.is_ascii_digit()) => {
-            Err(RuntimeError::UnknownUser(name).into())
-        }
+        None if !numeric => Err(RuntimeError::UnknownUser(name).into()),
         None => {
             log.debug(&format!("User {name} not found with 'getent passwd'."));
             Ok(None)
@@ -420,7 +430,9 @@ async fn run_probe(
             "Probing the environment of {user} in the container (userEnvProbe {}, {shell})",
             mode.as_str()
         ));
-        let outcome = capture(runtime, container, &helper(argv, user), b"", PROBE_LIMIT).await;
+        // Watched, so that it dies with dcx however dcx ends (SIGKILL included).
+        let spec = helper(super::probe::watched(argv), user);
+        let outcome = capture_watched(runtime, container, &spec, PROBE_LIMIT).await;
         drop(progress);
         let outcome = outcome?;
         log.stop(started);

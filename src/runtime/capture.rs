@@ -78,14 +78,39 @@ pub async fn capture(
     stdin: &[u8],
     limit: Duration,
 ) -> Result<Outcome, RuntimeError> {
+    run(runtime, container, spec, Some(stdin), limit).await
+}
+
+/// Runs `spec` as [`capture`] does, with its stdin held open (nothing written) until its output
+/// has ended: a process in the container that watches its stdin sees it close when dcx goes
+/// away, however dcx ends (see [`crate::env::probe::PROBE_WATCH`]).
+pub async fn capture_watched(
+    runtime: &dyn Runtime,
+    container: &Container,
+    spec: &ExecSpec,
+    limit: Duration,
+) -> Result<Outcome, RuntimeError> {
+    run(runtime, container, spec, None, limit).await
+}
+
+/// `stdin`: written then closed; `None`: held open until the end.
+async fn run(
+    runtime: &dyn Runtime,
+    container: &Container,
+    spec: &ExecSpec,
+    stdin: Option<&[u8]>,
+    limit: Duration,
+) -> Result<Outcome, RuntimeError> {
     let mut session = runtime.start(container, spec).await?;
     let mut guard = KillUnlessDone {
         process: Some(session.process.clone()),
     };
-    if !stdin.is_empty() {
-        let _ = session.input.write_all(stdin).await;
+    if let Some(stdin) = stdin {
+        if !stdin.is_empty() {
+            let _ = session.input.write_all(stdin).await;
+        }
+        let _ = session.input.shutdown().await;
     }
-    let _ = session.input.shutdown().await;
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
     let mut cut = false;

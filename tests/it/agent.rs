@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::harness::{BUSYBOX, CrunContainer, DEBIAN, Running, Subject, TestContainer, dcx};
+use crate::harness::{
+    BUSYBOX, CrunContainer, DEBIAN, Running, Subject, TestContainer, dcx, docker,
+};
 
 pub const TOKEN: &str = "test-token-5e1f";
 
@@ -1261,4 +1263,182 @@ fn an_exec_id_reused_for_another_command_is_refused() {
         "{message}"
     );
     assert_eq!(container.sh("cat /tmp/ran"), "once\n");
+}
+
+/// A command that ignores SIGTERM is cancelled while its container is paused, which is then
+/// unpaused: the command ends (within ten seconds, a hang guard) and nothing of it runs on; the
+/// answers say the container was paused where the engine tells (`expect_note`).
+fn cancel_in_a_paused_container(
+    agent: &Agent,
+    create: Value,
+    subject: &dyn Subject,
+    pause: &dyn Fn(bool),
+    expect_note: bool,
+) {
+    let sid = agent.ok("session.create", create.clone())["session_id"].clone();
+    let started = agent.ok(
+        "exec.start",
+        json!({"session_id": sid, "command": "trap '' TERM; sleep 777; echo survived"}),
+    );
+    subject.wait_until_running("sleep 777");
+    pause(true);
+    let cancelled = agent.ok("exec.cancel", json!({"exec_id": started["exec_id"]}));
+    if expect_note {
+        let note = cancelled["note"].as_str().unwrap_or_default();
+        assert!(note.contains("is paused"), "{create}: {cancelled}");
+    }
+    pause(false);
+    let since = Instant::now();
+    while subject.count_running("sleep 777") > 0 {
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "{create}: the cancelled command still runs after the unpause: {}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ended = agent.ok(
+        "exec.read",
+        json!({"exec_id": started["exec_id"], "wait_ms": 10_000}),
+    );
+    assert_eq!(ended["state"], "cancelled", "{create}: {ended}");
+    assert_eq!(ended["stdout"], "", "{create}: {ended}");
+    if expect_note {
+        let note = ended["note"].as_str().unwrap_or_default();
+        assert!(note.contains("is paused"), "{create}: {ended}");
+    }
+    agent.ok("session.destroy", json!({"session_id": sid}));
+}
+
+#[test]
+fn a_cancel_in_a_paused_container_ends_the_command() {
+    let agent = Agent::start(&["--log-level", "debug"]);
+    let container = TestContainer::start(BUSYBOX);
+    let pause = |paused: bool| {
+        docker(&[if paused { "pause" } else { "unpause" }, &container.id]);
+    };
+    for helper in [false, true] {
+        cancel_in_a_paused_container(
+            &agent,
+            json!({"container_id": container.id, "helper": helper}),
+            &container,
+            &pause,
+            true,
+        );
+    }
+    let crun = CrunContainer::start("busybox", &[]);
+    let pause = |paused: bool| {
+        crun.crun(&[if paused { "pause" } else { "resume" }, &crun.id]);
+    };
+    cancel_in_a_paused_container(
+        &agent,
+        json!({"container_id": crun.id, "runtime": "crun", "crun_root": crun.root_str()}),
+        &crun,
+        &pause,
+        false,
+    );
+}
+
+#[test]
+fn a_read_only_container_keeps_the_session_state_elsewhere_or_says_it_cannot() {
+    let agent = Agent::start(&[]);
+    // A read-only root: /tmp cannot be written, /dev/shm (Docker's tmpfs) can.
+    let container = TestContainer::start_with(BUSYBOX, &["--read-only"]);
+    for helper in [true, false] {
+        let created = agent.ok(
+            "session.create",
+            json!({"container_id": container.id, "helper": helper}),
+        );
+        assert_eq!(created["note"], Value::Null, "{created}");
+        let sid = created["session_id"].as_str().unwrap();
+        let first = agent.ok(
+            "exec.run",
+            json!({"session_id": sid, "command": "cd /etc && export KEPT='a b'"}),
+        );
+        assert_eq!(first["note"], Value::Null, "{first}");
+        let next = agent.ok(
+            "exec.run",
+            json!({"session_id": sid, "command": "echo \"$KEPT\"; pwd"}),
+        );
+        assert_eq!(next["stdout"], "a b\n/etc\n", "helper {helper}: {next}");
+        let dir = format!("/dev/shm/.dcx-agent-{sid}");
+        assert_eq!(
+            container.sh(&format!("test -d {dir} && echo there")),
+            "there\n"
+        );
+        agent.ok("session.destroy", json!({"session_id": sid}));
+        assert_eq!(
+            container.sh(&format!("test -e {dir} || echo gone")),
+            "gone\n"
+        );
+    }
+    // Nowhere to write: every answer that would keep state says it is not kept.
+    let sealed = TestContainer::start_with(BUSYBOX, &["--read-only", "--tmpfs", "/dev/shm:ro"]);
+    let created = agent.ok(
+        "session.create",
+        json!({"container_id": sealed.id, "helper": false}),
+    );
+    let note = created["note"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        note.starts_with("The session keeps no state between commands: the container's user root can write neither /tmp nor /dev/shm"),
+        "{created}"
+    );
+    let sid = created["session_id"].as_str().unwrap();
+    let cd = agent.ok(
+        "exec.run",
+        json!({"session_id": sid, "command": "cd /etc && export KEPT=1"}),
+    );
+    assert_eq!(cd["note"], note.as_str(), "{cd}");
+    let next = agent.ok(
+        "exec.run",
+        json!({"session_id": sid, "command": "echo \"${KEPT-unset}\"; pwd"}),
+    );
+    assert_eq!(next["stdout"], "unset\n/root\n", "{next}");
+    let info = agent.ok("session.info", json!({"session_id": sid}));
+    assert_eq!(info["state_note"], note.as_str(), "{info}");
+}
+
+#[test]
+fn session_state_follows_the_container_and_the_engine() {
+    let container = TestContainer::start(BUSYBOX);
+    // The daemon as this server sees it: a relay to it, which the test takes away (the
+    // daemon itself keeps running for the other tests).
+    let daemon = crate::reliability::FreezableDaemon::start();
+    let agent = Agent::start_with_env(false, &[], &[("DOCKER_HOST", &daemon.host())]);
+    let sid = agent.ok(
+        "session.create",
+        json!({"container_id": container.id, "helper": false}),
+    )["session_id"]
+        .clone();
+    agent.ok("exec.run", json!({"session_id": sid, "command": "cd /etc"}));
+    let state = |expected: &str| {
+        let info = agent.ok("session.info", json!({"session_id": sid}));
+        assert_eq!(info["state"], expected, "{info}");
+        let listed = agent.ok("session.list", json!({}));
+        assert_eq!(listed["sessions"][0]["state"], expected, "{listed}");
+        info
+    };
+    let info = state("ready");
+    assert_eq!(info["engine_note"], Value::Null, "{info}");
+    docker(&["pause", &container.id]);
+    state("container_paused");
+    docker(&["unpause", &container.id]);
+    state("ready");
+    container.stop();
+    let info = state("container_not_running");
+    assert_eq!(info["cwd"], "/etc", "{info}");
+    assert_eq!(
+        info["engine_note"],
+        "The session's container is not running: `cwd` is what it said last time.",
+        "{info}"
+    );
+    docker(&["rm", "-f", &container.id]);
+    state("no_such_container");
+    drop(daemon);
+    let info = state("engine_unreachable");
+    assert_eq!(info["cwd"], "/etc", "{info}");
+    assert_eq!(
+        info["engine_note"], "The engine cannot be reached: `cwd` is what it said last time.",
+        "{info}"
+    );
 }

@@ -68,7 +68,11 @@ fn docker_a_changed_startup_file_is_seen_and_a_cold_exec_takes_two_execs() {
     let t2 = now();
     let cold = execs_between(&c.id, &t0, &t1);
     assert_eq!(cold.len(), 2, "cold: {cold:?}");
-    assert!(cold[0].starts_with("/bin/bash -lic "), "{cold:?}");
+    // The probe, under the watcher that makes it die with dcx (issue 25, finding 25).
+    assert!(
+        cold[0].starts_with("/bin/sh -c exec 3<&0") && cold[0].contains(" sh /bin/bash -lic "),
+        "{cold:?}"
+    );
     assert_eq!(cold[1], "printenv NEWVAR");
     assert_eq!(execs_between(&c.id, &t1, &t2), ["printenv NEWVAR"]);
 

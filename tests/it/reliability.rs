@@ -453,6 +453,44 @@ fn an_interrupted_probe_is_not_left_running() {
     assert_eq!(c.count_running("sleep 1234"), 0);
 }
 
+#[test]
+fn a_probe_dies_with_dcx_even_by_sigkill() {
+    let c = TestContainer::start(DEBIAN);
+    c.sh("echo 'sleep 1235' >> /root/.bashrc");
+    let mut run = dcx()
+        .args([
+            "exec",
+            "--container-id",
+            &c.name,
+            "--no-probe-cache",
+            "echo",
+            "hi",
+        ])
+        .spawn();
+    c.wait_until_running("sleep 1235");
+    run.signal("KILL");
+    assert_eq!(run.wait(), None, "dcx died of SIGKILL");
+    // Only the container can notice: the probe's watcher sees its stdin close.
+    let since = std::time::Instant::now();
+    while c.count_running("sleep 1235") > 0 {
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(10),
+            "the probe outlived dcx: {:?}",
+            c.processes()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        c.processes()
+            .iter()
+            .filter(|p| p.contains("bash") || p.contains("__dcx"))
+            .count(),
+        0,
+        "{:?}",
+        c.processes()
+    );
+}
+
 /// `dcx exec --container-id <c> …` with a probe cache of its own under `cache_home`.
 fn exec_cached(c: &TestContainer, cache_home: &str, args: &[&str]) -> crate::harness::Outcome {
     dcx()
@@ -549,4 +587,67 @@ fn a_forwarded_signal_arrives_once() {
         assert_eq!(run.wait(), Some(5), "{image}");
         assert_eq!(run.stdout.text(), "ready\ngot\n", "{image}");
     }
+}
+
+/// An image of one static binary, `/busybox`, and nothing else (no `/bin/sh`, no
+/// `/etc/passwd`), built locally from the busybox test root filesystem (no registry).
+fn image_without_a_shell() -> &'static str {
+    const IMAGE: &str = "dcx-test/no-shell:1";
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let busybox = crate::harness::test_rootfs("busybox").join("bin/busybox");
+        std::fs::copy(&busybox, dir.path().join("busybox"))
+            .unwrap_or_else(|err| panic!("{}: {err}", busybox.display()));
+        std::fs::write(
+            dir.path().join("Dockerfile"),
+            "FROM scratch\nCOPY busybox /busybox\n",
+        )
+        .unwrap();
+        docker(&["build", "-q", "-t", IMAGE, dir.path().to_str().unwrap()]);
+    });
+    IMAGE
+}
+
+#[test]
+fn a_container_without_a_shell_runs_a_direct_argv_as_a_bare_uid() {
+    let image = image_without_a_shell();
+    let c = TestContainer::start_running(image, &[], &["/busybox", "sleep", "1000000"]);
+    assert!(
+        docker(&["exec", &c.id, "/busybox", "ls", "/"])
+            .split_whitespace()
+            .all(|e| e != "bin"),
+        "the image has no /bin"
+    );
+    let out = c
+        .dcx([
+            "-u",
+            "0:0",
+            "-w",
+            "/",
+            "/busybox",
+            "sh",
+            "-c",
+            "echo hi $(/busybox id -u)",
+        ])
+        .run();
+    assert_eq!(
+        (
+            out.code,
+            out.stdout_text().as_str(),
+            out.stderr_text().as_str()
+        ),
+        (Some(0), "hi 0\n", "")
+    );
+    // A name still needs a lookup, which needs a shell: said, naming the user.
+    let out = c
+        .dcx(["-u", "nobody", "-w", "/", "/busybox", "true"])
+        .run()
+        .code(1);
+    assert!(
+        out.stderr_text()
+            .starts_with("error: Cannot look up user nobody in the container:"),
+        "{}",
+        out.stderr_text()
+    );
 }

@@ -204,7 +204,10 @@ async fn launch_kept(
         session::Followed::Moved { session } => {
             service.forget_exec(&exec.id);
             let (exec, _) = launch(service, again, foreground, Sinks::Kept).await?;
-            Ok((exec, session.take_note()))
+            Ok((
+                exec.clone(),
+                session.take_note().or_else(|| exec.end_note()),
+            ))
         }
     }
 }
@@ -242,7 +245,7 @@ pub async fn run(service: &Arc<Service>, request: ExecRequest) -> Result<Envelop
     exec.wait(None).await;
     guard.disarm();
     Ok(Envelope {
-        note,
+        note: note.or_else(|| exec.end_note()),
         ..exec.envelope(true)
     })
 }
@@ -272,7 +275,7 @@ pub async fn run_until(
         }
     }
     Ok(Envelope {
-        note,
+        note: note.or_else(|| exec.end_note()),
         ..exec.envelope(true)
     })
 }
@@ -435,8 +438,22 @@ pub async fn cancel_within(
         exec.cancel(params.signal.unwrap_or_default().number());
     }
     // The protocol's answers within a second whatever the engine does: a command not ended
-    // by then is said to be still running, and why it may be.
-    if exec.wait(limit).await.is_none() {
+    // by then is said to be still running, and why it may be (a paused container, named).
+    let paused = async {
+        match service.session(&exec.session_id) {
+            Ok(session) => session.paused_note().await,
+            Err(_) => None,
+        }
+    };
+    let (ended, paused) = tokio::join!(exec.wait(limit), paused);
+    if let Some(note) = paused.filter(|_| exec.end_note().is_none()) {
+        exec.set_end_note(Some(note.clone()));
+        return Ok(Envelope {
+            note: Some(note),
+            ..exec.envelope(true)
+        });
+    }
+    if ended.is_none() {
         return Ok(Envelope {
             note: Some(format!(
                 "The command has not ended within {} s of the cancel: it may ignore the signal (SIGKILL follows 2 s after it), or the engine did not deliver it (is the daemon stalled?). exec.read says when it ends.",

@@ -100,6 +100,9 @@ pub struct Created {
     pub runtime: &'static str,
     /// `helper` or `exec`: how its commands start.
     pub transport: &'static str,
+    /// Why the session keeps no state between commands, when it keeps none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// `session.list`'s answer.
@@ -135,6 +138,7 @@ pub async fn create(service: &Arc<Service>, create: Create) -> Result<Created, F
         cwd: session.prepared.cwd.clone(),
         runtime: session.engine.name(),
         transport: session.transport.name(),
+        note: session.state_note(),
     };
     service.add_session(session, permit);
     Ok(created)
@@ -154,7 +158,9 @@ async fn prepare(service: &Service, create: Create, id: String) -> Result<Sessio
         .retain(|entry| entry.split('=').next() != Some(TOKEN_VARIABLE));
     let transport = transport(service, &engine, &prepared, create.helper).await;
     let idle_timeout = create.idle_timeout.unwrap_or(service.limits.idle_timeout);
-    Ok(Session::new(id, transport, prepared, create, idle_timeout))
+    let session = Session::new(id, transport, prepared, create, idle_timeout);
+    session.place_state().await;
+    Ok(session)
 }
 
 fn prepare_request(
@@ -266,15 +272,40 @@ pub async fn info(service: &Service, id: &str) -> Result<SessionInfo, Failure> {
         );
         (cwd, removed)
     };
-    let (cwd, removed) = match tokio::time::timeout(CONTROL_WITHIN, asked).await {
-        Ok(known) => {
+    // Whether its container is still there and running, in the same second.
+    let state = async {
+        match tokio::time::timeout(
+            CONTROL_WITHIN,
+            session.engine.inspect(&session.prepared.container),
+        )
+        .await
+        {
+            Ok(seen) => crate::agent::session::container_state(seen),
+            Err(_) => "engine_unreachable",
+        }
+    };
+    let (asked, state) = tokio::join!(tokio::time::timeout(CONTROL_WITHIN, asked), state);
+    *session.last_state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+    info.state = state;
+    let lost = match (&asked, state) {
+        (Err(_), _) => Some(format!(
+            "The engine did not answer within {} s",
+            CONTROL_WITHIN.as_secs()
+        )),
+        (_, "engine_unreachable") => Some("The engine cannot be reached".to_owned()),
+        (_, "no_such_container") => Some("The session's container is gone".to_owned()),
+        (_, "container_not_running") => Some("The session's container is not running".to_owned()),
+        _ => None,
+    };
+    let (cwd, removed) = match (asked, lost) {
+        (Ok(known), None) => {
             *session.last_known.lock().unwrap_or_else(|e| e.into_inner()) = Some(known.clone());
             known
         }
-        Err(_) => {
+        (_, lost) => {
             info.engine_note = Some(format!(
-                "The engine did not answer within {} s: `cwd` is what it said last time.",
-                CONTROL_WITHIN.as_secs()
+                "{}: `cwd` is what it said last time.",
+                lost.unwrap_or_default()
             ));
             session
                 .last_known

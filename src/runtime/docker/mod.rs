@@ -899,12 +899,35 @@ impl Process for DockerProcess {
             host_pid.ok_or_else(|| fail("the engine did not report the process id".into()))?;
         let pid = self.container_pid(host_pid).map_err(fail)?;
         *self.pid.lock().unwrap_or_else(|e| e.into_inner()) = Some(pid.clone());
-        let target = match target {
+        let in_container = match target {
             SignalTarget::Process => pid,
             SignalTarget::Group => format!("-{pid}"),
         };
-        self.run_kill(name, &target).await.map_err(fail)
+        match self.run_kill(name, &in_container).await {
+            Ok(()) => Ok(()),
+            // No exec can start in a paused container: its pid is this host's (checked above),
+            // so the signal goes from here. A frozen process keeps it pending until it is
+            // thawed, then takes it (SIGKILL ends it at once then).
+            Err(why) => host_kill(host_pid, signal, target)
+                .map_err(|host| fail(format!("{why}; from this host: {host}"))),
+        }
     }
+}
+
+/// Sends `signal` from this host to the process `host_pid` (this host's pid of an exec, which
+/// leads its own group) or to its group.
+fn host_kill(host_pid: i64, signal: i32, target: SignalTarget) -> Result<(), String> {
+    let sig = rustix::process::Signal::from_named_raw(signal)
+        .ok_or_else(|| format!("signal {signal} is not known"))?;
+    let pid = i32::try_from(host_pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| format!("{host_pid} is not a pid"))?;
+    match target {
+        SignalTarget::Process => rustix::process::kill_process(pid, sig),
+        SignalTarget::Group => rustix::process::kill_process_group(pid, sig),
+    }
+    .map_err(|err| format!("kill({host_pid}): {err}"))
 }
 
 #[cfg(test)]
