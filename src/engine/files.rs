@@ -188,6 +188,60 @@ impl Engine {
         Ok(self.runtime.stat_path(container, path).await?)
     }
 
+    /// Whether `owner` may write in the folder `dir` (links followed as the kernel follows them
+    /// for that user, in the container's own view), asked of the container itself: `test -w`
+    /// run as that user. What dcx writes for a user goes only where the user could write:
+    /// a link the user planted (`notes.md -> /etc/target`, `proj -> /etc`) must not make
+    /// root write a file elsewhere and give it to the user. Root needs no asking.
+    async fn user_may_write(
+        &self,
+        container: &Container,
+        owner: Owner,
+        dir: &str,
+    ) -> Result<(), EngineError> {
+        use crate::runtime::capture::{Outcome, capture};
+        use crate::runtime::{ExecSpec, ExitStatus};
+        if owner.uid == 0 {
+            return Ok(());
+        }
+        let spec = ExecSpec {
+            argv: vec!["test".into(), "-w".into(), dir.to_owned()],
+            user: Some(format!("{}:{}", owner.uid, owner.gid)),
+            ..ExecSpec::default()
+        };
+        let limit = std::time::Duration::from_secs(30);
+        let denied = |reason: String| FileError::Denied {
+            path: dir.to_owned(),
+            reason,
+        };
+        match capture(self.runtime.as_ref(), container, &spec, b"", limit).await {
+            Ok(Outcome::Finished(done)) => match done.status {
+                ExitStatus::Code(0) => Ok(()),
+                ExitStatus::Code(1) => Err(denied(format!(
+                    "the user {}:{} may not write there, so dcx does not either",
+                    owner.uid, owner.gid
+                ))
+                .into()),
+                other => Err(denied(format!(
+                    "cannot check that the user {}:{} may write there (`test -w` ended with status {}: {})",
+                    owner.uid,
+                    owner.gid,
+                    other.exit_code(),
+                    String::from_utf8_lossy(&done.stderr).trim()
+                ))
+                .into()),
+            },
+            Ok(Outcome::TimedOut { .. }) => Err(denied(
+                "cannot check that the user may write there (`test -w` took too long)".into(),
+            )
+            .into()),
+            Err(err) => Err(denied(format!(
+                "cannot check that the user may write there: {err}"
+            ))
+            .into()),
+        }
+    }
+
     /// The in-container helper, when this engine's commands in `container` go through it:
     /// the agent's file calls then run there, as the session's user (see
     /// [`crate::runtime::helper`]); when it is lost they fall back to the engine's own.
@@ -301,6 +355,7 @@ impl Engine {
                 (dir, pack_host(&src, contents, name)?)
             }
         };
+        self.user_may_write(container, owner, &dir).await?;
         let stream = counted(stream, count.clone());
         self.runtime
             .write_archive(container, &dir, stream, Some(owner))
@@ -528,6 +583,7 @@ impl Engine {
                 }
             }
         }
+        self.user_may_write(container, owner, &base).await?;
         let temporary = format!(".{}.dcx-{:016x}", name_start(&name), random());
         // The time with its nanoseconds (a PAX record: the engine's extraction keeps them), so
         // a file written just after a build output is newer for `make` and `[ -nt ]`.

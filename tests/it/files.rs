@@ -1126,3 +1126,73 @@ fn cp_names_every_socket_and_device_it_does_not_copy() {
         failed.stderr_text()
     );
 }
+
+/// Issue 25, finding 4: links the session's user planted (a file's name pointing at root's
+/// file, a folder's at root's folder) do not make dcx write, as root, where that user could
+/// not, through `fs.write` (by the engine's file calls) or `dcx cp -u`.
+fn planted_links(target: &Target) {
+    target.sh(
+        "rm -rf /tmp/proj /run/rootonly && mkdir /tmp/proj /run/rootonly && chown 1000:1000 /tmp/proj \
+         && echo orig > /run/rootonly/target \
+         && ln -s /run/rootonly/target /tmp/proj/notes.md && ln -s /run/rootonly /tmp/proj/dir \
+         && chown -h 1000:1000 /tmp/proj/notes.md /tmp/proj/dir",
+    );
+    let untouched = || {
+        assert_eq!(
+            target.sh("cat /run/rootonly/target; stat -c '%u %a' /run/rootonly /run/rootonly/target; ls -A /run/rootonly"),
+            "orig\n0 755\n0 644\ntarget\n"
+        );
+    };
+    let agent = Agent::start(&[]);
+    let session = target.session(&agent, json!({"user": "vscode", "helper": false}));
+    let mut client = agent.client();
+    for path in ["/tmp/proj/notes.md", "/tmp/proj/dir/new.txt"] {
+        let (code, message) = client.error(
+            "fs.write",
+            json!({"session_id": session, "path": path, "data": "owned"}),
+        );
+        assert_eq!(code, "permission_denied", "{path}: {message}");
+        assert!(message.contains("/run/rootonly"), "{message}");
+        untouched();
+    }
+    // Where the user may write, the write is done.
+    client.ok(
+        "fs.write",
+        json!({"session_id": session, "path": "/tmp/proj/ok.txt", "data": "fine"}),
+    );
+    assert_eq!(target.sh("stat -c %u /tmp/proj/ok.txt"), "1000\n");
+
+    let host = tempfile::tempdir().unwrap();
+    let file = host.path().join("notes.md");
+    std::fs::write(&file, "owned").unwrap();
+    for dst in [":/tmp/proj/notes.md", ":/tmp/proj/dir/", ":/tmp/proj/dir/x"] {
+        let failed = target
+            .cp(&["-u", "vscode", file.to_str().unwrap(), dst])
+            .run()
+            .code(1);
+        assert!(
+            failed.stderr_text().starts_with("error: Cannot access /")
+                && failed
+                    .stderr_text()
+                    .contains(": the user 1000:1000 may not write there, so dcx does not either"),
+            "{dst}: {}",
+            failed.stderr_text()
+        );
+        untouched();
+    }
+    target
+        .cp(&["-q", "-u", "vscode", file.to_str().unwrap(), ":/tmp/proj/"])
+        .run()
+        .code(0);
+    target.sh("rm -rf /tmp/proj /run/rootonly");
+}
+
+#[test]
+fn docker_writes_for_a_user_never_follow_the_user_s_links_as_root() {
+    planted_links(&Target::docker());
+}
+
+#[test]
+fn crun_writes_for_a_user_never_follow_the_user_s_links_as_root() {
+    planted_links(&Target::crun());
+}
