@@ -14,7 +14,7 @@
 //! `O_NOFOLLOW | O_EXCL`; reads, listings and [`Root::followed_stat`] follow links, inside the
 //! root. Trees travel as tar streams ([`Root::pack`], [`Root::unpack`]), read and written in
 //! pieces, so a file of any size passes in bounded memory. Also here: the tar reading the engine
-//! needs on streams an engine produced ([`list_archive`], [`top_names`], [`first_stat`],
+//! needs on streams an engine produced ([`list_archive`], [`entry_paths`], [`first_stat`],
 //! [`read_archive_file`]).
 
 use std::ffi::OsStr;
@@ -871,21 +871,18 @@ pub fn list_archive(input: impl Read, limit: usize) -> io::Result<Option<Vec<Pat
     Ok(Some(found))
 }
 
-/// The top-level names of a tar stream's entries, in order, contents skipped.
-pub fn top_names(input: impl Read) -> io::Result<Vec<String>> {
+/// The paths of a tar stream's entries (`a`, `a/b`: leading `/` and `.` dropped; bytes, as the
+/// archive holds them), in order, contents skipped.
+pub fn entry_paths(input: impl Read) -> io::Result<Vec<Vec<u8>>> {
     let mut archive = tar::Archive::new(input);
-    let mut names: Vec<String> = Vec::new();
+    let mut paths = Vec::new();
     for entry in archive.entries()? {
         let entry = entry?;
-        let path = entry.path()?.into_owned();
-        if let Some(Some(first)) = entry_parts(&path, None)?.map(|parts| parts.into_iter().next()) {
-            let first = String::from_utf8_lossy(&first).into_owned();
-            if !names.contains(&first) {
-                names.push(first);
-            }
+        if let Some(parts) = entry_parts(&entry.path()?, None)? {
+            paths.push(parts.join(&b'/'));
         }
     }
-    Ok(names)
+    Ok(paths)
 }
 
 /// The stat of an archive's first entry (a symlink's target as the link holds it).

@@ -1196,3 +1196,82 @@ fn docker_writes_for_a_user_never_follow_the_user_s_links_as_root() {
 fn crun_writes_for_a_user_never_follow_the_user_s_links_as_root() {
     planted_links(&Target::crun());
 }
+
+/// Issue 25, finding 3: Docker's archive call cannot reach a tmpfs mount (moby#22020): a copy
+/// or `fs.write` into one is refused naming the mount, never reported as done, and root's files
+/// there are not given away; elsewhere the ownership change touches only what was written.
+#[test]
+fn docker_writes_into_a_tmpfs_mount_are_refused_and_give_nothing_away() {
+    let c = TestContainer::start_with(DEBIAN, &["--tmpfs", "/run"]);
+    let target = Target::Docker(c);
+    target.sh("mkdir -m 700 /run/rootonly && echo secret > /run/rootonly/secret && chmod 600 /run/rootonly/secret");
+    let untouched = || {
+        assert_eq!(
+            target
+                .sh("stat -c '%U %a' /run/rootonly /run/rootonly/secret; cat /run/rootonly/secret"),
+            "root 700\nroot 600\nsecret\n"
+        );
+    };
+    let host = tempfile::tempdir().unwrap();
+    let rootonly = host.path().join("rootonly");
+    std::fs::create_dir(&rootonly).unwrap();
+    std::fs::write(rootonly.join("secret"), "mine").unwrap();
+    // The issue's case: refused (the user may not write in /run either).
+    target
+        .cp(&["-u", "vscode", rootonly.to_str().unwrap(), ":/run/"])
+        .run()
+        .code(1);
+    untouched();
+    // As root, who may: the mount is what refuses it.
+    let refused = target
+        .cp(&["-u", "root", rootonly.to_str().unwrap(), ":/run/"])
+        .run()
+        .code(1);
+    assert_eq!(
+        refused.stderr_text(),
+        format!(
+            "error: Cannot access /run in container {}: it is on the tmpfs mount /run, which Docker's archive call cannot reach (it writes beneath the mount, where the container does not see it: moby#22020); write it with a command in the container instead\n",
+            target.name()
+        )
+    );
+    untouched();
+    // A tree that reaches the mount point from above.
+    let above = host.path().join("above");
+    std::fs::create_dir_all(above.join("run/rootonly")).unwrap();
+    std::fs::write(above.join("run/rootonly/secret"), "mine").unwrap();
+    let refused = target
+        .cp(&["-u", "root", &format!("{}/.", above.display()), ":/"])
+        .run()
+        .code(1);
+    assert!(
+        refused
+            .stderr_text()
+            .contains("it is on the tmpfs mount /run,"),
+        "{}",
+        refused.stderr_text()
+    );
+    untouched();
+    // fs.write by the engine's file calls.
+    let agent = Agent::start(&[]);
+    let session = target.session(&agent, json!({"user": "root", "helper": false}));
+    let (_, message) = agent.client().error(
+        "fs.write",
+        json!({"session_id": session, "path": "/run/rootonly/secret", "data": "x"}),
+    );
+    assert!(message.contains("tmpfs mount /run"), "{message}");
+    untouched();
+
+    // Elsewhere, a merge into root's folder gives the user only what was written.
+    target.sh("mkdir /tmp/merge && echo old > /tmp/merge/old");
+    let merge = host.path().join("merge");
+    std::fs::create_dir_all(merge.join("sub")).unwrap();
+    std::fs::write(merge.join("sub/new"), "new").unwrap();
+    target
+        .cp(&["-q", "-u", "vscode", merge.to_str().unwrap(), ":/tmp/"])
+        .run()
+        .code(0);
+    assert_eq!(
+        target.sh("cd /tmp/merge && stat -c '%n %U' . old sub sub/new"),
+        ". vscode\nold root\nsub vscode\nsub/new vscode\n"
+    );
+}
