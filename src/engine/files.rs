@@ -487,6 +487,64 @@ impl Engine {
                 }
             }
         }
+        let host = self.on_host_root(container, {
+            let path = path.to_owned();
+            move |root| root.read_range(&path, offset, length, limit)
+        });
+        let (followed, read) = match host.await {
+            Some(read) => (
+                path.to_owned(),
+                read.map_err(|err| RuntimeError::file(container, path, &err))?,
+            ),
+            None => {
+                self.read_archived(container, path, offset, length, limit)
+                    .await?
+            }
+        };
+        match read {
+            FileRead::Read(bytes, stat) => Ok(FileContent {
+                bytes,
+                stat,
+                path: followed,
+            }),
+            FileRead::NotAFile(stat) if stat.kind == FileKind::Directory => {
+                Err(FileError::IsADirectory(path.into()).into())
+            }
+            FileRead::NotAFile(_) => Err(FileError::NotAFile(path.into()).into()),
+            FileRead::TooLarge(stat) => Err(FileError::TooLarge {
+                path: path.into(),
+                size: stat.size,
+                limit,
+            }
+            .into()),
+        }
+    }
+
+    /// Runs `work` on the container's root as this host sees it, on a worker thread; `None`
+    /// where there is no such view (a remote engine) or it cannot be opened. There a file call
+    /// costs what it returns: a listing the stat of a folder's entries, a ranged read the
+    /// range, where the engine's archive call would stream the folder's whole subtree, or the
+    /// file up to the range.
+    async fn on_host_root<T: Send + 'static>(
+        &self,
+        container: &Container,
+        work: impl FnOnce(&Root) -> std::io::Result<T> + Send + 'static,
+    ) -> Option<std::io::Result<T>> {
+        let dir = self.runtime.host_root(container)?;
+        let root = Root::container(&dir).ok()?;
+        tokio::task::spawn_blocking(move || work(&root)).await.ok()
+    }
+
+    /// A range of the file at `path` through the engine's archive call (links followed first):
+    /// the path followed, and what was read.
+    async fn read_archived(
+        &self,
+        container: &Container,
+        path: &str,
+        offset: u64,
+        length: Option<u64>,
+        limit: u64,
+    ) -> Result<(String, FileRead), EngineError> {
         let (followed, kind) = self.follow_existing(container, path).await?;
         match kind {
             FileKind::Directory => return Err(FileError::IsADirectory(path.into()).into()),
@@ -502,20 +560,7 @@ impl Engine {
             limit,
         )
         .await?;
-        match read {
-            FileRead::Read(bytes, stat) => Ok(FileContent {
-                bytes,
-                stat,
-                path: followed,
-            }),
-            FileRead::NotAFile(_) => Err(FileError::NotAFile(path.into()).into()),
-            FileRead::TooLarge(stat) => Err(FileError::TooLarge {
-                path: path.into(),
-                size: stat.size,
-                limit,
-            }
-            .into()),
-        }
+        Ok((followed, read))
     }
 
     /// Writes `data` to the file at `path` (links followed, missing parent folders created),
@@ -655,6 +700,24 @@ impl Engine {
                 }
                 Err(err) => return Err(user_error(container, path, err, None)),
             }
+        }
+        let listed = self.on_host_root(container, {
+            let path = path.to_owned();
+            move |root| root.list(&path)
+        });
+        if let Some(listed) = listed.await {
+            let entries = listed.map_err(|err| match err.raw_os_error() {
+                Some(libc::ENOTDIR) => FileError::NotADirectory(path.into()).into(),
+                _ => EngineError::from(RuntimeError::file(container, path, &err)),
+            })?;
+            if entries.len() > limit {
+                return Err(FileError::TooManyEntries {
+                    path: path.into(),
+                    limit,
+                }
+                .into());
+            }
+            return Ok((path.to_owned(), entries));
         }
         let (followed, kind) = self.follow_existing(container, path).await?;
         match kind {

@@ -192,6 +192,46 @@ impl Root {
         Ok(bytes)
     }
 
+    /// `length` bytes (default: the rest) from `offset` of the file `path` (followed), read
+    /// where they are: nothing before `offset` is read. A read of more than `limit` bytes is
+    /// refused ([`FileRead::TooLarge`]), as is anything but a regular file
+    /// ([`FileRead::NotAFile`], a folder's kind telling it apart).
+    pub fn read_range(
+        &self,
+        path: &str,
+        offset: u64,
+        length: Option<u64>,
+        limit: u64,
+    ) -> io::Result<FileRead> {
+        use std::io::{Seek, SeekFrom};
+        // Non-blocking: a fifo planted there must not hold the open.
+        let fd = self.resolve(path, OFlags::RDONLY | OFlags::NONBLOCK)?;
+        let stat = fstat(&fd)?;
+        let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+        let shown = PathStat {
+            name: name.to_owned(),
+            kind: kind_of(&stat),
+            size: u64::try_from(stat.st_size).unwrap_or(0),
+            mode: stat.st_mode & 0o7777,
+            mtime: stat.st_mtime,
+            mtime_nsec: u32::try_from(stat.st_mtime_nsec).unwrap_or(0),
+            link_target: None,
+        };
+        if shown.kind != FileKind::File {
+            return Ok(FileRead::NotAFile(shown));
+        }
+        let available = shown.size.saturating_sub(offset);
+        let wanted = length.map_or(available, |length| length.min(available));
+        if wanted > limit {
+            return Ok(FileRead::TooLarge(shown));
+        }
+        let mut file = std::fs::File::from(fd);
+        file.seek(SeekFrom::Start(offset))?;
+        let mut bytes = Vec::with_capacity(usize::try_from(wanted).unwrap_or(0));
+        file.take(wanted).read_to_end(&mut bytes)?;
+        Ok(FileRead::Read(bytes, shown))
+    }
+
     /// The entries of the folder `path` (followed), sorted by name.
     pub fn list(&self, path: &str) -> io::Result<Vec<PathStat>> {
         let dir = self.resolve(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
