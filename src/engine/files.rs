@@ -105,6 +105,11 @@ pub enum FileError {
     TooManyLinks(String),
     #[error("Cannot copy {path}: {reason}")]
     Host { path: String, reason: String },
+    /// A path that is not UTF-8 where only UTF-8 paths can go (the engine's archive call).
+    #[error(
+        "{0} is not UTF-8: such a path is reached through the in-container helper, or (except fs.write) where the container's root is visible from this host, not through the engine's archive call."
+    )]
+    NotUtf8(String),
     /// A copy's source is a socket or a device (or the engine sent nothing for it).
     #[error(
         "Cannot copy {path}: it is {what}; dcx cp copies files, folders, symbolic links and fifos."
@@ -180,7 +185,7 @@ impl Engine {
         path: &str,
     ) -> Result<PathStat, EngineError> {
         if let Some(warm) = self.user_files(container) {
-            match warm.user_stat(path, false).await {
+            match warm.user_stat(path.as_bytes(), false).await {
                 Err(UserFileError::Lost) => {}
                 done => return done.map_err(|err| user_error(container, path, err, None)),
             }
@@ -468,7 +473,7 @@ impl Engine {
         limit: u64,
     ) -> Result<FileContent, EngineError> {
         if let Some(warm) = self.user_files(container) {
-            match warm.user_read(path, offset, length, limit).await {
+            match warm.user_read(path.as_bytes(), offset, length, limit).await {
                 Err((UserFileError::Lost, _)) => {}
                 Ok(read) => {
                     return Ok(FileContent {
@@ -578,7 +583,7 @@ impl Engine {
     ) -> Result<PathStat, EngineError> {
         let container = &target.container;
         if let Some(warm) = self.user_files(container) {
-            match warm.user_write(path, data, mode, append).await {
+            match warm.user_write(path.as_bytes(), data, mode, append).await {
                 Err(UserFileError::Lost) => {}
                 done => return done.map_err(|err| user_error(container, path, err, None)),
             }
@@ -688,7 +693,7 @@ impl Engine {
         limit: usize,
     ) -> Result<(String, Vec<PathStat>), EngineError> {
         if let Some(warm) = self.user_files(container) {
-            match warm.user_list(path, limit).await {
+            match warm.user_list(path.as_bytes(), limit).await {
                 Err(UserFileError::Lost) => {}
                 Ok(entries) => return Ok((path.to_owned(), entries)),
                 Err(UserFileError::Errno { errno, .. }) if errno == libc::E2BIG => {
@@ -732,6 +737,139 @@ impl Engine {
             }
             .into()),
         }
+    }
+}
+
+/// The agent's file calls on a path of bytes that are not UTF-8 (`path_b64`), which the engine's
+/// archive call (its paths are text) cannot name: through the in-container helper (its paths are
+/// bytes), else on the container's root where this host sees it (all but a write).
+impl Engine {
+    pub async fn stat_bytes(
+        &self,
+        container: &Container,
+        path: &[u8],
+    ) -> Result<PathStat, EngineError> {
+        let shown = String::from_utf8_lossy(path).into_owned();
+        if let Some(warm) = self.user_files(container) {
+            match warm.user_stat(path, false).await {
+                Err(UserFileError::Lost) => {}
+                done => return done.map_err(|err| user_error(container, &shown, err, None)),
+            }
+        }
+        let owned = path.to_vec();
+        match self
+            .on_host_root(container, move |root| root.stat(&owned))
+            .await
+        {
+            Some(stat) => Ok(stat.map_err(|err| RuntimeError::file(container, &shown, &err))?),
+            None => Err(FileError::NotUtf8(shown).into()),
+        }
+    }
+
+    pub async fn list_bytes(
+        &self,
+        container: &Container,
+        path: &[u8],
+        limit: usize,
+    ) -> Result<Vec<PathStat>, EngineError> {
+        let shown = String::from_utf8_lossy(path).into_owned();
+        if let Some(warm) = self.user_files(container) {
+            match warm.user_list(path, limit).await {
+                Err(UserFileError::Lost) => {}
+                Ok(entries) => return Ok(entries),
+                Err(UserFileError::Errno { errno, .. }) if errno == libc::E2BIG => {
+                    return Err(FileError::TooManyEntries { path: shown, limit }.into());
+                }
+                Err(err) => return Err(user_error(container, &shown, err, None)),
+            }
+        }
+        let owned = path.to_vec();
+        let Some(listed) = self
+            .on_host_root(container, move |root| root.list(&owned))
+            .await
+        else {
+            return Err(FileError::NotUtf8(shown).into());
+        };
+        let entries = listed.map_err(|err| match err.raw_os_error() {
+            Some(libc::ENOTDIR) => FileError::NotADirectory(shown.clone()).into(),
+            _ => EngineError::from(RuntimeError::file(container, &shown, &err)),
+        })?;
+        if entries.len() > limit {
+            return Err(FileError::TooManyEntries { path: shown, limit }.into());
+        }
+        Ok(entries)
+    }
+
+    pub async fn read_bytes(
+        &self,
+        container: &Container,
+        path: &[u8],
+        offset: u64,
+        length: Option<u64>,
+        limit: u64,
+    ) -> Result<FileContent, EngineError> {
+        let shown = String::from_utf8_lossy(path).into_owned();
+        if let Some(warm) = self.user_files(container) {
+            match warm.user_read(path, offset, length, limit).await {
+                Err((UserFileError::Lost, _)) => {}
+                Ok(read) => {
+                    return Ok(FileContent {
+                        bytes: read.bytes,
+                        stat: read.stat,
+                        path: shown,
+                    });
+                }
+                Err((err, stat)) => {
+                    let too_large = stat.map(|s| (s.size, limit));
+                    return Err(user_error(container, &shown, err, too_large));
+                }
+            }
+        }
+        let owned = path.to_vec();
+        let read = self
+            .on_host_root(container, move |root| {
+                root.read_range(&owned, offset, length, limit)
+            })
+            .await;
+        let Some(read) = read else {
+            return Err(FileError::NotUtf8(shown).into());
+        };
+        match read.map_err(|err| RuntimeError::file(container, &shown, &err))? {
+            FileRead::Read(bytes, stat) => Ok(FileContent {
+                bytes,
+                stat,
+                path: shown,
+            }),
+            FileRead::NotAFile(stat) if stat.kind == FileKind::Directory => {
+                Err(FileError::IsADirectory(shown).into())
+            }
+            FileRead::NotAFile(_) => Err(FileError::NotAFile(shown).into()),
+            FileRead::TooLarge(stat) => Err(FileError::TooLarge {
+                path: shown,
+                size: stat.size,
+                limit,
+            }
+            .into()),
+        }
+    }
+
+    /// Only through the helper, which writes as the session's user.
+    pub async fn write_bytes(
+        &self,
+        container: &Container,
+        path: &[u8],
+        data: &[u8],
+        mode: Option<u32>,
+        append: bool,
+    ) -> Result<PathStat, EngineError> {
+        let shown = String::from_utf8_lossy(path).into_owned();
+        if let Some(warm) = self.user_files(container) {
+            match warm.user_write(path, data, mode, append).await {
+                Err(UserFileError::Lost) => {}
+                done => return done.map_err(|err| user_error(container, &shown, err, None)),
+            }
+        }
+        Err(FileError::NotUtf8(shown).into())
     }
 }
 

@@ -34,8 +34,11 @@ use rustix::fs::{Gid, Uid};
 /// What a path is, as `stat` (without following a final symlink) tells.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PathStat {
-    /// The last component (`""` for `/`).
+    /// The last component (`""` for `/`); U+FFFD for bytes that are not UTF-8.
     pub name: String,
+    /// The last component's bytes, when they are not UTF-8 (`name` is then lossy).
+    #[serde(skip)]
+    pub name_bytes: Option<Vec<u8>>,
     pub kind: FileKind,
     pub size: u64,
     /// The permission bits, setuid, setgid and sticky included (`0o7777`).
@@ -123,22 +126,23 @@ impl Root {
     /// The folder holding `path`'s last component, and that component; `None` as the name when
     /// `path` is the root itself or ends in `/`, `.` or `..` (then the whole path, followed, is
     /// the folder).
-    fn locate(&self, path: &str) -> io::Result<(OwnedFd, Option<Vec<u8>>)> {
-        let followed = path.ends_with('/');
-        let path = path.trim_end_matches('/');
-        let (parent, name) = match path.rsplit_once('/') {
-            Some((parent, name)) => (parent, name),
-            None => ("", path),
+    fn locate(&self, path: &[u8]) -> io::Result<(OwnedFd, Option<Vec<u8>>)> {
+        let followed = path.ends_with(b"/");
+        let path = trim_slashes(path);
+        let (parent, name) = match path.iter().rposition(|b| *b == b'/') {
+            Some(at) => (&path[..at], &path[at + 1..]),
+            None => (&b""[..], path),
         };
-        if followed || matches!(name, "" | "." | "..") {
+        if followed || matches!(name, b"" | b"." | b"..") {
             return Ok((self.resolve(path, OFlags::PATH | OFlags::DIRECTORY)?, None));
         }
         let fd = self.resolve(parent, OFlags::PATH | OFlags::DIRECTORY)?;
-        Ok((fd, Some(name.as_bytes().to_vec())))
+        Ok((fd, Some(name.to_vec())))
     }
 
-    /// What `path` is; a final symlink is not followed.
-    pub fn stat(&self, path: &str) -> io::Result<PathStat> {
+    /// What `path` is (any bytes); a final symlink is not followed.
+    pub fn stat(&self, path: impl AsRef<[u8]>) -> io::Result<PathStat> {
+        let path = path.as_ref();
         let (parent, name) = self.locate(path)?;
         match name {
             Some(name) => {
@@ -147,8 +151,7 @@ impl Root {
             }
             None => {
                 let stat = fstat(&parent)?;
-                let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-                Ok(path_stat(&parent, name.as_bytes(), &stat))
+                Ok(path_stat(&parent, last_name(path), &stat))
             }
         }
     }
@@ -198,18 +201,20 @@ impl Root {
     /// ([`FileRead::NotAFile`], a folder's kind telling it apart).
     pub fn read_range(
         &self,
-        path: &str,
+        path: impl AsRef<[u8]>,
         offset: u64,
         length: Option<u64>,
         limit: u64,
     ) -> io::Result<FileRead> {
         use std::io::{Seek, SeekFrom};
+        let path = path.as_ref();
         // Non-blocking: a fifo planted there must not hold the open.
         let fd = self.resolve(path, OFlags::RDONLY | OFlags::NONBLOCK)?;
         let stat = fstat(&fd)?;
-        let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+        let name = last_name(path);
         let shown = PathStat {
-            name: name.to_owned(),
+            name: String::from_utf8_lossy(name).into_owned(),
+            name_bytes: not_utf8(name),
             kind: kind_of(&stat),
             size: u64::try_from(stat.st_size).unwrap_or(0),
             mode: stat.st_mode & 0o7777,
@@ -232,8 +237,8 @@ impl Root {
         Ok(FileRead::Read(bytes, shown))
     }
 
-    /// The entries of the folder `path` (followed), sorted by name.
-    pub fn list(&self, path: &str) -> io::Result<Vec<PathStat>> {
+    /// The entries of the folder `path` (followed, any bytes), sorted by name.
+    pub fn list(&self, path: impl AsRef<[u8]>) -> io::Result<Vec<PathStat>> {
         let dir = self.resolve(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
         let mut entries = Vec::new();
         for name in names(&dir)? {
@@ -251,7 +256,7 @@ impl Root {
     /// Writes a tar of `path` to `out`, its top entry named `as_name` (`""`: the folder's
     /// entries at the top level, for a copy of a folder's contents).
     pub fn pack(&self, path: &str, as_name: &str, out: impl Write) -> io::Result<()> {
-        let (parent, name) = self.locate(path)?;
+        let (parent, name) = self.locate(path.as_bytes())?;
         let mut builder = tar::Builder::new(out);
         match name {
             Some(name) => {
@@ -466,8 +471,8 @@ impl Root {
 
     /// Renames `from` to `to` (replacing a file at `to`), both inside the root.
     pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
-        let (from_dir, from_name) = self.locate(from)?;
-        let (to_dir, to_name) = self.locate(to)?;
+        let (from_dir, from_name) = self.locate(from.as_bytes())?;
+        let (to_dir, to_name) = self.locate(to.as_bytes())?;
         let (Some(from_name), Some(to_name)) = (from_name, to_name) else {
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
         };
@@ -478,6 +483,18 @@ impl Root {
             to_name.as_slice(),
         )?)
     }
+}
+
+/// `path` without its trailing slashes.
+fn trim_slashes(path: &[u8]) -> &[u8] {
+    let end = path.iter().rposition(|b| *b != b'/').map_or(0, |at| at + 1);
+    &path[..end]
+}
+
+/// `path`'s last component (`""` for `/`).
+fn last_name(path: &[u8]) -> &[u8] {
+    let path = trim_slashes(path);
+    path.rsplit(|b| *b == b'/').next().unwrap_or_default()
 }
 
 /// `path` without its leading slashes (`.` for the root): resolution starts at the root's fd.
@@ -649,6 +666,11 @@ fn finish_file(
     Ok(())
 }
 
+/// `name`'s bytes when they are not UTF-8 (a [`PathStat::name_bytes`]).
+pub fn not_utf8(name: &[u8]) -> Option<Vec<u8>> {
+    std::str::from_utf8(name).is_err().then(|| name.to_vec())
+}
+
 /// The kind of file `stat` describes.
 pub fn kind_of(stat: &Stat) -> FileKind {
     match FileType::from_raw_mode(stat.st_mode) {
@@ -667,6 +689,7 @@ fn path_stat(dir: &OwnedFd, name: &[u8], stat: &Stat) -> PathStat {
         .map(|target| String::from_utf8_lossy(target.as_bytes()).into_owned());
     PathStat {
         name: String::from_utf8_lossy(name).into_owned(),
+        name_bytes: not_utf8(name),
         kind,
         size: u64::try_from(stat.st_size).unwrap_or(0),
         mode: stat.st_mode & 0o7777,
@@ -990,6 +1013,7 @@ fn header_stat<R: Read>(entry: &tar::Entry<'_, R>, name: &OsStr) -> io::Result<P
     };
     Ok(PathStat {
         name: name.to_string_lossy().into_owned(),
+        name_bytes: not_utf8(name.as_bytes()),
         kind,
         size: header.size()?,
         mode: header.mode()? & 0o7777,

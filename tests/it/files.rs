@@ -1341,3 +1341,64 @@ fn docker_fs_list_and_ranged_reads_cost_what_they_return() {
 fn crun_fs_list_and_ranged_reads_cost_what_they_return() {
     costs_what_it_returns(&Target::crun(), "1G", 1 << 30);
 }
+
+/// Issue 25, finding 22 (names that are not UTF-8): a listing gives such a name's bytes as
+/// `name_b64`, and `path_b64` reaches it with `fs.stat`, `fs.list`, `fs.read` (and `fs.write`
+/// through the helper, which writes as the session's user; without it, a clear refusal).
+fn paths_that_are_not_utf8(target: &Target, helper: bool) {
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    target.sh(
+        "rm -rf /tmp/nu && mkdir -p \"/tmp/nu/$(printf 'caf\\351')\" && chmod -R 777 /tmp/nu \
+         && printf bytes > \"/tmp/nu/$(printf 'caf\\351')/$(printf 'f\\377')\"",
+    );
+    let agent = Agent::start(&[]);
+    let session = target.session(&agent, json!({"cwd": "/tmp/nu", "helper": helper}));
+    let mut client = agent.client();
+    let mut ok = |method: &str, mut params: Value| {
+        params["session_id"] = Value::from(session.as_str());
+        client.ok(method, params)
+    };
+    let listed = ok("fs.list", json!({"path": "/tmp/nu"}));
+    assert_eq!(listed["entries"][0]["name"], "caf\u{fffd}");
+    assert_eq!(listed["entries"][0]["name_b64"], b64(b"caf\xe9"));
+    let listed = ok("fs.list", json!({"path_b64": b64(b"caf\xe9")}));
+    assert_eq!(listed["path_b64"], b64(b"/tmp/nu/caf\xe9"));
+    assert_eq!(listed["entries"][0]["name_b64"], b64(b"f\xff"));
+    let file = b64(b"/tmp/nu/caf\xe9/f\xff");
+    let stat = ok("fs.stat", json!({"path_b64": file}));
+    assert_eq!(
+        (stat["kind"].clone(), stat["size"].clone()),
+        (json!("file"), json!(5))
+    );
+    assert_eq!(stat["path_b64"], file);
+    let read = ok(
+        "fs.read",
+        json!({"path_b64": b64(b"caf\xe9/f\xff"), "offset": 2}),
+    );
+    assert_eq!(read["data"], "tes");
+    let new = b64(b"/tmp/nu/caf\xe9/n\xfew");
+    let mut params = json!({"session_id": session, "path_b64": new, "data": "new"});
+    let mut client = agent.client();
+    if helper {
+        client.ok("fs.write", params);
+        assert_eq!(
+            target.sh("cat \"/tmp/nu/$(printf 'caf\\351')/$(printf 'n\\376w')\""),
+            "new"
+        );
+    } else {
+        let (code, message) = client.error("fs.write", params.take());
+        assert_eq!(code, "bad_request", "{message}");
+        assert!(message.contains("is not UTF-8"), "{message}");
+    }
+    target.sh("rm -rf /tmp/nu");
+}
+
+#[test]
+fn docker_fs_methods_reach_names_that_are_not_utf8() {
+    paths_that_are_not_utf8(&Target::docker(), true);
+}
+
+#[test]
+fn crun_fs_methods_reach_names_that_are_not_utf8() {
+    paths_that_are_not_utf8(&Target::crun(), false);
+}

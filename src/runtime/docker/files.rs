@@ -365,6 +365,7 @@ fn from_go(
     }
     PathStat {
         name,
+        name_bytes: None,
         kind,
         size: u64::try_from(size).unwrap_or(0),
         mode: bits,
