@@ -537,6 +537,12 @@ impl Engine {
     ) -> Option<std::io::Result<T>> {
         let dir = self.runtime.host_root(container)?;
         let root = Root::container(&dir).ok()?;
+        // Asked again once it is open: the engine checks that the process is still the
+        // container's (crun: its recorded start time), so the root opened in between was the
+        // container's, never a later process's given the same pid.
+        self.runtime
+            .host_root(container)
+            .filter(|again| *again == dir)?;
         tokio::task::spawn_blocking(move || work(&root)).await.ok()
     }
 
@@ -674,13 +680,12 @@ impl Engine {
         path: &str,
         limit: usize,
     ) -> Result<Vec<PathStat>, EngineError> {
-        if let Some(root) = self.runtime.host_root(container) {
-            let folder = path.to_owned();
-            let listed =
-                tokio::task::spawn_blocking(move || Root::container(&root)?.list(&folder)).await;
-            if let Ok(Ok(entries)) = listed {
-                return Ok(entries);
-            }
+        let folder = path.to_owned();
+        if let Some(Ok(entries)) = self
+            .on_host_root(container, move |root| root.list(&folder))
+            .await
+        {
+            return Ok(entries);
         }
         Ok(self.list_dir(container, path, limit).await?.1)
     }
