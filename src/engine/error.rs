@@ -74,7 +74,9 @@ impl EngineError {
                 FileError::TooLarge { .. } | FileError::TooManyEntries { .. } => {
                     ErrorKind::TooLarge
                 }
-                FileError::NotAFile(_) => ErrorKind::BadInput,
+                FileError::NotAFile(_) | FileError::NotUtf8(_) | FileError::NotCopied { .. } => {
+                    ErrorKind::BadInput
+                }
                 FileError::Denied { .. } => ErrorKind::Denied,
                 _ => ErrorKind::Engine,
             },

@@ -105,6 +105,11 @@ pub enum FileError {
     TooManyLinks(String),
     #[error("Cannot copy {path}: {reason}")]
     Host { path: String, reason: String },
+    /// A path that is not UTF-8 where only UTF-8 paths can go (the engine's archive call).
+    #[error(
+        "{0} is not UTF-8: such a path is reached through the in-container helper, or (except fs.write) where the container's root is visible from this host, not through the engine's archive call."
+    )]
+    NotUtf8(String),
     /// A copy's source is a socket or a device (or the engine sent nothing for it).
     #[error(
         "Cannot copy {path}: it is {what}; dcx cp copies files, folders, symbolic links and fifos."
@@ -180,12 +185,66 @@ impl Engine {
         path: &str,
     ) -> Result<PathStat, EngineError> {
         if let Some(warm) = self.user_files(container) {
-            match warm.user_stat(path, false).await {
+            match warm.user_stat(path.as_bytes(), false).await {
                 Err(UserFileError::Lost) => {}
                 done => return done.map_err(|err| user_error(container, path, err, None)),
             }
         }
         Ok(self.runtime.stat_path(container, path).await?)
+    }
+
+    /// Whether `owner` may write in the folder `dir` (links followed as the kernel follows them
+    /// for that user, in the container's own view), asked of the container itself: `test -w`
+    /// run as that user. What dcx writes for a user goes only where the user could write:
+    /// a link the user planted (`notes.md -> /etc/target`, `proj -> /etc`) must not make
+    /// root write a file elsewhere and give it to the user. Root needs no asking.
+    async fn user_may_write(
+        &self,
+        container: &Container,
+        owner: Owner,
+        dir: &str,
+    ) -> Result<(), EngineError> {
+        use crate::runtime::capture::{Outcome, capture};
+        use crate::runtime::{ExecSpec, ExitStatus};
+        if owner.uid == 0 {
+            return Ok(());
+        }
+        let spec = ExecSpec {
+            argv: vec!["test".into(), "-w".into(), dir.to_owned()],
+            user: Some(format!("{}:{}", owner.uid, owner.gid)),
+            ..ExecSpec::default()
+        };
+        let limit = std::time::Duration::from_secs(30);
+        let denied = |reason: String| FileError::Denied {
+            path: dir.to_owned(),
+            reason,
+        };
+        match capture(self.runtime.as_ref(), container, &spec, b"", limit).await {
+            Ok(Outcome::Finished(done)) => match done.status {
+                ExitStatus::Code(0) => Ok(()),
+                ExitStatus::Code(1) => Err(denied(format!(
+                    "the user {}:{} may not write there, so dcx does not either",
+                    owner.uid, owner.gid
+                ))
+                .into()),
+                other => Err(denied(format!(
+                    "cannot check that the user {}:{} may write there (`test -w` ended with status {}: {})",
+                    owner.uid,
+                    owner.gid,
+                    other.exit_code(),
+                    String::from_utf8_lossy(&done.stderr).trim()
+                ))
+                .into()),
+            },
+            Ok(Outcome::TimedOut { .. }) => Err(denied(
+                "cannot check that the user may write there (`test -w` took too long)".into(),
+            )
+            .into()),
+            Err(err) => Err(denied(format!(
+                "cannot check that the user may write there: {err}"
+            ))
+            .into()),
+        }
     }
 
     /// The in-container helper, when this engine's commands in `container` go through it:
@@ -301,6 +360,7 @@ impl Engine {
                 (dir, pack_host(&src, contents, name)?)
             }
         };
+        self.user_may_write(container, owner, &dir).await?;
         let stream = counted(stream, count.clone());
         self.runtime
             .write_archive(container, &dir, stream, Some(owner))
@@ -413,7 +473,7 @@ impl Engine {
         limit: u64,
     ) -> Result<FileContent, EngineError> {
         if let Some(warm) = self.user_files(container) {
-            match warm.user_read(path, offset, length, limit).await {
+            match warm.user_read(path.as_bytes(), offset, length, limit).await {
                 Err((UserFileError::Lost, _)) => {}
                 Ok(read) => {
                     return Ok(FileContent {
@@ -432,6 +492,70 @@ impl Engine {
                 }
             }
         }
+        let host = self.on_host_root(container, {
+            let path = path.to_owned();
+            move |root| root.read_range(&path, offset, length, limit)
+        });
+        let (followed, read) = match host.await {
+            Some(read) => (
+                path.to_owned(),
+                read.map_err(|err| RuntimeError::file(container, path, &err))?,
+            ),
+            None => {
+                self.read_archived(container, path, offset, length, limit)
+                    .await?
+            }
+        };
+        match read {
+            FileRead::Read(bytes, stat) => Ok(FileContent {
+                bytes,
+                stat,
+                path: followed,
+            }),
+            FileRead::NotAFile(stat) if stat.kind == FileKind::Directory => {
+                Err(FileError::IsADirectory(path.into()).into())
+            }
+            FileRead::NotAFile(_) => Err(FileError::NotAFile(path.into()).into()),
+            FileRead::TooLarge(stat) => Err(FileError::TooLarge {
+                path: path.into(),
+                size: stat.size,
+                limit,
+            }
+            .into()),
+        }
+    }
+
+    /// Runs `work` on the container's root as this host sees it, on a worker thread; `None`
+    /// where there is no such view (a remote engine) or it cannot be opened. There a file call
+    /// costs what it returns: a listing the stat of a folder's entries, a ranged read the
+    /// range, where the engine's archive call would stream the folder's whole subtree, or the
+    /// file up to the range.
+    async fn on_host_root<T: Send + 'static>(
+        &self,
+        container: &Container,
+        work: impl FnOnce(&Root) -> std::io::Result<T> + Send + 'static,
+    ) -> Option<std::io::Result<T>> {
+        let dir = self.runtime.host_root(container)?;
+        let root = Root::container(&dir).ok()?;
+        // Asked again once it is open: the engine checks that the process is still the
+        // container's (crun: its recorded start time), so the root opened in between was the
+        // container's, never a later process's given the same pid.
+        self.runtime
+            .host_root(container)
+            .filter(|again| *again == dir)?;
+        tokio::task::spawn_blocking(move || work(&root)).await.ok()
+    }
+
+    /// A range of the file at `path` through the engine's archive call (links followed first):
+    /// the path followed, and what was read.
+    async fn read_archived(
+        &self,
+        container: &Container,
+        path: &str,
+        offset: u64,
+        length: Option<u64>,
+        limit: u64,
+    ) -> Result<(String, FileRead), EngineError> {
         let (followed, kind) = self.follow_existing(container, path).await?;
         match kind {
             FileKind::Directory => return Err(FileError::IsADirectory(path.into()).into()),
@@ -447,20 +571,7 @@ impl Engine {
             limit,
         )
         .await?;
-        match read {
-            FileRead::Read(bytes, stat) => Ok(FileContent {
-                bytes,
-                stat,
-                path: followed,
-            }),
-            FileRead::NotAFile(_) => Err(FileError::NotAFile(path.into()).into()),
-            FileRead::TooLarge(stat) => Err(FileError::TooLarge {
-                path: path.into(),
-                size: stat.size,
-                limit,
-            }
-            .into()),
-        }
+        Ok((followed, read))
     }
 
     /// Writes `data` to the file at `path` (links followed, missing parent folders created),
@@ -478,7 +589,7 @@ impl Engine {
     ) -> Result<PathStat, EngineError> {
         let container = &target.container;
         if let Some(warm) = self.user_files(container) {
-            match warm.user_write(path, data, mode, append).await {
+            match warm.user_write(path.as_bytes(), data, mode, append).await {
                 Err(UserFileError::Lost) => {}
                 done => return done.map_err(|err| user_error(container, path, err, None)),
             }
@@ -528,6 +639,7 @@ impl Engine {
                 }
             }
         }
+        self.user_may_write(container, owner, &base).await?;
         let temporary = format!(".{}.dcx-{:016x}", name_start(&name), random());
         // The time with its nanoseconds (a PAX record: the engine's extraction keeps them), so
         // a file written just after a build output is newer for `make` and `[ -nt ]`.
@@ -568,13 +680,12 @@ impl Engine {
         path: &str,
         limit: usize,
     ) -> Result<Vec<PathStat>, EngineError> {
-        if let Some(root) = self.runtime.host_root(container) {
-            let folder = path.to_owned();
-            let listed =
-                tokio::task::spawn_blocking(move || Root::container(&root)?.list(&folder)).await;
-            if let Ok(Ok(entries)) = listed {
-                return Ok(entries);
-            }
+        let folder = path.to_owned();
+        if let Some(Ok(entries)) = self
+            .on_host_root(container, move |root| root.list(&folder))
+            .await
+        {
+            return Ok(entries);
         }
         Ok(self.list_dir(container, path, limit).await?.1)
     }
@@ -587,7 +698,7 @@ impl Engine {
         limit: usize,
     ) -> Result<(String, Vec<PathStat>), EngineError> {
         if let Some(warm) = self.user_files(container) {
-            match warm.user_list(path, limit).await {
+            match warm.user_list(path.as_bytes(), limit).await {
                 Err(UserFileError::Lost) => {}
                 Ok(entries) => return Ok((path.to_owned(), entries)),
                 Err(UserFileError::Errno { errno, .. }) if errno == libc::E2BIG => {
@@ -599,6 +710,24 @@ impl Engine {
                 }
                 Err(err) => return Err(user_error(container, path, err, None)),
             }
+        }
+        let listed = self.on_host_root(container, {
+            let path = path.to_owned();
+            move |root| root.list(&path)
+        });
+        if let Some(listed) = listed.await {
+            let entries = listed.map_err(|err| match err.raw_os_error() {
+                Some(libc::ENOTDIR) => FileError::NotADirectory(path.into()).into(),
+                _ => EngineError::from(RuntimeError::file(container, path, &err)),
+            })?;
+            if entries.len() > limit {
+                return Err(FileError::TooManyEntries {
+                    path: path.into(),
+                    limit,
+                }
+                .into());
+            }
+            return Ok((path.to_owned(), entries));
         }
         let (followed, kind) = self.follow_existing(container, path).await?;
         match kind {
@@ -613,6 +742,139 @@ impl Engine {
             }
             .into()),
         }
+    }
+}
+
+/// The agent's file calls on a path of bytes that are not UTF-8 (`path_b64`), which the engine's
+/// archive call (its paths are text) cannot name: through the in-container helper (its paths are
+/// bytes), else on the container's root where this host sees it (all but a write).
+impl Engine {
+    pub async fn stat_bytes(
+        &self,
+        container: &Container,
+        path: &[u8],
+    ) -> Result<PathStat, EngineError> {
+        let shown = String::from_utf8_lossy(path).into_owned();
+        if let Some(warm) = self.user_files(container) {
+            match warm.user_stat(path, false).await {
+                Err(UserFileError::Lost) => {}
+                done => return done.map_err(|err| user_error(container, &shown, err, None)),
+            }
+        }
+        let owned = path.to_vec();
+        match self
+            .on_host_root(container, move |root| root.stat(&owned))
+            .await
+        {
+            Some(stat) => Ok(stat.map_err(|err| RuntimeError::file(container, &shown, &err))?),
+            None => Err(FileError::NotUtf8(shown).into()),
+        }
+    }
+
+    pub async fn list_bytes(
+        &self,
+        container: &Container,
+        path: &[u8],
+        limit: usize,
+    ) -> Result<Vec<PathStat>, EngineError> {
+        let shown = String::from_utf8_lossy(path).into_owned();
+        if let Some(warm) = self.user_files(container) {
+            match warm.user_list(path, limit).await {
+                Err(UserFileError::Lost) => {}
+                Ok(entries) => return Ok(entries),
+                Err(UserFileError::Errno { errno, .. }) if errno == libc::E2BIG => {
+                    return Err(FileError::TooManyEntries { path: shown, limit }.into());
+                }
+                Err(err) => return Err(user_error(container, &shown, err, None)),
+            }
+        }
+        let owned = path.to_vec();
+        let Some(listed) = self
+            .on_host_root(container, move |root| root.list(&owned))
+            .await
+        else {
+            return Err(FileError::NotUtf8(shown).into());
+        };
+        let entries = listed.map_err(|err| match err.raw_os_error() {
+            Some(libc::ENOTDIR) => FileError::NotADirectory(shown.clone()).into(),
+            _ => EngineError::from(RuntimeError::file(container, &shown, &err)),
+        })?;
+        if entries.len() > limit {
+            return Err(FileError::TooManyEntries { path: shown, limit }.into());
+        }
+        Ok(entries)
+    }
+
+    pub async fn read_bytes(
+        &self,
+        container: &Container,
+        path: &[u8],
+        offset: u64,
+        length: Option<u64>,
+        limit: u64,
+    ) -> Result<FileContent, EngineError> {
+        let shown = String::from_utf8_lossy(path).into_owned();
+        if let Some(warm) = self.user_files(container) {
+            match warm.user_read(path, offset, length, limit).await {
+                Err((UserFileError::Lost, _)) => {}
+                Ok(read) => {
+                    return Ok(FileContent {
+                        bytes: read.bytes,
+                        stat: read.stat,
+                        path: shown,
+                    });
+                }
+                Err((err, stat)) => {
+                    let too_large = stat.map(|s| (s.size, limit));
+                    return Err(user_error(container, &shown, err, too_large));
+                }
+            }
+        }
+        let owned = path.to_vec();
+        let read = self
+            .on_host_root(container, move |root| {
+                root.read_range(&owned, offset, length, limit)
+            })
+            .await;
+        let Some(read) = read else {
+            return Err(FileError::NotUtf8(shown).into());
+        };
+        match read.map_err(|err| RuntimeError::file(container, &shown, &err))? {
+            FileRead::Read(bytes, stat) => Ok(FileContent {
+                bytes,
+                stat,
+                path: shown,
+            }),
+            FileRead::NotAFile(stat) if stat.kind == FileKind::Directory => {
+                Err(FileError::IsADirectory(shown).into())
+            }
+            FileRead::NotAFile(_) => Err(FileError::NotAFile(shown).into()),
+            FileRead::TooLarge(stat) => Err(FileError::TooLarge {
+                path: shown,
+                size: stat.size,
+                limit,
+            }
+            .into()),
+        }
+    }
+
+    /// Only through the helper, which writes as the session's user.
+    pub async fn write_bytes(
+        &self,
+        container: &Container,
+        path: &[u8],
+        data: &[u8],
+        mode: Option<u32>,
+        append: bool,
+    ) -> Result<PathStat, EngineError> {
+        let shown = String::from_utf8_lossy(path).into_owned();
+        if let Some(warm) = self.user_files(container) {
+            match warm.user_write(path, data, mode, append).await {
+                Err(UserFileError::Lost) => {}
+                done => return done.map_err(|err| user_error(container, &shown, err, None)),
+            }
+        }
+        Err(FileError::NotUtf8(shown).into())
     }
 }
 

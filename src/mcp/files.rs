@@ -185,7 +185,8 @@ impl DevContainer {
                 &self.service,
                 fs::ReadParams {
                     session_id: Text(session_id),
-                    path: path_text(&params.path)?,
+                    path: Some(path_text(&params.path)?),
+                    path_b64: None,
                     offset: None,
                     length: Some(MAX_FILE),
                 },
@@ -273,7 +274,8 @@ impl DevContainer {
                 &self.service,
                 fs::ReadParams {
                     session_id: Text(session_id),
-                    path: path_text(&params.path)?,
+                    path: Some(path_text(&params.path)?),
+                    path_b64: None,
                     offset: None,
                     length: None,
                 },
@@ -342,7 +344,8 @@ impl DevContainer {
                 &self.service,
                 fs::PathParams {
                     session_id: Text(session_id),
-                    path: path_text(&path)?,
+                    path: Some(path_text(&path)?),
+                    path_b64: None,
                 },
             )
             .await?;
@@ -380,7 +383,8 @@ impl DevContainer {
             &self.service,
             fs::WriteParams {
                 session_id: Text(session_id),
-                path: path_text(path)?,
+                path: Some(path_text(path)?),
+                path_b64: None,
                 data: Some(content),
                 data_b64: None,
                 mode: None,

@@ -401,6 +401,15 @@ impl Program {
                 self.out(format!("{marker}{environ}{marker}")).await;
                 ExitStatus::Code(0)
             }
+            Some("test") if arg(1) == "-w" => {
+                // Whether a user may write somewhere: the fake has no users, so wherever
+                // there is something.
+                let there = self
+                    .rootfs
+                    .as_ref()
+                    .is_some_and(|root| root.join(arg(2).trim_start_matches('/')).exists());
+                ExitStatus::Code(if there { 0 } else { 1 })
+            }
             Some(_) if arg(1) == "-c" && argv.len() >= 4 => {
                 // A shell running a script (the agent's wrapper): its arguments, as
                 // `exec "$@"` would run them, else the words of `__DCX_CMD`.

@@ -14,7 +14,7 @@
 //! `O_NOFOLLOW | O_EXCL`; reads, listings and [`Root::followed_stat`] follow links, inside the
 //! root. Trees travel as tar streams ([`Root::pack`], [`Root::unpack`]), read and written in
 //! pieces, so a file of any size passes in bounded memory. Also here: the tar reading the engine
-//! needs on streams an engine produced ([`list_archive`], [`top_names`], [`first_stat`],
+//! needs on streams an engine produced ([`list_archive`], [`entry_paths`], [`first_stat`],
 //! [`read_archive_file`]).
 
 use std::ffi::OsStr;
@@ -34,8 +34,11 @@ use rustix::fs::{Gid, Uid};
 /// What a path is, as `stat` (without following a final symlink) tells.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PathStat {
-    /// The last component (`""` for `/`).
+    /// The last component (`""` for `/`); U+FFFD for bytes that are not UTF-8.
     pub name: String,
+    /// The last component's bytes, when they are not UTF-8 (`name` is then lossy).
+    #[serde(skip)]
+    pub name_bytes: Option<Vec<u8>>,
     pub kind: FileKind,
     pub size: u64,
     /// The permission bits, setuid, setgid and sticky included (`0o7777`).
@@ -123,22 +126,23 @@ impl Root {
     /// The folder holding `path`'s last component, and that component; `None` as the name when
     /// `path` is the root itself or ends in `/`, `.` or `..` (then the whole path, followed, is
     /// the folder).
-    fn locate(&self, path: &str) -> io::Result<(OwnedFd, Option<Vec<u8>>)> {
-        let followed = path.ends_with('/');
-        let path = path.trim_end_matches('/');
-        let (parent, name) = match path.rsplit_once('/') {
-            Some((parent, name)) => (parent, name),
-            None => ("", path),
+    fn locate(&self, path: &[u8]) -> io::Result<(OwnedFd, Option<Vec<u8>>)> {
+        let followed = path.ends_with(b"/");
+        let path = trim_slashes(path);
+        let (parent, name) = match path.iter().rposition(|b| *b == b'/') {
+            Some(at) => (&path[..at], &path[at + 1..]),
+            None => (&b""[..], path),
         };
-        if followed || matches!(name, "" | "." | "..") {
+        if followed || matches!(name, b"" | b"." | b"..") {
             return Ok((self.resolve(path, OFlags::PATH | OFlags::DIRECTORY)?, None));
         }
         let fd = self.resolve(parent, OFlags::PATH | OFlags::DIRECTORY)?;
-        Ok((fd, Some(name.as_bytes().to_vec())))
+        Ok((fd, Some(name.to_vec())))
     }
 
-    /// What `path` is; a final symlink is not followed.
-    pub fn stat(&self, path: &str) -> io::Result<PathStat> {
+    /// What `path` is (any bytes); a final symlink is not followed.
+    pub fn stat(&self, path: impl AsRef<[u8]>) -> io::Result<PathStat> {
+        let path = path.as_ref();
         let (parent, name) = self.locate(path)?;
         match name {
             Some(name) => {
@@ -147,8 +151,7 @@ impl Root {
             }
             None => {
                 let stat = fstat(&parent)?;
-                let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-                Ok(path_stat(&parent, name.as_bytes(), &stat))
+                Ok(path_stat(&parent, last_name(path), &stat))
             }
         }
     }
@@ -192,8 +195,50 @@ impl Root {
         Ok(bytes)
     }
 
-    /// The entries of the folder `path` (followed), sorted by name.
-    pub fn list(&self, path: &str) -> io::Result<Vec<PathStat>> {
+    /// `length` bytes (default: the rest) from `offset` of the file `path` (followed), read
+    /// where they are: nothing before `offset` is read. A read of more than `limit` bytes is
+    /// refused ([`FileRead::TooLarge`]), as is anything but a regular file
+    /// ([`FileRead::NotAFile`], a folder's kind telling it apart).
+    pub fn read_range(
+        &self,
+        path: impl AsRef<[u8]>,
+        offset: u64,
+        length: Option<u64>,
+        limit: u64,
+    ) -> io::Result<FileRead> {
+        use std::io::{Seek, SeekFrom};
+        let path = path.as_ref();
+        // Non-blocking: a fifo planted there must not hold the open.
+        let fd = self.resolve(path, OFlags::RDONLY | OFlags::NONBLOCK)?;
+        let stat = fstat(&fd)?;
+        let name = last_name(path);
+        let shown = PathStat {
+            name: String::from_utf8_lossy(name).into_owned(),
+            name_bytes: not_utf8(name),
+            kind: kind_of(&stat),
+            size: u64::try_from(stat.st_size).unwrap_or(0),
+            mode: stat.st_mode & 0o7777,
+            mtime: stat.st_mtime,
+            mtime_nsec: u32::try_from(stat.st_mtime_nsec).unwrap_or(0),
+            link_target: None,
+        };
+        if shown.kind != FileKind::File {
+            return Ok(FileRead::NotAFile(shown));
+        }
+        let available = shown.size.saturating_sub(offset);
+        let wanted = length.map_or(available, |length| length.min(available));
+        if wanted > limit {
+            return Ok(FileRead::TooLarge(shown));
+        }
+        let mut file = std::fs::File::from(fd);
+        file.seek(SeekFrom::Start(offset))?;
+        let mut bytes = Vec::with_capacity(usize::try_from(wanted).unwrap_or(0));
+        file.take(wanted).read_to_end(&mut bytes)?;
+        Ok(FileRead::Read(bytes, shown))
+    }
+
+    /// The entries of the folder `path` (followed, any bytes), sorted by name.
+    pub fn list(&self, path: impl AsRef<[u8]>) -> io::Result<Vec<PathStat>> {
         let dir = self.resolve(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
         let mut entries = Vec::new();
         for name in names(&dir)? {
@@ -211,7 +256,7 @@ impl Root {
     /// Writes a tar of `path` to `out`, its top entry named `as_name` (`""`: the folder's
     /// entries at the top level, for a copy of a folder's contents).
     pub fn pack(&self, path: &str, as_name: &str, out: impl Write) -> io::Result<()> {
-        let (parent, name) = self.locate(path)?;
+        let (parent, name) = self.locate(path.as_bytes())?;
         let mut builder = tar::Builder::new(out);
         match name {
             Some(name) => {
@@ -426,8 +471,8 @@ impl Root {
 
     /// Renames `from` to `to` (replacing a file at `to`), both inside the root.
     pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
-        let (from_dir, from_name) = self.locate(from)?;
-        let (to_dir, to_name) = self.locate(to)?;
+        let (from_dir, from_name) = self.locate(from.as_bytes())?;
+        let (to_dir, to_name) = self.locate(to.as_bytes())?;
         let (Some(from_name), Some(to_name)) = (from_name, to_name) else {
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
         };
@@ -438,6 +483,18 @@ impl Root {
             to_name.as_slice(),
         )?)
     }
+}
+
+/// `path` without its trailing slashes.
+fn trim_slashes(path: &[u8]) -> &[u8] {
+    let end = path.iter().rposition(|b| *b != b'/').map_or(0, |at| at + 1);
+    &path[..end]
+}
+
+/// `path`'s last component (`""` for `/`).
+fn last_name(path: &[u8]) -> &[u8] {
+    let path = trim_slashes(path);
+    path.rsplit(|b| *b == b'/').next().unwrap_or_default()
 }
 
 /// `path` without its leading slashes (`.` for the root): resolution starts at the root's fd.
@@ -609,6 +666,11 @@ fn finish_file(
     Ok(())
 }
 
+/// `name`'s bytes when they are not UTF-8 (a [`PathStat::name_bytes`]).
+pub fn not_utf8(name: &[u8]) -> Option<Vec<u8>> {
+    std::str::from_utf8(name).is_err().then(|| name.to_vec())
+}
+
 /// The kind of file `stat` describes.
 pub fn kind_of(stat: &Stat) -> FileKind {
     match FileType::from_raw_mode(stat.st_mode) {
@@ -627,6 +689,7 @@ fn path_stat(dir: &OwnedFd, name: &[u8], stat: &Stat) -> PathStat {
         .map(|target| String::from_utf8_lossy(target.as_bytes()).into_owned());
     PathStat {
         name: String::from_utf8_lossy(name).into_owned(),
+        name_bytes: not_utf8(name),
         kind,
         size: u64::try_from(stat.st_size).unwrap_or(0),
         mode: stat.st_mode & 0o7777,
@@ -871,21 +934,18 @@ pub fn list_archive(input: impl Read, limit: usize) -> io::Result<Option<Vec<Pat
     Ok(Some(found))
 }
 
-/// The top-level names of a tar stream's entries, in order, contents skipped.
-pub fn top_names(input: impl Read) -> io::Result<Vec<String>> {
+/// The paths of a tar stream's entries (`a`, `a/b`: leading `/` and `.` dropped; bytes, as the
+/// archive holds them), in order, contents skipped.
+pub fn entry_paths(input: impl Read) -> io::Result<Vec<Vec<u8>>> {
     let mut archive = tar::Archive::new(input);
-    let mut names: Vec<String> = Vec::new();
+    let mut paths = Vec::new();
     for entry in archive.entries()? {
         let entry = entry?;
-        let path = entry.path()?.into_owned();
-        if let Some(Some(first)) = entry_parts(&path, None)?.map(|parts| parts.into_iter().next()) {
-            let first = String::from_utf8_lossy(&first).into_owned();
-            if !names.contains(&first) {
-                names.push(first);
-            }
+        if let Some(parts) = entry_parts(&entry.path()?, None)? {
+            paths.push(parts.join(&b'/'));
         }
     }
-    Ok(names)
+    Ok(paths)
 }
 
 /// The stat of an archive's first entry (a symlink's target as the link holds it).
@@ -953,6 +1013,7 @@ fn header_stat<R: Read>(entry: &tar::Entry<'_, R>, name: &OsStr) -> io::Result<P
     };
     Ok(PathStat {
         name: name.to_string_lossy().into_owned(),
+        name_bytes: not_utf8(name.as_bytes()),
         kind,
         size: header.size()?,
         mode: header.mode()? & 0o7777,

@@ -1126,3 +1126,279 @@ fn cp_names_every_socket_and_device_it_does_not_copy() {
         failed.stderr_text()
     );
 }
+
+/// Issue 25, finding 4: links the session's user planted (a file's name pointing at root's
+/// file, a folder's at root's folder) do not make dcx write, as root, where that user could
+/// not, through `fs.write` (by the engine's file calls) or `dcx cp -u`.
+fn planted_links(target: &Target) {
+    target.sh(
+        "rm -rf /tmp/proj /run/rootonly && mkdir /tmp/proj /run/rootonly && chown 1000:1000 /tmp/proj \
+         && echo orig > /run/rootonly/target \
+         && ln -s /run/rootonly/target /tmp/proj/notes.md && ln -s /run/rootonly /tmp/proj/dir \
+         && chown -h 1000:1000 /tmp/proj/notes.md /tmp/proj/dir",
+    );
+    let untouched = || {
+        assert_eq!(
+            target.sh("cat /run/rootonly/target; stat -c '%u %a' /run/rootonly /run/rootonly/target; ls -A /run/rootonly"),
+            "orig\n0 755\n0 644\ntarget\n"
+        );
+    };
+    let agent = Agent::start(&[]);
+    let session = target.session(&agent, json!({"user": "vscode", "helper": false}));
+    let mut client = agent.client();
+    for path in ["/tmp/proj/notes.md", "/tmp/proj/dir/new.txt"] {
+        let (code, message) = client.error(
+            "fs.write",
+            json!({"session_id": session, "path": path, "data": "owned"}),
+        );
+        assert_eq!(code, "permission_denied", "{path}: {message}");
+        assert!(message.contains("/run/rootonly"), "{message}");
+        untouched();
+    }
+    // Where the user may write, the write is done.
+    client.ok(
+        "fs.write",
+        json!({"session_id": session, "path": "/tmp/proj/ok.txt", "data": "fine"}),
+    );
+    assert_eq!(target.sh("stat -c %u /tmp/proj/ok.txt"), "1000\n");
+
+    let host = tempfile::tempdir().unwrap();
+    let file = host.path().join("notes.md");
+    std::fs::write(&file, "owned").unwrap();
+    for dst in [":/tmp/proj/notes.md", ":/tmp/proj/dir/", ":/tmp/proj/dir/x"] {
+        let failed = target
+            .cp(&["-u", "vscode", file.to_str().unwrap(), dst])
+            .run()
+            .code(1);
+        assert!(
+            failed.stderr_text().starts_with("error: Cannot access /")
+                && failed
+                    .stderr_text()
+                    .contains(": the user 1000:1000 may not write there, so dcx does not either"),
+            "{dst}: {}",
+            failed.stderr_text()
+        );
+        untouched();
+    }
+    target
+        .cp(&["-q", "-u", "vscode", file.to_str().unwrap(), ":/tmp/proj/"])
+        .run()
+        .code(0);
+    target.sh("rm -rf /tmp/proj /run/rootonly");
+}
+
+#[test]
+fn docker_writes_for_a_user_never_follow_the_user_s_links_as_root() {
+    planted_links(&Target::docker());
+}
+
+#[test]
+fn crun_writes_for_a_user_never_follow_the_user_s_links_as_root() {
+    planted_links(&Target::crun());
+}
+
+/// Issue 25, finding 3: Docker's archive call cannot reach a tmpfs mount (moby#22020): a copy
+/// or `fs.write` into one is refused naming the mount, never reported as done, and root's files
+/// there are not given away; elsewhere the ownership change touches only what was written.
+#[test]
+fn docker_writes_into_a_tmpfs_mount_are_refused_and_give_nothing_away() {
+    let c = TestContainer::start_with(DEBIAN, &["--tmpfs", "/run"]);
+    let target = Target::Docker(c);
+    target.sh("mkdir -m 700 /run/rootonly && echo secret > /run/rootonly/secret && chmod 600 /run/rootonly/secret");
+    let untouched = || {
+        assert_eq!(
+            target
+                .sh("stat -c '%U %a' /run/rootonly /run/rootonly/secret; cat /run/rootonly/secret"),
+            "root 700\nroot 600\nsecret\n"
+        );
+    };
+    let host = tempfile::tempdir().unwrap();
+    let rootonly = host.path().join("rootonly");
+    std::fs::create_dir(&rootonly).unwrap();
+    std::fs::write(rootonly.join("secret"), "mine").unwrap();
+    // The issue's case: refused (the user may not write in /run either).
+    target
+        .cp(&["-u", "vscode", rootonly.to_str().unwrap(), ":/run/"])
+        .run()
+        .code(1);
+    untouched();
+    // As root, who may: the mount is what refuses it.
+    let refused = target
+        .cp(&["-u", "root", rootonly.to_str().unwrap(), ":/run/"])
+        .run()
+        .code(1);
+    assert_eq!(
+        refused.stderr_text(),
+        format!(
+            "error: Cannot access /run in container {}: it is on the tmpfs mount /run, which Docker's archive call cannot reach (it writes beneath the mount, where the container does not see it: moby#22020); write it with a command in the container instead\n",
+            target.name()
+        )
+    );
+    untouched();
+    // A tree that reaches the mount point from above.
+    let above = host.path().join("above");
+    std::fs::create_dir_all(above.join("run/rootonly")).unwrap();
+    std::fs::write(above.join("run/rootonly/secret"), "mine").unwrap();
+    let refused = target
+        .cp(&["-u", "root", &format!("{}/.", above.display()), ":/"])
+        .run()
+        .code(1);
+    assert!(
+        refused
+            .stderr_text()
+            .contains("it is on the tmpfs mount /run,"),
+        "{}",
+        refused.stderr_text()
+    );
+    untouched();
+    // fs.write by the engine's file calls.
+    let agent = Agent::start(&[]);
+    let session = target.session(&agent, json!({"user": "root", "helper": false}));
+    let (_, message) = agent.client().error(
+        "fs.write",
+        json!({"session_id": session, "path": "/run/rootonly/secret", "data": "x"}),
+    );
+    assert!(message.contains("tmpfs mount /run"), "{message}");
+    untouched();
+
+    // Elsewhere, a merge into root's folder gives the user only what was written.
+    target.sh("mkdir /tmp/merge && echo old > /tmp/merge/old");
+    let merge = host.path().join("merge");
+    std::fs::create_dir_all(merge.join("sub")).unwrap();
+    std::fs::write(merge.join("sub/new"), "new").unwrap();
+    target
+        .cp(&["-q", "-u", "vscode", merge.to_str().unwrap(), ":/tmp/"])
+        .run()
+        .code(0);
+    assert_eq!(
+        target.sh("cd /tmp/merge && stat -c '%n %U' . old sub sub/new"),
+        ". vscode\nold root\nsub vscode\nsub/new vscode\n"
+    );
+}
+
+/// The bytes the process `pid` has read so far (`rchar` of `/proc/PID/io`: files, pipes and
+/// sockets alike).
+fn bytes_read(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("rchar: "))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Issue 25, finding 12: `fs.list` costs a stat of the folder's entries, not its subtree, and a
+/// ranged `fs.read` reads the range, not the file up to it: beside (and inside) a big sparse
+/// file, the server reads far less than the file (counted by the kernel, not timed). Docker's
+/// archive call streams through a socket, which that count leaves out: there the file is 1 TiB,
+/// which no archive of it could stream within the client's wait.
+fn costs_what_it_returns(target: &Target, size: &str, bytes: u64) {
+    const BOUND: u64 = 16 << 20;
+    target.sh(&format!(
+        "rm -rf /tmp/cost && mkdir -p /tmp/cost/sub && truncate -s {size} /tmp/cost/sub/big \
+         && printf 'tail-bytes' >> /tmp/cost/sub/big && touch /tmp/cost/a"
+    ));
+    let agent = Agent::start(&[]);
+    let pid = agent.server.as_ref().unwrap().pid();
+    let session = target.session(&agent, json!({"helper": false}));
+    let mut client = agent.client();
+    let before = bytes_read(pid);
+    let listed = client.ok(
+        "fs.list",
+        json!({"session_id": session, "path": "/tmp/cost"}),
+    );
+    let names: Vec<&str> = listed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "sub"]);
+    let read = client.ok(
+        "fs.read",
+        json!({"session_id": session, "path": "/tmp/cost/sub/big", "offset": bytes, "length": 10}),
+    );
+    assert_eq!(
+        (
+            read["data"].clone(),
+            read["size"].clone(),
+            read["eof"].clone()
+        ),
+        (json!("tail-bytes"), json!(bytes + 10), json!(true))
+    );
+    let spent = bytes_read(pid) - before;
+    assert!(spent < BOUND, "the server read {spent} bytes");
+    target.sh("rm -rf /tmp/cost");
+}
+
+#[test]
+fn docker_fs_list_and_ranged_reads_cost_what_they_return() {
+    costs_what_it_returns(&Target::docker(), "1T", 1 << 40);
+}
+
+#[test]
+fn crun_fs_list_and_ranged_reads_cost_what_they_return() {
+    costs_what_it_returns(&Target::crun(), "1G", 1 << 30);
+}
+
+/// Issue 25, finding 22 (names that are not UTF-8): a listing gives such a name's bytes as
+/// `name_b64`, and `path_b64` reaches it with `fs.stat`, `fs.list`, `fs.read` (and `fs.write`
+/// through the helper, which writes as the session's user; without it, a clear refusal).
+fn paths_that_are_not_utf8(target: &Target, helper: bool) {
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    target.sh(
+        "rm -rf /tmp/nu && mkdir -p \"/tmp/nu/$(printf 'caf\\351')\" && chmod -R 777 /tmp/nu \
+         && printf bytes > \"/tmp/nu/$(printf 'caf\\351')/$(printf 'f\\377')\"",
+    );
+    let agent = Agent::start(&[]);
+    let session = target.session(&agent, json!({"cwd": "/tmp/nu", "helper": helper}));
+    let mut client = agent.client();
+    let mut ok = |method: &str, mut params: Value| {
+        params["session_id"] = Value::from(session.as_str());
+        client.ok(method, params)
+    };
+    let listed = ok("fs.list", json!({"path": "/tmp/nu"}));
+    assert_eq!(listed["entries"][0]["name"], "caf\u{fffd}");
+    assert_eq!(listed["entries"][0]["name_b64"], b64(b"caf\xe9"));
+    let listed = ok("fs.list", json!({"path_b64": b64(b"caf\xe9")}));
+    assert_eq!(listed["path_b64"], b64(b"/tmp/nu/caf\xe9"));
+    assert_eq!(listed["entries"][0]["name_b64"], b64(b"f\xff"));
+    let file = b64(b"/tmp/nu/caf\xe9/f\xff");
+    let stat = ok("fs.stat", json!({"path_b64": file}));
+    assert_eq!(
+        (stat["kind"].clone(), stat["size"].clone()),
+        (json!("file"), json!(5))
+    );
+    assert_eq!(stat["path_b64"], file);
+    let read = ok(
+        "fs.read",
+        json!({"path_b64": b64(b"caf\xe9/f\xff"), "offset": 2}),
+    );
+    assert_eq!(read["data"], "tes");
+    let new = b64(b"/tmp/nu/caf\xe9/n\xfew");
+    let mut params = json!({"session_id": session, "path_b64": new, "data": "new"});
+    let mut client = agent.client();
+    if helper {
+        client.ok("fs.write", params);
+        assert_eq!(
+            target.sh("cat \"/tmp/nu/$(printf 'caf\\351')/$(printf 'n\\376w')\""),
+            "new"
+        );
+    } else {
+        let (code, message) = client.error("fs.write", params.take());
+        assert_eq!(code, "bad_request", "{message}");
+        assert!(message.contains("is not UTF-8"), "{message}");
+    }
+    target.sh("rm -rf /tmp/nu");
+}
+
+#[test]
+fn docker_fs_methods_reach_names_that_are_not_utf8() {
+    paths_that_are_not_utf8(&Target::docker(), true);
+}
+
+#[test]
+fn crun_fs_methods_reach_names_that_are_not_utf8() {
+    paths_that_are_not_utf8(&Target::crun(), false);
+}

@@ -24,7 +24,9 @@ pub const MAX_ENTRIES: usize = 10_000;
 #[serde(deny_unknown_fields)]
 pub struct PathParams {
     pub session_id: Text,
-    pub path: Text,
+    pub path: Option<Text>,
+    /// The path's bytes in base64, for a name that is not UTF-8.
+    pub path_b64: Option<String>,
 }
 
 /// `fs.read`'s parameters.
@@ -32,7 +34,8 @@ pub struct PathParams {
 #[serde(deny_unknown_fields)]
 pub struct ReadParams {
     pub session_id: Text,
-    pub path: Text,
+    pub path: Option<Text>,
+    pub path_b64: Option<String>,
     pub offset: Option<u64>,
     pub length: Option<u64>,
 }
@@ -42,7 +45,8 @@ pub struct ReadParams {
 #[serde(deny_unknown_fields)]
 pub struct WriteParams {
     pub session_id: Text,
-    pub path: Text,
+    pub path: Option<Text>,
+    pub path_b64: Option<String>,
     pub data: Option<String>,
     pub data_b64: Option<String>,
     pub mode: Option<Mode>,
@@ -83,12 +87,25 @@ pub struct Stat {
     pub mtime: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link_target: Option<String>,
+    /// The name's bytes in base64 when they are not UTF-8 (`name` then has U+FFFD for them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_b64: Option<String>,
+    /// The path's bytes in base64 when it was given as `path_b64` (not UTF-8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_b64: Option<String>,
+}
+
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 impl Stat {
     fn new(path: Option<&str>, stat: &PathStat) -> Self {
         Self {
             path: path.map(str::to_owned),
+            name_b64: stat.name_bytes.as_deref().map(base64),
+            path_b64: None,
             name: stat.name.clone(),
             kind: stat.kind,
             size: stat.size,
@@ -103,6 +120,8 @@ impl Stat {
 #[derive(Debug, Serialize)]
 pub struct Listing {
     pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_b64: Option<String>,
     pub entries: Vec<Stat>,
 }
 
@@ -135,16 +154,77 @@ impl Serialize for FileRead {
     }
 }
 
+/// A path as asked for: text (`path`), or bytes that are not UTF-8 (`path_b64`).
+enum Asked {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+fn asked(path: Option<&Text>, path_b64: Option<&String>) -> Result<Asked, Failure> {
+    let bytes = text_or_base64("path", path.map(|p| p.0.clone()), path_b64.cloned())?
+        .ok_or_else(|| Failure::bad("give `path` (UTF-8) or `path_b64`"))?;
+    if bytes.contains(&0) {
+        return Err(Failure::bad("`path_b64` must not hold a NUL byte"));
+    }
+    Ok(match String::from_utf8(bytes) {
+        Ok(text) => Asked::Text(text),
+        Err(err) => Asked::Bytes(err.into_bytes()),
+    })
+}
+
 /// The session and the path in the container (relative paths from its current directory).
 async fn locate(
     service: &Service,
     session_id: &Text,
-    path: &Text,
+    path: &str,
 ) -> Result<(std::sync::Arc<Session>, String, String), Failure> {
     let session = service.session(&session_id.0)?;
     let cwd = session.current_cwd().await;
-    let path = container_path(&cwd, &path.0);
+    let path = container_path(&cwd, path);
     Ok((session, cwd, path))
+}
+
+/// [`locate`] for a path of bytes: made absolute and clean as [`container_path`] does.
+async fn locate_bytes(
+    service: &Service,
+    session_id: &Text,
+    path: &[u8],
+) -> Result<(std::sync::Arc<Session>, Vec<u8>), Failure> {
+    let session = service.session(&session_id.0)?;
+    let cwd = session.current_cwd().await;
+    let mut joined = Vec::new();
+    if !path.starts_with(b"/") {
+        joined.extend_from_slice(cwd.trim_end_matches('/').as_bytes());
+        joined.push(b'/');
+    }
+    joined.extend_from_slice(path);
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for part in joined.split(|b| *b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    let mut clean = Vec::new();
+    for part in parts {
+        clean.push(b'/');
+        clean.extend_from_slice(part);
+    }
+    if clean.is_empty() {
+        clean.push(b'/');
+    }
+    Ok((session, clean))
+}
+
+/// A stat answered for a path of bytes: the path shown with U+FFFD, and its bytes.
+fn bytes_stat(path: &[u8], stat: &PathStat) -> Stat {
+    Stat {
+        path_b64: Some(base64(path)),
+        ..Stat::new(Some(&String::from_utf8_lossy(path)), stat)
+    }
 }
 
 /// Runs a file call; when it fails in a way a gone container would explain, the session
@@ -174,8 +254,20 @@ where
 }
 
 pub async fn stat(service: &Service, params: PathParams) -> Result<Stat, Failure> {
+    let asked = asked(params.path.as_ref(), params.path_b64.as_ref())?;
     following(service, &params.session_id, || async {
-        let (session, _, path) = locate(service, &params.session_id, &params.path).await?;
+        let path = match &asked {
+            Asked::Text(path) => path,
+            Asked::Bytes(path) => {
+                let (session, path) = locate_bytes(service, &params.session_id, path).await?;
+                let stat = session
+                    .engine
+                    .stat_bytes(&session.prepared.container, &path)
+                    .await?;
+                return Ok(bytes_stat(&path, &stat));
+            }
+        };
+        let (session, _, path) = locate(service, &params.session_id, path).await?;
         let stat = session
             .engine
             .stat_path(&session.prepared.container, &path)
@@ -186,14 +278,31 @@ pub async fn stat(service: &Service, params: PathParams) -> Result<Stat, Failure
 }
 
 pub async fn list(service: &Service, params: PathParams) -> Result<Listing, Failure> {
+    let asked = asked(params.path.as_ref(), params.path_b64.as_ref())?;
     following(service, &params.session_id, || async {
-        let (session, _, path) = locate(service, &params.session_id, &params.path).await?;
+        let path = match &asked {
+            Asked::Text(path) => path,
+            Asked::Bytes(path) => {
+                let (session, path) = locate_bytes(service, &params.session_id, path).await?;
+                let entries = session
+                    .engine
+                    .list_bytes(&session.prepared.container, &path, MAX_ENTRIES)
+                    .await?;
+                return Ok(Listing {
+                    path: String::from_utf8_lossy(&path).into_owned(),
+                    path_b64: Some(base64(&path)),
+                    entries: entries.iter().map(|entry| Stat::new(None, entry)).collect(),
+                });
+            }
+        };
+        let (session, _, path) = locate(service, &params.session_id, path).await?;
         let (listed, entries) = session
             .engine
             .list_dir(&session.prepared.container, &path, MAX_ENTRIES)
             .await?;
         Ok(Listing {
             path: listed,
+            path_b64: None,
             entries: entries.iter().map(|entry| Stat::new(None, entry)).collect(),
         })
     })
@@ -201,9 +310,34 @@ pub async fn list(service: &Service, params: PathParams) -> Result<Listing, Fail
 }
 
 pub async fn read(service: &Service, params: ReadParams) -> Result<FileRead, Failure> {
+    let asked = asked(params.path.as_ref(), params.path_b64.as_ref())?;
     following(service, &params.session_id, || async {
-        let (session, _, path) = locate(service, &params.session_id, &params.path).await?;
         let offset = params.offset.unwrap_or(0);
+        let path = match &asked {
+            Asked::Text(path) => path,
+            Asked::Bytes(path) => {
+                let (session, path) = locate_bytes(service, &params.session_id, path).await?;
+                let content = session
+                    .engine
+                    .read_bytes(
+                        &session.prepared.container,
+                        &path,
+                        offset,
+                        params.length,
+                        MAX_FILE,
+                    )
+                    .await?;
+                let length = content.bytes.len() as u64;
+                return Ok(FileRead {
+                    stat: bytes_stat(&path, &content.stat),
+                    offset,
+                    length,
+                    eof: offset.saturating_add(length) >= content.stat.size,
+                    data: Data::new(&content.bytes),
+                });
+            }
+        };
+        let (session, _, path) = locate(service, &params.session_id, path).await?;
         let content = session
             .engine
             .read_file(
@@ -235,8 +369,26 @@ pub async fn write(service: &Service, params: WriteParams) -> Result<Stat, Failu
             format!("one fs.write takes at most {MAX_FILE} bytes"),
         ));
     }
+    let asked = asked(params.path.as_ref(), params.path_b64.as_ref())?;
     following(service, &params.session_id, || async {
-        let (session, cwd, path) = locate(service, &params.session_id, &params.path).await?;
+        let path = match &asked {
+            Asked::Text(path) => path,
+            Asked::Bytes(path) => {
+                let (session, path) = locate_bytes(service, &params.session_id, path).await?;
+                let stat = session
+                    .engine
+                    .write_bytes(
+                        &session.prepared.container,
+                        &path,
+                        &data,
+                        params.mode.map(|mode| mode.0),
+                        params.append.unwrap_or(false),
+                    )
+                    .await?;
+                return Ok(bytes_stat(&path, &stat));
+            }
+        };
+        let (session, cwd, path) = locate(service, &params.session_id, path).await?;
         let target = FileTarget {
             container: session.prepared.container.clone(),
             user: session.prepared.user.clone(),

@@ -5,7 +5,15 @@
 //! for a tar of a path (a folder's listing too), `PUT` to extract a tar into a folder
 //! (`noOverwriteDirNonDir`, as docker cp sends it). Nothing is exec'd to move bytes. The daemon
 //! makes extracted files root's; for another owner, and for a rename (which the API lacks), one
-//! short exec as root runs `chown` / `mv` in the container.
+//! short exec as root runs `chown` / `mv` in the container. The `chown` is given each path the
+//! archive wrote (NUL-separated on its stdin, through `xargs -0`), never a whole folder: it
+//! touches only what was written.
+//!
+//! The archive call sees the container's root filesystem with its volumes and binds, but not its
+//! tmpfs mounts (`--tmpfs`, `--mount type=tmpfs`: moby#22020): it would write beneath such a
+//! mount, where no process of the container sees the files, while the `chown` exec sees the
+//! mount. So a write into a tmpfs mount, or one that reaches a tmpfs mount point, is refused
+//! with an error naming the mount, never reported as done.
 
 use std::time::Duration;
 
@@ -120,17 +128,24 @@ impl Docker {
         tar: ArchiveStream,
         owner: Option<Owner>,
     ) -> Result<(), RuntimeError> {
+        let tmpfs = self.tmpfs_mounts(container).await?;
+        let dir = dir.trim_end_matches('/');
+        let dir = if dir.is_empty() { "/" } else { dir };
+        if let Some(mount) = tmpfs.iter().find(|mount| beneath(dir, mount)) {
+            return Err(beneath_tmpfs(container, dir, mount));
+        }
         let failure = bridge::Failure::default();
         let kept = failure.clone();
-        // The daemon makes everything root's: another owner needs the archive's top-level
-        // names for a chown afterwards, read from a copy of the stream as it goes up.
+        // The archive's paths, read from a copy of the stream as it goes up: a tmpfs mount
+        // point among them means the archive wrote beneath it; another owner than root needs
+        // them for the chown afterwards.
         let owner = owner.filter(|owner| owner.uid != 0 || owner.gid != 0);
-        let (tar, names) = match owner {
-            Some(_) => {
-                let (tar, names) = tee_top_names(tar);
+        let (tar, names) = match (owner, tmpfs.is_empty()) {
+            (None, true) => (tar, None),
+            _ => {
+                let (tar, names) = tee_paths(tar);
                 (tar, Some(names))
             }
-            None => (tar, None),
         };
         let body = tar.map_err(move |err| kept.keep(err));
         let options = UploadToContainerOptions {
@@ -146,22 +161,60 @@ impl Docker {
             return Err(err);
         }
         uploaded.map_err(|err| self.path_error(container, dir, err))?;
-        let (Some(owner), Some(names)) = (owner, names) else {
+        let Some(names) = names else {
             return Ok(());
         };
-        let names = names.await.ok().and_then(Result::ok).unwrap_or_default();
-        if names.is_empty() {
-            return Ok(());
+        let paths = names.await.ok().and_then(Result::ok).unwrap_or_default();
+        let mut written = Vec::new();
+        for path in &paths {
+            let mut full = dir.trim_end_matches('/').as_bytes().to_vec();
+            full.push(b'/');
+            full.extend_from_slice(path);
+            let shown = String::from_utf8_lossy(&full).into_owned();
+            if let Some(mount) = tmpfs.iter().find(|mount| beneath(&shown, mount)) {
+                return Err(beneath_tmpfs(container, &shown, mount));
+            }
+            written.extend_from_slice(&full);
+            written.push(0);
         }
-        let dir = dir.trim_end_matches('/');
-        let mut argv = vec![
-            "chown".to_owned(),
-            "-hR".to_owned(),
-            format!("{}:{}", owner.uid, owner.gid),
-            "--".to_owned(),
-        ];
-        argv.extend(names.iter().map(|name| format!("{dir}/{name}")));
-        self.helper(container, dir, argv).await
+        let Some(owner) = owner.filter(|_| !written.is_empty()) else {
+            return Ok(());
+        };
+        let argv = [
+            "xargs",
+            "-0",
+            "chown",
+            "-h",
+            &format!("{}:{}", owner.uid, owner.gid),
+            "--",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        self.helper_with_input(container, dir, argv, &written).await
+    }
+
+    /// Where the container has tmpfs mounts (`HostConfig.Tmpfs`, and `Mounts` of type
+    /// `tmpfs`), which the archive call does not see.
+    async fn tmpfs_mounts(&self, container: &Container) -> Result<Vec<String>, RuntimeError> {
+        let info = self
+            .client
+            .inspect_container(&container.id, None)
+            .await
+            .map_err(|err| self.path_error(container, "/", err))?;
+        let mut found: Vec<String> = info
+            .host_config
+            .and_then(|host| host.tmpfs)
+            .unwrap_or_default()
+            .into_keys()
+            .collect();
+        found.extend(
+            info.mounts
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|mount| mount.typ.as_deref() == Some("tmpfs"))
+                .filter_map(|mount| mount.destination),
+        );
+        Ok(found)
     }
 
     pub(super) async fn list_dir(
@@ -198,6 +251,17 @@ impl Docker {
         path: &str,
         argv: Vec<String>,
     ) -> Result<(), RuntimeError> {
+        self.helper_with_input(container, path, argv, b"").await
+    }
+
+    /// [`Self::helper`], `input` on its stdin.
+    async fn helper_with_input(
+        &self,
+        container: &Container,
+        path: &str,
+        argv: Vec<String>,
+        input: &[u8],
+    ) -> Result<(), RuntimeError> {
         let spec = ExecSpec {
             argv,
             user: Some("root".to_owned()),
@@ -208,7 +272,7 @@ impl Docker {
             path: path.to_owned(),
             reason,
         };
-        match capture(self, container, &spec, b"", HELPER_LIMIT).await? {
+        match capture(self, container, &spec, input, HELPER_LIMIT).await? {
             Outcome::Finished(done) if matches!(done.status, ExitStatus::Code(0)) => Ok(()),
             Outcome::Finished(done) => Err(failed(format!(
                 "{} failed: {}",
@@ -220,13 +284,33 @@ impl Docker {
     }
 }
 
-/// `tar` passed on as it is, and the top-level names of its entries, read from a copy of each
-/// piece on a worker thread (a few pieces held at most).
-fn tee_top_names(
+/// Whether the clean absolute `path` is the mount point `mount` or beneath it.
+fn beneath(path: &str, mount: &str) -> bool {
+    let mount = mount.trim_end_matches('/');
+    mount.is_empty()
+        || path == mount
+        || path
+            .strip_prefix(mount)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+fn beneath_tmpfs(container: &Container, path: &str, mount: &str) -> RuntimeError {
+    RuntimeError::FileAccess {
+        container: container.name.clone(),
+        path: path.to_owned(),
+        reason: format!(
+            "it is on the tmpfs mount {mount}, which Docker's archive call cannot reach (it writes beneath the mount, where the container does not see it: moby#22020); write it with a command in the container instead"
+        ),
+    }
+}
+
+/// `tar` passed on as it is, and the paths of its entries (as in the archive, bytes), read from
+/// a copy of each piece on a worker thread (a few pieces held at most).
+fn tee_paths(
     tar: ArchiveStream,
 ) -> (
     ArchiveStream,
-    tokio::task::JoinHandle<std::io::Result<Vec<String>>>,
+    tokio::task::JoinHandle<std::io::Result<Vec<Vec<u8>>>>,
 ) {
     let (to_names, names_from) = tokio::sync::mpsc::channel(4);
     let tar = tar
@@ -247,7 +331,7 @@ fn tee_top_names(
     let (read, _) = bridge::reader(copy);
     (
         tar,
-        tokio::task::spawn_blocking(move || tree::top_names(read)),
+        tokio::task::spawn_blocking(move || tree::entry_paths(read)),
     )
 }
 
@@ -281,6 +365,7 @@ fn from_go(
     }
     PathStat {
         name,
+        name_bytes: None,
         kind,
         size: u64::try_from(size).unwrap_or(0),
         mode: bits,

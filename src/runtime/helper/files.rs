@@ -31,6 +31,7 @@ pub struct UserRead {
 fn path_stat(stat: FileStat) -> PathStat {
     PathStat {
         name: String::from_utf8_lossy(&stat.name).into_owned(),
+        name_bytes: crate::runtime::tree::not_utf8(&stat.name),
         kind: match stat.kind {
             dcx_helper::FileKind::File => FileKind::File,
             dcx_helper::FileKind::Directory => FileKind::Directory,
@@ -65,10 +66,10 @@ impl Warm {
     }
 
     /// What `path` is (a final symlink followed when `follow`).
-    pub async fn user_stat(&self, path: &str, follow: bool) -> Result<PathStat, UserFileError> {
+    pub async fn user_stat(&self, path: &[u8], follow: bool) -> Result<PathStat, UserFileError> {
         let first = ToHelper::FsStat {
             follow,
-            path: path.as_bytes().to_vec(),
+            path: path.to_vec(),
         };
         let mut answers = self.answers(first, &[]).await?;
         match answers.next().await {
@@ -80,12 +81,12 @@ impl Warm {
     /// The folder's entries, sorted by name; `E2BIG` over `limit`.
     pub async fn user_list(
         &self,
-        path: &str,
+        path: &[u8],
         limit: usize,
     ) -> Result<Vec<PathStat>, UserFileError> {
         let first = ToHelper::FsList {
             limit: u32::try_from(limit).unwrap_or(u32::MAX),
-            path: path.as_bytes().to_vec(),
+            path: path.to_vec(),
         };
         let mut answers = self.answers(first, &[]).await?;
         let mut entries = Vec::new();
@@ -104,7 +105,7 @@ impl Warm {
     /// than `limit` would come.
     pub async fn user_read(
         &self,
-        path: &str,
+        path: &[u8],
         offset: u64,
         length: Option<u64>,
         limit: u64,
@@ -113,7 +114,7 @@ impl Warm {
             offset,
             length: length.unwrap_or(u64::MAX),
             limit,
-            path: path.as_bytes().to_vec(),
+            path: path.to_vec(),
         };
         let mut answers = self.answers(first, &[]).await.map_err(|err| (err, None))?;
         let mut stat = None;
@@ -137,7 +138,7 @@ impl Warm {
     /// file's stat.
     pub async fn user_write(
         &self,
-        path: &str,
+        path: &[u8],
         data: &[u8],
         mode: Option<u32>,
         append: bool,
@@ -145,7 +146,7 @@ impl Warm {
         let first = ToHelper::FsWrite {
             append,
             mode,
-            path: path.as_bytes().to_vec(),
+            path: path.to_vec(),
         };
         let mut rest: Vec<ToHelper> = data
             .chunks(CHUNK)
