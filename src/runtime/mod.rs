@@ -213,6 +213,20 @@ pub trait Runtime: Send + Sync {
         Err(self.no_files())
     }
 
+    /// [`Runtime::stat_path`] of each of `paths`, in order; an engine whose calls each cost a
+    /// round trip sends them together.
+    async fn stat_paths(
+        &self,
+        container: &Container,
+        paths: &[String],
+    ) -> Vec<Result<PathStat, RuntimeError>> {
+        let mut stats = Vec::with_capacity(paths.len());
+        for path in paths {
+            stats.push(self.stat_path(container, path).await);
+        }
+        stats
+    }
+
     /// A tar of `path` in the container, its top entry named by the path's last component; a
     /// final symlink is archived as the link (unless the path ends in `/`).
     async fn read_archive(
