@@ -325,10 +325,23 @@ impl Link {
         request: http::Request<Body>,
     ) -> std::io::Result<http::Response<Incoming>> {
         let mut sender = self.check_out().await?;
-        let response = sender.send_request(request).await;
-        let response = match response {
+        let response = match sender.try_send_request(request).await {
             Ok(response) => response,
-            Err(err) => return Err(self.failure(std::io::Error::other(err)).await),
+            // A kept connection the daemon closed before the request went out: once more on
+            // a new one.
+            Err(mut err) if err.message().is_some() => {
+                let Some(request) = err.take_message() else {
+                    return Err(std::io::Error::other(err.into_error()));
+                };
+                sender = self.handshake(self.fresh().await?).await?;
+                match sender.send_request(request).await {
+                    Ok(response) => response,
+                    Err(err) => return Err(self.failure(std::io::Error::other(err)).await),
+                }
+            }
+            Err(err) => {
+                return Err(self.failure(std::io::Error::other(err.into_error())).await);
+            }
         };
         if let Some(version) = response
             .headers()
@@ -481,4 +494,106 @@ pub fn client(
         timeout,
         version,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncBufReadExt;
+
+    /// A daemon on a unix socket that answers every request in order (HEAD: a stat header;
+    /// anything else: a small JSON body) and counts the connections it accepts.
+    async fn fake_daemon(path: &std::path::Path) -> Arc<std::sync::atomic::AtomicUsize> {
+        let listener = tokio::net::UnixListener::bind(path).unwrap();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut lines = tokio::io::BufReader::new(read).lines();
+                    let mut request = None;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if request.is_none() {
+                            request = Some(line);
+                            continue;
+                        }
+                        if !line.is_empty() {
+                            continue;
+                        }
+                        let first = request.take().unwrap_or_default();
+                        let answer = if first.starts_with("HEAD ") {
+                            let path = first.split(' ').nth(1).unwrap_or_default();
+                            format!(
+                                "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nX-Path: {path}\r\nContent-Length: 0\r\n\r\n"
+                            )
+                        } else {
+                            "HTTP/1.1 200 OK\r\nApi-Version: 1.43\r\nContent-Length: 2\r\n\r\n{}"
+                                .to_owned()
+                        };
+                        if write.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        accepted
+    }
+
+    fn get(path: &str) -> http::Request<Body> {
+        http::Request::get(path)
+            .header(http::header::HOST, "docker")
+            .body(Either::Left(Full::new(Bytes::new())))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn requests_share_kept_connections_and_heads_go_out_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.sock");
+        let accepted = fake_daemon(&path).await;
+        let endpoint = Endpoint {
+            transport: Transport::Unix(path.display().to_string()),
+            shown: "unix://test".into(),
+            source: "test".into(),
+        };
+        let link = Link::open(&endpoint, &SshErrors::default()).await.unwrap();
+        for _ in 0..5 {
+            let response = link.send(get("/containers/x/json")).await.unwrap();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&body[..], b"{}");
+        }
+        assert_eq!(link.api_version(), Some((1, 43)));
+        let paths: Vec<String> = (0..20).map(|i| format!("/p{i}")).collect();
+        let heads = link.heads(&paths).await.unwrap();
+        let seen: Vec<&str> = heads.iter().map(|h| h.header("x-path").unwrap()).collect();
+        assert_eq!(seen, paths.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(heads.iter().all(|h| h.status == 200));
+        assert_eq!(link.api_version(), Some((1, 41)));
+        // Both kept: a request after the batch dials nothing new.
+        link.keep_two();
+        link.send(get("/after")).await.unwrap();
+        assert_eq!(
+            accepted.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "the first connection and the spare beside it"
+        );
+    }
+
+    #[test]
+    fn answers_and_versions_parse() {
+        let head =
+            Head::parse(b"HTTP/1.1 404 Not Found\r\nApi-Version: 1.41\r\nX-A:  b \r\n").unwrap();
+        assert_eq!(head.status, 404);
+        assert_eq!(head.header("x-a"), Some("b"));
+        assert_eq!(
+            head.header("api-version").and_then(parse_version),
+            Some((1, 41))
+        );
+        assert!(Head::parse(b"garbage").is_err());
+        assert_eq!(parse_version("1.x"), None);
+    }
 }
