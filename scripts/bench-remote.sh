@@ -48,6 +48,7 @@ tls_env="DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$DCX_TLS_DIR"
 ssh_env="PATH=$DCX_SSH_PATH:$PATH"
 remote_rows=()
 for row in \
+  "local-0|DOCKER_HOST=unix:///var/run/docker.sock" \
   "tcp-0|DOCKER_HOST=tcp://$tcp_addr" \
   "tcp-10|DOCKER_HOST=tcp://127.0.0.1:$tcp_slow" \
   "tls-0|DOCKER_HOST=tcp://$tls_addr $tls_env" \
