@@ -1,21 +1,22 @@
 //! The Docker Engine API runtime, on bollard.
 //!
 //! The endpoint is chosen by the docker CLI's rules ([`endpoint`]: `DOCKER_HOST`, contexts, TLS,
-//! ssh, podman's socket); connections are dialed for every kind of it in `dial.rs`. On a unix
-//! socket or plain TCP, the API version comes from a `GET /_ping` on a connection of its own, as
-//! the docker CLI gets it: its `Api-Version` header, capped at bollard's own version (bollard
-//! addresses `/v1.53/…` by default, which an older daemon such as Docker 20.10's 1.41 refuses, and
-//! unversioned paths would give a newer daemon's newest API). Over TLS and ssh, or when the ping's
-//! answer names no version, bollard negotiates it with `GET /version` on the connection the next
-//! requests reuse. That first request also tells whether a daemon answers at all, so an unreachable
-//! one is reported by name before any other work.
+//! ssh, podman's socket); every request travels over the connections one `Link` keeps
+//! (`dial.rs`): one kept alive for all requests, and a spare dialed beside it for the requests
+//! after an exec start has taken one over. Connecting dials them, so an unreachable daemon (no
+//! socket, a refused port, a certificate refused) is reported by name before any other work;
+//! over ssh, ssh's own words come with the first request that fails. There is no ping: the API
+//! version is the `Api-Version` header of the daemon's answers, capped at bollard's own version
+//! (the docker CLI's rule; bollard 0.21 sends most paths unversioned, #736); it decides
+//! `ConsoleSize` and the TTY start's path (asked with a ping only if nothing has been answered
+//! yet).
 //!
-//! An exec's exit status is read with `GET /exec/{id}/json` after its output stream has ended; the
-//! daemon reports a process killed by signal N as 128+N. A variable removed from the container's
-//! own environment (a `null` in `remoteEnv`) is removed by starting the command through
-//! `env -u NAME --`.
+//! An exec's exit status is read with `GET /exec/{id}/json` once its output stream has ended
+//! (one request as a rule: see `ExitLook`); the daemon reports a process killed by signal N as
+//! 128+N. A variable removed from the container's own environment (a `null` in `remoteEnv`) is
+//! removed by starting the command through `env -u NAME --`.
 //!
-//! TTY execs are started on a connection of our own (hyper, HTTP/1.1 upgrade) instead of bollard's
+//! TTY execs are started by dcx itself (hyper, HTTP/1.1 upgrade, on the link) instead of bollard's
 //! `start_exec`: bollard's output decoder takes TTY output whose chunk starts with a byte 0x00–0x02
 //! for a multiplexing header and mangles it. The raw stream is passed on as is.
 //!
@@ -33,7 +34,8 @@
 //! once the process has exited). Elsewhere (a remote daemon, another pid namespace) the signal
 //! cannot be delivered and [`SignalError`] says why.
 //!
-//! Files go through the archive endpoint (`files.rs`); `dcx top` reads the host's `/proc` on a
+//! Files go through the archive endpoint (`files.rs`; several stats at once in `batch.rs`);
+//! `dcx top` reads the host's `/proc` on a
 //! local daemon (zombies included) and the top API elsewhere; `dcx logs` is the logs API.
 
 use std::path::Path;
