@@ -35,8 +35,8 @@
 //! cannot be delivered and [`SignalError`] says why.
 //!
 //! Files go through the archive endpoint (`files.rs`; several stats at once in `batch.rs`);
-//! `dcx top` reads the host's `/proc` on a
-//! local daemon (zombies included) and the top API elsewhere; `dcx logs` is the logs API.
+//! `dcx top` reads the host's `/proc` on a local daemon (zombies included) and the top API
+//! elsewhere; `dcx logs` is the logs API.
 
 use std::path::Path;
 use std::time::Duration;
