@@ -385,31 +385,50 @@ impl Link {
     /// connection of its own, then reads the answers in order: one round trip for all of them.
     /// The connection is kept afterwards. Each answer: its status and headers.
     pub async fn heads(&self, paths: &[String]) -> std::io::Result<Vec<Head>> {
-        let mut io = self.fresh().await?;
+        let io = self.fresh().await?;
         let mut requests = Vec::new();
         for path in paths {
             requests.extend_from_slice(
                 format!("HEAD {path} HTTP/1.1\r\nHost: docker\r\n\r\n").as_bytes(),
             );
         }
-        io.write_all(&requests).await?;
-        io.flush().await?;
-        let mut heads = Vec::with_capacity(paths.len());
-        let mut pending: Vec<u8> = Vec::new();
-        let mut buffer = vec![0; 16 * 1024];
-        while heads.len() < paths.len() {
-            if let Some(end) = pending.windows(4).position(|window| window == b"\r\n\r\n") {
-                let head = Head::parse(&pending[..end])?;
-                pending.drain(..end + 4);
-                heads.push(head);
-                continue;
+        // Written while the answers are read: a long batch's answers fill the socket's buffers
+        // before the daemon has read every request, and it reads no more until they are taken.
+        let (mut reader, mut writer) = tokio::io::split(io);
+        let write = async {
+            writer.write_all(&requests).await?;
+            writer.flush().await
+        };
+        let read = async {
+            let mut heads = Vec::with_capacity(paths.len());
+            let mut pending: Vec<u8> = Vec::new();
+            // Where the next answer starts in `pending`.
+            let mut start = 0;
+            let mut buffer = vec![0; 16 * 1024];
+            while heads.len() < paths.len() {
+                if let Some(end) = pending[start..]
+                    .windows(4)
+                    .position(|window| window == b"\r\n\r\n")
+                {
+                    heads.push(Head::parse(&pending[start..start + end])?);
+                    start += end + 4;
+                    continue;
+                }
+                let read = reader.read(&mut buffer).await?;
+                if read == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                pending.drain(..start);
+                start = 0;
+                pending.extend_from_slice(&buffer[..read]);
             }
-            let read = io.read(&mut buffer).await?;
-            if read == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            pending.extend_from_slice(&buffer[..read]);
-        }
+            pending.drain(..start);
+            Ok::<_, std::io::Error>((heads, pending))
+        };
+        let (written, read) = tokio::join!(write, read);
+        written?;
+        let (heads, pending) = read?;
+        let io = reader.unsplit(writer);
         if let Some(version) = heads
             .first()
             .and_then(|head| head.header("api-version"))
@@ -567,8 +586,13 @@ mod tests {
             assert_eq!(&body[..], b"{}");
         }
         assert_eq!(link.api_version(), Some((1, 43)));
-        let paths: Vec<String> = (0..20).map(|i| format!("/p{i}")).collect();
-        let heads = link.heads(&paths).await.unwrap();
+        // Far more than the socket's buffers hold, both ways: written while read.
+        let paths: Vec<String> = (0..20_000).map(|i| format!("/p{i}")).collect();
+        // A batch written before its answers are read would hang here: bounded, to fail.
+        let heads = tokio::time::timeout(std::time::Duration::from_secs(60), link.heads(&paths))
+            .await
+            .expect("the batch's answers came")
+            .unwrap();
         let seen: Vec<&str> = heads.iter().map(|h| h.header("x-path").unwrap()).collect();
         assert_eq!(seen, paths.iter().map(String::as_str).collect::<Vec<_>>());
         assert!(heads.iter().all(|h| h.status == 200));
