@@ -213,16 +213,20 @@ pub trait Runtime: Send + Sync {
         Err(self.no_files())
     }
 
-    /// [`Runtime::stat_path`] of each of `paths`, in order; an engine whose calls each cost a
-    /// round trip sends them together.
+    /// [`Runtime::stat_path`] of each of `paths`, in order: here [`Runtime::calls_at_once`] at
+    /// a time, in groups; an engine whose calls each cost a round trip sends them all together.
     async fn stat_paths(
         &self,
         container: &Container,
         paths: &[String],
     ) -> Vec<Result<PathStat, RuntimeError>> {
         let mut stats = Vec::with_capacity(paths.len());
-        for path in paths {
-            stats.push(self.stat_path(container, path).await);
+        for some in paths.chunks(self.calls_at_once().max(1)) {
+            let mut calls = Vec::with_capacity(some.len());
+            for path in some {
+                calls.push(self.stat_path(container, path));
+            }
+            stats.extend(futures_util::future::join_all(calls).await);
         }
         stats
     }
