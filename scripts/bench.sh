@@ -13,9 +13,13 @@
 #   4. over TCP:            the same warm exec through $DCX_TCP_HOST (setup's), where dcx checks
 #                           the shell's startup files with the daemon's stat calls (it cannot
 #                           look at the container's root itself) vs docker -H tcp://… exec X true
+#   5. remote, 0 and 10 ms: scripts/bench-remote.sh (also runs alone): the same warm exec over
+#                           TCP, TLS ($DCX_TLS_HOST) and ssh ($DCX_SSH_HOST), straight and through
+#                           scripts/latency-relay.py (5 ms each way: a 10 ms round trip), dcx vs
+#                           docker exec through the same endpoint, in interleaved rounds
 # Each group runs in interleaved rounds (scripts/bench-interleaved.py); crun's has 10x RUNS.
 # Targets: dcx / docker <= 1.0 and reference / dcx >= 7 in 1 and 2; cold dcx / docker <= 1.7
-# in 1; dcx / crun <= 1.2 in 3.
+# in 1; dcx / crun <= 1.2 in 3; dcx / docker <= 0.8 at 10 ms and <= 1.0 at 0 ms in 5.
 # Usage: scripts/bench.sh [RUNS]   (default 30 rounds)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -114,3 +118,5 @@ print(f"over TCP, warm ({t['dcx']['runs']} interleaved rounds): dcx {t['dcx']['m
       f"dcx / docker exec = {t['dcx']['mean']/t['docker']['mean']:.2f}x "
       f"(median {t['dcx']['median']/t['docker']['median']:.2f}x)")
 PY
+# 5. Remote transports at 0 and 10 ms round trips.
+bash scripts/bench-remote.sh "$runs"

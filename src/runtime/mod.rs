@@ -216,6 +216,24 @@ pub trait Runtime: Send + Sync {
         Err(self.no_files())
     }
 
+    /// [`Runtime::stat_path`] of each of `paths`, in order: here [`Runtime::calls_at_once`] at
+    /// a time, in groups; an engine whose calls each cost a round trip sends them all together.
+    async fn stat_paths(
+        &self,
+        container: &Container,
+        paths: &[String],
+    ) -> Vec<Result<PathStat, RuntimeError>> {
+        let mut stats = Vec::with_capacity(paths.len());
+        for some in paths.chunks(self.calls_at_once().max(1)) {
+            let mut calls = Vec::with_capacity(some.len());
+            for path in some {
+                calls.push(self.stat_path(container, path));
+            }
+            stats.extend(futures_util::future::join_all(calls).await);
+        }
+        stats
+    }
+
     /// A tar of `path` in the container, its top entry named by the path's last component; a
     /// final symlink is archived as the link (unless the path ends in `/`).
     async fn read_archive(

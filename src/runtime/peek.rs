@@ -8,16 +8,16 @@
 //! * the container's root as this host sees it, when the engine offers one ([`Runtime::host_root`]:
 //!   crun, a local Docker or podman): plain system calls, every path resolved inside that root by
 //!   the kernel ([`Root::container`]), no engine round trip;
-//! * else the engine's file calls ([`Runtime::stat_path`], [`Runtime::read_archive`],
-//!   [`Runtime::list_dir`]): on a remote Docker, one request per path and per link followed, a few
-//!   at a time, and a folder's listing (a whole archive of it) only when asked for.
+//! * else the engine's file calls ([`Runtime::stat_paths`], [`Runtime::read_archive`],
+//!   [`Runtime::list_dir`]): on a remote Docker, the stats of every path at once (one round trip,
+//!   pipelined on one connection), one more request per link followed, and a folder's listing (a
+//!   whole archive of it) only when asked for.
 //!
 //! The host route sees sizes, times and inodes; the engine's calls, sizes and modification times
 //! (to the nanosecond on Docker). A state is only ever compared with one taken the same way.
 
 use std::io;
 
-use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 
 use super::paths::{self, Followed};
@@ -143,39 +143,60 @@ pub async fn states(
     if let Some(states) = on_host(runtime, container, move |root| host_states(root, &list)).await {
         return Ok(states);
     }
-    // The engine's calls, a few at a time where the engine takes that (a remote daemon's
-    // answers take a while each).
-    let first = engine_states(runtime, container, watched.iter().map(|w| w.path.clone())).await?;
+    // The engine's calls, all sent together (one round trip on Docker): the watched paths, and
+    // the entries an earlier look found in the watched folders; only a folder to be listed
+    // anew (a first look) costs a listing and a second batch.
+    let known = |watched: &Watched| match &watched.entries {
+        Entries::Known(names) => {
+            let folder = watched.path.trim_end_matches('/').to_owned();
+            names
+                .iter()
+                .map(|name| format!("{folder}/{name}"))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    let mut paths: Vec<String> = watched.iter().map(|w| w.path.clone()).collect();
+    for watched in watched {
+        paths.extend(known(watched));
+    }
+    let mut found = engine_states(runtime, container, &paths).await?.into_iter();
+    let first: Vec<_> = found.by_ref().take(watched.len()).collect();
     let mut states = Vec::new();
     for (watched, (state, kind)) in watched.iter().zip(first) {
         states.push(state);
+        let entries = known(watched);
+        // Read in the same batch, whether or not the folder is still one.
+        let entries_found: Vec<_> = found.by_ref().take(entries.len()).collect();
         if kind != Some(FileKind::Directory) {
             continue;
         }
-        let names = match &watched.entries {
-            Entries::None => continue,
-            Entries::Known(names) => names.clone(),
-            Entries::Listed => match runtime
-                .list_dir(container, &watched.path, MAX_ENTRIES)
-                .await
-            {
-                Ok(Some(entries)) => entries.into_iter().map(|entry| entry.name).collect(),
-                // More than the limit: the folder's own state stands for them.
-                Ok(None) => continue,
-                Err(err) => {
-                    states.push(FileState {
-                        path: format!("{}/", watched.path),
-                        seen: unreadable(err)?,
-                    });
-                    continue;
-                }
-            },
-        };
-        // Each entry looked at on its own, as a later check with these names will.
-        let folder = watched.path.trim_end_matches('/');
-        let paths = names.iter().map(|name| format!("{folder}/{name}"));
-        let found = engine_states(runtime, container, paths).await?;
-        states.extend(found.into_iter().map(|(state, _)| state));
+        match &watched.entries {
+            Entries::None => {}
+            Entries::Known(_) => states.extend(entries_found.into_iter().map(|(state, _)| state)),
+            Entries::Listed => {
+                let names = match runtime
+                    .list_dir(container, &watched.path, MAX_ENTRIES)
+                    .await
+                {
+                    Ok(Some(entries)) => entries.into_iter().map(|entry| entry.name),
+                    // More than the limit: the folder's own state stands for them.
+                    Ok(None) => continue,
+                    Err(err) => {
+                        states.push(FileState {
+                            path: format!("{}/", watched.path),
+                            seen: unreadable(err)?,
+                        });
+                        continue;
+                    }
+                };
+                // Each entry looked at on its own, as a later check with these names will.
+                let folder = watched.path.trim_end_matches('/');
+                let paths: Vec<String> = names.map(|name| format!("{folder}/{name}")).collect();
+                let found = engine_states(runtime, container, &paths).await?;
+                states.extend(found.into_iter().map(|(state, _)| state));
+            }
+        }
     }
     Ok(states)
 }
@@ -227,47 +248,49 @@ fn host_seen(stat: io::Result<rustix::fs::Stat>) -> String {
     }
 }
 
-/// [`engine_state`] of each path, in order, as many at a time as the engine takes
-/// ([`Runtime::calls_at_once`]).
+/// The state of each path (links followed) as the engine's calls see it, and its kind, in
+/// order: one [`Runtime::stat_paths`] for all of them, then one link at a time for the few
+/// that are links.
 async fn engine_states(
     runtime: &dyn Runtime,
     container: &Container,
-    paths: impl Iterator<Item = String>,
+    paths: &[String],
 ) -> Result<Vec<(FileState, Option<FileKind>)>, RuntimeError> {
-    let paths: Vec<String> = paths.collect();
-    stream::iter(paths)
-        .map(|path| async move { engine_state(runtime, container, &path).await })
-        .buffered(runtime.calls_at_once().max(1))
-        .try_collect()
-        .await
-}
-
-/// The state of `path` (links followed) as the engine's calls see it, and its kind.
-async fn engine_state(
-    runtime: &dyn Runtime,
-    container: &Container,
-    path: &str,
-) -> Result<(FileState, Option<FileKind>), RuntimeError> {
-    let (seen, kind) = match paths::follow(runtime, container, path).await {
-        Ok(Followed::Found(_, stat)) => (
-            format!(
-                "{} of {} bytes, modified {}.{:09}",
-                kind_word(stat.kind),
-                stat.size,
-                stat.mtime,
-                stat.mtime_nsec
+    let stats = runtime.stat_paths(container, paths).await;
+    let mut states = Vec::with_capacity(paths.len());
+    for (path, stat) in paths.iter().zip(stats) {
+        let followed = match stat {
+            Ok(stat) if stat.kind == FileKind::Symlink => {
+                paths::follow(runtime, container, path).await
+            }
+            Ok(stat) => Ok(Followed::Found(path.clone(), stat)),
+            Err(RuntimeError::NoSuchPath { .. }) => Ok(Followed::Missing(path.clone())),
+            Err(err) => Err(err),
+        };
+        let (seen, kind) = match followed {
+            Ok(Followed::Found(_, stat)) => (
+                format!(
+                    "{} of {} bytes, modified {}.{:09}",
+                    kind_word(stat.kind),
+                    stat.size,
+                    stat.mtime,
+                    stat.mtime_nsec
+                ),
+                Some(stat.kind),
             ),
-            Some(stat.kind),
-        ),
-        Ok(Followed::Missing(_)) => ("missing".to_owned(), None),
-        Ok(Followed::TooManyLinks(_)) => ("a loop of symbolic links".to_owned(), None),
-        Err(err) => (unreadable(err)?, None),
-    };
-    let state = FileState {
-        path: path.to_owned(),
-        seen,
-    };
-    Ok((state, kind))
+            Ok(Followed::Missing(_)) => ("missing".to_owned(), None),
+            Ok(Followed::TooManyLinks(_)) => ("a loop of symbolic links".to_owned(), None),
+            Err(err) => (unreadable(err)?, None),
+        };
+        states.push((
+            FileState {
+                path: path.clone(),
+                seen,
+            },
+            kind,
+        ));
+    }
+    Ok(states)
 }
 
 /// A file call's failure as a state of the path (a file that cannot be read), or the error

@@ -957,3 +957,325 @@ fn parse_cmdlines(text: &str) -> Vec<String> {
         .filter(|line| !line.is_empty())
         .collect()
 }
+
+/// A relay in front of the Docker daemon's socket that counts what crosses it: connections,
+/// HTTP requests (method and path, in order) and round trips. A round trip is a connection or
+/// a request made while nothing else was on its way to the daemon and back (no request waiting
+/// for the first byte of its answer): requests pipelined or sent side by side, a connection
+/// opened while a request waits, and connections opened one right after the other (nothing
+/// sent or answered between them: dialed side by side) count once, as they cost one wait on a
+/// slow link. After a request that takes the connection over (an `Upgrade`, as exec
+/// start does), the bytes are relayed without being read.
+///
+/// It listens on a unix socket ([`CountingProxy::unix`]: an engine dcx takes for a local one)
+/// or on a TCP port of the loopback ([`CountingProxy::tcp`]: a remote one to dcx).
+pub struct CountingProxy {
+    /// `unix://…` or `tcp://…`, for `DOCKER_HOST`.
+    pub host: String,
+    seen: std::sync::Arc<std::sync::Mutex<Traffic>>,
+    _dir: tempfile::TempDir,
+}
+
+/// What a [`CountingProxy`] has seen.
+#[derive(Default, Clone)]
+pub struct Traffic {
+    pub connections: usize,
+    /// `METHOD PATH` of each request, in the order they came.
+    pub requests: Vec<String>,
+    pub round_trips: usize,
+    /// Per connection: whether a request on it waits for the first byte of its answer.
+    waiting: Vec<bool>,
+    /// Whether the last thing seen was a connection being opened.
+    dialing: bool,
+    /// Each connection and request, with the round trip it was part of.
+    log: Vec<(usize, String)>,
+}
+
+impl std::fmt::Debug for Traffic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} connections, {} requests, {} round trips:",
+            self.connections,
+            self.requests.len(),
+            self.round_trips
+        )?;
+        for (mark, what) in &self.log {
+            writeln!(f, "  {mark}: {what}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Traffic {
+    /// The requests whose `METHOD PATH` contains `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.requests.iter().filter(|r| r.contains(needle)).count()
+    }
+
+    /// How many round trips the requests whose `METHOD PATH` contains `needle` took.
+    pub fn round_trips_of(&self, needle: &str) -> usize {
+        let mut marks: Vec<usize> = self
+            .log
+            .iter()
+            .filter(|(_, what)| what.contains(needle))
+            .map(|(mark, _)| *mark)
+            .collect();
+        marks.dedup();
+        marks.len()
+    }
+
+    fn waits(&self) -> bool {
+        self.waiting.iter().any(|waiting| *waiting)
+    }
+
+    fn connected(&mut self) -> usize {
+        if !self.waits() && !self.dialing {
+            self.round_trips += 1;
+        }
+        self.dialing = true;
+        self.connections += 1;
+        self.log.push((self.round_trips, "(connect)".to_owned()));
+        self.waiting.push(false);
+        self.waiting.len() - 1
+    }
+
+    fn requested(&mut self, index: usize, request: String) {
+        if !self.waits() {
+            self.round_trips += 1;
+        }
+        self.dialing = false;
+        self.log.push((self.round_trips, request.clone()));
+        self.requests.push(request);
+        self.waiting[index] = true;
+    }
+
+    fn answered(&mut self, index: usize) {
+        self.dialing = false;
+        self.waiting[index] = false;
+    }
+}
+
+impl CountingProxy {
+    const DAEMON: &str = "/var/run/docker.sock";
+
+    pub fn unix() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docker.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let proxy = Self {
+            host: format!("unix://{}", path.display()),
+            seen: std::sync::Arc::default(),
+            _dir: dir,
+        };
+        let seen = proxy.seen.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let back = client.try_clone().unwrap();
+                Self::relay(&seen, client, back);
+            }
+        });
+        proxy
+    }
+
+    pub fn tcp() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = Self {
+            host: format!("tcp://{}", listener.local_addr().unwrap()),
+            seen: std::sync::Arc::default(),
+            _dir: tempfile::tempdir().unwrap(),
+        };
+        let seen = proxy.seen.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                client.set_nodelay(true).unwrap();
+                let back = client.try_clone().unwrap();
+                Self::relay(&seen, client, back);
+            }
+        });
+        proxy
+    }
+
+    /// What it has seen so far, and a fresh start.
+    pub fn take(&self) -> Traffic {
+        let mut seen = self.seen.lock().unwrap();
+        let waiting = seen.waiting.clone();
+        let taken = std::mem::take(&mut *seen);
+        seen.waiting = waiting;
+        taken
+    }
+
+    fn relay(
+        seen: &std::sync::Arc<std::sync::Mutex<Traffic>>,
+        mut from_client: impl Read + Send + 'static,
+        mut to_client: impl Write + Send + 'static,
+    ) {
+        let daemon = std::os::unix::net::UnixStream::connect(Self::DAEMON).unwrap();
+        let mut to_daemon = daemon.try_clone().unwrap();
+        let mut from_daemon = daemon;
+        let index = seen.lock().unwrap().connected();
+        let up = seen.clone();
+        std::thread::spawn(move || {
+            let mut parser = RequestParser::default();
+            let mut buffer = vec![0; 64 * 1024];
+            loop {
+                let n = match from_client.read(&mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                // Counted before it is passed on, so the answer cannot come first.
+                for request in parser.feed(&buffer[..n]) {
+                    up.lock().unwrap().requested(index, request);
+                }
+                if to_daemon.write_all(&buffer[..n]).is_err() {
+                    break;
+                }
+            }
+            up.lock().unwrap().waiting[index] = false;
+            let _ = to_daemon.shutdown(std::net::Shutdown::Write);
+        });
+        let down = seen.clone();
+        std::thread::spawn(move || {
+            let mut buffer = vec![0; 64 * 1024];
+            loop {
+                let n = match from_daemon.read(&mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                down.lock().unwrap().answered(index);
+                if to_client.write_all(&buffer[..n]).is_err() {
+                    break;
+                }
+            }
+            down.lock().unwrap().waiting[index] = false;
+            // The daemon's end of a hijacked stream: the client's reader sees EOF (a unix
+            // socket or TCP stream given back here only as `Write`: dropping closes it).
+            drop(to_client);
+        });
+    }
+}
+
+/// Reads HTTP/1.1 requests out of a client's byte stream as it comes: heads, then bodies by
+/// `Content-Length` or chunks; after a request that upgrades the connection, nothing more.
+#[derive(Default)]
+struct RequestParser {
+    pending: Vec<u8>,
+    state: ParseState,
+}
+
+#[derive(Default)]
+enum ParseState {
+    #[default]
+    Head,
+    Body(usize),
+    /// A chunked body: waiting for a chunk's size line, or inside a chunk (its bytes and CRLF).
+    ChunkSize,
+    Chunk(usize),
+    /// The trailer after the last chunk.
+    Trailer,
+    Raw,
+}
+
+impl RequestParser {
+    fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
+        let mut found = Vec::new();
+        if matches!(self.state, ParseState::Raw) {
+            return found;
+        }
+        self.pending.extend_from_slice(bytes);
+        loop {
+            match self.state {
+                ParseState::Raw => {
+                    self.pending.clear();
+                    return found;
+                }
+                ParseState::Head => {
+                    let Some(end) = find(&self.pending, b"\r\n\r\n") else {
+                        return found;
+                    };
+                    let head = String::from_utf8_lossy(&self.pending[..end]).into_owned();
+                    self.pending.drain(..end + 4);
+                    let mut lines = head.split("\r\n");
+                    let first = lines.next().unwrap_or_default();
+                    let mut words = first.split(' ');
+                    let method = words.next().unwrap_or_default();
+                    let path = words.next().unwrap_or_default();
+                    found.push(format!("{method} {path}"));
+                    let (mut length, mut chunked, mut upgrade) = (0, false, false);
+                    for line in lines {
+                        let Some((name, value)) = line.split_once(':') else {
+                            continue;
+                        };
+                        let (name, value) = (name.trim().to_lowercase(), value.trim());
+                        match name.as_str() {
+                            "content-length" => length = value.parse().unwrap_or(0),
+                            "transfer-encoding" => chunked = value.contains("chunked"),
+                            "upgrade" => upgrade = true,
+                            _ => {}
+                        }
+                    }
+                    self.state = if upgrade {
+                        ParseState::Raw
+                    } else if chunked {
+                        ParseState::ChunkSize
+                    } else {
+                        ParseState::Body(length)
+                    };
+                }
+                ParseState::Body(length) => {
+                    let take = length.min(self.pending.len());
+                    self.pending.drain(..take);
+                    self.state = if take == length {
+                        ParseState::Head
+                    } else {
+                        ParseState::Body(length - take)
+                    };
+                    if take < length {
+                        return found;
+                    }
+                }
+                ParseState::ChunkSize => {
+                    let Some(end) = find(&self.pending, b"\r\n") else {
+                        return found;
+                    };
+                    let line = String::from_utf8_lossy(&self.pending[..end]).into_owned();
+                    self.pending.drain(..end + 2);
+                    let size =
+                        usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
+                            .unwrap_or(0);
+                    self.state = if size == 0 {
+                        ParseState::Trailer
+                    } else {
+                        ParseState::Chunk(size + 2)
+                    };
+                }
+                ParseState::Chunk(left) => {
+                    let take = left.min(self.pending.len());
+                    self.pending.drain(..take);
+                    if take < left {
+                        self.state = ParseState::Chunk(left - take);
+                        return found;
+                    }
+                    self.state = ParseState::ChunkSize;
+                }
+                ParseState::Trailer => {
+                    let Some(end) = find(&self.pending, b"\r\n") else {
+                        return found;
+                    };
+                    self.pending.drain(..end + 2);
+                    if end == 0 {
+                        self.state = ParseState::Head;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}

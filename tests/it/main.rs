@@ -32,6 +32,7 @@ mod observe;
 mod probe_cache;
 mod pty;
 mod reliability;
+mod round_trips;
 mod selection;
 mod signals;
 mod streaming;

@@ -1,12 +1,19 @@
-//! Connections to the Docker daemon, for every [`Transport`] the endpoint rules allow.
+//! Connections to the Docker daemon, for every [`Transport`] the endpoint rules allow, and the
+//! few of them a dcx process keeps.
 //!
 //! A unix socket, TCP, TLS over TCP (rustls), or an `ssh` process running
 //! `docker system dial-stdio` on the host (one process a connection, as the docker CLI does).
-//! bollard's requests go through [`client`] for TLS and ssh (a pooling hyper client on this
-//! dialer); the TTY upgrade dcx makes itself, and the `/_ping` that reads the API version
-//! ([`api_version`]), dial here too, so all of them reach the same daemon the same way.
+//! Every request, bollard's and dcx's own, goes through one [`Link`]: its connections are kept
+//! alive and reused, one request at a time each, so a `dcx exec` makes its sequential requests
+//! on one connection. A request that takes its connection over (exec start's upgrade) uses it
+//! up; for the requests after it the link keeps one more connection dialed ahead (a spare,
+//! dialed beside the first one, so it costs no round trip of its own): two connections per
+//! exec, as the docker CLI's, and the least an attached exec allows. A new connection is dialed
+//! only when every kept one is busy (requests made side by side, as an agent server's sessions
+//! make them). The link can also send several `HEAD` requests back to back on one connection
+//! ([`Link::heads`]: HTTP/1.1 pipelining, which the daemon serves in order), one round trip
+//! for all of them.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -14,10 +21,11 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body_util::{Either, Full, StreamBody};
-use hyper::body::Frame;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use hyper::body::{Frame, Incoming};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::task::JoinHandle;
 
 use super::endpoint::{Endpoint, Transport};
 
@@ -55,50 +63,17 @@ impl SshErrors {
     }
 }
 
-/// The API version the daemon at `endpoint` speaks, as `GET /_ping` tells it in its
-/// `Api-Version` header (the docker CLI's way, and far less work for the daemon than
-/// `/version`); `None` when the answer is not a success or has no such header.
-pub async fn api_version(
-    endpoint: &Endpoint,
-    errors: &SshErrors,
-) -> std::io::Result<Option<(usize, usize)>> {
-    let io = dial(endpoint, errors).await?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(std::io::Error::other)?;
-    tokio::spawn(connection);
-    let request = http::Request::get("/_ping")
-        .header(http::header::HOST, "docker")
-        .body(Full::new(Bytes::new()))
-        .map_err(std::io::Error::other)?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(std::io::Error::other)?;
-    if !response.status().is_success() {
-        return Ok(None);
-    }
-    Ok(response
-        .headers()
-        .get("api-version")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|text| text.split_once('.'))
-        .and_then(|(major, minor)| Some((major.parse().ok()?, minor.parse().ok()?))))
-}
-
 /// Opens one connection.
 pub async fn dial(endpoint: &Endpoint, errors: &SshErrors) -> std::io::Result<Box<dyn RawIo>> {
     match &endpoint.transport {
         Transport::Unix(path) => Ok(Box::new(tokio::net::UnixStream::connect(path).await?)),
-        Transport::Tcp(addr) => Ok(Box::new(
-            tokio::net::TcpStream::connect(addr.as_str()).await?,
-        )),
+        Transport::Tcp(addr) => Ok(Box::new(tcp(addr).await?)),
         Transport::Tls {
             addr,
             server_name,
             config,
         } => {
-            let tcp = tokio::net::TcpStream::connect(addr.as_str()).await?;
+            let tcp = tcp(addr).await?;
             let tls = tokio_rustls::TlsConnector::from(config.clone())
                 .connect(server_name.clone(), tcp)
                 .await?;
@@ -130,6 +105,52 @@ pub async fn dial(endpoint: &Endpoint, errors: &SshErrors) -> std::io::Result<Bo
                 _child: child,
             }))
         }
+    }
+}
+
+/// A TCP connection that sends small writes at once (no Nagle delay: a request, or a key typed
+/// into a TTY exec, must not wait for the answer to the last one), as the docker CLI's do, and
+/// acknowledges what it receives at once ([`QuickAck`]).
+async fn tcp(addr: &str) -> std::io::Result<QuickAck> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(QuickAck(stream))
+}
+
+/// A TCP stream that asks the kernel to acknowledge incoming data at once before each read
+/// (`TCP_QUICKACK`, which the kernel drops again by itself). A server that writes an answer in
+/// several small pieces with Nagle's rule on (socat's and stunnel's TLS listeners do: each
+/// piece waits for the last one's acknowledgement) would otherwise stall on this end's delayed
+/// ACK, up to 40 ms a piece: measured here on a TLS listener of socat's, 42–48 ms for a
+/// container inspect that takes 2 ms over plain TCP.
+struct QuickAck(tokio::net::TcpStream);
+
+impl AsyncRead for QuickAck {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let _ = rustix::net::sockopt::set_tcp_quickack(&self.0, true);
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for QuickAck {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 
@@ -180,66 +201,7 @@ impl AsyncWrite for SshStream {
     }
 }
 
-/// A dialed connection as hyper's client pool takes it.
-pub struct Conn(TokioIo<Box<dyn RawIo>>);
-
-impl Connection for Conn {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
-
-impl hyper::rt::Read for Conn {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl hyper::rt::Write for Conn {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
-/// The dialer as a connector for hyper's pooling client.
-#[derive(Clone)]
-pub struct Connector {
-    endpoint: Arc<Endpoint>,
-    errors: SshErrors,
-}
-
-impl tower_service::Service<http::Uri> for Connector {
-    type Response = Conn;
-    type Error = std::io::Error;
-    type Future = Pin<Box<dyn Future<Output = std::io::Result<Conn>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: http::Uri) -> Self::Future {
-        let (endpoint, errors) = (self.endpoint.clone(), self.errors.clone());
-        Box::pin(async move { Ok(Conn(TokioIo::new(dial(&endpoint, &errors).await?))) })
-    }
-}
-
-/// bollard's request body type.
+/// bollard's request body type, which every request through the [`Link`] has.
 pub type Body = Either<
     Full<Bytes>,
     StreamBody<
@@ -247,25 +209,415 @@ pub type Body = Either<
     >,
 >;
 
-/// A bollard client whose requests travel over this dialer.
+/// A connection ready for hyper's requests.
+type Sender = SendRequest<Body>;
+
+/// A connection being dialed.
+type Dialing = JoinHandle<std::io::Result<Box<dyn RawIo>>>;
+
+/// The connections one dcx process keeps to the daemon (see the module docs).
+pub struct Link {
+    endpoint: Endpoint,
+    errors: SshErrors,
+    /// Connections no request is using (the one in the last place was used last).
+    idle: Mutex<Vec<Sender>>,
+    /// A connection being dialed ahead of need.
+    spare: Mutex<Option<Dialing>>,
+    /// The API version the daemon's answers name (`Api-Version`), once one has.
+    api_version: Mutex<Option<(usize, usize)>>,
+}
+
+impl Link {
+    /// Dials the first connection, and a spare beside it, so that the exec start that will use
+    /// one up costs no connection of its own. The first dial's failure is the error.
+    pub async fn open(endpoint: &Endpoint, errors: &SshErrors) -> std::io::Result<Arc<Self>> {
+        let link = Arc::new(Self {
+            endpoint: endpoint.clone(),
+            errors: errors.clone(),
+            idle: Mutex::new(Vec::new()),
+            spare: Mutex::new(None),
+            api_version: Mutex::new(None),
+        });
+        let first = dial(endpoint, errors);
+        link.dial_spare();
+        let sender = link.handshake(first.await?).await?;
+        link.check_in(sender);
+        Ok(link)
+    }
+
+    /// The endpoint this link reaches.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The API version the daemon named in its last answer.
+    pub fn api_version(&self) -> Option<(usize, usize)> {
+        *self.api_version.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes sure a request that uses its connection up leaves one for the requests after
+    /// it: dials a spare when fewer than two connections are kept.
+    pub fn keep_two(&self) {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let spare = self
+            .spare
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        if idle + usize::from(spare) < 2 {
+            self.dial_spare();
+        }
+    }
+
+    fn dial_spare(&self) {
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.is_none() {
+            let (endpoint, errors) = (self.endpoint.clone(), self.errors.clone());
+            *spare = Some(tokio::spawn(async move { dial(&endpoint, &errors).await }));
+        }
+    }
+
+    /// A connection of its own, for nobody else: the spare if one is dialed, else a new one.
+    async fn fresh(&self) -> std::io::Result<Box<dyn RawIo>> {
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match spare {
+            Some(dialing) => dialing.await.map_err(std::io::Error::other)?,
+            None => dial(&self.endpoint, &self.errors).await,
+        }
+    }
+
+    async fn handshake(&self, io: Box<dyn RawIo>) -> std::io::Result<Sender> {
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(std::io::Error::other)?;
+        tokio::spawn(connection.with_upgrades());
+        Ok(sender)
+    }
+
+    fn check_in(&self, sender: Sender) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(sender);
+    }
+
+    /// A kept connection ready for a request (the last used first), else the spare, else a
+    /// new one.
+    async fn check_out(&self) -> std::io::Result<Sender> {
+        loop {
+            let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let Some(mut sender) = kept else { break };
+            // Ready once the answer before has been read; closed when the daemon hung up.
+            if sender.ready().await.is_ok() {
+                return Ok(sender);
+            }
+        }
+        let io = self.fresh().await?;
+        self.handshake(io).await
+    }
+
+    /// Sends `request` on a kept connection. A connection whose answer is small and read at
+    /// once is kept for the next request right away; one whose answer streams (no length, as
+    /// logs and archives come) only once that answer has ended; one taken over by an upgrade
+    /// is gone.
+    pub async fn send(
+        self: &Arc<Self>,
+        request: http::Request<Body>,
+    ) -> std::io::Result<http::Response<Incoming>> {
+        let mut sender = self.check_out().await?;
+        let response = match sender.try_send_request(request).await {
+            Ok(response) => response,
+            // A kept connection the daemon closed before the request went out: once more on
+            // a new one.
+            Err(mut err) if err.message().is_some() => {
+                let Some(request) = err.take_message() else {
+                    return Err(std::io::Error::other(err.into_error()));
+                };
+                sender = self.handshake(self.fresh().await?).await?;
+                match sender.send_request(request).await {
+                    Ok(response) => response,
+                    Err(err) => return Err(self.failure(std::io::Error::other(err)).await),
+                }
+            }
+            Err(err) => {
+                return Err(self.failure(std::io::Error::other(err.into_error())).await);
+            }
+        };
+        if let Some(version) = response
+            .headers()
+            .get("api-version")
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_version)
+        {
+            *self.api_version.lock().unwrap_or_else(|e| e.into_inner()) = Some(version);
+        }
+        let upgraded = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
+        let sized = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| text.parse::<u64>().ok())
+            .is_some_and(|length| length <= 64 * 1024);
+        if sized {
+            self.check_in(sender);
+        } else if !upgraded {
+            let link = self.clone();
+            tokio::spawn(async move {
+                if sender.ready().await.is_ok() {
+                    link.check_in(sender);
+                }
+            });
+        }
+        Ok(response)
+    }
+
+    /// An ssh connection's failure is best told by what ssh said.
+    async fn failure(&self, err: std::io::Error) -> std::io::Error {
+        if matches!(self.endpoint.transport, Transport::Ssh(_))
+            && let Some(said) = self.errors.last(std::time::Duration::from_secs(2)).await
+        {
+            return std::io::Error::other(said);
+        }
+        err
+    }
+
+    /// Sends a `HEAD` for each of `paths` (origin-form request targets) back to back on one
+    /// connection of its own, then reads the answers in order: one round trip for all of them.
+    /// The connection is kept afterwards. Each answer: its status and headers.
+    pub async fn heads(&self, paths: &[String]) -> std::io::Result<Vec<Head>> {
+        let io = self.fresh().await?;
+        let mut requests = Vec::new();
+        for path in paths {
+            requests.extend_from_slice(
+                format!("HEAD {path} HTTP/1.1\r\nHost: docker\r\n\r\n").as_bytes(),
+            );
+        }
+        // Written while the answers are read: a long batch's answers fill the socket's buffers
+        // before the daemon has read every request, and it reads no more until they are taken.
+        let (mut reader, mut writer) = tokio::io::split(io);
+        let write = async {
+            writer.write_all(&requests).await?;
+            writer.flush().await
+        };
+        let read = async {
+            let mut heads = Vec::with_capacity(paths.len());
+            let mut pending: Vec<u8> = Vec::new();
+            // Where the next answer starts in `pending`.
+            let mut start = 0;
+            let mut buffer = vec![0; 16 * 1024];
+            while heads.len() < paths.len() {
+                if let Some(end) = pending[start..]
+                    .windows(4)
+                    .position(|window| window == b"\r\n\r\n")
+                {
+                    heads.push(Head::parse(&pending[start..start + end])?);
+                    start += end + 4;
+                    continue;
+                }
+                let read = reader.read(&mut buffer).await?;
+                if read == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                pending.drain(..start);
+                start = 0;
+                pending.extend_from_slice(&buffer[..read]);
+            }
+            pending.drain(..start);
+            Ok::<_, std::io::Error>((heads, pending))
+        };
+        let (written, read) = tokio::join!(write, read);
+        written?;
+        let (heads, pending) = read?;
+        let io = reader.unsplit(writer);
+        if let Some(version) = heads
+            .first()
+            .and_then(|head| head.header("api-version"))
+            .and_then(parse_version)
+        {
+            *self.api_version.lock().unwrap_or_else(|e| e.into_inner()) = Some(version);
+        }
+        // Every answer read and nothing more sent: the connection serves the next requests.
+        if pending.is_empty()
+            && let Ok(sender) = self.handshake(io).await
+        {
+            self.check_in(sender);
+        }
+        Ok(heads)
+    }
+}
+
+/// `1.41` as (1, 41).
+fn parse_version(text: &str) -> Option<(usize, usize)> {
+    let (major, minor) = text.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// An answer to a `HEAD`: its status and headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub status: u16,
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    fn parse(bytes: &[u8]) -> std::io::Result<Self> {
+        let text = String::from_utf8_lossy(bytes);
+        let mut lines = text.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|line| line.split(' ').nth(1))
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {text}")))?;
+        let headers = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+            .collect();
+        Ok(Self { status, headers })
+    }
+
+    /// The value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(have, _)| have == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// A bollard client whose requests all travel over `link`; `version` is the API version its
+/// paths would name (bollard 0.21 sends most of them unversioned).
 pub fn client(
-    endpoint: &Endpoint,
-    errors: &SshErrors,
+    link: &Arc<Link>,
     timeout: u64,
+    version: &bollard::ClientVersion,
 ) -> Result<bollard::Docker, bollard::errors::Error> {
-    let connector = Connector {
-        endpoint: Arc::new(endpoint.clone()),
-        errors: errors.clone(),
-    };
-    let pool = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .build::<_, Body>(connector);
+    let link = link.clone();
     bollard::Docker::connect_with_custom_transport(
         move |request: bollard::BollardRequest| {
-            let pool = pool.clone();
-            async move { pool.request(request).await.map_err(Into::into) }
+            let link = link.clone();
+            async move {
+                let (mut parts, body) = request.into_parts();
+                // Origin-form on our own connection, with the Host HTTP/1.1 asks for.
+                if let Some(target) = parts.uri.path_and_query().cloned() {
+                    parts.uri = http::Uri::from(target);
+                }
+                parts
+                    .headers
+                    .insert(http::header::HOST, http::HeaderValue::from_static("docker"));
+                link.send(http::Request::from_parts(parts, body))
+                    .await
+                    .map_err(Into::into)
+            }
         },
         Some("http://docker"),
         timeout,
-        bollard::API_DEFAULT_VERSION,
+        version,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncBufReadExt;
+
+    /// A daemon on a unix socket that answers every request in order (HEAD: a stat header;
+    /// anything else: a small JSON body) and counts the connections it accepts.
+    async fn fake_daemon(path: &std::path::Path) -> Arc<std::sync::atomic::AtomicUsize> {
+        let listener = tokio::net::UnixListener::bind(path).unwrap();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut lines = tokio::io::BufReader::new(read).lines();
+                    let mut request = None;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if request.is_none() {
+                            request = Some(line);
+                            continue;
+                        }
+                        if !line.is_empty() {
+                            continue;
+                        }
+                        let first = request.take().unwrap_or_default();
+                        let answer = if first.starts_with("HEAD ") {
+                            let path = first.split(' ').nth(1).unwrap_or_default();
+                            format!(
+                                "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nX-Path: {path}\r\nContent-Length: 0\r\n\r\n"
+                            )
+                        } else {
+                            "HTTP/1.1 200 OK\r\nApi-Version: 1.43\r\nContent-Length: 2\r\n\r\n{}"
+                                .to_owned()
+                        };
+                        if write.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        accepted
+    }
+
+    fn get(path: &str) -> http::Request<Body> {
+        http::Request::get(path)
+            .header(http::header::HOST, "docker")
+            .body(Either::Left(Full::new(Bytes::new())))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn requests_share_kept_connections_and_heads_go_out_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.sock");
+        let accepted = fake_daemon(&path).await;
+        let endpoint = Endpoint {
+            transport: Transport::Unix(path.display().to_string()),
+            shown: "unix://test".into(),
+            source: "test".into(),
+        };
+        let link = Link::open(&endpoint, &SshErrors::default()).await.unwrap();
+        for _ in 0..5 {
+            let response = link.send(get("/containers/x/json")).await.unwrap();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&body[..], b"{}");
+        }
+        assert_eq!(link.api_version(), Some((1, 43)));
+        // Far more than the socket's buffers hold, both ways: written while read.
+        let paths: Vec<String> = (0..20_000).map(|i| format!("/p{i}")).collect();
+        // A batch written before its answers are read would hang here: bounded, to fail.
+        let heads = tokio::time::timeout(std::time::Duration::from_secs(60), link.heads(&paths))
+            .await
+            .expect("the batch's answers came")
+            .unwrap();
+        let seen: Vec<&str> = heads.iter().map(|h| h.header("x-path").unwrap()).collect();
+        assert_eq!(seen, paths.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(heads.iter().all(|h| h.status == 200));
+        assert_eq!(link.api_version(), Some((1, 41)));
+        // Both kept: a request after the batch dials nothing new.
+        link.keep_two();
+        link.send(get("/after")).await.unwrap();
+        assert_eq!(
+            accepted.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "the first connection and the spare beside it"
+        );
+    }
+
+    #[test]
+    fn answers_and_versions_parse() {
+        let head =
+            Head::parse(b"HTTP/1.1 404 Not Found\r\nApi-Version: 1.41\r\nX-A:  b \r\n").unwrap();
+        assert_eq!(head.status, 404);
+        assert_eq!(head.header("x-a"), Some("b"));
+        assert_eq!(
+            head.header("api-version").and_then(parse_version),
+            Some((1, 41))
+        );
+        assert!(Head::parse(b"garbage").is_err());
+        assert_eq!(parse_version("1.x"), None);
+    }
 }

@@ -336,7 +336,7 @@ fn tee_paths(
 }
 
 /// A daemon stat (Go's `os.FileMode`, an RFC 3339 mtime) as dcx's.
-fn from_go(
+pub(super) fn from_go(
     name: String,
     size: i64,
     mode: u32,

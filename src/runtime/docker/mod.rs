@@ -1,21 +1,22 @@
 //! The Docker Engine API runtime, on bollard.
 //!
 //! The endpoint is chosen by the docker CLI's rules ([`endpoint`]: `DOCKER_HOST`, contexts, TLS,
-//! ssh, podman's socket); connections are dialed for every kind of it in `dial.rs`. On a unix
-//! socket or plain TCP, the API version comes from a `GET /_ping` on a connection of its own, as
-//! the docker CLI gets it: its `Api-Version` header, capped at bollard's own version (bollard
-//! addresses `/v1.53/…` by default, which an older daemon such as Docker 20.10's 1.41 refuses, and
-//! unversioned paths would give a newer daemon's newest API). Over TLS and ssh, or when the ping's
-//! answer names no version, bollard negotiates it with `GET /version` on the connection the next
-//! requests reuse. That first request also tells whether a daemon answers at all, so an unreachable
-//! one is reported by name before any other work.
+//! ssh, podman's socket); every request travels over the connections one `Link` keeps
+//! (`dial.rs`): one kept alive for all requests, and a spare dialed beside it for the requests
+//! after an exec start has taken one over. Connecting dials them, so an unreachable daemon (no
+//! socket, a refused port, a certificate refused) is reported by name before any other work;
+//! over ssh, ssh's own words come with the first request that fails. There is no ping: the API
+//! version is the `Api-Version` header of the daemon's answers, capped at bollard's own version
+//! (the docker CLI's rule; bollard 0.21 sends most paths unversioned, #736); it decides
+//! `ConsoleSize` and the TTY start's path (asked with a ping only if nothing has been answered
+//! yet).
 //!
-//! An exec's exit status is read with `GET /exec/{id}/json` after its output stream has ended; the
-//! daemon reports a process killed by signal N as 128+N. A variable removed from the container's
-//! own environment (a `null` in `remoteEnv`) is removed by starting the command through
-//! `env -u NAME --`.
+//! An exec's exit status is read with `GET /exec/{id}/json` once its output stream has ended
+//! (one request as a rule: see `ExitLook`); the daemon reports a process killed by signal N as
+//! 128+N. A variable removed from the container's own environment (a `null` in `remoteEnv`) is
+//! removed by starting the command through `env -u NAME --`.
 //!
-//! TTY execs are started on a connection of our own (hyper, HTTP/1.1 upgrade) instead of bollard's
+//! TTY execs are started by dcx itself (hyper, HTTP/1.1 upgrade, on the link) instead of bollard's
 //! `start_exec`: bollard's output decoder takes TTY output whose chunk starts with a byte 0x00–0x02
 //! for a multiplexing header and mangles it. The raw stream is passed on as is.
 //!
@@ -33,8 +34,9 @@
 //! once the process has exited). Elsewhere (a remote daemon, another pid namespace) the signal
 //! cannot be delivered and [`SignalError`] says why.
 //!
-//! Files go through the archive endpoint (`files.rs`); `dcx top` reads the host's `/proc` on a
-//! local daemon (zombies included) and the top API elsewhere; `dcx logs` is the logs API.
+//! Files go through the archive endpoint (`files.rs`; several stats at once in `batch.rs`);
+//! `dcx top` reads the host's `/proc` on a local daemon (zombies included) and the top API
+//! elsewhere; `dcx logs` is the logs API.
 
 use std::path::Path;
 use std::time::Duration;
@@ -62,11 +64,12 @@ use super::{
 };
 use crate::log::Log;
 
+mod batch;
 mod dial;
 pub mod endpoint;
 mod files;
 
-use dial::SshErrors;
+use dial::{Link, SshErrors};
 use endpoint::Transport;
 pub use endpoint::{DockerEnv, Endpoint};
 /// Seconds bollard waits for a response (not for an exec's output, which may take any time).
@@ -78,9 +81,8 @@ const CONSOLE_SIZE_API: (usize, usize) = (1, 42);
 /// A connection to one Docker daemon.
 pub struct Docker {
     client: bollard::Docker,
-    target: Endpoint,
+    link: std::sync::Arc<Link>,
     endpoint: String,
-    ssh_errors: SshErrors,
 }
 
 impl Docker {
@@ -112,80 +114,43 @@ impl Docker {
                 }
             }
         };
-        // On a local socket or plain TCP, the API version comes from a ping, as the docker
-        // CLI gets it; elsewhere (ssh, TLS) from bollard's `/version`, on the connection the
-        // next requests reuse.
-        let pinged = match &endpoint.transport {
-            Transport::Unix(_) | Transport::Tcp(_) => {
-                let ping = dial::api_version(&endpoint, &ssh_errors);
-                match tokio::time::timeout(Duration::from_secs(REQUEST_TIMEOUT), ping).await {
-                    Ok(Ok(version)) => version,
-                    Ok(Err(err)) => {
-                        return Err(unreachable(match &endpoint.transport {
-                            Transport::Unix(path) if err.kind() == std::io::ErrorKind::NotFound => {
-                                format!("no socket at {path}")
-                            }
-                            _ => io_reason(&err),
-                        }));
+        let opened = Link::open(&endpoint, &ssh_errors);
+        let link = match tokio::time::timeout(Duration::from_secs(REQUEST_TIMEOUT), opened).await {
+            Ok(Ok(link)) => link,
+            Ok(Err(err)) => {
+                return Err(unreachable(match &endpoint.transport {
+                    Transport::Unix(path) if err.kind() == std::io::ErrorKind::NotFound => {
+                        format!("no socket at {path}")
                     }
-                    Err(_) => return Err(unreachable("no answer to a ping".to_owned())),
-                }
+                    _ => io_reason(&err),
+                }));
             }
-            Transport::Tls { .. } | Transport::Ssh(_) => None,
+            Err(_) => return Err(unreachable("no connection".to_owned())),
         };
-        let ours = bollard::API_DEFAULT_VERSION;
-        let version = match pinged {
-            Some(theirs) => {
-                let (major_version, minor_version) =
-                    theirs.min((ours.major_version, ours.minor_version));
-                &bollard::ClientVersion {
-                    major_version,
-                    minor_version,
-                }
-            }
-            None => ours,
-        };
-        let client = match &endpoint.transport {
-            Transport::Unix(path) => {
-                bollard::Docker::connect_with_unix(path, REQUEST_TIMEOUT, version)
-            }
-            Transport::Tcp(addr) => {
-                bollard::Docker::connect_with_http(addr, REQUEST_TIMEOUT, version)
-            }
-            Transport::Tls { .. } | Transport::Ssh(_) => {
-                dial::client(&endpoint, &ssh_errors, REQUEST_TIMEOUT)
-            }
-        }
-        .map_err(|err| unreachable(reason(&err)))?;
-        let negotiated = match pinged {
-            Some(_) => Ok(client),
-            None => client.negotiate_version().await,
-        };
-        let client = match negotiated {
-            Ok(client) => client,
-            Err(err) => {
-                let ssh_said = match endpoint.transport {
-                    Transport::Ssh(_) => ssh_errors.last(Duration::from_secs(2)).await,
-                    _ => None,
-                };
-                return Err(unreachable(ssh_said.unwrap_or_else(|| reason(&err))));
-            }
-        };
-        log.debug(&format!(
-            "Docker Engine at {shown}, API {}",
-            client.client_version()
-        ));
+        let client = dial::client(&link, REQUEST_TIMEOUT, bollard::API_DEFAULT_VERSION)
+            .map_err(|err| unreachable(reason(&err)))?;
+        log.debug(&format!("Docker Engine at {shown}: connected"));
         Ok(Self {
             client,
-            target: endpoint,
+            link,
             endpoint: shown,
-            ssh_errors,
         })
     }
 
-    fn api_at_least(&self, (major, minor): (usize, usize)) -> bool {
-        let version = self.client.client_version();
-        (version.major_version, version.minor_version) >= (major, minor)
+    /// The API version to speak: the one the daemon's answers name, capped at bollard's own
+    /// (the docker CLI's rule); a daemon that has not answered yet is asked with a ping.
+    async fn api_version(&self) -> (usize, usize) {
+        let ours = bollard::API_DEFAULT_VERSION;
+        let ours = (ours.major_version, ours.minor_version);
+        if self.link.api_version().is_none() {
+            let _ = self.client.ping().await;
+        }
+        // A daemon that names none: the oldest this code path knows (no ConsoleSize).
+        self.link.api_version().unwrap_or((1, 41)).min(ours)
+    }
+
+    async fn api_at_least(&self, wanted: (usize, usize)) -> bool {
+        self.api_version().await >= wanted
     }
 
     /// Starts a TTY exec on a connection of our own and returns its raw byte stream halves.
@@ -203,30 +168,21 @@ impl Docker {
             endpoint: self.endpoint.clone(),
             reason,
         };
-        let io = dial::dial(&self.target, &self.ssh_errors)
+        let (major, minor) = self.api_version().await;
+        let request = http::Request::post(format!("/v{major}.{minor}/exec/{exec_id}/start"))
+            .header(http::header::HOST, "docker")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::CONNECTION, "Upgrade")
+            .header(http::header::UPGRADE, "tcp")
+            .body(dial::Body::Left(Full::new(Bytes::from_static(
+                br#"{"Detach":false,"Tty":true}"#,
+            ))))
+            .map_err(|err| unreachable(err.to_string()))?;
+        let response = self
+            .link
+            .send(request)
             .await
             .map_err(|err| unreachable(io_reason(&err)))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-            .await
-            .map_err(|err| unreachable(err.to_string()))?;
-        tokio::spawn(connection.with_upgrades());
-        let version = self.client.client_version();
-        let request = http::Request::post(format!(
-            "/v{}.{}/exec/{exec_id}/start",
-            version.major_version, version.minor_version
-        ))
-        .header(http::header::HOST, "docker")
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::CONNECTION, "Upgrade")
-        .header(http::header::UPGRADE, "tcp")
-        .body(Full::new(Bytes::from_static(
-            br#"{"Detach":false,"Tty":true}"#,
-        )))
-        .map_err(|err| unreachable(err.to_string()))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|err| unreachable(err.to_string()))?;
         let status = response.status();
         if status != http::StatusCode::SWITCHING_PROTOCOLS && !status.is_success() {
             let body = response
@@ -539,8 +495,16 @@ impl Runtime for Docker {
         self.stat_path(container, path).await
     }
 
+    async fn stat_paths(
+        &self,
+        container: &Container,
+        paths: &[String],
+    ) -> Vec<Result<PathStat, RuntimeError>> {
+        self.stat_paths(container, paths).await
+    }
+
     fn calls_at_once(&self) -> usize {
-        match self.target.transport {
+        match self.link.endpoint().transport {
             // Each connection is an ssh process: the calls share one.
             Transport::Ssh(_) => 1,
             _ => 8,
@@ -548,7 +512,7 @@ impl Runtime for Docker {
     }
 
     fn host_root(&self, container: &Container) -> Option<std::path::PathBuf> {
-        if !matches!(self.target.transport, Transport::Unix(_)) || !container.running {
+        if !matches!(self.link.endpoint().transport, Transport::Unix(_)) || !container.running {
             return None;
         }
         super::procfs::container_root(container.init_pid?, &container.id)
@@ -607,7 +571,9 @@ impl Runtime for Docker {
 
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError> {
         let size = spec.size.filter(|_| spec.tty);
-        let console_size_honoured = self.api_at_least(CONSOLE_SIZE_API);
+        let console_size_honoured = self.api_at_least(CONSOLE_SIZE_API).await;
+        // The start below uses its connection up: keep another for the requests after it.
+        self.link.keep_two();
         let argv = unset_argv(&spec.argv, &spec.unset);
         let argv = match size {
             Some(size) if !console_size_honoured => sized_argv(&argv, size),
@@ -643,7 +609,7 @@ impl Runtime for Docker {
             container_id: container.id.clone(),
             exec_id: created.id.clone(),
             pid: std::sync::Mutex::new(None),
-            seen_exit: std::sync::Arc::new(std::sync::Mutex::new(None)),
+            exit: ExitLook::default(),
         });
         if spec.tty {
             let (read, write) = self.start_raw(&created.id).await?;
@@ -718,10 +684,108 @@ struct DockerProcess {
     /// The process's pid in the container, once a signal has needed it: its group can still be
     /// signalled after it has exited.
     pid: std::sync::Mutex<Option<String>>,
-    /// The exit code the exec was seen to end with: the daemon replaces it with 126 when the
-    /// attach connection is closed after that (a run that stopped reading the output of a
-    /// background child or a stalled reader), so the first one seen is the answer.
-    seen_exit: std::sync::Arc<std::sync::Mutex<Option<Option<i64>>>>,
+    /// How the exec ended, as its one watcher sees it.
+    exit: ExitLook,
+}
+
+/// When the exec's state is first looked at while its output is open: a command that ends
+/// sooner (most do) is never looked at before its output ends.
+const FIRST_LOOK: Duration = Duration::from_millis(100);
+/// The longest pause between looks while the output is open.
+const SLOWEST_LOOK: Duration = Duration::from_millis(250);
+/// The first pause, and the longest, between looks after the output has ended while the daemon
+/// still reports the exec running (a moment late, or a process that closed its output early).
+const LATE_LOOK: Duration = Duration::from_millis(5);
+const LATE_LOOK_MAX: Duration = Duration::from_millis(100);
+
+/// What the exec's one watcher task has seen: `None` while it runs, then its exit code (as the
+/// daemon reports it) or why it could not be read.
+type Seen = Option<Result<Option<i64>, String>>;
+
+/// The exec's watcher: one task, the only one that inspects the exec for its state, so that
+/// looks never overlap (each would take a connection of its own) and the first exit seen is the
+/// answer (the daemon replaces the code with 126 when the attach connection is closed after
+/// the process has ended: a run that stopped reading a background child's output). While the
+/// output is open it looks rarely ([`FIRST_LOOK`], then slower); once told the output has ended
+/// it looks at once, and again after short pauses while the daemon still says running.
+#[derive(Default)]
+struct ExitLook {
+    seen: std::sync::OnceLock<tokio::sync::watch::Sender<Seen>>,
+    ended: std::sync::Arc<tokio::sync::Notify>,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl ExitLook {
+    /// The watcher's findings, starting it on first use.
+    fn watch(&self, client: &bollard::Docker, exec_id: &str) -> tokio::sync::watch::Receiver<Seen> {
+        let sender = self
+            .seen
+            .get_or_init(|| tokio::sync::watch::channel(None).0);
+        let mut task = self.task.lock().unwrap_or_else(|e| e.into_inner());
+        if task.is_none() {
+            *task = Some(tokio::spawn(Self::look(
+                client.clone(),
+                exec_id.to_owned(),
+                sender.clone(),
+                self.ended.clone(),
+            )));
+        }
+        sender.subscribe()
+    }
+
+    async fn look(
+        client: bollard::Docker,
+        exec_id: String,
+        seen: tokio::sync::watch::Sender<Seen>,
+        ended: std::sync::Arc<tokio::sync::Notify>,
+    ) {
+        let mut output_ended = false;
+        let mut pause = FIRST_LOOK;
+        loop {
+            if !output_ended {
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = ended.notified() => {
+                        output_ended = true;
+                        pause = LATE_LOOK;
+                    }
+                }
+            }
+            match client.inspect_exec(&exec_id).await {
+                Ok(info) if info.running != Some(true) => {
+                    seen.send_replace(Some(Ok(info.exit_code)));
+                    return;
+                }
+                Ok(_) => {}
+                Err(err) if output_ended => {
+                    seen.send_replace(Some(Err(reason(&err))));
+                    return;
+                }
+                // No answer while the output is open: this cannot tell; the output's end
+                // still can.
+                Err(_) => {
+                    ended.notified().await;
+                    output_ended = true;
+                    pause = LATE_LOOK;
+                    continue;
+                }
+            }
+            if output_ended {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(LATE_LOOK_MAX);
+            } else {
+                pause = (pause * 2).min(SLOWEST_LOOK);
+            }
+        }
+    }
+}
+
+impl Drop for ExitLook {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            task.abort();
+        }
+    }
 }
 
 impl DockerProcess {
@@ -806,23 +870,30 @@ impl DockerProcess {
 
 #[async_trait]
 impl Process for DockerProcess {
+    /// The output has ended: the watcher looks at once (one inspect, as a rule), and again
+    /// after short pauses while the daemon still reports the exec running (its record can lag
+    /// the stream's end by a moment; a process that closed its output early runs on).
     async fn wait(&self) -> Result<ExitStatus, RuntimeError> {
-        // The output stream can end a moment before the daemon records the exit, and a process
-        // that closed its stdout and stderr may still run: poll until it has finished.
-        loop {
-            let info = self
-                .client
-                .inspect_exec(&self.exec_id)
-                .await
-                .map_err(|err| RuntimeError::Engine {
-                    endpoint: self.endpoint.clone(),
-                    message: reason(&err),
-                })?;
-            if info.running != Some(true) {
-                let seen = *self.seen_exit.lock().unwrap_or_else(|e| e.into_inner());
-                return Ok(ExitStatus::from_code(seen.unwrap_or(info.exit_code)));
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        let mut seen = self.exit.watch(&self.client, &self.exec_id);
+        self.exit.ended.notify_one();
+        let found = seen
+            .wait_for(Option::is_some)
+            .await
+            .map(|found| found.clone())
+            .map_err(|err| RuntimeError::Engine {
+                endpoint: self.endpoint.clone(),
+                message: err.to_string(),
+            })?;
+        match found {
+            Some(Ok(code)) => Ok(ExitStatus::from_code(code)),
+            Some(Err(message)) => Err(RuntimeError::Engine {
+                endpoint: self.endpoint.clone(),
+                message,
+            }),
+            None => Err(RuntimeError::Engine {
+                endpoint: self.endpoint.clone(),
+                message: "the exec's state was not read".to_owned(),
+            }),
         }
     }
 
@@ -842,26 +913,17 @@ impl Process for DockerProcess {
             })
     }
 
-    /// Polls the exec's state, from rarely to every quarter second: a command that ends with
-    /// its output never waits for this.
+    /// The watcher's first exit seen (see [`ExitLook`]): a command that ends with its output
+    /// costs no look before that.
     fn exited(&self) -> ExitWatch {
-        let client = self.client.clone();
-        let exec_id = self.exec_id.clone();
-        let seen_exit = self.seen_exit.clone();
+        let mut seen = self.exit.watch(&self.client, &self.exec_id);
         Box::pin(async move {
-            let mut pause = Duration::from_millis(20);
-            loop {
-                tokio::time::sleep(pause).await;
-                match client.inspect_exec(&exec_id).await {
-                    Ok(info) if info.running == Some(false) => {
-                        *seen_exit.lock().unwrap_or_else(|e| e.into_inner()) = Some(info.exit_code);
-                        return;
-                    }
-                    Ok(_) => {}
-                    // No answer: this cannot tell; the output's end still can.
-                    Err(_) => std::future::pending::<()>().await,
-                }
-                pause = (pause * 2).min(Duration::from_millis(250));
+            if seen
+                .wait_for(|found| matches!(found, Some(Ok(_))))
+                .await
+                .is_err()
+            {
+                std::future::pending::<()>().await;
             }
         })
     }

@@ -149,6 +149,14 @@ impl Runtime for Warm {
         self.inner.stat_path(container, path).await
     }
 
+    async fn stat_paths(
+        &self,
+        container: &Container,
+        paths: &[String],
+    ) -> Vec<Result<PathStat, RuntimeError>> {
+        self.inner.stat_paths(container, paths).await
+    }
+
     async fn read_archive(
         &self,
         container: &Container,
