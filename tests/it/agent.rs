@@ -1267,7 +1267,7 @@ fn an_exec_id_reused_for_another_command_is_refused() {
 
 /// A command that ignores SIGTERM is cancelled while its container is paused, which is then
 /// unpaused: the command ends (within ten seconds, a hang guard) and nothing of it runs on; the
-/// answers say the container was paused where the engine tells (`expect_note`).
+/// answers say the container was paused (`expect_note`).
 fn cancel_in_a_paused_container(
     agent: &Agent,
     create: Value,
@@ -1335,8 +1335,20 @@ fn a_cancel_in_a_paused_container_ends_the_command() {
         json!({"container_id": crun.id, "runtime": "crun", "crun_root": crun.root_str()}),
         &crun,
         &pause,
-        false,
+        true,
     );
+    // dcx exec on the paused crun container says so, with crun's own way out.
+    crun.crun(&["pause", &crun.id]);
+    let out = crate::harness::Subject::dcx(&crun, &["true"]).run().code(1);
+    assert_eq!(
+        out.stderr_text(),
+        format!(
+            "error: Container {id} is paused.\nhint: resume it with `crun --root {root} resume {id}`\n",
+            id = crun.id,
+            root = crun.root_str()
+        )
+    );
+    crun.crun(&["resume", &crun.id]);
 }
 
 #[test]

@@ -97,7 +97,7 @@ pub(super) fn read(root: &Path, id: &str) -> Result<Container, RuntimeError> {
         id: id.to_owned(),
         name: id.to_owned(),
         running,
-        paused: false,
+        paused: running && crate::runtime::procfs::frozen(status.pid),
         init_pid: running.then_some(status.pid),
         status: if running { "running" } else { "stopped" }.to_owned(),
         user: (user.uid != 0 || user.gid != 0).then(|| format!("{}:{}", user.uid, user.gid)),
