@@ -197,13 +197,17 @@ async fn empty_and_malformed_inputs_are_named() {
         let (code, message) = h.error("session.create", params.clone()).await;
         messages.push(format!("session.create {params}: {code}: {message}"));
     }
+    let sid = h.session(json!({})).await;
     for (method, params) in [
+        ("exec.start", json!({"session_id": sid, "command": " \n"})),
+        ("exec.start", json!({"session_id": sid, "argv": [""]})),
         ("", json!({})),
         ("exec.run", json!({"session_id": "", "command": "true"})),
         ("exec.read", json!({"exec_id": ""})),
         ("exec.cancel", json!({"exec_id": "e\n1"})),
     ] {
         let (code, message) = h.error(method, params.clone()).await;
+        let params = params.to_string().replace(&sid, "[SESSION]");
         messages.push(format!("{method} {params}: {code}: {message}"));
     }
     let server_dir = std::env::temp_dir().display().to_string();
@@ -217,6 +221,8 @@ async fn empty_and_malformed_inputs_are_named() {
     session.create {"id_labels":["=x"]}: bad_request: `id_labels`: `=x` is not `name=value`
     session.create {"id_labels":["a b"]}: bad_request: `id_labels`: `a b` is not `name=value`
     session.create {}: bad_request: no dev container selected: give `container_id`, `id_labels` or `workspace_folder` (the server's folder [SERVER DIR] has no .devcontainer/devcontainer.json or .devcontainer.json)
+    exec.start {"session_id":"[SESSION]","command":" \n"}: bad_request: `command` is empty
+    exec.start {"session_id":"[SESSION]","argv":[""]}: bad_request: `argv` is empty: give the program and its arguments
      {}: unknown_method: `method` is empty: name one, such as `session.create` or `exec.run`
     exec.run {"session_id":"","command":"true"}: no_such_session: `session_id` is empty: give the one session.create answered
     exec.read {"exec_id":""}: no_such_exec: `exec_id` is empty: give the one the exec's start answered
