@@ -354,6 +354,11 @@ pub async fn launch(
         };
         let state = match result {
             Ok(finished) => State::from_finished(&finished),
+            // Started, then the engine failed: the command's end is unknown, not a failure to
+            // start (it may well run on in the container).
+            Err(err) if task_exec.has_begun() => State::EngineLost(format!(
+                "{err}; the command started, and may still run in the container"
+            )),
             Err(err) => State::FailedToStart(err.to_string()),
         };
         let (out, err) = task_exec.totals();
