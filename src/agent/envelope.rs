@@ -22,6 +22,9 @@ pub enum State {
     Cancelled,
     /// The engine could not start it; why.
     FailedToStart(String),
+    /// It started, then the engine was lost (the daemon gone or unreachable): how it ends is not
+    /// known, and it may still run in the container; why.
+    EngineLost(String),
 }
 
 impl State {
@@ -47,6 +50,7 @@ impl State {
             Self::TimedOut => "timed_out",
             Self::Cancelled => "cancelled",
             Self::FailedToStart(_) => "failed_to_start",
+            Self::EngineLost(_) => "engine_lost",
         }
     }
 
@@ -183,7 +187,7 @@ impl Envelope {
             map.serialize_entry("exit_code", &self.state.exit_code())?;
             map.serialize_entry("signal", &self.state.signal())?;
             map.serialize_entry("duration_ms", &duration_ms)?;
-            if let State::FailedToStart(message) = &self.state {
+            if let State::FailedToStart(message) | State::EngineLost(message) = &self.state {
                 map.serialize_entry("message", message)?;
             }
         }

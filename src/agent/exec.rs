@@ -282,6 +282,11 @@ impl Exec {
         self.begun.send_replace(true);
     }
 
+    /// Whether the engine said the process started.
+    pub fn has_begun(&self) -> bool {
+        *self.begun.borrow()
+    }
+
     /// Waits (at most `limit`) until the process has started or the exec has ended.
     pub async fn wait_begun(&self, limit: Duration) {
         let mut begun = self.begun.subscribe();

@@ -156,6 +156,20 @@ pub async fn launch(
         return Ok((existing, false));
     }
     service.open()?;
+    // Nothing to run is a mistake, whichever front end built the request (MCP builds it directly).
+    match &request.what {
+        What::Shell(text) if text.trim().is_empty() => {
+            return Err(Failure::bad(
+                "`command` is empty: give the command line to run",
+            ));
+        }
+        What::Argv(argv) if argv.is_empty() || argv[0].is_empty() => {
+            return Err(Failure::bad(
+                "`argv` is empty: give the program and its arguments",
+            ));
+        }
+        _ => {}
+    }
     // A foreground command has a lifetime (the default, at most the server's); a background
     // one only the one it asks for (the session's destroy and the server's stop still end it).
     let timeout = match request.timeout {
@@ -340,6 +354,11 @@ pub async fn launch(
         };
         let state = match result {
             Ok(finished) => State::from_finished(&finished),
+            // Started, then the engine failed: the command's end is unknown, not a failure to
+            // start (it may well run on in the container).
+            Err(err) if task_exec.has_begun() => State::EngineLost(format!(
+                "{err}; the command started, and may still run in the container"
+            )),
             Err(err) => State::FailedToStart(err.to_string()),
         };
         let (out, err) = task_exec.totals();

@@ -184,7 +184,15 @@ impl Service {
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
             .map(|entry| entry.session.clone())
-            .ok_or_else(|| Failure::new(Code::NoSuchSession, format!("No such session: {id}")))?;
+            .ok_or_else(|| {
+                let text = match id.is_empty() {
+                    true => {
+                        "`session_id` is empty: give the one session.create answered".to_owned()
+                    }
+                    false => format!("No such session: {}", id.escape_debug()),
+                };
+                Failure::new(Code::NoSuchSession, text)
+            })?;
         session.touch();
         Ok(session)
     }
@@ -200,8 +208,13 @@ impl Service {
 
     /// The exec `id`, or `no_such_exec`.
     pub fn exec(&self, id: &str) -> Result<Arc<Exec>, Failure> {
-        self.find_exec(id)
-            .ok_or_else(|| Failure::new(Code::NoSuchExec, format!("No such exec: {id}")))
+        self.find_exec(id).ok_or_else(|| {
+            let text = match id.is_empty() {
+                true => "`exec_id` is empty: give the one the exec's start answered".to_owned(),
+                false => format!("No such exec: {}", id.escape_debug()),
+            };
+            Failure::new(Code::NoSuchExec, text)
+        })
     }
 
     pub fn find_exec(&self, id: &str) -> Option<Arc<Exec>> {

@@ -493,10 +493,13 @@ impl Session {
         Ok(path)
     }
 
-    /// Runs a short bookkeeping command (no state saved, 10 s at most); true when it exited 0.
+    /// Runs a short bookkeeping command in `/` (no state saved, 10 s at most); true when it
+    /// exited 0.
     pub async fn housekeeping(&self, argv: &[&str]) -> bool {
+        // From `/`: the session's own directory may be gone (or never have been there).
         let command = Command {
             timeout: Some(Duration::from_secs(10)),
+            cwd: Some("/".to_owned()),
             ..Command::new(argv.iter().copied())
         };
         let io = ExecIo {

@@ -71,7 +71,15 @@ fn engine_hints(err: &EngineError, request: Option<&ExecRequest>) -> Vec<String>
             ]
         }
         (ErrorKind::NotRunning, EngineError::Discovery(DiscoveryError::Paused { name })) => {
-            vec![format!("unpause it with `docker unpause {name}`")]
+            match request.map(|r| &r.settings) {
+                Some(crate::engine::EngineSettings::Crun { root, .. }) => {
+                    let root = root.as_ref().map_or_else(String::new, |root| {
+                        format!(" --root {}", root.display())
+                    });
+                    vec![format!("resume it with `crun{root} resume {name}`")]
+                }
+                _ => vec![format!("unpause it with `docker unpause {name}`")],
+            }
         }
         _ => Vec::new(),
     }

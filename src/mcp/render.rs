@@ -60,6 +60,9 @@ fn state(envelope: &Envelope) -> String {
         State::TimedOut => "timed out (the process group was killed)".to_owned(),
         State::Cancelled => "cancelled (the process group was stopped)".to_owned(),
         State::FailedToStart(message) => format!("failed to start: {message}"),
+        State::EngineLost(message) => {
+            format!("lost: the engine went away after it started (it may still run): {message}")
+        }
         State::Running => "still running".to_owned(),
     };
     if let Some(ms) = envelope.duration_ms {

@@ -4,6 +4,8 @@
 //! file calls' `chown` and `mv`, the zombie count: each started through any [`Runtime`] without a
 //! TTY, given its input (most often none) and then EOF, its output gathered up to [`LIMIT`], and
 //! killed (with its process group) when it overruns its time or its caller stops waiting for it.
+//! The probe's input is held open instead ([`capture_watched`]), for a watcher in the container
+//! that ends it when dcx goes away in a way no code of dcx's can see (SIGKILL).
 
 use std::time::Duration;
 

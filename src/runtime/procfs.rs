@@ -76,6 +76,32 @@ pub fn container_root(pid: i64, id: &str) -> Option<std::path::PathBuf> {
         .then(|| std::path::PathBuf::from(format!("/proc/{pid}/root")))
 }
 
+/// Whether the process `pid` is frozen by its cgroup's freezer (`docker pause`, `crun pause`):
+/// cgroup v1's `freezer.state` reads `FROZEN`, v2's `cgroup.freeze` holds `1`. False when it
+/// cannot be told (the process or its cgroup not visible here).
+pub fn frozen(pid: i64) -> bool {
+    let Ok(cgroups) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        return false;
+    };
+    cgroups.lines().any(|line| {
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            return false;
+        };
+        let file = match controllers {
+            "" => format!("/sys/fs/cgroup{path}/cgroup.freeze"),
+            list if list.split(',').any(|c| c == "freezer") => {
+                format!("/sys/fs/cgroup/freezer{path}/freezer.state")
+            }
+            _ => return false,
+        };
+        std::fs::read_to_string(file)
+            .is_ok_and(|state| matches!(state.trim(), "FROZEN" | "FREEZING" | "1"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +114,11 @@ mod tests {
         assert!(!me.zombie());
         assert!(!me.command.is_empty());
         assert_eq!(processes_like(i64::from(i32::MAX)), None);
+    }
+
+    #[test]
+    fn a_running_process_is_not_frozen() {
+        assert!(!frozen(i64::from(std::process::id())));
+        assert!(!frozen(i64::from(i32::MAX)));
     }
 }

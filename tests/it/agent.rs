@@ -1267,7 +1267,7 @@ fn an_exec_id_reused_for_another_command_is_refused() {
 
 /// A command that ignores SIGTERM is cancelled while its container is paused, which is then
 /// unpaused: the command ends (within ten seconds, a hang guard) and nothing of it runs on; the
-/// answers say the container was paused where the engine tells (`expect_note`).
+/// answers say the container was paused (`expect_note`).
 fn cancel_in_a_paused_container(
     agent: &Agent,
     create: Value,
@@ -1335,8 +1335,20 @@ fn a_cancel_in_a_paused_container_ends_the_command() {
         json!({"container_id": crun.id, "runtime": "crun", "crun_root": crun.root_str()}),
         &crun,
         &pause,
-        false,
+        true,
     );
+    // dcx exec on the paused crun container says so, with crun's own way out.
+    crun.crun(&["pause", &crun.id]);
+    let out = crate::harness::Subject::dcx(&crun, &["true"]).run().code(1);
+    assert_eq!(
+        out.stderr_text(),
+        format!(
+            "error: Container {id} is paused.\nhint: resume it with `crun --root {root} resume {id}`\n",
+            id = crun.id,
+            root = crun.root_str()
+        )
+    );
+    crun.crun(&["resume", &crun.id]);
 }
 
 #[test]
@@ -1415,7 +1427,14 @@ fn session_state_follows_the_container_and_the_engine() {
         let info = agent.ok("session.info", json!({"session_id": sid}));
         assert_eq!(info["state"], expected, "{info}");
         let listed = agent.ok("session.list", json!({}));
-        assert_eq!(listed["sessions"][0]["state"], expected, "{listed}");
+        let entry = listed["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry["session_id"] == sid)
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(entry["state"], expected, "{listed}");
         info
     };
     let info = state("ready");
@@ -1434,7 +1453,32 @@ fn session_state_follows_the_container_and_the_engine() {
     );
     docker(&["rm", "-f", &container.id]);
     state("no_such_container");
-    drop(daemon);
+    // A command running (by plain engine exec) when the engine goes away: its end is unknown.
+    let other = TestContainer::start(BUSYBOX);
+    let other_sid = agent.ok(
+        "session.create",
+        json!({"container_id": other.id, "helper": false}),
+    )["session_id"]
+        .clone();
+    let running = agent.ok(
+        "exec.start",
+        json!({"session_id": other_sid, "command": "sleep 301"}),
+    );
+    other.wait_until_running("sleep 301");
+    daemon.lose();
+    let lost = agent.ok(
+        "exec.read",
+        json!({"exec_id": running["exec_id"], "wait_ms": 20_000}),
+    );
+    assert_eq!(lost["state"], "engine_lost", "{lost}");
+    assert!(
+        lost["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("the command started, and may still run in the container"),
+        "{lost}"
+    );
+    assert_eq!(other.count_running("sleep 301"), 1, "it does run on");
     let info = state("engine_unreachable");
     assert_eq!(info["cwd"], "/etc", "{info}");
     assert_eq!(

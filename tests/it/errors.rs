@@ -89,3 +89,50 @@ fn help_goes_to_stdout_with_exit_0() {
         out.stdout_text()
     );
 }
+
+/// Through `dcx serve`'s real socket: empty and malformed inputs are named; a session whose
+/// working directory does not exist still keeps its state (the bookkeeping runs from `/`).
+#[test]
+fn the_agent_names_empty_and_malformed_inputs() {
+    use serde_json::json;
+    let agent = crate::agent::Agent::start(&[]);
+    let container = TestContainer::start(BUSYBOX);
+    let mut client = agent.client();
+    for (method, params, code, message) in [
+        (
+            "session.create",
+            json!({"container_id": ""}),
+            "bad_request",
+            "`container_id` is empty: give a value or leave it out",
+        ),
+        (
+            "session.create",
+            json!({"id_labels": ["nolabel"]}),
+            "bad_request",
+            "`id_labels`: `nolabel` is not `name=value`",
+        ),
+        (
+            "",
+            json!({}),
+            "unknown_method",
+            "`method` is empty: name one, such as `session.create` or `exec.run`",
+        ),
+        (
+            "exec.cancel",
+            json!({"exec_id": ""}),
+            "no_such_exec",
+            "`exec_id` is empty: give the one the exec's start answered",
+        ),
+    ] {
+        assert_eq!(
+            client.error(method, params),
+            (code.to_owned(), message.to_owned()),
+            "{method}"
+        );
+    }
+    let created = client.ok(
+        "session.create",
+        json!({"container_id": container.id, "cwd": "/nonexistent", "helper": false}),
+    );
+    assert_eq!(created["note"], serde_json::Value::Null, "{created}");
+}

@@ -359,9 +359,21 @@ impl FreezableDaemon {
     }
 }
 
+impl FreezableDaemon {
+    /// The daemon lost, as its clients see it: the relay and every connection it holds end
+    /// (the daemon itself runs on for the other tests).
+    pub fn lose(self) {
+        self.signal("KILL");
+    }
+}
+
 impl Drop for FreezableDaemon {
     fn drop(&mut self) {
-        self.signal("CONT");
+        // Not asserted: the group may be gone already (`lose`).
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", "--", &format!("-{}", self.relay.id())])
+            .stderr(std::process::Stdio::null())
+            .status();
         let _ = self.relay.kill();
         let _ = self.relay.wait();
     }

@@ -68,6 +68,12 @@ impl Call {
             "fs.list" => Self::FsList(parse_params(params)?),
             "fs.read" => Self::FsRead(parse_params(params)?),
             "fs.write" => Self::FsWrite(parse_params(params)?),
+            "" => {
+                return Err(Failure::new(
+                    Code::UnknownMethod,
+                    "`method` is empty: name one, such as `session.create` or `exec.run`",
+                ));
+            }
             other => {
                 return Err(Failure::new(
                     Code::UnknownMethod,

@@ -50,6 +50,46 @@ pub struct CreateParams {
 impl CreateParams {
     /// The typed request; relative paths are the server's directory's.
     pub fn into_request(self, cwd: &Path) -> Result<Create, Failure> {
+        // An empty string is a mistake, never "not given": said, naming the parameter.
+        for (name, value) in [
+            ("container_id", &self.container_id),
+            ("workspace_folder", &self.workspace_folder),
+            ("config", &self.config),
+            ("cwd", &self.cwd),
+            ("crun_root", &self.crun_root),
+            ("crun_path", &self.crun_path),
+            ("docker_path", &self.docker_path),
+            ("user", &self.user),
+        ] {
+            if value.as_ref().is_some_and(|text| text.0.is_empty()) {
+                return Err(Failure::bad(format!(
+                    "`{name}` is empty: give a value or leave it out"
+                )));
+            }
+        }
+        if let Some(label) = self.id_labels.iter().flatten().find(|label| {
+            label
+                .0
+                .split_once('=')
+                .is_none_or(|(name, _)| name.is_empty())
+        }) {
+            return Err(Failure::bad(format!(
+                "`id_labels`: `{}` is not `name=value`",
+                label.0.escape_debug()
+            )));
+        }
+        let selected = self.container_id.is_some()
+            || self
+                .id_labels
+                .as_ref()
+                .is_some_and(|labels| !labels.is_empty())
+            || self.workspace_folder.is_some();
+        if !selected && !crate::config::has_config(cwd) {
+            return Err(Failure::bad(format!(
+                "no dev container selected: give `container_id`, `id_labels` or `workspace_folder` (the server's folder {} has no .devcontainer/devcontainer.json or .devcontainer.json)",
+                cwd.display()
+            )));
+        }
         let path = |text: Option<Text>| Text::present(text).map(|path| cwd.join(path));
         let idle =
             crate::agent::params::at_most("idle_timeout_s", self.idle_timeout_s, MAX_IDLE_S)?;

@@ -98,7 +98,7 @@ async fn session_create_errors_carry_their_codes() {
         (
             json!({"id_labels": ["nolabel"]}),
             "bad_request",
-            "Unmatched argument format: id-label must match <name>=<value>",
+            "`id_labels`: `nolabel` is not `name=value`",
         ),
         (
             json!({"container_id": "c1", "runtime": "lxc"}),
@@ -175,4 +175,57 @@ async fn an_idle_session_is_swept() {
     h.ok("session.info", json!({"session_id": kept})).await;
     // Its permit went with it.
     h.session(json!({})).await;
+}
+
+/// Empty or malformed inputs are answered with a message naming the parameter (and the value,
+/// where there is one), never an empty or borrowed text (issue 25, finding 20).
+#[tokio::test]
+async fn empty_and_malformed_inputs_are_named() {
+    let h = harness(limits());
+    let mut messages = Vec::new();
+    for params in [
+        json!({"container_id": ""}),
+        json!({"workspace_folder": ""}),
+        json!({"container_id": "c1", "config": ""}),
+        json!({"container_id": "c1", "cwd": ""}),
+        json!({"container_id": "c1", "user": ""}),
+        json!({"container_id": "c1", "docker_path": ""}),
+        json!({"id_labels": ["=x"]}),
+        json!({"id_labels": ["a b"]}),
+        json!({}),
+    ] {
+        let (code, message) = h.error("session.create", params.clone()).await;
+        messages.push(format!("session.create {params}: {code}: {message}"));
+    }
+    let sid = h.session(json!({})).await;
+    for (method, params) in [
+        ("exec.start", json!({"session_id": sid, "command": " \n"})),
+        ("exec.start", json!({"session_id": sid, "argv": [""]})),
+        ("", json!({})),
+        ("exec.run", json!({"session_id": "", "command": "true"})),
+        ("exec.read", json!({"exec_id": ""})),
+        ("exec.cancel", json!({"exec_id": "e\n1"})),
+    ] {
+        let (code, message) = h.error(method, params.clone()).await;
+        let params = params.to_string().replace(&sid, "[SESSION]");
+        messages.push(format!("{method} {params}: {code}: {message}"));
+    }
+    let server_dir = std::env::temp_dir().display().to_string();
+    insta::assert_snapshot!(messages.join("\n").replace(&server_dir, "[SERVER DIR]"), @r#"
+    session.create {"container_id":""}: bad_request: `container_id` is empty: give a value or leave it out
+    session.create {"workspace_folder":""}: bad_request: `workspace_folder` is empty: give a value or leave it out
+    session.create {"container_id":"c1","config":""}: bad_request: `config` is empty: give a value or leave it out
+    session.create {"container_id":"c1","cwd":""}: bad_request: `cwd` is empty: give a value or leave it out
+    session.create {"container_id":"c1","user":""}: bad_request: `user` is empty: give a value or leave it out
+    session.create {"container_id":"c1","docker_path":""}: bad_request: `docker_path` is empty: give a value or leave it out
+    session.create {"id_labels":["=x"]}: bad_request: `id_labels`: `=x` is not `name=value`
+    session.create {"id_labels":["a b"]}: bad_request: `id_labels`: `a b` is not `name=value`
+    session.create {}: bad_request: no dev container selected: give `container_id`, `id_labels` or `workspace_folder` (the server's folder [SERVER DIR] has no .devcontainer/devcontainer.json or .devcontainer.json)
+    exec.start {"session_id":"[SESSION]","command":" \n"}: bad_request: `command` is empty
+    exec.start {"session_id":"[SESSION]","argv":[""]}: bad_request: `argv` is empty: give the program and its arguments
+     {}: unknown_method: `method` is empty: name one, such as `session.create` or `exec.run`
+    exec.run {"session_id":"","command":"true"}: no_such_session: `session_id` is empty: give the one session.create answered
+    exec.read {"exec_id":""}: no_such_exec: `exec_id` is empty: give the one the exec's start answered
+    exec.cancel {"exec_id":"e\n1"}: no_such_exec: No such exec: e\n1
+    "#);
 }

@@ -97,7 +97,7 @@ pub(super) fn read(root: &Path, id: &str) -> Result<Container, RuntimeError> {
         id: id.to_owned(),
         name: id.to_owned(),
         running,
-        paused: false,
+        paused: running && crate::runtime::procfs::frozen(status.pid),
         init_pid: running.then_some(status.pid),
         init_start: running
             .then(|| status.process_start_time.or_else(|| start_time(status.pid)))

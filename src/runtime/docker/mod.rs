@@ -31,8 +31,10 @@
 //! is checked to belong to the container (its `/proc/<pid>/cgroup` names the container id), its pid
 //! inside the container is read from the `NSpid:` line of `/proc/<pid>/status`, and a second exec
 //! as root runs `kill -s SIG <pid>` (`-<pid>` for its process group, which can still be signalled
-//! once the process has exited). Elsewhere (a remote daemon, another pid namespace) the signal
-//! cannot be delivered and [`SignalError`] says why.
+//! once the process has exited). When that exec cannot start (a paused container), the signal goes
+//! from this host to the host pid (its group): a frozen process keeps it pending until it is
+//! thawed. Elsewhere (a remote daemon, another pid namespace) the signal cannot be delivered and
+//! [`SignalError`] says why.
 //!
 //! Files go through the archive endpoint (`files.rs`; several stats at once in `batch.rs`);
 //! `dcx top` reads the host's `/proc` on a local daemon (zombies included) and the top API
