@@ -85,7 +85,7 @@ pub async fn capture(
 
 /// Runs `spec` as [`capture`] does, with its stdin held open (nothing written) until its output
 /// has ended: a process in the container that watches its stdin sees it close when dcx goes
-/// away, however dcx ends (see [`crate::env::probe::PROBE_WATCH`]).
+/// away, however dcx ends (the userEnvProbe's watcher is one).
 pub async fn capture_watched(
     runtime: &dyn Runtime,
     container: &Container,

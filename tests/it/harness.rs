@@ -1110,7 +1110,7 @@ impl CountingProxy {
     fn relay(
         seen: &std::sync::Arc<std::sync::Mutex<Traffic>>,
         mut from_client: impl Read + Send + 'static,
-        mut to_client: impl Write + Send + 'static,
+        mut to_client: impl ClientEnd + 'static,
     ) {
         let daemon = std::os::unix::net::UnixStream::connect(Self::DAEMON).unwrap();
         let mut to_daemon = daemon.try_clone().unwrap();
@@ -1150,10 +1150,27 @@ impl CountingProxy {
                 }
             }
             down.lock().unwrap().waiting[index] = false;
-            // The daemon's end of a hijacked stream: the client's reader sees EOF (a unix
-            // socket or TCP stream given back here only as `Write`: dropping closes it).
-            drop(to_client);
+            // The daemon's end of a hijacked stream: the client's reader sees EOF, even while
+            // the client still holds its own writing half open (an exec's stdin kept open).
+            to_client.close_write();
         });
+    }
+}
+
+/// The proxy's writing half towards a client: closed on its own when the daemon's side ends.
+trait ClientEnd: Write + Send {
+    fn close_write(&self);
+}
+
+impl ClientEnd for std::os::unix::net::UnixStream {
+    fn close_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+impl ClientEnd for std::net::TcpStream {
+    fn close_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
     }
 }
 
