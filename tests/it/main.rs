@@ -33,6 +33,7 @@ mod probe_cache;
 mod pty;
 mod reliability;
 mod selection;
+mod server_path;
 mod signals;
 mod streaming;
 mod terminal;
