@@ -13,13 +13,16 @@
 #   4. over TCP:            the same warm exec through $DCX_TCP_HOST (setup's), where dcx checks
 #                           the shell's startup files with the daemon's stat calls (it cannot
 #                           look at the container's root itself) vs docker -H tcp://… exec X true
-#   5. remote, 0 and 10 ms: scripts/bench-remote.sh (also runs alone): the same warm exec over
+#   5. through a server:    DCX_SERVER=S dcx exec --container-id X true, S a running `dcx serve`
+#                           (warm: the helper placed by a first run) vs docker exec X true
+#   6. remote, 0 and 10 ms: scripts/bench-remote.sh (also runs alone): the same warm exec over
 #                           TCP, TLS ($DCX_TLS_HOST) and ssh ($DCX_SSH_HOST), straight and through
 #                           scripts/latency-relay.py (5 ms each way: a 10 ms round trip), dcx vs
 #                           docker exec through the same endpoint, in interleaved rounds
 # Each group runs in interleaved rounds (scripts/bench-interleaved.py); crun's has 10x RUNS.
 # Targets: dcx / docker <= 1.0 and reference / dcx >= 7 in 1 and 2; cold dcx / docker <= 1.7
-# in 1; dcx / crun <= 1.2 in 3; dcx / docker <= 0.8 at 10 ms and <= 1.0 at 0 ms in 5.
+# in 1; dcx / crun <= 1.2 in 3; through a server <= 0.15x docker exec and p50 <= 10 ms in 5;
+# dcx / docker <= 0.8 at 10 ms and <= 1.0 at 0 ms in 6.
 # Usage: scripts/bench.sh [RUNS]   (default 30 rounds)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,6 +39,7 @@ work=$(mktemp -d)
 name=dcx-bench-$$
 crun_root=$work/crun
 cleanup() {
+  [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null || true
   docker rm -f "$name" "$name-bb" >/dev/null 2>&1 || true
   crun --root "$crun_root" delete -f "$name" >/dev/null 2>&1 || true
   [ -n "${ws_id:-}" ] && docker rm -f "$ws_id" >/dev/null 2>&1 || true
@@ -81,6 +85,14 @@ env DOCKER_HOST=$tcp "$dcx" exec --container-id "$name" true # warms the cache f
 bench "$runs" "$work/tcp.json" \
   "dcx=env DOCKER_HOST=$tcp $dcx exec --container-id $name true" \
   "docker=docker -H $tcp exec $name true"
+# Through a running server: its warm engine and helper, the client's fds passed over the socket.
+"$dcx" serve --socket "$work/serve.sock" 2>"$work/serve.log" &
+server_pid=$!
+for _ in $(seq 100); do [ -S "$work/serve.sock" ] && break; sleep 0.1; done
+env DCX_SERVER="$work/serve.sock" "$dcx" exec --container-id "$name" true # places the helper
+bench "$runs" "$work/server.json" \
+  "dcx-server=env DCX_SERVER=$work/serve.sock $dcx exec --container-id $name true" \
+  "docker=docker exec $name true"
 
 python3 - "$work/id.json" "$work/ws.json" "$work/crun.json" "$work/crun-docker.json" "$work/tcp.json" "$work/cold.json" <<'PY'
 import json, sys
@@ -118,5 +130,14 @@ print(f"over TCP, warm ({t['dcx']['runs']} interleaved rounds): dcx {t['dcx']['m
       f"dcx / docker exec = {t['dcx']['mean']/t['docker']['mean']:.2f}x "
       f"(median {t['dcx']['median']/t['docker']['median']:.2f}x)")
 PY
-# 5. Remote transports at 0 and 10 ms round trips.
+python3 - "$work/server.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+d, x = s["docker"], s["dcx-server"]
+print(f"through a running server ({x['runs']} interleaved rounds): dcx {x['mean']*1000:.1f} ms "
+      f"(p50 {x['median']*1000:.1f}, p90 {x['p90']*1000:.1f}; target p50 <= 10 ms), docker exec "
+      f"{d['mean']*1000:.1f} ms (p50 {d['median']*1000:.1f}); dcx / docker exec = "
+      f"{x['mean']/d['mean']:.3f}x (median {x['median']/d['median']:.3f}x; target <= 0.15)")
+PY
+# 6. Remote transports at 0 and 10 ms round trips.
 bash scripts/bench-remote.sh "$runs"

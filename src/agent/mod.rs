@@ -15,6 +15,7 @@ mod bounds;
 pub mod engines;
 pub mod envelope;
 pub mod exec;
+mod fdio;
 mod http;
 pub mod keys;
 pub mod launch;
@@ -28,6 +29,7 @@ pub mod service;
 pub mod session;
 pub mod text;
 mod unix;
+pub mod warm;
 mod wrapper;
 
 use std::net::SocketAddr;

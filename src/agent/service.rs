@@ -62,6 +62,8 @@ pub struct Service {
     pub host_env: HashMap<String, String>,
     /// Sessions run their commands through the in-container helper where it can run.
     pub helper: bool,
+    /// The warm engines `dcx exec` attaches run on (`methods::attach`).
+    pub warm: super::warm::WarmTargets,
     sessions: Mutex<HashMap<String, Entry>>,
     execs: Mutex<HashMap<String, Arc<Exec>>>,
     session_permits: Arc<Semaphore>,
@@ -94,6 +96,7 @@ impl Service {
             cwd,
             host_env,
             helper,
+            warm: super::warm::WarmTargets::default(),
             sessions: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
@@ -277,6 +280,7 @@ impl Service {
             self.forget_execs(session.forget_old(KEEP_PER_SESSION, KEEP_RESULTS));
         }
         self.forget_over_budget();
+        self.warm.sweep(self.limits.idle_timeout).await;
     }
 
     /// Sets the bytes finished results may hold over the whole server (tests make it small).

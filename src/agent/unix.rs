@@ -124,6 +124,25 @@ const MAX_LINE: usize = 64 * 1024 * 1024;
 /// How often a connection whose client stopped sending is checked for a client gone whole.
 const GONE_CHECK: Duration = Duration::from_millis(200);
 
+/// The connection's first byte, left unread (`None` when the client left without one).
+async fn peek_first(stream: &UnixStream) -> Option<u8> {
+    loop {
+        stream.readable().await.ok()?;
+        let mut byte = [0u8; 1];
+        let peeked = stream.try_io(tokio::io::Interest::READABLE, || {
+            rustix::net::recv(stream, &mut byte, rustix::net::RecvFlags::PEEK)
+                .map(|(n, _)| n)
+                .map_err(std::io::Error::from)
+        });
+        match peeked {
+            Ok(0) => return None,
+            Ok(_) => return Some(byte[0]),
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return None,
+        }
+    }
+}
+
 /// Reads requests until the client closes or `stop`; then waits for the answers in flight.
 ///
 /// At most [`IN_FLIGHT`] requests are answered at once: the next line is read when one of them
@@ -138,6 +157,16 @@ async fn connection(
     stop: CancellationToken,
     _permit: OwnedSemaphorePermit,
 ) {
+    // A first byte NUL (never the start of a JSON request) opens an attach: `dcx exec` through
+    // the server, with the client's descriptors (`methods::attach`).
+    let first = tokio::select! {
+        () = stop.cancelled() => return,
+        first = peek_first(&stream) => first,
+    };
+    if first == Some(super::methods::attach::ATTACH_BYTE) {
+        super::methods::attach::serve(stream, service, stop).await;
+        return;
+    }
     // A second descriptor of the socket, to check for a client gone whole without the writer.
     let probe = stream.as_fd().try_clone_to_owned().ok();
     let (read, mut write) = stream.into_split();

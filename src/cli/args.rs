@@ -139,6 +139,7 @@ Environment:
   DOCKER_HOST: the Docker endpoint (unix://, tcp://, ssh://)
   DCX_RUNTIME: docker (default) or crun, as --runtime
   DCX_NO_PROBE_CACHE=1: as --no-probe-cache
+  DCX_SERVER: a dcx serve socket to run through (auto: the default one)
   XDG_CACHE_HOME, HOME: where the probe cache lives (.../dcx/probe)";
 
 /// Which dev container on which engine, as `dcx exec` names them (no selector: the current

@@ -54,6 +54,14 @@ pub(super) fn command(exec_args: args::ExecArgs) -> u8 {
 }
 
 async fn execute(request: &ExecRequest, log: &Log) -> Result<u8, Error> {
+    // Through a running server when DCX_SERVER names one that takes the request.
+    match super::server::attach(request, log).await {
+        super::server::Attempt::Done(result) => return result,
+        super::server::Attempt::Alone(Some(why)) => {
+            log.debug(&format!("Not through a server ({why}): running alone"));
+        }
+        super::server::Attempt::Alone(None) => {}
+    }
     // Interrupted before the command starts (a slow probe, a stalled daemon): nothing dcx
     // started is left behind, and dcx says so at once.
     let mut early = signals::listen(false).map_err(Error::Signals)?;

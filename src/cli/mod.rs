@@ -16,6 +16,7 @@ mod error;
 mod exec;
 mod observe;
 pub mod request;
+mod server;
 mod signals;
 mod stdio;
 pub mod terminal;

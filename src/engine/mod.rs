@@ -205,6 +205,16 @@ impl Engine {
         &self.log
     }
 
+    /// The same engine (its connection, its helper) with its diagnostics going to `log`: a
+    /// server gives each caller's run that caller's own log.
+    pub fn with_log(&self, log: Log) -> Self {
+        Self {
+            runtime: self.runtime.clone(),
+            log,
+            warm: self.warm.clone(),
+        }
+    }
+
     /// The engine's name (`docker`, `crun`).
     pub fn name(&self) -> &'static str {
         self.runtime.name()

@@ -1296,3 +1296,99 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         .windows(needle.len())
         .position(|window| window == needle)
 }
+
+/// A `dcx serve` on a socket of its own, for `dcx exec` through it (`DCX_SERVER`); its log is
+/// collected, and it is stopped on drop.
+pub struct TestServer {
+    child: std::process::Child,
+    pub socket: PathBuf,
+    pub log: Collected,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        require_daemon();
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let socket = dir.path().join("dcx.sock");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dcx"))
+            .args(["serve", "--socket"])
+            .arg(&socket)
+            .env("XDG_CACHE_HOME", test_cache_home())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start dcx serve");
+        let log = Collected::default();
+        log.spawn_reader(child.stderr.take().expect("the server's stderr"));
+        log.wait_for("listening on");
+        Self {
+            child,
+            socket,
+            log,
+            _dir: dir,
+        }
+    }
+
+    pub fn socket_str(&self) -> &str {
+        self.socket.to_str().expect("UTF-8 temp path")
+    }
+
+    /// How many `dcx exec` runs it has served to their end (its log's `exec.attach ended`).
+    pub fn attaches(&self) -> usize {
+        self.log.text().matches("exec.attach ended").count()
+    }
+
+    /// Asserts that it has served `expected` runs to their end, giving its log's reader a
+    /// moment to catch up with lines written before the last client ended.
+    #[track_caller]
+    pub fn assert_attaches(&self, expected: usize) {
+        let started = Instant::now();
+        while self.attaches() < expected && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(self.attaches(), expected, "{}", self.log.text());
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Cmd {
+    /// Runs through `server` (`DCX_SERVER` set to its socket).
+    pub fn via(self, server: &TestServer) -> Self {
+        self.env("DCX_SERVER", server.socket_str())
+    }
+}
+
+/// A [`Subject`] whose `dcx exec` runs go through a server: the scenarios written for a
+/// subject run unchanged through the server path.
+pub struct ViaServer<'a> {
+    pub subject: &'a dyn Subject,
+    pub server: &'a TestServer,
+}
+
+impl Subject for ViaServer<'_> {
+    fn dcx(&self, args: &[&str]) -> Cmd {
+        self.subject.dcx(args).via(self.server)
+    }
+
+    fn dcx_line(&self, args: &[&str]) -> String {
+        format!(
+            "DCX_SERVER='{}' {}",
+            self.server.socket_str(),
+            self.subject.dcx_line(args)
+        )
+    }
+
+    fn processes(&self) -> Vec<String> {
+        self.subject.processes()
+    }
+}

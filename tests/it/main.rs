@@ -34,6 +34,7 @@ mod pty;
 mod reliability;
 mod round_trips;
 mod selection;
+mod server_path;
 mod signals;
 mod streaming;
 mod terminal;

@@ -6,6 +6,7 @@
 //! fields refused, errors naming the field) and a typed answer; `dcx mcp` calls the same typed
 //! functions directly.
 
+pub mod attach;
 pub mod exec;
 pub mod fs;
 pub mod session;
