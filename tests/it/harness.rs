@@ -1308,9 +1308,14 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start() -> Self {
-        require_daemon();
         let dir = tempfile::tempdir().expect("a temp dir");
         let socket = dir.path().join("dcx.sock");
+        Self::start_at(dir, socket)
+    }
+
+    /// Serving on `socket` (in `dir`, removed with the server).
+    pub fn start_at(dir: tempfile::TempDir, socket: PathBuf) -> Self {
+        require_daemon();
         let mut child = Command::new(env!("CARGO_BIN_EXE_dcx"))
             .args(["serve", "--socket"])
             .arg(&socket)

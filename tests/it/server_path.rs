@@ -419,3 +419,57 @@ fn the_real_server_refuses_another_version_and_runs_nothing() {
         .stdout("after\n");
     server.assert_attaches(1);
 }
+
+#[test]
+fn auto_finds_a_server_at_the_default_socket_and_says_when_there_is_none() {
+    let runtime_dir = tempfile::tempdir().unwrap();
+    let runtime = runtime_dir.path().to_str().unwrap().to_owned();
+    let c = TestContainer::start(DEBIAN);
+    // None there yet: alone, and why at debug level.
+    let out = c
+        .dcx(["--log-level", "debug", "echo", "alone"])
+        .env("DCX_SERVER", "auto")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .run()
+        .code(0)
+        .stdout("alone\n");
+    assert!(
+        out.stderr_text()
+            .contains("DCX_SERVER=auto and no server socket at"),
+        "{}",
+        out.stderr_text()
+    );
+    let socket = runtime_dir.path().join("dcx/agent.sock");
+    let server = TestServer::start_at(runtime_dir, socket);
+    c.dcx(["echo", "served"])
+        .env("DCX_SERVER", "auto")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .run()
+        .code(0)
+        .stdout("served\n");
+    server.assert_attaches(1);
+}
+
+#[test]
+fn a_client_killed_while_its_command_runs_hangs_the_command_up() {
+    let server = TestServer::start();
+    let c = TestContainer::start(DEBIAN);
+    let mut run = c
+        .dcx(["sh", "-c", "sleep 106 | sleep 107"])
+        .via(&server)
+        .spawn();
+    c.wait_until_running("sleep 106");
+    c.wait_until_running("sleep 107");
+    run.signal("KILL");
+    assert_eq!(run.wait(), None);
+    // Gone well before the sleeps would end by themselves.
+    let started = std::time::Instant::now();
+    while c.count_running("sleep 106") + c.count_running("sleep 107") > 0 {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the command's group was left running"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    server.assert_attaches(1);
+}

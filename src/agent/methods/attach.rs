@@ -827,11 +827,14 @@ async fn run(
         let gone = gone.clone();
         async move {
             loop {
+                // The controls end only when the client has gone (its connection's end).
                 let message = tokio::select! {
                     message = control.recv() => message,
-                    () = gone.cancelled() => Some(Control::Cancel { signal: libc::SIGHUP }),
+                    () = gone.cancelled() => None,
                 };
-                let Some(message) = message else { break };
+                let message = message.unwrap_or(Control::Cancel {
+                    signal: libc::SIGHUP,
+                });
                 let cancel = matches!(message, Control::Cancel { .. });
                 if run_control_tx.send(message).await.is_err() || cancel {
                     break;
