@@ -73,6 +73,32 @@ fn outcome<T>(
     })
 }
 
+/// Which argument of `tool` does not fit its parameters, and why: `argument `PATH`: WHY`.
+fn bad_argument(tool: &str, arguments: rmcp::model::JsonObject) -> Option<String> {
+    fn check<T: serde::de::DeserializeOwned>(arguments: rmcp::model::JsonObject) -> Option<String> {
+        let value = serde_json::Value::Object(arguments);
+        serde_path_to_error::deserialize::<_, T>(value)
+            .err()
+            .map(|err| match err.path().to_string().as_str() {
+                "." => format!("arguments: {}", err.inner()),
+                path => format!("argument `{path}`: {}", err.inner()),
+            })
+    }
+    match tool {
+        "run_command" => check::<commands::RunCommand>(arguments),
+        "start_command" => check::<commands::StartCommand>(arguments),
+        "read_output" => check::<commands::ReadOutput>(arguments),
+        "send_input" => check::<commands::SendInput>(arguments),
+        "resize_terminal" => check::<commands::ResizeTerminal>(arguments),
+        "cancel_command" => check::<commands::CancelCommand>(arguments),
+        "read_file" => check::<files::ReadFile>(arguments),
+        "write_file" => check::<files::WriteFile>(arguments),
+        "edit_file" => check::<files::EditFile>(arguments),
+        "list_directory" => check::<files::ListDirectory>(arguments),
+        _ => None,
+    }
+}
+
 fn env_pairs(env: Option<BTreeMap<String, String>>) -> Vec<(String, String)> {
     env.map(|env| env.into_iter().collect()).unwrap_or_default()
 }
@@ -118,6 +144,33 @@ impl DevContainer {
         self.service.session(&id).ok()?.take_note()
     }
 
+    /// A call's error as the model should read it: a tool that does not exist named with the
+    /// ones that do, an argument that does not fit named by its path (rmcp says only what
+    /// type it expected).
+    fn explained(
+        &self,
+        tool: &str,
+        arguments: rmcp::model::JsonObject,
+        err: ErrorData,
+    ) -> ErrorData {
+        let known: Vec<String> = self
+            .tool_router
+            .list_all()
+            .into_iter()
+            .map(|tool| tool.name.to_string())
+            .collect();
+        if !known.iter().any(|name| name == tool) {
+            return ErrorData::invalid_params(
+                format!("no tool named `{tool}`; the tools are {}", known.join(", ")),
+                None,
+            );
+        }
+        match bad_argument(tool, arguments) {
+            Some(why) => ErrorData::invalid_params(format!("{tool}: {why}"), None),
+            None => err,
+        }
+    }
+
     /// A command of the session: a shell line with the tool's cwd and env.
     async fn request(
         &self,
@@ -154,11 +207,24 @@ impl ServerHandler for DevContainer {
             &*request.name,
             "read_file" | "write_file" | "edit_file" | "list_directory"
         );
+        let (name, arguments) = (request.name.to_string(), request.arguments.clone());
         let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
-        let response = self.tool_router.call(call).await?;
+        let response = self
+            .tool_router
+            .call(call)
+            .await
+            .map_err(|err| self.explained(&name, arguments.clone().unwrap_or_default(), err))?;
         let rmcp::model::CallToolResponse::Complete(mut result) = response else {
             return Ok(response);
         };
+        // Arguments that do not fit come back as a tool error in rmcp's words: name the argument.
+        if result.is_error.unwrap_or(false)
+            && let Some(ContentBlock::Text(text)) = result.content.first_mut()
+            && text.text.starts_with("failed to deserialize parameters")
+            && let Some(why) = bad_argument(&name, arguments.unwrap_or_default())
+        {
+            text.text = format!("{name}: {why}");
+        }
         if file_tool
             && !result.is_error.unwrap_or(false)
             && let Some(user) = self.files_not_as_user().await
@@ -253,4 +319,37 @@ pub fn serve(target: Target, log: Log) -> Result<(), McpError> {
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arguments(value: serde_json::Value) -> rmcp::model::JsonObject {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_bad_argument_is_named_by_its_path() {
+        let bad = |tool, value| bad_argument(tool, arguments(value)).unwrap_or_default();
+        insta::assert_snapshot!(
+            bad("run_command", serde_json::json!({"command": "ls", "timeout_ms": "x"})),
+            @r#"argument `timeout_ms`: invalid type: string "x", expected u64"#
+        );
+        insta::assert_snapshot!(
+            bad("run_command", serde_json::json!({"command": "ls", "env": {"A": 1}})),
+            @"argument `env.A`: invalid type: integer `1`, expected a string"
+        );
+        insta::assert_snapshot!(
+            bad("read_file", serde_json::json!({})),
+            @"arguments: missing field `path`"
+        );
+        assert_eq!(
+            bad_argument(
+                "run_command",
+                arguments(serde_json::json!({"command": "ls"}))
+            ),
+            None
+        );
+    }
 }

@@ -62,10 +62,14 @@ async def tools(session):
         result = await session.call_tool("no_such_tool", {})
     except MCPError as err:
         print(f"no_such_tool: JSON-RPC error {err.error.code}", file=sys.stderr)
+        assert "no tool named `no_such_tool`; the tools are cancel_command," in err.error.message, err
     else:
         raise AssertionError(f"no_such_tool: answered {result}")
     result = await session.call_tool("run_command", {"command": 5})
     assert result.is_error and "expected a string" in text_of(result), result
+    assert "argument `command`" in text_of(result), text_of(result)
+    result = await session.call_tool("run_command", {"command": "true", "timeout_ms": "x"})
+    assert result.is_error and "argument `timeout_ms`" in text_of(result), text_of(result)
     assert names["run_command"].input_schema.get("required") == ["command"]
 
     result, data = await call(session, "run_command", command="echo hello; echo oops >&2")
