@@ -556,13 +556,42 @@ impl Engine {
         length: Option<u64>,
         limit: u64,
     ) -> Result<(String, FileRead), EngineError> {
-        let (followed, kind) = self.follow_existing(container, path).await?;
-        match kind {
+        // Named as asked (a link's own name), as the host-root view names it.
+        let (followed, stat) = match self.follow(container, path).await? {
+            (followed, Some(stat)) => (
+                followed,
+                PathStat {
+                    name: split(path).1,
+                    ..stat
+                },
+            ),
+            (_, None) => {
+                return Err(RuntimeError::NoSuchPath {
+                    container: container.name.clone(),
+                    path: path.to_owned(),
+                }
+                .into());
+            }
+        };
+        match stat.kind {
             FileKind::Directory => return Err(FileError::IsADirectory(path.into()).into()),
             FileKind::File => {}
             _ => return Err(FileError::NotAFile(path.into()).into()),
         }
-        let read = peek::read_archived(
+        let available = stat.size.saturating_sub(offset);
+        let wanted = length.map_or(available, |length| length.min(available));
+        if wanted > limit {
+            return Ok((followed, FileRead::TooLarge(stat)));
+        }
+        // Less than the whole file: the archive call would stream it all up to the range.
+        if wanted < stat.size
+            && let Some(bytes) = self
+                .read_range_by_exec(container, &followed, offset, wanted)
+                .await
+        {
+            return Ok((followed, FileRead::Read(bytes, stat)));
+        }
+        let read = match peek::read_archived(
             self.runtime.as_ref(),
             container,
             &followed,
@@ -570,8 +599,110 @@ impl Engine {
             length,
             limit,
         )
-        .await?;
+        .await?
+        {
+            FileRead::Read(bytes, archived) => FileRead::Read(
+                bytes,
+                PathStat {
+                    name: stat.name,
+                    ..archived
+                },
+            ),
+            other => other,
+        };
         Ok((followed, read))
+    }
+
+    /// `wanted` bytes of the file `path` (links already followed) from `offset`, by one exec as
+    /// root (`tail -c +N | head -c LEN`: GNU tail seeks to the offset of a regular file), where
+    /// the engine's archive call would stream the whole file; `None` where that exec cannot
+    /// run or fails (no shell, no `tail`), and the caller takes the archive call.
+    async fn read_range_by_exec(
+        &self,
+        container: &Container,
+        path: &str,
+        offset: u64,
+        wanted: u64,
+    ) -> Option<Vec<u8>> {
+        if wanted == 0 {
+            return Some(Vec::new());
+        }
+        let argv = [
+            "sh",
+            "-c",
+            "tail -c +\"$1\" -- \"$2\" | head -c \"$3\"",
+            "sh",
+            &(offset + 1).to_string(),
+            path,
+            &wanted.to_string(),
+        ];
+        let done = self.root_exec(container, &argv).await?;
+        (done.len() as u64 == wanted).then_some(done)
+    }
+
+    /// The entries of the folder `path` (links already followed) as the host-root view lists
+    /// them, where the engine's archive call would stream the folder's whole subtree: the names
+    /// by one exec (`find -mindepth 1 -maxdepth 1 -print0`), then one stat of each, sent
+    /// together. `None` where that exec cannot run or fails, or a name is not UTF-8 (the
+    /// engine's stat takes text), and the caller takes the archive call.
+    async fn list_by_exec(
+        &self,
+        container: &Container,
+        path: &str,
+        limit: usize,
+    ) -> Option<Option<Vec<PathStat>>> {
+        let folder = format!("{}/", path.trim_end_matches('/'));
+        let argv = [
+            "find",
+            &folder,
+            "-mindepth",
+            "1",
+            "-maxdepth",
+            "1",
+            "-print0",
+        ];
+        let found = self.root_exec(container, &argv).await?;
+        let mut paths = Vec::new();
+        for name in found
+            .split(|byte| *byte == 0)
+            .filter(|name| !name.is_empty())
+        {
+            paths.push(String::from_utf8(name.to_vec()).ok()?);
+            if paths.len() > limit {
+                return Some(None);
+            }
+        }
+        paths.sort();
+        let mut entries = Vec::with_capacity(paths.len());
+        for stat in self.runtime.stat_paths(container, &paths).await {
+            match stat {
+                Ok(stat) => entries.push(stat),
+                // Removed meanwhile.
+                Err(RuntimeError::NoSuchPath { .. }) => {}
+                Err(_) => return None,
+            }
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Some(Some(entries))
+    }
+
+    /// The stdout of `argv` run as root in the container, when it ends with status 0 and
+    /// nothing was cut.
+    async fn root_exec(&self, container: &Container, argv: &[&str]) -> Option<Vec<u8>> {
+        use crate::runtime::capture::{Outcome, capture};
+        use crate::runtime::{ExecSpec, ExitStatus};
+        let spec = ExecSpec {
+            argv: argv.iter().map(|arg| (*arg).to_owned()).collect(),
+            user: Some("0:0".to_owned()),
+            ..ExecSpec::default()
+        };
+        let limit = std::time::Duration::from_secs(60);
+        match capture(self.runtime.as_ref(), container, &spec, b"", limit).await {
+            Ok(Outcome::Finished(done)) if done.status == ExitStatus::Code(0) && !done.cut => {
+                Some(done.stdout)
+            }
+            _ => None,
+        }
     }
 
     /// Writes `data` to the file at `path` (links followed, missing parent folders created),
@@ -733,6 +864,16 @@ impl Engine {
         match kind {
             FileKind::Directory => {}
             _ => return Err(FileError::NotADirectory(path.into()).into()),
+        }
+        if let Some(listed) = self.list_by_exec(container, &followed, limit).await {
+            return match listed {
+                Some(entries) => Ok((followed, entries)),
+                None => Err(FileError::TooManyEntries {
+                    path: path.into(),
+                    limit,
+                }
+                .into()),
+            };
         }
         match self.runtime.list_dir(container, &followed, limit).await? {
             Some(entries) => Ok((followed, entries)),

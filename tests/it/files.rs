@@ -1402,3 +1402,64 @@ fn docker_fs_methods_reach_names_that_are_not_utf8() {
 fn crun_fs_methods_reach_names_that_are_not_utf8() {
     paths_that_are_not_utf8(&Target::crun(), false);
 }
+
+/// Issue 25, finding 12 on a remote Docker (reached over TCP) with the helper off, where the
+/// host sees no container root: a listing costs one exec naming the folder's entries and a
+/// stat of each, a ranged read one exec reading the range, not the archive of the subtree or
+/// the file (1 TiB here: no archive of it could stream within the client's wait). The answers
+/// are the local route's, field for field.
+#[test]
+fn docker_remote_fs_list_and_ranged_reads_cost_what_they_return() {
+    let target = Target::docker();
+    target.sh(
+        "rm -rf /tmp/rcost && mkdir -p /tmp/rcost/sub && truncate -s 1T /tmp/rcost/sub/big \
+         && printf 'tail-bytes' >> /tmp/rcost/sub/big && printf 0123456789 > /tmp/rcost/a \
+         && ln -s sub/big /tmp/rcost/link && mkdir /tmp/rcost/sub/deep",
+    );
+    let tcp = crate::harness::setting("DCX_TCP_HOST");
+    let remote = Agent::start_with_env(false, &[], &[("DOCKER_HOST", &tcp), ("DCX_HELPER", "0")]);
+    let local = Agent::start_with_env(false, &[], &[("DCX_HELPER", "0")]);
+    let answers = |agent: &Agent| {
+        let session = target.session(agent, json!({"helper": false}));
+        let mut client = agent.client();
+        let mut ok = |method: &str, mut params: Value| {
+            params["session_id"] = Value::from(session.as_str());
+            client.ok(method, params)
+        };
+        let calls = [
+            ("fs.list", json!({"path": "/tmp/rcost"})),
+            ("fs.list", json!({"path": "/tmp/rcost/sub"})),
+            (
+                "fs.read",
+                json!({"path": "/tmp/rcost/sub/big", "offset": 1u64 << 40, "length": 10}),
+            ),
+            (
+                "fs.read",
+                json!({"path": "/tmp/rcost/link", "offset": (1u64 << 40) + 4}),
+            ),
+            (
+                "fs.read",
+                json!({"path": "/tmp/rcost/a", "offset": 3, "length": 4}),
+            ),
+            ("fs.read", json!({"path": "/tmp/rcost/a", "offset": 20})),
+            ("fs.read", json!({"path": "/tmp/rcost/a"})),
+        ];
+        calls
+            .into_iter()
+            .map(|(method, params)| ok(method, params))
+            .collect::<Vec<Value>>()
+    };
+    let remote = answers(&remote);
+    let names: Vec<&str> = remote[0]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "link", "sub"]);
+    assert_eq!(remote[2]["data"], "tail-bytes");
+    assert_eq!(remote[3]["data"], "-bytes");
+    assert_eq!(remote[4]["data"], "3456");
+    assert_eq!(remote, answers(&local));
+    target.sh("rm -rf /tmp/rcost");
+}
