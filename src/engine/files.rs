@@ -107,7 +107,7 @@ pub enum FileError {
     Host { path: String, reason: String },
     /// A path that is not UTF-8 where only UTF-8 paths can go (the engine's archive call).
     #[error(
-        "{0} is not UTF-8: such a path is reached through the in-container helper, or (except fs.write) where the container's root is visible from this host, not through the engine's archive call."
+        "{0} is not UTF-8: such a path is reached through the in-container helper, or where the container's root is visible from this host, not through the engine's archive call."
     )]
     NotUtf8(String),
     /// A copy's source is a socket or a device (or the engine sent nothing for it).
@@ -204,13 +204,50 @@ impl Engine {
         owner: Owner,
         dir: &str,
     ) -> Result<(), EngineError> {
+        self.user_may_write_with(
+            container,
+            owner,
+            dir,
+            vec!["test".into(), "-w".into(), dir.to_owned()],
+        )
+        .await
+    }
+
+    /// [`Self::user_may_write`] for a folder whose path is not UTF-8 (bytes an argv of text
+    /// cannot carry): `sh` rebuilds it from octal escapes (`printf`), `/.` appended so no final
+    /// newline is lost.
+    async fn user_may_write_bytes(
+        &self,
+        container: &Container,
+        owner: Owner,
+        dir: &[u8],
+    ) -> Result<(), EngineError> {
+        use std::fmt::Write as _;
+        let mut escaped = String::new();
+        for byte in dir {
+            let _ = write!(escaped, "\\{byte:03o}");
+        }
+        let argv = ["sh", "-c", "test -w \"$(printf \"$1\")/.\"", "sh", &escaped]
+            .map(str::to_owned)
+            .to_vec();
+        self.user_may_write_with(container, owner, &String::from_utf8_lossy(dir), argv)
+            .await
+    }
+
+    async fn user_may_write_with(
+        &self,
+        container: &Container,
+        owner: Owner,
+        dir: &str,
+        argv: Vec<String>,
+    ) -> Result<(), EngineError> {
         use crate::runtime::capture::{Outcome, capture};
         use crate::runtime::{ExecSpec, ExitStatus};
         if owner.uid == 0 {
             return Ok(());
         }
         let spec = ExecSpec {
-            argv: vec!["test".into(), "-w".into(), dir.to_owned()],
+            argv,
             user: Some(format!("{}:{}", owner.uid, owner.gid)),
             ..ExecSpec::default()
         };
@@ -999,15 +1036,21 @@ impl Engine {
         }
     }
 
-    /// Only through the helper, which writes as the session's user.
+    /// Through the helper, which writes as the session's user; else on the container's root
+    /// seen from this host, with [`Self::write_file`]'s rules: final links followed inside the
+    /// container, the user's right to write in the folder asked of the container (`test -w` as
+    /// the user), a temporary name then a rename, owned by the target's user. The folder must
+    /// exist.
     pub async fn write_bytes(
         &self,
-        container: &Container,
+        target: &FileTarget,
         path: &[u8],
         data: &[u8],
         mode: Option<u32>,
         append: bool,
+        limit: u64,
     ) -> Result<PathStat, EngineError> {
+        let container = &target.container;
         let shown = String::from_utf8_lossy(path).into_owned();
         if let Some(warm) = self.user_files(container) {
             match warm.user_write(path, data, mode, append).await {
@@ -1015,7 +1058,41 @@ impl Engine {
                 done => return done.map_err(|err| user_error(container, &shown, err, None)),
             }
         }
-        Err(FileError::NotUtf8(shown).into())
+        let owner = self.owner(container, &target.user).await?;
+        let asked = path.to_vec();
+        let Some(followed) = self
+            .on_host_root(container, move |root| root.write_target(&asked))
+            .await
+        else {
+            return Err(FileError::NotUtf8(shown).into());
+        };
+        let followed = followed.map_err(|err| bytes_error(container, &shown, &err))?;
+        let end = followed.iter().rposition(|b| *b == b'/').unwrap_or(0);
+        let folder = if end == 0 {
+            b"/".to_vec()
+        } else {
+            followed[..end].to_vec()
+        };
+        self.user_may_write_bytes(container, owner, &folder).await?;
+        let data = data.to_vec();
+        let written = self
+            .on_host_root(container, move |root| {
+                root.write_file(&followed, &data, mode, append, owner, limit)
+            })
+            .await
+            .ok_or_else(|| FileError::NotUtf8(shown.clone()))?;
+        written.map_err(|err| bytes_error(container, &shown, &err))
+    }
+}
+
+/// A host-root file call's failure on `path`, in the engine's words.
+fn bytes_error(container: &Container, path: &str, err: &std::io::Error) -> EngineError {
+    match err.raw_os_error() {
+        Some(libc::EISDIR) => FileError::IsADirectory(path.to_owned()).into(),
+        Some(libc::ENOTDIR) => FileError::NotADirectory(path.to_owned()).into(),
+        Some(libc::EINVAL) => FileError::NotAFile(path.to_owned()).into(),
+        Some(libc::ELOOP) => FileError::TooManyLinks(path.to_owned()).into(),
+        _ => RuntimeError::file(container, path, err).into(),
     }
 }
 

@@ -1377,20 +1377,86 @@ fn paths_that_are_not_utf8(target: &Target, helper: bool) {
     );
     assert_eq!(read["data"], "tes");
     let new = b64(b"/tmp/nu/caf\xe9/n\xfew");
-    let mut params = json!({"session_id": session, "path_b64": new, "data": "new"});
+    let params = json!({"session_id": session, "path_b64": new, "data": "new"});
     let mut client = agent.client();
-    if helper {
-        client.ok("fs.write", params);
-        assert_eq!(
-            target.sh("cat \"/tmp/nu/$(printf 'caf\\351')/$(printf 'n\\376w')\""),
-            "new"
-        );
-    } else {
-        let (code, message) = client.error("fs.write", params.take());
-        assert_eq!(code, "bad_request", "{message}");
-        assert!(message.contains("is not UTF-8"), "{message}");
-    }
+    client.ok("fs.write", params);
+    assert_eq!(
+        target.sh("cat \"/tmp/nu/$(printf 'caf\\351')/$(printf 'n\\376w')\""),
+        "new"
+    );
     target.sh("rm -rf /tmp/nu");
+}
+
+/// Issue 25, finding 22: without the helper, `fs.write` to a path that is not UTF-8 goes
+/// through the container's root seen from the host (crun, a local Docker) with the UTF-8
+/// write's rules: the file belongs to the session's user, a final link is followed inside the
+/// container, a folder the user may not write in is refused, an append appends, and no
+/// temporary file is left.
+fn writes_to_names_that_are_not_utf8(target: &Target) {
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    target.sh(
+        "rm -rf /tmp/nw && mkdir -p \"/tmp/nw/$(printf 'caf\\351')\" && chmod -R 777 /tmp/nw \
+         && mkdir -m 755 \"/tmp/nw/$(printf 'r\\377')\" \
+         && ln -s \"$(printf 'caf\\351/t\\377')\" \"/tmp/nw/$(printf 'l\\376')\"",
+    );
+    let agent = Agent::start_with_env(false, &[], &[("DCX_HELPER", "0")]);
+    let session = target.session(&agent, json!({"user": "1000:1000", "helper": false}));
+    let mut client = agent.client();
+    let write = |path: &[u8], extra: Value| {
+        let mut params = json!({"session_id": session, "path_b64": b64(path), "data": "new"});
+        for (key, value) in extra.as_object().into_iter().flatten() {
+            params[key] = value.clone();
+        }
+        params
+    };
+    let written = client.ok("fs.write", write(b"/tmp/nw/caf\xe9/n\xfew", json!({})));
+    assert_eq!(written["name_b64"], b64(b"n\xfew"));
+    assert_eq!(
+        (written["size"].clone(), written["mode"].clone()),
+        (json!(3), json!("0644"))
+    );
+    let file = "\"/tmp/nw/$(printf 'caf\\351')/$(printf 'n\\376w')\"";
+    assert_eq!(
+        target.sh(&format!("stat -c '%u:%g' {file}; cat {file}")),
+        "1000:1000\nnew"
+    );
+    client.ok(
+        "fs.write",
+        write(
+            b"/tmp/nw/caf\xe9/n\xfew",
+            json!({"append": true, "mode": "0600"}),
+        ),
+    );
+    assert_eq!(
+        target.sh(&format!("stat -c '%a' {file}; cat {file}")),
+        "600\nnewnew"
+    );
+    // Through a link: its target inside the container is written.
+    client.ok("fs.write", write(b"/tmp/nw/l\xfe", json!({})));
+    assert_eq!(
+        target.sh("cat \"/tmp/nw/$(printf 'caf\\351')/$(printf 't\\377')\""),
+        "new"
+    );
+    // Root's folder: the user may not write there, so dcx does not either (crun's exec
+    // gives a user other than root CAP_DAC_OVERRIDE: there the user may, and so does dcx).
+    if let Target::Docker(_) = target {
+        let (code, message) = client.error("fs.write", write(b"/tmp/nw/r\xff/x", json!({})));
+        assert_eq!(code, "permission_denied", "{message}");
+        assert!(message.contains("may not write there"), "{message}");
+        assert_eq!(target.sh("ls -A /tmp/nw/r*"), "");
+    }
+    assert_eq!(target.sh("ls -A /tmp/nw/*/ | grep -c dcx- || true"), "0\n");
+    target.sh("rm -rf /tmp/nw");
+}
+
+#[test]
+fn crun_fs_write_reaches_names_that_are_not_utf8_without_the_helper() {
+    writes_to_names_that_are_not_utf8(&Target::crun());
+}
+
+#[test]
+fn docker_fs_write_reaches_names_that_are_not_utf8_without_the_helper() {
+    writes_to_names_that_are_not_utf8(&Target::docker());
 }
 
 #[test]
