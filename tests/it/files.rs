@@ -1529,3 +1529,46 @@ fn docker_remote_fs_list_and_ranged_reads_cost_what_they_return() {
     assert_eq!(remote, answers(&local));
     target.sh("rm -rf /tmp/rcost");
 }
+
+/// Issue 25, finding 3 (reads): Docker's archive call reads the folder hidden beneath a tmpfs
+/// mount (moby#22020), so a copy or a read out of one through it would answer silently with
+/// the wrong bytes (or none): it is refused naming the mount; where the host sees the
+/// container's root (a local daemon), `fs.read` reads the mount itself.
+#[test]
+fn docker_reads_out_of_a_tmpfs_mount_are_refused_or_see_the_mount() {
+    let c = TestContainer::start_with(DEBIAN, &["--tmpfs", "/run"]);
+    let target = Target::Docker(c);
+    target.sh("mkdir -p /run/dir && printf in-tmpfs > /run/dir/data");
+    let host = tempfile::tempdir().unwrap();
+    let out = host.path().join("out");
+    for src in [":/run/dir/data", ":/run/dir/.", ":/run"] {
+        let refused = target.cp(&[src, out.to_str().unwrap()]).run().code(1);
+        assert_eq!(
+            refused.stderr_text(),
+            format!(
+                "error: Cannot access {} in container {}: it is on the tmpfs mount /run, which Docker's archive call cannot reach (it reads the folder hidden beneath the mount: moby#22020); read it with a command in the container instead\n",
+                src.trim_start_matches(':').trim_end_matches("/."),
+                target.name()
+            )
+        );
+        assert!(!out.exists());
+    }
+    // A local daemon: the container's root as the host sees it, mount included.
+    let local = Agent::start_with_env(false, &[], &[("DCX_HELPER", "0")]);
+    let session = target.session(&local, json!({"user": "root", "helper": false}));
+    let read = local.client().ok(
+        "fs.read",
+        json!({"session_id": session, "path": "/run/dir/data", "offset": 3}),
+    );
+    assert_eq!(read["data"], "tmpfs");
+    // A remote one: refused.
+    let tcp = crate::harness::setting("DCX_TCP_HOST");
+    let remote = Agent::start_with_env(false, &[], &[("DOCKER_HOST", &tcp), ("DCX_HELPER", "0")]);
+    let session = target.session(&remote, json!({"user": "root", "helper": false}));
+    for (method, path) in [("fs.read", "/run/dir/data"), ("fs.list", "/run/dir")] {
+        let (_, message) = remote
+            .client()
+            .error(method, json!({"session_id": session, "path": path}));
+        assert!(message.contains("tmpfs mount /run,"), "{method}: {message}");
+    }
+}
