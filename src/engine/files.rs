@@ -710,14 +710,16 @@ impl Engine {
             }
         }
         paths.sort();
+        // One entry stat'ed alone first: where the engine refuses what is inside the folder
+        // (Docker: a tmpfs mount point, whose entries its stats would take from the folder
+        // hidden beneath the mount), the archive call answers, in its own words.
+        if let Some(first) = paths.first() {
+            self.runtime.stat_path(container, first).await.ok()?;
+        }
         let mut entries = Vec::with_capacity(paths.len());
         for stat in self.runtime.stat_paths(container, &paths).await {
-            match stat {
-                Ok(stat) => entries.push(stat),
-                // Removed meanwhile.
-                Err(RuntimeError::NoSuchPath { .. }) => {}
-                Err(_) => return None,
-            }
+            // An entry gone meanwhile, or seen otherwise by the stats: the archive call.
+            entries.push(stat.ok()?);
         }
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         Some(Some(entries))

@@ -1538,7 +1538,7 @@ fn docker_remote_fs_list_and_ranged_reads_cost_what_they_return() {
 fn docker_reads_out_of_a_tmpfs_mount_are_refused_or_see_the_mount() {
     let c = TestContainer::start_with(DEBIAN, &["--tmpfs", "/run"]);
     let target = Target::Docker(c);
-    target.sh("mkdir -p /run/dir && printf in-tmpfs > /run/dir/data");
+    target.sh("mkdir -p /run/dir && printf in-tmpfs > /run/dir/data && touch /run/other");
     let host = tempfile::tempdir().unwrap();
     let out = host.path().join("out");
     for src in [":/run/dir/data", ":/run/dir/.", ":/run"] {
@@ -1565,7 +1565,11 @@ fn docker_reads_out_of_a_tmpfs_mount_are_refused_or_see_the_mount() {
     let tcp = crate::harness::setting("DCX_TCP_HOST");
     let remote = Agent::start_with_env(false, &[], &[("DOCKER_HOST", &tcp), ("DCX_HELPER", "0")]);
     let session = target.session(&remote, json!({"user": "root", "helper": false}));
-    for (method, path) in [("fs.read", "/run/dir/data"), ("fs.list", "/run/dir")] {
+    for (method, path) in [
+        ("fs.read", "/run/dir/data"),
+        ("fs.list", "/run/dir"),
+        ("fs.list", "/run"),
+    ] {
         let (_, message) = remote
             .client()
             .error(method, json!({"session_id": session, "path": path}));
