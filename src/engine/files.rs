@@ -107,7 +107,7 @@ pub enum FileError {
     Host { path: String, reason: String },
     /// A path that is not UTF-8 where only UTF-8 paths can go (the engine's archive call).
     #[error(
-        "{0} is not UTF-8: such a path is reached through the in-container helper, or (except fs.write) where the container's root is visible from this host, not through the engine's archive call."
+        "{0} is not UTF-8: such a path is reached through the in-container helper, or where the container's root is visible from this host, not through the engine's archive call."
     )]
     NotUtf8(String),
     /// A copy's source is a socket or a device (or the engine sent nothing for it).
@@ -204,13 +204,50 @@ impl Engine {
         owner: Owner,
         dir: &str,
     ) -> Result<(), EngineError> {
+        self.user_may_write_with(
+            container,
+            owner,
+            dir,
+            vec!["test".into(), "-w".into(), dir.to_owned()],
+        )
+        .await
+    }
+
+    /// [`Self::user_may_write`] for a folder whose path is not UTF-8 (bytes an argv of text
+    /// cannot carry): `sh` rebuilds it from octal escapes (`printf`), `/.` appended so no final
+    /// newline is lost.
+    async fn user_may_write_bytes(
+        &self,
+        container: &Container,
+        owner: Owner,
+        dir: &[u8],
+    ) -> Result<(), EngineError> {
+        use std::fmt::Write as _;
+        let mut escaped = String::new();
+        for byte in dir {
+            let _ = write!(escaped, "\\{byte:03o}");
+        }
+        let argv = ["sh", "-c", "test -w \"$(printf \"$1\")/.\"", "sh", &escaped]
+            .map(str::to_owned)
+            .to_vec();
+        self.user_may_write_with(container, owner, &String::from_utf8_lossy(dir), argv)
+            .await
+    }
+
+    async fn user_may_write_with(
+        &self,
+        container: &Container,
+        owner: Owner,
+        dir: &str,
+        argv: Vec<String>,
+    ) -> Result<(), EngineError> {
         use crate::runtime::capture::{Outcome, capture};
         use crate::runtime::{ExecSpec, ExitStatus};
         if owner.uid == 0 {
             return Ok(());
         }
         let spec = ExecSpec {
-            argv: vec!["test".into(), "-w".into(), dir.to_owned()],
+            argv,
             user: Some(format!("{}:{}", owner.uid, owner.gid)),
             ..ExecSpec::default()
         };
@@ -556,13 +593,42 @@ impl Engine {
         length: Option<u64>,
         limit: u64,
     ) -> Result<(String, FileRead), EngineError> {
-        let (followed, kind) = self.follow_existing(container, path).await?;
-        match kind {
+        // Named as asked (a link's own name), as the host-root view names it.
+        let (followed, stat) = match self.follow(container, path).await? {
+            (followed, Some(stat)) => (
+                followed,
+                PathStat {
+                    name: split(path).1,
+                    ..stat
+                },
+            ),
+            (_, None) => {
+                return Err(RuntimeError::NoSuchPath {
+                    container: container.name.clone(),
+                    path: path.to_owned(),
+                }
+                .into());
+            }
+        };
+        match stat.kind {
             FileKind::Directory => return Err(FileError::IsADirectory(path.into()).into()),
             FileKind::File => {}
             _ => return Err(FileError::NotAFile(path.into()).into()),
         }
-        let read = peek::read_archived(
+        let available = stat.size.saturating_sub(offset);
+        let wanted = length.map_or(available, |length| length.min(available));
+        if wanted > limit {
+            return Ok((followed, FileRead::TooLarge(stat)));
+        }
+        // Less than the whole file: the archive call would stream it all up to the range.
+        if wanted < stat.size
+            && let Some(bytes) = self
+                .read_range_by_exec(container, &followed, offset, wanted)
+                .await
+        {
+            return Ok((followed, FileRead::Read(bytes, stat)));
+        }
+        let read = match peek::read_archived(
             self.runtime.as_ref(),
             container,
             &followed,
@@ -570,8 +636,112 @@ impl Engine {
             length,
             limit,
         )
-        .await?;
+        .await?
+        {
+            FileRead::Read(bytes, archived) => FileRead::Read(
+                bytes,
+                PathStat {
+                    name: stat.name,
+                    ..archived
+                },
+            ),
+            other => other,
+        };
         Ok((followed, read))
+    }
+
+    /// `wanted` bytes of the file `path` (links already followed) from `offset`, by one exec as
+    /// root (`tail -c +N | head -c LEN`: GNU tail seeks to the offset of a regular file), where
+    /// the engine's archive call would stream the whole file; `None` where that exec cannot
+    /// run or fails (no shell, no `tail`), and the caller takes the archive call.
+    async fn read_range_by_exec(
+        &self,
+        container: &Container,
+        path: &str,
+        offset: u64,
+        wanted: u64,
+    ) -> Option<Vec<u8>> {
+        if wanted == 0 {
+            return Some(Vec::new());
+        }
+        let argv = [
+            "sh",
+            "-c",
+            "tail -c +\"$1\" -- \"$2\" | head -c \"$3\"",
+            "sh",
+            &(offset + 1).to_string(),
+            path,
+            &wanted.to_string(),
+        ];
+        let done = self.root_exec(container, &argv).await?;
+        (done.len() as u64 == wanted).then_some(done)
+    }
+
+    /// The entries of the folder `path` (links already followed) as the host-root view lists
+    /// them, where the engine's archive call would stream the folder's whole subtree: the names
+    /// by one exec (`find -mindepth 1 -maxdepth 1 -print0`), then one stat of each, sent
+    /// together. `None` where that exec cannot run or fails, or a name is not UTF-8 (the
+    /// engine's stat takes text), and the caller takes the archive call.
+    async fn list_by_exec(
+        &self,
+        container: &Container,
+        path: &str,
+        limit: usize,
+    ) -> Option<Option<Vec<PathStat>>> {
+        let folder = format!("{}/", path.trim_end_matches('/'));
+        let argv = [
+            "find",
+            &folder,
+            "-mindepth",
+            "1",
+            "-maxdepth",
+            "1",
+            "-print0",
+        ];
+        let found = self.root_exec(container, &argv).await?;
+        let mut paths = Vec::new();
+        for name in found
+            .split(|byte| *byte == 0)
+            .filter(|name| !name.is_empty())
+        {
+            paths.push(String::from_utf8(name.to_vec()).ok()?);
+            if paths.len() > limit {
+                return Some(None);
+            }
+        }
+        paths.sort();
+        // One entry stat'ed alone first: where the engine refuses what is inside the folder
+        // (Docker: a tmpfs mount point, whose entries its stats would take from the folder
+        // hidden beneath the mount), the archive call answers, in its own words.
+        if let Some(first) = paths.first() {
+            self.runtime.stat_path(container, first).await.ok()?;
+        }
+        let mut entries = Vec::with_capacity(paths.len());
+        for stat in self.runtime.stat_paths(container, &paths).await {
+            // An entry gone meanwhile, or seen otherwise by the stats: the archive call.
+            entries.push(stat.ok()?);
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Some(Some(entries))
+    }
+
+    /// The stdout of `argv` run as root in the container, when it ends with status 0 and
+    /// nothing was cut.
+    async fn root_exec(&self, container: &Container, argv: &[&str]) -> Option<Vec<u8>> {
+        use crate::runtime::capture::{Outcome, capture};
+        use crate::runtime::{ExecSpec, ExitStatus};
+        let spec = ExecSpec {
+            argv: argv.iter().map(|arg| (*arg).to_owned()).collect(),
+            user: Some("0:0".to_owned()),
+            ..ExecSpec::default()
+        };
+        let limit = std::time::Duration::from_secs(60);
+        match capture(self.runtime.as_ref(), container, &spec, b"", limit).await {
+            Ok(Outcome::Finished(done)) if done.status == ExitStatus::Code(0) && !done.cut => {
+                Some(done.stdout)
+            }
+            _ => None,
+        }
     }
 
     /// Writes `data` to the file at `path` (links followed, missing parent folders created),
@@ -734,6 +904,16 @@ impl Engine {
             FileKind::Directory => {}
             _ => return Err(FileError::NotADirectory(path.into()).into()),
         }
+        if let Some(listed) = self.list_by_exec(container, &followed, limit).await {
+            return match listed {
+                Some(entries) => Ok((followed, entries)),
+                None => Err(FileError::TooManyEntries {
+                    path: path.into(),
+                    limit,
+                }
+                .into()),
+            };
+        }
         match self.runtime.list_dir(container, &followed, limit).await? {
             Some(entries) => Ok((followed, entries)),
             None => Err(FileError::TooManyEntries {
@@ -858,15 +1038,21 @@ impl Engine {
         }
     }
 
-    /// Only through the helper, which writes as the session's user.
+    /// Through the helper, which writes as the session's user; else on the container's root
+    /// seen from this host, with [`Self::write_file`]'s rules: final links followed inside the
+    /// container, the user's right to write in the folder asked of the container (`test -w` as
+    /// the user), a temporary name then a rename, owned by the target's user. The folder must
+    /// exist.
     pub async fn write_bytes(
         &self,
-        container: &Container,
+        target: &FileTarget,
         path: &[u8],
         data: &[u8],
         mode: Option<u32>,
         append: bool,
+        limit: u64,
     ) -> Result<PathStat, EngineError> {
+        let container = &target.container;
         let shown = String::from_utf8_lossy(path).into_owned();
         if let Some(warm) = self.user_files(container) {
             match warm.user_write(path, data, mode, append).await {
@@ -874,7 +1060,41 @@ impl Engine {
                 done => return done.map_err(|err| user_error(container, &shown, err, None)),
             }
         }
-        Err(FileError::NotUtf8(shown).into())
+        let owner = self.owner(container, &target.user).await?;
+        let asked = path.to_vec();
+        let Some(followed) = self
+            .on_host_root(container, move |root| root.write_target(&asked))
+            .await
+        else {
+            return Err(FileError::NotUtf8(shown).into());
+        };
+        let followed = followed.map_err(|err| bytes_error(container, &shown, &err))?;
+        let end = followed.iter().rposition(|b| *b == b'/').unwrap_or(0);
+        let folder = if end == 0 {
+            b"/".to_vec()
+        } else {
+            followed[..end].to_vec()
+        };
+        self.user_may_write_bytes(container, owner, &folder).await?;
+        let data = data.to_vec();
+        let written = self
+            .on_host_root(container, move |root| {
+                root.write_file(&followed, &data, mode, append, owner, limit)
+            })
+            .await
+            .ok_or_else(|| FileError::NotUtf8(shown.clone()))?;
+        written.map_err(|err| bytes_error(container, &shown, &err))
+    }
+}
+
+/// A host-root file call's failure on `path`, in the engine's words.
+fn bytes_error(container: &Container, path: &str, err: &std::io::Error) -> EngineError {
+    match err.raw_os_error() {
+        Some(libc::EISDIR) => FileError::IsADirectory(path.to_owned()).into(),
+        Some(libc::ENOTDIR) => FileError::NotADirectory(path.to_owned()).into(),
+        Some(libc::EINVAL) => FileError::NotAFile(path.to_owned()).into(),
+        Some(libc::ELOOP) => FileError::TooManyLinks(path.to_owned()).into(),
+        _ => RuntimeError::file(container, path, err).into(),
     }
 }
 

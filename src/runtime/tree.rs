@@ -469,6 +469,107 @@ impl Root {
         Ok(fd)
     }
 
+    /// Where a write to `path` (any bytes) lands: its final symlinks followed inside the root
+    /// (at most 40), as the folder holding it and its name there.
+    pub fn write_target(&self, path: &[u8]) -> io::Result<Vec<u8>> {
+        let mut path = path.to_vec();
+        for _ in 0..40 {
+            let (dir, name) = self.locate(&path)?;
+            let Some(name) = name else {
+                return Err(io::Error::from_raw_os_error(libc::EISDIR));
+            };
+            match statat(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(stat) if kind_of(&stat) == FileKind::Symlink => {
+                    let target = readlinkat(&dir, name.as_slice(), Vec::new())?.into_bytes();
+                    if target.starts_with(b"/") {
+                        path = target;
+                    } else {
+                        let trimmed = trim_slashes(&path);
+                        let at = trimmed
+                            .iter()
+                            .rposition(|b| *b == b'/')
+                            .map_or(0, |at| at + 1);
+                        path = [&trimmed[..at], target.as_slice()].concat();
+                    }
+                }
+                _ => return Ok(path),
+            }
+        }
+        Err(io::Error::from_raw_os_error(libc::ELOOP))
+    }
+
+    /// Writes `data` to the file `path` (any bytes; its folder must exist, a final symlink is
+    /// not followed: see [`Self::write_target`]), replacing it in one step (a temporary name in
+    /// the same folder, then a rename), or appending to it; owned by `owner`, with `mode`
+    /// (default: the replaced file's, else 0644). The new size may not pass `limit` (`EFBIG`).
+    pub fn write_file(
+        &self,
+        path: &[u8],
+        data: &[u8],
+        mode: Option<u32>,
+        append: bool,
+        owner: Owner,
+        limit: u64,
+    ) -> io::Result<PathStat> {
+        let (dir, name) = self.locate(path)?;
+        let Some(name) = name else {
+            return Err(io::Error::from_raw_os_error(libc::EISDIR));
+        };
+        let mut content = Vec::new();
+        let mode = match statat(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => match kind_of(&stat) {
+                FileKind::Directory => return Err(io::Error::from_raw_os_error(libc::EISDIR)),
+                FileKind::File => {
+                    if append {
+                        let fd = openat(
+                            &dir,
+                            name.as_slice(),
+                            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                            Mode::empty(),
+                        )?;
+                        let room = limit.saturating_sub(data.len() as u64);
+                        std::fs::File::from(fd)
+                            .take(room.saturating_add(1))
+                            .read_to_end(&mut content)?;
+                        if content.len() as u64 > room {
+                            return Err(io::Error::from_raw_os_error(libc::EFBIG));
+                        }
+                    }
+                    mode.unwrap_or(stat.st_mode)
+                }
+                _ => return Err(io::Error::from_raw_os_error(libc::EINVAL)),
+            },
+            Err(rustix::io::Errno::NOENT) => mode.unwrap_or(0o644),
+            Err(err) => return Err(err.into()),
+        } & 0o7777;
+        content.extend_from_slice(data);
+        let temporary = temporary_name(&name);
+        let fd = openat(
+            &dir,
+            temporary.as_slice(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )?;
+        let written = (|| {
+            let mut file = std::fs::File::from(fd);
+            file.write_all(&content)?;
+            fchown(
+                &file,
+                Some(Uid::from_raw(owner.uid)),
+                Some(Gid::from_raw(owner.gid)),
+            )?;
+            fchmod(&file, Mode::from_raw_mode(mode))?;
+            file.sync_all()?;
+            Ok::<_, io::Error>(renameat(&dir, temporary.as_slice(), &dir, name.as_slice())?)
+        })();
+        if let Err(err) = written {
+            let _ = unlinkat(&dir, temporary.as_slice(), AtFlags::empty());
+            return Err(err);
+        }
+        let stat = statat(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW)?;
+        Ok(path_stat(&dir, &name, &stat))
+    }
+
     /// Renames `from` to `to` (replacing a file at `to`), both inside the root.
     pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
         let (from_dir, from_name) = self.locate(from.as_bytes())?;

@@ -1377,20 +1377,86 @@ fn paths_that_are_not_utf8(target: &Target, helper: bool) {
     );
     assert_eq!(read["data"], "tes");
     let new = b64(b"/tmp/nu/caf\xe9/n\xfew");
-    let mut params = json!({"session_id": session, "path_b64": new, "data": "new"});
+    let params = json!({"session_id": session, "path_b64": new, "data": "new"});
     let mut client = agent.client();
-    if helper {
-        client.ok("fs.write", params);
-        assert_eq!(
-            target.sh("cat \"/tmp/nu/$(printf 'caf\\351')/$(printf 'n\\376w')\""),
-            "new"
-        );
-    } else {
-        let (code, message) = client.error("fs.write", params.take());
-        assert_eq!(code, "bad_request", "{message}");
-        assert!(message.contains("is not UTF-8"), "{message}");
-    }
+    client.ok("fs.write", params);
+    assert_eq!(
+        target.sh("cat \"/tmp/nu/$(printf 'caf\\351')/$(printf 'n\\376w')\""),
+        "new"
+    );
     target.sh("rm -rf /tmp/nu");
+}
+
+/// Issue 25, finding 22: without the helper, `fs.write` to a path that is not UTF-8 goes
+/// through the container's root seen from the host (crun, a local Docker) with the UTF-8
+/// write's rules: the file belongs to the session's user, a final link is followed inside the
+/// container, a folder the user may not write in is refused, an append appends, and no
+/// temporary file is left.
+fn writes_to_names_that_are_not_utf8(target: &Target) {
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    target.sh(
+        "rm -rf /tmp/nw && mkdir -p \"/tmp/nw/$(printf 'caf\\351')\" && chmod -R 777 /tmp/nw \
+         && mkdir -m 755 \"/tmp/nw/$(printf 'r\\377')\" \
+         && ln -s \"$(printf 'caf\\351/t\\377')\" \"/tmp/nw/$(printf 'l\\376')\"",
+    );
+    let agent = Agent::start_with_env(false, &[], &[("DCX_HELPER", "0")]);
+    let session = target.session(&agent, json!({"user": "1000:1000", "helper": false}));
+    let mut client = agent.client();
+    let write = |path: &[u8], extra: Value| {
+        let mut params = json!({"session_id": session, "path_b64": b64(path), "data": "new"});
+        for (key, value) in extra.as_object().into_iter().flatten() {
+            params[key] = value.clone();
+        }
+        params
+    };
+    let written = client.ok("fs.write", write(b"/tmp/nw/caf\xe9/n\xfew", json!({})));
+    assert_eq!(written["name_b64"], b64(b"n\xfew"));
+    assert_eq!(
+        (written["size"].clone(), written["mode"].clone()),
+        (json!(3), json!("0644"))
+    );
+    let file = "\"/tmp/nw/$(printf 'caf\\351')/$(printf 'n\\376w')\"";
+    assert_eq!(
+        target.sh(&format!("stat -c '%u:%g' {file}; cat {file}")),
+        "1000:1000\nnew"
+    );
+    client.ok(
+        "fs.write",
+        write(
+            b"/tmp/nw/caf\xe9/n\xfew",
+            json!({"append": true, "mode": "0600"}),
+        ),
+    );
+    assert_eq!(
+        target.sh(&format!("stat -c '%a' {file}; cat {file}")),
+        "600\nnewnew"
+    );
+    // Through a link: its target inside the container is written.
+    client.ok("fs.write", write(b"/tmp/nw/l\xfe", json!({})));
+    assert_eq!(
+        target.sh("cat \"/tmp/nw/$(printf 'caf\\351')/$(printf 't\\377')\""),
+        "new"
+    );
+    // Root's folder: the user may not write there, so dcx does not either (crun's exec
+    // gives a user other than root CAP_DAC_OVERRIDE: there the user may, and so does dcx).
+    if let Target::Docker(_) = target {
+        let (code, message) = client.error("fs.write", write(b"/tmp/nw/r\xff/x", json!({})));
+        assert_eq!(code, "permission_denied", "{message}");
+        assert!(message.contains("may not write there"), "{message}");
+        assert_eq!(target.sh("ls -A /tmp/nw/r*"), "");
+    }
+    assert_eq!(target.sh("ls -A /tmp/nw/*/ | grep -c dcx- || true"), "0\n");
+    target.sh("rm -rf /tmp/nw");
+}
+
+#[test]
+fn crun_fs_write_reaches_names_that_are_not_utf8_without_the_helper() {
+    writes_to_names_that_are_not_utf8(&Target::crun());
+}
+
+#[test]
+fn docker_fs_write_reaches_names_that_are_not_utf8_without_the_helper() {
+    writes_to_names_that_are_not_utf8(&Target::docker());
 }
 
 #[test]
@@ -1401,4 +1467,112 @@ fn docker_fs_methods_reach_names_that_are_not_utf8() {
 #[test]
 fn crun_fs_methods_reach_names_that_are_not_utf8() {
     paths_that_are_not_utf8(&Target::crun(), false);
+}
+
+/// Issue 25, finding 12 on a remote Docker (reached over TCP) with the helper off, where the
+/// host sees no container root: a listing costs one exec naming the folder's entries and a
+/// stat of each, a ranged read one exec reading the range, not the archive of the subtree or
+/// the file (1 TiB here: no archive of it could stream within the client's wait). The answers
+/// are the local route's, field for field.
+#[test]
+fn docker_remote_fs_list_and_ranged_reads_cost_what_they_return() {
+    let target = Target::docker();
+    target.sh(
+        "rm -rf /tmp/rcost && mkdir -p /tmp/rcost/sub && truncate -s 1T /tmp/rcost/sub/big \
+         && printf 'tail-bytes' >> /tmp/rcost/sub/big && printf 0123456789 > /tmp/rcost/a \
+         && ln -s sub/big /tmp/rcost/link && mkdir /tmp/rcost/sub/deep",
+    );
+    let tcp = crate::harness::setting("DCX_TCP_HOST");
+    let remote = Agent::start_with_env(false, &[], &[("DOCKER_HOST", &tcp), ("DCX_HELPER", "0")]);
+    let local = Agent::start_with_env(false, &[], &[("DCX_HELPER", "0")]);
+    let answers = |agent: &Agent| {
+        let session = target.session(agent, json!({"helper": false}));
+        let mut client = agent.client();
+        let mut ok = |method: &str, mut params: Value| {
+            params["session_id"] = Value::from(session.as_str());
+            client.ok(method, params)
+        };
+        let calls = [
+            ("fs.list", json!({"path": "/tmp/rcost"})),
+            ("fs.list", json!({"path": "/tmp/rcost/sub"})),
+            (
+                "fs.read",
+                json!({"path": "/tmp/rcost/sub/big", "offset": 1u64 << 40, "length": 10}),
+            ),
+            (
+                "fs.read",
+                json!({"path": "/tmp/rcost/link", "offset": (1u64 << 40) + 4}),
+            ),
+            (
+                "fs.read",
+                json!({"path": "/tmp/rcost/a", "offset": 3, "length": 4}),
+            ),
+            ("fs.read", json!({"path": "/tmp/rcost/a", "offset": 20})),
+            ("fs.read", json!({"path": "/tmp/rcost/a"})),
+        ];
+        calls
+            .into_iter()
+            .map(|(method, params)| ok(method, params))
+            .collect::<Vec<Value>>()
+    };
+    let remote = answers(&remote);
+    let names: Vec<&str> = remote[0]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "link", "sub"]);
+    assert_eq!(remote[2]["data"], "tail-bytes");
+    assert_eq!(remote[3]["data"], "-bytes");
+    assert_eq!(remote[4]["data"], "3456");
+    assert_eq!(remote, answers(&local));
+    target.sh("rm -rf /tmp/rcost");
+}
+
+/// Issue 25, finding 3 (reads): Docker's archive call reads the folder hidden beneath a tmpfs
+/// mount (moby#22020), so a copy or a read out of one through it would answer silently with
+/// the wrong bytes (or none): it is refused naming the mount; where the host sees the
+/// container's root (a local daemon), `fs.read` reads the mount itself.
+#[test]
+fn docker_reads_out_of_a_tmpfs_mount_are_refused_or_see_the_mount() {
+    let c = TestContainer::start_with(DEBIAN, &["--tmpfs", "/run"]);
+    let target = Target::Docker(c);
+    target.sh("mkdir -p /run/dir && printf in-tmpfs > /run/dir/data && touch /run/other");
+    let host = tempfile::tempdir().unwrap();
+    let out = host.path().join("out");
+    for src in [":/run/dir/data", ":/run/dir/.", ":/run"] {
+        let refused = target.cp(&[src, out.to_str().unwrap()]).run().code(1);
+        assert_eq!(
+            refused.stderr_text(),
+            format!(
+                "error: Cannot access {} in container {}: it is on the tmpfs mount /run, which Docker's archive call cannot reach (it reads the folder hidden beneath the mount: moby#22020); read it with a command in the container instead\n",
+                src.trim_start_matches(':').trim_end_matches("/."),
+                target.name()
+            )
+        );
+        assert!(!out.exists());
+    }
+    // A local daemon: the container's root as the host sees it, mount included.
+    let local = Agent::start_with_env(false, &[], &[("DCX_HELPER", "0")]);
+    let session = target.session(&local, json!({"user": "root", "helper": false}));
+    let read = local.client().ok(
+        "fs.read",
+        json!({"session_id": session, "path": "/run/dir/data", "offset": 3}),
+    );
+    assert_eq!(read["data"], "tmpfs");
+    // A remote one: refused.
+    let tcp = crate::harness::setting("DCX_TCP_HOST");
+    let remote = Agent::start_with_env(false, &[], &[("DOCKER_HOST", &tcp), ("DCX_HELPER", "0")]);
+    let session = target.session(&remote, json!({"user": "root", "helper": false}));
+    for (method, path) in [
+        ("fs.read", "/run/dir/data"),
+        ("fs.list", "/run/dir"),
+        ("fs.list", "/run"),
+    ] {
+        let (_, message) = remote
+            .client()
+            .error(method, json!({"session_id": session, "path": path}));
+        assert!(message.contains("tmpfs mount /run,"), "{method}: {message}");
+    }
 }

@@ -375,14 +375,20 @@ pub async fn write(service: &Service, params: WriteParams) -> Result<Stat, Failu
             Asked::Text(path) => path,
             Asked::Bytes(path) => {
                 let (session, path) = locate_bytes(service, &params.session_id, path).await?;
+                let target = FileTarget {
+                    container: session.prepared.container.clone(),
+                    user: session.prepared.user.clone(),
+                    cwd: "/".to_owned(),
+                };
                 let stat = session
                     .engine
                     .write_bytes(
-                        &session.prepared.container,
+                        &target,
                         &path,
                         &data,
                         params.mode.map(|mode| mode.0),
                         params.append.unwrap_or(false),
+                        MAX_FILE,
                     )
                     .await?;
                 return Ok(bytes_stat(&path, &stat));

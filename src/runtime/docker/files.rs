@@ -13,7 +13,9 @@
 //! tmpfs mounts (`--tmpfs`, `--mount type=tmpfs`: moby#22020): it would write beneath such a
 //! mount, where no process of the container sees the files, while the `chown` exec sees the
 //! mount. So a write into a tmpfs mount, or one that reaches a tmpfs mount point, is refused
-//! with an error naming the mount, never reported as done.
+//! with an error naming the mount, never reported as done; a stat or an archive of a path on
+//! a tmpfs mount (which would answer from the folder hidden beneath it) is refused the same
+//! way. The mounts are asked of the daemon once per container (they are fixed at creation).
 
 use std::time::Duration;
 
@@ -75,6 +77,15 @@ impl Docker {
         container: &Container,
         path: &str,
     ) -> Result<PathStat, RuntimeError> {
+        // The mount point itself is left to the caller: a write there is refused in its own
+        // words, a read of it by the archive call.
+        let mounts = self.tmpfs_mounts(container).await?;
+        let clean = path.trim_end_matches('/');
+        let inside: Vec<String> = mounts
+            .into_iter()
+            .filter(|mount| clean != mount.trim_end_matches('/'))
+            .collect();
+        refuse_beneath_tmpfs(container, path, &inside)?;
         let options = ContainerArchiveInfoOptions {
             path: path.to_owned(),
         };
@@ -108,17 +119,27 @@ impl Docker {
         })
     }
 
+    /// A tar of `path`; refused (when the stream is first polled) for a path on a tmpfs mount,
+    /// where the archive call would read the folder hidden beneath the mount.
     pub(super) fn read_archive(&self, container: &Container, path: &str) -> ArchiveStream {
         let options = DownloadFromContainerOptions {
             path: path.to_owned(),
         };
+        let client = self.client.clone();
         let endpoint = self.endpoint.clone();
         let container = container.clone();
         let path = path.to_owned();
-        self.client
-            .download_from_container(&container.id.clone(), Some(options))
-            .map_err(move |err| path_error(&endpoint, &container, &path, err))
-            .boxed()
+        futures_util::stream::once(async move {
+            let mounts = tmpfs_mounts(&client, &endpoint, &container).await?;
+            refuse_beneath_tmpfs(&container, &path, &mounts)?;
+            Ok::<_, RuntimeError>(
+                client
+                    .download_from_container(&container.id.clone(), Some(options))
+                    .map_err(move |err| path_error(&endpoint, &container, &path, err)),
+            )
+        })
+        .try_flatten()
+        .boxed()
     }
 
     pub(super) async fn write_archive(
@@ -196,25 +217,7 @@ impl Docker {
     /// Where the container has tmpfs mounts (`HostConfig.Tmpfs`, and `Mounts` of type
     /// `tmpfs`), which the archive call does not see.
     async fn tmpfs_mounts(&self, container: &Container) -> Result<Vec<String>, RuntimeError> {
-        let info = self
-            .client
-            .inspect_container(&container.id, None)
-            .await
-            .map_err(|err| self.path_error(container, "/", err))?;
-        let mut found: Vec<String> = info
-            .host_config
-            .and_then(|host| host.tmpfs)
-            .unwrap_or_default()
-            .into_keys()
-            .collect();
-        found.extend(
-            info.mounts
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|mount| mount.typ.as_deref() == Some("tmpfs"))
-                .filter_map(|mount| mount.destination),
-        );
-        Ok(found)
+        tmpfs_mounts(&self.client, &self.endpoint, container).await
     }
 
     pub(super) async fn list_dir(
@@ -292,6 +295,71 @@ fn beneath(path: &str, mount: &str) -> bool {
         || path
             .strip_prefix(mount)
             .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// The tmpfs mounts of each container seen (they are fixed when it is created), by id.
+static TMPFS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// Where `container` has tmpfs mounts (`HostConfig.Tmpfs`, and `Mounts` of type `tmpfs`), which
+/// the archive call does not see; asked of the daemon once per container.
+async fn tmpfs_mounts(
+    client: &bollard::Docker,
+    endpoint: &str,
+    container: &Container,
+) -> Result<Vec<String>, RuntimeError> {
+    if let Some(known) = TMPFS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&container.id)
+    {
+        return Ok(known.clone());
+    }
+    let info = client
+        .inspect_container(&container.id, None)
+        .await
+        .map_err(|err| path_error(endpoint, container, "/", err))?;
+    let mut found: Vec<String> = info
+        .host_config
+        .and_then(|host| host.tmpfs)
+        .unwrap_or_default()
+        .into_keys()
+        .collect();
+    found.extend(
+        info.mounts
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|mount| mount.typ.as_deref() == Some("tmpfs"))
+            .filter_map(|mount| mount.destination),
+    );
+    TMPFS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(container.id.clone(), found.clone());
+    Ok(found)
+}
+
+/// A read of `path` (a stat, an archive) refused where it is on one of the tmpfs `mounts`: the
+/// archive call would answer from the folder hidden beneath the mount (moby#22020), a silent
+/// wrong answer.
+fn refuse_beneath_tmpfs(
+    container: &Container,
+    path: &str,
+    mounts: &[String],
+) -> Result<(), RuntimeError> {
+    let clean = path.trim_end_matches('/');
+    let clean = if clean.is_empty() { "/" } else { clean };
+    match mounts.iter().find(|mount| beneath(clean, mount)) {
+        Some(mount) => Err(RuntimeError::FileAccess {
+            container: container.name.clone(),
+            path: clean.to_owned(),
+            reason: format!(
+                "it is on the tmpfs mount {mount}, which Docker's archive call cannot reach (it reads the folder hidden beneath the mount: moby#22020); read it with a command in the container instead"
+            ),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn beneath_tmpfs(container: &Container, path: &str, mount: &str) -> RuntimeError {
