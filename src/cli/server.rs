@@ -120,8 +120,8 @@ async fn run(
     let wire = AttachRequest {
         version: VERSION.to_owned(),
         fds: roles,
-        engine: (&request.settings).into(),
-        target: (&request.prepare).into(),
+        engine: request.settings.clone(),
+        target: request.prepare.clone(),
         command: WireCommand {
             argv: request.command.clone(),
             tty,

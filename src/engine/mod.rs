@@ -50,8 +50,9 @@ use crate::env::ProbeMode;
 use crate::log::Log;
 use crate::runtime::{ExecSpec, Runtime};
 
-/// Which engine to connect to, and how.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which engine to connect to, and how (serialized as a `dcx exec` sends it to a server).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum EngineSettings {
     /// A Docker Engine API daemon.
     Docker {
@@ -70,8 +71,10 @@ pub enum EngineSettings {
     },
 }
 
-/// What to prepare: the target's selectors and everything that decides its environment.
-#[derive(Debug, Clone)]
+/// What to prepare: the target's selectors and everything that decides its environment
+/// (serialized as a `dcx exec` sends it to a server).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PrepareRequest {
     /// Relative paths are resolved against it.
     pub cwd: PathBuf,

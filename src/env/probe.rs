@@ -11,7 +11,8 @@
 use std::fmt;
 
 /// The `userEnvProbe` setting (devcontainer.json or `--default-user-env-probe`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum ProbeMode {
     None,
     LoginInteractiveShell,

@@ -17,11 +17,9 @@
 //! command alone, which reports any error exactly as a plain `dcx exec` does.
 //! `docs/agent-protocol.md` ("dcx exec through the server") is the reference.
 
-use std::collections::HashMap;
 use std::io::IoSliceMut;
 use std::mem::MaybeUninit;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,10 +33,8 @@ use tokio_util::sync::CancellationToken;
 use crate::agent::fdio;
 use crate::agent::service::Service;
 use crate::engine::{
-    Command, Control, DockerEnv, End, EngineSettings, ExecIo, ExitStatus, Output, PrepareRequest,
-    TermSize,
+    Command, Control, End, EngineSettings, ExecIo, ExitStatus, Output, PrepareRequest, TermSize,
 };
-use crate::env::ProbeMode;
 use crate::log::{Format, Level, Log, LogSink};
 
 /// The first byte of an attach connection.
@@ -68,182 +64,12 @@ pub struct AttachRequest {
     pub version: String,
     /// The descriptors that came with the request, in their order.
     pub fds: Vec<FdRole>,
-    pub engine: WireEngine,
-    pub target: WireTarget,
+    pub engine: EngineSettings,
+    pub target: PrepareRequest,
     pub command: WireCommand,
     pub log: WireLog,
     /// Send the output as events instead of writing the descriptors (`--log-format json`).
     pub relay_output: bool,
-}
-
-/// The engine, as [`EngineSettings`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-pub enum WireEngine {
-    Docker {
-        host: Option<String>,
-        context: Option<String>,
-        config: Option<PathBuf>,
-        home: Option<PathBuf>,
-        tls_verify: Option<String>,
-        tls: Option<String>,
-        cert_path: Option<PathBuf>,
-        container_host: Option<String>,
-        runtime_dir: Option<PathBuf>,
-        docker_path: Option<String>,
-    },
-    Crun {
-        root: Option<PathBuf>,
-        path: Option<PathBuf>,
-    },
-}
-
-impl From<&EngineSettings> for WireEngine {
-    fn from(settings: &EngineSettings) -> Self {
-        match settings.clone() {
-            EngineSettings::Docker { env, docker_path } => Self::Docker {
-                host: env.host,
-                context: env.context,
-                config: env.config,
-                home: env.home,
-                tls_verify: env.tls_verify,
-                tls: env.tls,
-                cert_path: env.cert_path,
-                container_host: env.container_host,
-                runtime_dir: env.runtime_dir,
-                docker_path,
-            },
-            EngineSettings::Crun { root, path } => Self::Crun { root, path },
-        }
-    }
-}
-
-impl From<WireEngine> for EngineSettings {
-    fn from(wire: WireEngine) -> Self {
-        match wire {
-            WireEngine::Docker {
-                host,
-                context,
-                config,
-                home,
-                tls_verify,
-                tls,
-                cert_path,
-                container_host,
-                runtime_dir,
-                docker_path,
-            } => Self::Docker {
-                env: DockerEnv {
-                    host,
-                    context,
-                    config,
-                    home,
-                    tls_verify,
-                    tls,
-                    cert_path,
-                    container_host,
-                    runtime_dir,
-                },
-                docker_path,
-            },
-            WireEngine::Crun { root, path } => Self::Crun { root, path },
-        }
-    }
-}
-
-/// The `userEnvProbe` default, as [`ProbeMode`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum WireProbe {
-    None,
-    LoginInteractiveShell,
-    InteractiveShell,
-    LoginShell,
-    Other(String),
-}
-
-/// The selection and everything that decides the environment, as [`PrepareRequest`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WireTarget {
-    pub cwd: PathBuf,
-    pub container_id: Option<String>,
-    pub id_labels: Vec<String>,
-    pub workspace_folder: Option<PathBuf>,
-    pub config: Option<PathBuf>,
-    pub override_config: Option<PathBuf>,
-    pub mount_workspace_git_root: bool,
-    pub mount_git_worktree_common_dir: bool,
-    pub user: Option<String>,
-    pub workdir: Option<String>,
-    pub remote_env: Vec<(String, String)>,
-    pub default_user_env_probe: WireProbe,
-    pub probe_cache: Option<PathBuf>,
-    pub probe_cache_refresh: bool,
-    pub container_session_data_folder: Option<String>,
-    pub read_only: bool,
-    pub host_env: HashMap<String, String>,
-}
-
-impl From<&PrepareRequest> for WireTarget {
-    fn from(request: &PrepareRequest) -> Self {
-        let request = request.clone();
-        Self {
-            cwd: request.cwd,
-            container_id: request.container_id,
-            id_labels: request.id_labels,
-            workspace_folder: request.workspace_folder,
-            config: request.config,
-            override_config: request.override_config,
-            mount_workspace_git_root: request.mount_workspace_git_root,
-            mount_git_worktree_common_dir: request.mount_git_worktree_common_dir,
-            user: request.user,
-            workdir: request.workdir,
-            remote_env: request.remote_env,
-            default_user_env_probe: match request.default_user_env_probe {
-                ProbeMode::None => WireProbe::None,
-                ProbeMode::LoginInteractiveShell => WireProbe::LoginInteractiveShell,
-                ProbeMode::InteractiveShell => WireProbe::InteractiveShell,
-                ProbeMode::LoginShell => WireProbe::LoginShell,
-                ProbeMode::Other(other) => WireProbe::Other(other),
-            },
-            probe_cache: request.probe_cache,
-            probe_cache_refresh: request.probe_cache_refresh,
-            container_session_data_folder: request.container_session_data_folder,
-            read_only: request.read_only,
-            host_env: request.host_env,
-        }
-    }
-}
-
-impl From<WireTarget> for PrepareRequest {
-    fn from(wire: WireTarget) -> Self {
-        Self {
-            cwd: wire.cwd,
-            container_id: wire.container_id,
-            id_labels: wire.id_labels,
-            workspace_folder: wire.workspace_folder,
-            config: wire.config,
-            override_config: wire.override_config,
-            mount_workspace_git_root: wire.mount_workspace_git_root,
-            mount_git_worktree_common_dir: wire.mount_git_worktree_common_dir,
-            user: wire.user,
-            workdir: wire.workdir,
-            remote_env: wire.remote_env,
-            default_user_env_probe: match wire.default_user_env_probe {
-                WireProbe::None => ProbeMode::None,
-                WireProbe::LoginInteractiveShell => ProbeMode::LoginInteractiveShell,
-                WireProbe::InteractiveShell => ProbeMode::InteractiveShell,
-                WireProbe::LoginShell => ProbeMode::LoginShell,
-                WireProbe::Other(other) => ProbeMode::Other(other),
-            },
-            probe_cache: wire.probe_cache,
-            probe_cache_refresh: wire.probe_cache_refresh,
-            container_session_data_folder: wire.container_session_data_folder,
-            read_only: wire.read_only,
-            host_env: wire.host_env,
-        }
-    }
 }
 
 /// The command and what the client decided about its terminal and time.
@@ -695,8 +521,8 @@ fn parse(line: &[u8], fds: Vec<OwnedFd>) -> Result<Attach, ServerMessage> {
         return Err(ServerMessage::refused("bad_request", "`argv` is empty"));
     }
     let mut attach = Attach {
-        settings: request.engine.into(),
-        prepare: request.target.into(),
+        settings: request.engine,
+        prepare: request.target,
         command: Command {
             argv: request.command.argv,
             tty: request.command.tty,

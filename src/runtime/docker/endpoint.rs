@@ -30,7 +30,8 @@ use tokio_rustls::rustls;
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 
 /// The environment variables that decide the endpoint, as the front end read them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DockerEnv {
     /// `DOCKER_HOST`.
     pub host: Option<String>,
