@@ -262,19 +262,25 @@ fn mcp_answers_a_line_that_is_not_json_with_a_parse_error() {
     stdin
         .write_all(format!("this is not json\n{initialize}\n{{\"jsonrpc\": \n").as_bytes())
         .unwrap();
+    // Three answers, in any order (JSON-RPC does not order them): the initialize's, and a
+    // parse error with a null id for each of the two lines that are not JSON.
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut next = || -> Value { serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap() };
-    let first = next();
-    assert_eq!(first["jsonrpc"], "2.0", "{first}");
-    assert_eq!(first["id"], Value::Null, "{first}");
-    assert_eq!(first["error"]["code"], -32700, "{first}");
-    let (second, third) = (next(), next());
-    let (answer, error) = match second["id"] == json!(1) {
-        true => (second, third),
-        false => (third, second),
-    };
-    assert_eq!(answer["result"]["serverInfo"]["name"], "dcx", "{answer}");
-    assert_eq!(error["error"]["code"], -32700, "{error}");
+    let answers: Vec<Value> = (0..3)
+        .map(|_| serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap())
+        .collect();
+    let (initialized, errors): (Vec<&Value>, Vec<&Value>) =
+        answers.iter().partition(|answer| answer["id"] == json!(1));
+    assert_eq!(initialized.len(), 1, "{answers:?}");
+    assert_eq!(
+        initialized[0]["result"]["serverInfo"]["name"], "dcx",
+        "{answers:?}"
+    );
+    assert_eq!(errors.len(), 2, "{answers:?}");
+    for error in errors {
+        assert_eq!(error["jsonrpc"], "2.0", "{error}");
+        assert_eq!(error["id"], Value::Null, "{error}");
+        assert_eq!(error["error"]["code"], -32700, "{error}");
+    }
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
