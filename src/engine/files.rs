@@ -572,14 +572,7 @@ impl Engine {
         container: &Container,
         work: impl FnOnce(&Root) -> std::io::Result<T> + Send + 'static,
     ) -> Option<std::io::Result<T>> {
-        let dir = self.runtime.host_root(container)?;
-        let root = Root::container(&dir).ok()?;
-        // Asked again once it is open: the engine checks that the process is still the
-        // container's (crun: its recorded start time), so the root opened in between was the
-        // container's, never a later process's given the same pid.
-        self.runtime
-            .host_root(container)
-            .filter(|again| *again == dir)?;
+        let root = peek::open_host_root(self.runtime.as_ref(), container)?;
         tokio::task::spawn_blocking(move || work(&root)).await.ok()
     }
 

@@ -68,8 +68,20 @@ async fn on_host<T: Send + 'static>(
     container: &Container,
     work: impl FnOnce(&Root) -> T + Send + 'static,
 ) -> Option<T> {
+    open_host_root(runtime, container).map(|root| work(&root))
+}
+
+/// The container's root as this host sees it, opened; `None` where there is no such view or it
+/// cannot be opened. The engine is asked for it again once it is open: it checks that the
+/// process is still the container's (crun: its recorded start time), so the root opened in
+/// between was the container's, never a later process's given the same pid.
+pub fn open_host_root(runtime: &dyn Runtime, container: &Container) -> Option<Root> {
     let dir = runtime.host_root(container)?;
-    Root::container(&dir).ok().map(|root| work(&root))
+    let root = Root::container(&dir).ok()?;
+    runtime
+        .host_root(container)
+        .filter(|again| *again == dir)
+        .map(|_| root)
 }
 
 /// The regular file `path` of the container (links followed), at most `limit` bytes; `None`
