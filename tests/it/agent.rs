@@ -71,6 +71,14 @@ impl Agent {
         self.dir.path().join("agent.sock")
     }
 
+    /// Waits until the server's log holds `needle` (a request's line is written once its
+    /// answer has gone out, so a client may see the answer first).
+    pub fn wait_log(&self, needle: &str) {
+        if let Some(server) = self.server.as_ref() {
+            server.stderr.wait_for(needle);
+        }
+    }
+
     pub fn log(&self) -> String {
         self.server
             .as_ref()
@@ -706,6 +714,7 @@ fn http_needs_the_token_and_streams_ndjson() {
         "{body}"
     );
     // The token is never logged, nor the command's text or output.
+    agent.wait_log("exec.stream");
     let log = agent.log();
     for secret in [TOKEN, "printenv", "one\n"] {
         assert!(!log.contains(secret), "{secret:?} in the log: {log}");
