@@ -651,9 +651,10 @@ fn exited_comes_promptly_while_a_background_child_writes_and_detach_lets_it_run(
     let count = dir.join("count");
     let mut helper = Helper::start();
     let started = Instant::now();
-    // The background loop writes 64 KiB of output per round and counts its rounds in a file.
+    // The background loop writes 64 KiB of output per round and counts its rounds in a file,
+    // replaced whole each round (a rename), so a read never sees it empty mid-write.
     let script = format!(
-        "(i=0; while :; do head -c 65536 /dev/zero; i=$((i+1)); echo $i > {}; sleep 0.02; done) & echo started",
+        "(i=0; while :; do head -c 65536 /dev/zero; i=$((i+1)); echo $i > {0}.new; mv {0}.new {0}; sleep 0.02; done) & echo started",
         count.display()
     );
     let pid = helper.run(1, sh(&script));
