@@ -65,23 +65,6 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<u8, Error> {
     // Interrupted before the command starts (a slow probe, a stalled daemon): nothing dcx
     // started is left behind, and dcx says so at once.
     let mut early = signals::listen(false).map_err(Error::Signals)?;
-    let preparing = async {
-        let engine = Engine::connect(&request.settings, log.clone()).await?;
-        let prepared = engine.prepare(&request.prepare).await?;
-        Ok::<_, Error>((engine, prepared))
-    };
-    let (engine, prepared) = tokio::select! {
-        ready = preparing => ready?,
-        Some(Control::Signal(signal)) = early.recv() => {
-            crate::engine::settle_helpers(std::time::Duration::from_secs(5)).await;
-            let name = crate::engine::signal_name(signal).unwrap_or("a signal");
-            log.error(&format!(
-                "Interrupted by SIG{name} before the command started; nothing was left running."
-            ));
-            return Ok(ExitStatus::Signal(signal).exit_code());
-        }
-    };
-    drop(early);
     let host = HostTerminal::detect();
     let tty = (host.stdin_tty && host.stdout_tty) || request.log_format == Format::Json;
     let size = match request.terminal_size {
@@ -96,6 +79,23 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<u8, Error> {
         timeout: request.timeout,
         ..Command::default()
     };
+    let preparing = async {
+        let engine = Engine::connect(&request.settings, log.clone()).await?;
+        let prepared = engine.prepare_for(&request.prepare, &command).await?;
+        Ok::<_, Error>((engine, prepared))
+    };
+    let (engine, prepared) = tokio::select! {
+        ready = preparing => ready?,
+        Some(Control::Signal(signal)) = early.recv() => {
+            crate::engine::settle_helpers(std::time::Duration::from_secs(5)).await;
+            let name = crate::engine::signal_name(signal).unwrap_or("a signal");
+            log.error(&format!(
+                "Interrupted by SIG{name} before the command started; nothing was left running."
+            ));
+            return Ok(ExitStatus::Signal(signal).exit_code());
+        }
+    };
+    drop(early);
     if request.dry_run {
         let plan = engine.plan(&prepared, &command);
         let shown = serde_json::to_string_pretty(&plan).map_err(|err| Error::Io(err.into()))?;

@@ -23,6 +23,7 @@
 
 mod error;
 mod files;
+mod foresee;
 mod plan;
 mod prepare;
 mod target;
@@ -226,6 +227,37 @@ impl Engine {
     /// Resolves the target and everything its commands share.
     pub async fn prepare(&self, request: &PrepareRequest) -> Result<Prepared, EngineError> {
         prepare::prepare(self.runtime.as_ref(), request, &self.log).await
+    }
+
+    /// [`Engine::prepare`] for a run whose first command is `command`: on a remote engine, the
+    /// requests that run will make before the command starts are foreseen from the last run's
+    /// answers and sent ahead, beside the container's inspect (see `foresee.rs`).
+    pub async fn prepare_for(
+        &self,
+        request: &PrepareRequest,
+        command: &Command,
+    ) -> Result<Prepared, EngineError> {
+        let Some(store) = foresee::Store::of(self.runtime.as_ref(), request) else {
+            return self.prepare(request).await;
+        };
+        let loaded = store.load(&self.log);
+        if let Some(recorded) = loaded.clone()
+            && let Some(forecast) =
+                foresee::forecast(self.runtime.as_ref(), recorded, request, command).await
+        {
+            self.log.debug(&format!(
+                "Sending ahead: {} stats and the exec",
+                forecast.stats.len()
+            ));
+            self.runtime.foresee(forecast);
+        }
+        let recording = crate::runtime::replay::Recording::new(self.runtime.as_ref());
+        let prepared = prepare::prepare(&recording, request, &self.log).await?;
+        let recorded = recording.finish();
+        if loaded.as_ref() != Some(&recorded) {
+            store.save(recorded, &self.log);
+        }
+        Ok(prepared)
     }
 
     /// The container the request's selectors mean, running or not; no config is merged and no

@@ -201,19 +201,8 @@ impl ProbeCache {
     /// The cached env for `key`: `Ok(None)` when there is none, `Err` when a file is there but
     /// unusable.
     pub fn load(&self, key: &CacheKey) -> Result<Option<CachedProbe>, CacheMiss> {
-        let path = self.dir.join(key.file_name());
-        match fs::symlink_metadata(&path) {
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-            _ => {}
-        }
-        for dir in self.own_dirs() {
-            trusted(dir)?;
-        }
-        trusted(&path)?;
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(CacheMiss::Unreadable { path, source }),
+        let Some((path, bytes)) = self.read(&key.file_name())? else {
+            return Ok(None);
         };
         let entry: Entry = match serde_json::from_slice(&bytes) {
             Ok(entry) => entry,
@@ -236,9 +225,43 @@ impl ProbeCache {
         Ok(Some(entry.probe))
     }
 
+    /// The bytes of the cache file `name`, with its path: `Ok(None)` when there is none, `Err`
+    /// when it is there but unusable (another user's, a symlink, unreadable).
+    pub fn read(&self, name: &str) -> Result<Option<(PathBuf, Vec<u8>)>, CacheMiss> {
+        let path = self.dir.join(name);
+        match fs::symlink_metadata(&path) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            _ => {}
+        }
+        for dir in self.own_dirs() {
+            trusted(dir)?;
+        }
+        trusted(&path)?;
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some((path, bytes))),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(CacheMiss::Unreadable { path, source }),
+        }
+    }
+
     /// Stores `probe` for `key`, replacing any earlier entry atomically.
     pub fn store(&self, key: &CacheKey, probe: &CachedProbe) -> Result<(), CacheWriteError> {
-        let path = self.dir.join(key.file_name());
+        let entry = Entry {
+            format: FORMAT,
+            key: key.clone(),
+            probe: probe.clone(),
+        };
+        let json = serde_json::to_vec(&entry).map_err(|err| CacheWriteError::Io {
+            path: self.dir.join(key.file_name()),
+            source: err.into(),
+        })?;
+        self.write(&key.file_name(), &json)
+    }
+
+    /// Writes the cache file `name` (private to this user), replacing any earlier one
+    /// atomically.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), CacheWriteError> {
+        let path = self.dir.join(name);
         let failed = |source| CacheWriteError::Io {
             path: path.clone(),
             source,
@@ -261,19 +284,12 @@ impl ProbeCache {
             }
             trusted(dir).map_err(CacheWriteError::Untrusted)?;
         }
-        let entry = Entry {
-            format: FORMAT,
-            key: key.clone(),
-            probe: probe.clone(),
-        };
-        let json = serde_json::to_vec(&entry).map_err(|err| failed(err.into()))?;
         let temp = self.dir.join(format!(
-            ".{}.{}.{}.tmp",
-            key.file_name(),
+            ".{name}.{}.{}.tmp",
             std::process::id(),
             temp_suffix()
         ));
-        let written = write_private(&temp, &json).and_then(|()| fs::rename(&temp, &path));
+        let written = write_private(&temp, bytes).and_then(|()| fs::rename(&temp, &path));
         if written.is_err() {
             let _ = fs::remove_file(&temp);
         }

@@ -17,6 +17,7 @@ pub mod memory;
 pub mod paths;
 pub mod peek;
 pub mod procfs;
+pub mod replay;
 mod status;
 pub mod tree;
 pub mod zombies;
@@ -34,7 +35,7 @@ use futures_util::Stream;
 use tokio::io::AsyncWrite;
 
 /// What dcx needs to know about a container.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Container {
     /// The full id.
     pub id: String,
@@ -69,7 +70,7 @@ pub struct Container {
 }
 
 /// A filesystem mounted in a container.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Mount {
     /// Where it appears in the container (absolute).
     pub destination: String,
@@ -78,7 +79,7 @@ pub struct Mount {
 }
 
 /// One process to start in a container.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecSpec {
     pub argv: Vec<String>,
     pub user: Option<String>,
@@ -90,6 +91,17 @@ pub struct ExecSpec {
     pub tty: bool,
     /// The terminal size the process must see from its first instruction (TTY only).
     pub size: Option<TermSize>,
+}
+
+/// The requests a warm run is foreseen to make before its command starts (see
+/// [`crate::runtime::replay`]): the stats of the shell's startup files, as one batch, and
+/// the exec.
+#[derive(Debug, Clone, Default)]
+pub struct Forecast {
+    /// The full id of the container they are for.
+    pub container_id: String,
+    pub stats: Vec<String>,
+    pub exec: Option<ExecSpec>,
 }
 
 /// A terminal size in character cells.
@@ -301,6 +313,17 @@ pub trait Runtime: Send + Sync {
     fn no_files(&self) -> RuntimeError {
         RuntimeError::Unsupported(format!("{} cannot reach a container's files.", self.name()))
     }
+
+    /// Whether sending a run's requests ahead ([`Runtime::foresee`]) saves it round trips: a
+    /// remote engine's, where each costs a wait on the link.
+    fn foresees(&self) -> bool {
+        false
+    }
+
+    /// Sends the requests of `forecast` ahead, beside the ones the run makes meanwhile; an
+    /// answer is taken later only for the very request it was sent for (the same container,
+    /// the same paths, the same exec), and any other is left unused.
+    fn foresee(&self, _forecast: Forecast) {}
 
     /// The engine's own exec command, for a front end that would have nothing to relay: run in
     /// the front end's place (`exec`), it gives the process the caller's own stdio and ends with

@@ -54,7 +54,7 @@ pub struct PathStat {
 }
 
 /// The kinds of file dcx tells apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileKind {
     File,

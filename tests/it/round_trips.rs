@@ -1,10 +1,12 @@
 //! Round trips to the engine: a warm `dcx exec`, counted by a relay in front of the daemon's
 //! socket ([`CountingProxy`]), makes no more round trips than `docker exec` counted the same way
 //! (7 here: two connects, ping, inspect, exec create, start, exec inspect), on a local socket and
-//! on a remote engine (TCP, where the shell startup files are looked at through the engine: one
-//! round trip for all of them), over two connections (the attach uses one up); over ssh, two
-//! `ssh` processes. Exit codes stay exact: `exit 3`, a command that closes its output early and
-//! runs on, and with a TTY.
+//! on a remote engine (TCP, where the shell startup files are looked at through the engine, and
+//! they and the exec create are sent ahead beside the inspect: 4 round trips), over two
+//! connections (the attach uses one up); over ssh, two `ssh` processes. What is sent ahead is
+//! taken only for the same request: a changed startup file, a changed `--remote-env`, a
+//! container replaced under its name all get what they would without it. Exit codes stay
+//! exact: `exit 3`, a command that closes its output early and runs on, and with a TTY.
 
 use crate::harness::{Cmd, CountingProxy, DEBIAN, TestContainer, Traffic, dcx, setting};
 
@@ -63,9 +65,12 @@ fn a_warm_exec_costs_no_more_round_trips_than_docker_exec() {
         assert!(ours.count("GET /exec/") >= 1, "{shown}");
         let archive = ours.count("/archive?path=");
         if remote {
-            // Every startup file looked at, in one round trip.
+            // Every startup file looked at, and the exec created, in the inspect's round trip:
+            // connect, inspect (with the rest), start, exec inspect.
             assert!(archive >= 15, "{shown}");
             assert_eq!(ours.round_trips_of("/archive?path="), 1, "{shown}");
+            assert_eq!(ours.round_trips_of("/containers/"), 1, "{shown}");
+            assert!(ours.round_trips <= 4, "{shown}");
         } else {
             // A local daemon: the container's root as this host sees it, no request at all.
             assert_eq!(archive, 0, "{shown}");
@@ -96,6 +101,50 @@ fn a_changed_startup_file_is_still_seen_through_the_batched_look() {
     exec(&["printenv", "BATCHED"]).code(0).stdout("changed\n");
     let warm = proxy.take();
     assert_eq!(warm.round_trips_of("/archive?path="), 1, "{warm:?}");
+}
+
+#[test]
+fn what_is_sent_ahead_is_taken_only_for_the_same_request() {
+    let proxy = CountingProxy::tcp();
+    let name = format!("dcx-it-ahead-{}", std::process::id());
+    let run = |mark: &str| {
+        crate::harness::docker(&["rm", "-f", &name]);
+        crate::harness::docker(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--label",
+            "dcx.test=1",
+            "-e",
+            mark,
+            DEBIAN,
+            "sleep",
+            "1000000",
+        ]);
+    };
+    let exec = |args: &[&str]| {
+        through(&proxy.host)
+            .args(["exec", "--container-id", &name])
+            .args(args.iter().copied())
+            .run()
+    };
+    run("MARK=first");
+    exec(&["true"]).code(0);
+    exec(&["printenv", "MARK"]).code(0).stdout("first\n");
+    // Another --remote-env: the exec sent ahead is this run's own.
+    proxy.take();
+    exec(&["--remote-env", "EXTRA=one", "printenv", "EXTRA"])
+        .code(0)
+        .stdout("one\n");
+    let warm = proxy.take();
+    assert_eq!(warm.count("POST /containers/"), 1, "{warm:?}");
+    assert!(warm.round_trips <= 4, "{warm:?}");
+    // Replaced under the same name: the new container, its own environment.
+    run("MARK=second");
+    exec(&["printenv", "MARK"]).code(0).stdout("second\n");
+    exec(&["printenv", "MARK"]).code(0).stdout("second\n");
+    crate::harness::docker(&["rm", "-f", &name]);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Several paths' stats in one round trip: the archive endpoint's `HEAD` for each, sent back to
-//! back on one connection ([`Link::heads`](super::dial::Link::heads)) and answered in order.
+//! back on one connection ([`Link::pipeline`](super::dial::Link::pipeline)) and answered in order;
+//! sent ahead of the run when foreseen (`ahead.rs`).
 //!
 //! The Engine API has no call that stats several paths, and one exec that stats them all costs
 //! three requests (create, start, inspect) where the pipelined `HEAD`s cost one. An answer the
@@ -12,6 +13,7 @@
 use base64::Engine as _;
 
 use super::Docker;
+use super::dial::Piped;
 use super::files::from_go;
 use crate::runtime::tree::{FileKind, PathStat};
 use crate::runtime::{Container, RuntimeError};
@@ -47,10 +49,20 @@ impl Docker {
                 )
             })
             .collect();
-        let heads = if paths.len() > 1 {
-            self.link.heads(&targets).await.ok()
-        } else {
-            None
+        let heads = match self.stats_ahead(container, paths).await {
+            Some(answers) => Some(answers),
+            None if paths.len() > 1 => {
+                let requests: Vec<Piped> = targets
+                    .into_iter()
+                    .map(|target| Piped {
+                        method: "HEAD",
+                        target,
+                        json: None,
+                    })
+                    .collect();
+                self.link.pipeline(&requests).await.ok()
+            }
+            None => None,
         };
         let mut stats = Vec::with_capacity(paths.len());
         for (index, path) in paths.iter().enumerate() {
@@ -92,7 +104,7 @@ fn decode(header: &str) -> Option<PathStat> {
 }
 
 /// `text` as a query value: everything but unreserved characters percent-encoded.
-fn query_escape(text: &str) -> String {
+pub(super) fn query_escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {

@@ -10,8 +10,8 @@
 //! dialed beside the first one, so it costs no round trip of its own): two connections per
 //! exec, as the docker CLI's, and the least an attached exec allows. A new connection is dialed
 //! only when every kept one is busy (requests made side by side, as an agent server's sessions
-//! make them). The link can also send several `HEAD` requests back to back on one connection
-//! ([`Link::heads`]: HTTP/1.1 pipelining, which the daemon serves in order), one round trip
+//! make them). The link can also send several requests back to back on one connection
+//! ([`Link::pipeline`]: HTTP/1.1 pipelining, which the daemon serves in order), one round trip
 //! for all of them.
 
 use std::pin::Pin;
@@ -381,57 +381,48 @@ impl Link {
         err
     }
 
-    /// Sends a `HEAD` for each of `paths` (origin-form request targets) back to back on one
-    /// connection of its own, then reads the answers in order: one round trip for all of them.
-    /// The connection is kept afterwards. Each answer: its status and headers.
-    pub async fn heads(&self, paths: &[String]) -> std::io::Result<Vec<Head>> {
+    /// Sends `requests` back to back on one connection of its own (the spare, when one is
+    /// dialed), then reads the answers in order: one round trip for all of them. The connection
+    /// is kept afterwards. Each answer: its status, headers and body (`Content-Length` or
+    /// chunked; a `HEAD`'s has none).
+    pub async fn pipeline(&self, requests: &[Piped]) -> std::io::Result<Vec<Answer>> {
         let io = self.fresh().await?;
-        let mut requests = Vec::new();
-        for path in paths {
-            requests.extend_from_slice(
-                format!("HEAD {path} HTTP/1.1\r\nHost: docker\r\n\r\n").as_bytes(),
-            );
+        let mut bytes = Vec::new();
+        for request in requests {
+            request.write_to(&mut bytes);
         }
         // Written while the answers are read: a long batch's answers fill the socket's buffers
         // before the daemon has read every request, and it reads no more until they are taken.
         let (mut reader, mut writer) = tokio::io::split(io);
         let write = async {
-            writer.write_all(&requests).await?;
+            writer.write_all(&bytes).await?;
             writer.flush().await
         };
         let read = async {
-            let mut heads = Vec::with_capacity(paths.len());
-            let mut pending: Vec<u8> = Vec::new();
-            // Where the next answer starts in `pending`.
-            let mut start = 0;
+            let mut answers = AnswerReader::default();
             let mut buffer = vec![0; 16 * 1024];
-            while heads.len() < paths.len() {
-                if let Some(end) = pending[start..]
-                    .windows(4)
-                    .position(|window| window == b"\r\n\r\n")
-                {
-                    heads.push(Head::parse(&pending[start..start + end])?);
-                    start += end + 4;
-                    continue;
+            for request in requests {
+                loop {
+                    if let Some(answer) = answers.next(request.method == "HEAD")? {
+                        answers.found.push(answer);
+                        break;
+                    }
+                    let read = reader.read(&mut buffer).await?;
+                    if read == 0 {
+                        return Err(std::io::ErrorKind::UnexpectedEof.into());
+                    }
+                    answers.pending.extend_from_slice(&buffer[..read]);
                 }
-                let read = reader.read(&mut buffer).await?;
-                if read == 0 {
-                    return Err(std::io::ErrorKind::UnexpectedEof.into());
-                }
-                pending.drain(..start);
-                start = 0;
-                pending.extend_from_slice(&buffer[..read]);
             }
-            pending.drain(..start);
-            Ok::<_, std::io::Error>((heads, pending))
+            Ok::<_, std::io::Error>(answers)
         };
         let (written, read) = tokio::join!(write, read);
         written?;
-        let (heads, pending) = read?;
+        let AnswerReader { pending, found } = read?;
         let io = reader.unsplit(writer);
-        if let Some(version) = heads
+        if let Some(version) = found
             .first()
-            .and_then(|head| head.header("api-version"))
+            .and_then(|answer| answer.header("api-version"))
             .and_then(parse_version)
         {
             *self.api_version.lock().unwrap_or_else(|e| e.into_inner()) = Some(version);
@@ -442,7 +433,120 @@ impl Link {
         {
             self.check_in(sender);
         }
-        Ok(heads)
+        Ok(found)
+    }
+}
+
+/// A request sent in a [`Link::pipeline`]: method, origin-form target and an optional JSON
+/// body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piped {
+    pub method: &'static str,
+    pub target: String,
+    pub json: Option<Vec<u8>>,
+}
+
+impl Piped {
+    fn write_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(
+            format!(
+                "{} {} HTTP/1.1\r\nHost: docker\r\n",
+                self.method, self.target
+            )
+            .as_bytes(),
+        );
+        if let Some(json) = &self.json {
+            out.extend_from_slice(
+                format!(
+                    "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                    json.len()
+                )
+                .as_bytes(),
+            );
+        }
+        out.extend_from_slice(b"\r\n");
+        if let Some(json) = &self.json {
+            out.extend_from_slice(json);
+        }
+    }
+}
+
+/// Answers read out of a pipelined connection's bytes as they come.
+#[derive(Default)]
+struct AnswerReader {
+    pending: Vec<u8>,
+    found: Vec<Answer>,
+}
+
+impl AnswerReader {
+    /// The next whole answer at the front of `pending` (taken out of it), `None` while more
+    /// bytes are needed.
+    fn next(&mut self, to_head: bool) -> std::io::Result<Option<Answer>> {
+        let Some(end) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") else {
+            return Ok(None);
+        };
+        let mut answer = Answer::parse(&self.pending[..end])?;
+        let rest = &self.pending[end + 4..];
+        let no_body = to_head || matches!(answer.status, 100..=199 | 204 | 304);
+        let length = answer
+            .header("content-length")
+            .and_then(|length| length.parse::<usize>().ok());
+        let chunked = answer
+            .header("transfer-encoding")
+            .is_some_and(|coding| coding.eq_ignore_ascii_case("chunked"));
+        let taken = if no_body {
+            0
+        } else if chunked {
+            match unchunk(rest)? {
+                Some((body, taken)) => {
+                    answer.body = body;
+                    taken
+                }
+                None => return Ok(None),
+            }
+        } else if let Some(length) = length {
+            if rest.len() < length {
+                return Ok(None);
+            }
+            answer.body = rest[..length].to_vec();
+            length
+        } else {
+            // Ended by closing the connection: not an answer a pipeline can take.
+            return Err(std::io::Error::other(
+                "an answer with no length in a pipeline",
+            ));
+        };
+        self.pending.drain(..end + 4 + taken);
+        Ok(Some(answer))
+    }
+}
+
+/// A chunked body at the front of `bytes`: the body and how many bytes it took, `None` while
+/// incomplete.
+fn unchunk(bytes: &[u8]) -> std::io::Result<Option<(Vec<u8>, usize)>> {
+    let mut body = Vec::new();
+    let mut at = 0;
+    loop {
+        let Some(line) = bytes[at..].windows(2).position(|w| w == b"\r\n") else {
+            return Ok(None);
+        };
+        let size = std::str::from_utf8(&bytes[at..at + line])
+            .ok()
+            .and_then(|text| usize::from_str_radix(text.split(';').next()?.trim(), 16).ok())
+            .ok_or_else(|| std::io::Error::other("a bad chunk size"))?;
+        at += line + 2;
+        if size == 0 {
+            // No trailers come from the daemon: the last chunk's CRLF ends the body.
+            if bytes.len() < at + 2 {
+                return Ok(None);
+            }
+            return Ok(Some((body, at + 2)));
+        }
+        if bytes.len() < at + size + 2 {
+            return Ok(None);
+        }
+        body.extend_from_slice(&bytes[at..at + size]);
+        at += size + 2;
     }
 }
 
@@ -452,14 +556,15 @@ fn parse_version(text: &str) -> Option<(usize, usize)> {
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
-/// An answer to a `HEAD`: its status and headers.
+/// An answer read from a [`Link::pipeline`]: its status, headers and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Head {
+pub struct Answer {
     pub status: u16,
     headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
-impl Head {
+impl Answer {
     fn parse(bytes: &[u8]) -> std::io::Result<Self> {
         let text = String::from_utf8_lossy(bytes);
         let mut lines = text.split("\r\n");
@@ -472,7 +577,11 @@ impl Head {
             .filter_map(|line| line.split_once(':'))
             .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
             .collect();
-        Ok(Self { status, headers })
+        Ok(Self {
+            status,
+            headers,
+            body: Vec::new(),
+        })
     }
 
     /// The value of header `name` (lower case).
@@ -589,10 +698,19 @@ mod tests {
         // Far more than the socket's buffers hold, both ways: written while read.
         let paths: Vec<String> = (0..20_000).map(|i| format!("/p{i}")).collect();
         // A batch written before its answers are read would hang here: bounded, to fail.
-        let heads = tokio::time::timeout(std::time::Duration::from_secs(60), link.heads(&paths))
-            .await
-            .expect("the batch's answers came")
-            .unwrap();
+        let requests: Vec<Piped> = paths
+            .iter()
+            .map(|path| Piped {
+                method: "HEAD",
+                target: path.clone(),
+                json: None,
+            })
+            .collect();
+        let heads =
+            tokio::time::timeout(std::time::Duration::from_secs(60), link.pipeline(&requests))
+                .await
+                .expect("the batch's answers came")
+                .unwrap();
         let seen: Vec<&str> = heads.iter().map(|h| h.header("x-path").unwrap()).collect();
         assert_eq!(seen, paths.iter().map(String::as_str).collect::<Vec<_>>());
         assert!(heads.iter().all(|h| h.status == 200));
@@ -610,14 +728,52 @@ mod tests {
     #[test]
     fn answers_and_versions_parse() {
         let head =
-            Head::parse(b"HTTP/1.1 404 Not Found\r\nApi-Version: 1.41\r\nX-A:  b \r\n").unwrap();
+            Answer::parse(b"HTTP/1.1 404 Not Found\r\nApi-Version: 1.41\r\nX-A:  b \r\n").unwrap();
         assert_eq!(head.status, 404);
         assert_eq!(head.header("x-a"), Some("b"));
         assert_eq!(
             head.header("api-version").and_then(parse_version),
             Some((1, 41))
         );
-        assert!(Head::parse(b"garbage").is_err());
+        assert!(Answer::parse(b"garbage").is_err());
         assert_eq!(parse_version("1.x"), None);
+    }
+
+    #[test]
+    fn pipelined_answers_are_told_apart_by_their_lengths() {
+        let stream: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n\
+            HTTP/1.1 201 Created\r\nContent-Length: 9\r\n\r\n{\"Id\":1}\n\
+            HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x\r\nde\r\n0\r\n\r\n\
+            HTTP/1.1 204 No Content\r\n\r\n";
+        let heads = [true, false, false, false];
+        // Fed a byte at a time: an answer is whole only once its body is.
+        let mut reader = AnswerReader::default();
+        let mut answers = Vec::new();
+        for byte in stream {
+            reader.pending.push(*byte);
+            while let Some(answer) = reader.next(heads[answers.len()]).unwrap() {
+                answers.push(answer);
+                if answers.len() == heads.len() {
+                    break;
+                }
+            }
+        }
+        let seen: Vec<(u16, &[u8])> = answers.iter().map(|a| (a.status, &a.body[..])).collect();
+        assert_eq!(
+            seen,
+            [
+                (200, &b""[..]),
+                (201, b"{\"Id\":1}\n"),
+                (404, b"abcde"),
+                (204, b"")
+            ]
+        );
+        assert!(reader.pending.is_empty());
+        // An answer ended only by the connection's close cannot be pipelined.
+        let mut reader = AnswerReader {
+            pending: b"HTTP/1.1 200 OK\r\n\r\nrest".to_vec(),
+            ..AnswerReader::default()
+        };
+        assert!(reader.next(false).is_err());
     }
 }

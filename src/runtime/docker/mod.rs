@@ -62,10 +62,11 @@ use super::ExitStatus;
 use super::{
     ArchiveStream, Chunk, Container, ExecSpec, ExitWatch, LogOptions, Owner, PathStat, Process,
     ProcessInfo, Runtime, RuntimeError, Session, SignalError, SignalTarget, TermSize, WorkdirGuard,
-    io_reason, plausible_container_ref, sized_argv, without_os_error,
+    io_reason, plausible_container_ref, without_os_error,
 };
 use crate::log::Log;
 
+mod ahead;
 mod batch;
 mod dial;
 pub mod endpoint;
@@ -85,6 +86,8 @@ pub struct Docker {
     client: bollard::Docker,
     link: std::sync::Arc<Link>,
     endpoint: String,
+    /// The requests a forecast sent ahead ([`Runtime::foresee`]), until the run takes them.
+    ahead: std::sync::Mutex<Option<ahead::Ahead>>,
 }
 
 impl Docker {
@@ -136,6 +139,7 @@ impl Docker {
             client,
             link,
             endpoint: shown,
+            ahead: std::sync::Mutex::new(None),
         })
     }
 
@@ -513,6 +517,14 @@ impl Runtime for Docker {
         }
     }
 
+    fn foresees(&self) -> bool {
+        !matches!(self.link.endpoint().transport, Transport::Unix(_))
+    }
+
+    fn foresee(&self, forecast: super::Forecast) {
+        self.send_ahead(forecast);
+    }
+
     fn host_root(&self, container: &Container) -> Option<std::path::PathBuf> {
         if !matches!(self.link.endpoint().transport, Transport::Unix(_)) || !container.running {
             return None;
@@ -573,48 +585,36 @@ impl Runtime for Docker {
 
     async fn start(&self, container: &Container, spec: &ExecSpec) -> Result<Session, RuntimeError> {
         let size = spec.size.filter(|_| spec.tty);
-        let console_size_honoured = self.api_at_least(CONSOLE_SIZE_API).await;
+        let console_size_honoured = size.is_some() && self.api_at_least(CONSOLE_SIZE_API).await;
+        let config = ahead::exec_config(spec, console_size_honoured);
+        let ahead = self.exec_ahead(container, &config).await;
         // The start below uses its connection up: keep another for the requests after it.
         self.link.keep_two();
-        let argv = unset_argv(&spec.argv, &spec.unset);
-        let argv = match size {
-            Some(size) if !console_size_honoured => sized_argv(&argv, size),
-            _ => argv,
+        let exec_id = match ahead {
+            Some(id) => id,
+            None => {
+                self.client
+                    .create_exec(&container.id, config)
+                    .await
+                    .map_err(|err| match err {
+                        BollardError::DockerResponseServerError {
+                            status_code: 409, ..
+                        } => RuntimeError::NotRunning(container.name.clone()),
+                        other => self.engine_error(other),
+                    })?
+                    .id
+            }
         };
-        let config = ExecConfig {
-            attach_stdin: Some(true),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            tty: Some(spec.tty),
-            console_size: size
-                .filter(|_| console_size_honoured)
-                .map(|size| vec![usize::from(size.rows), usize::from(size.cols)]),
-            env: (!spec.env.is_empty()).then(|| spec.env.clone()),
-            cmd: Some(argv),
-            user: spec.user.clone(),
-            working_dir: spec.cwd.clone(),
-            ..Default::default()
-        };
-        let created = self
-            .client
-            .create_exec(&container.id, config)
-            .await
-            .map_err(|err| match err {
-                BollardError::DockerResponseServerError {
-                    status_code: 409, ..
-                } => RuntimeError::NotRunning(container.name.clone()),
-                other => self.engine_error(other),
-            })?;
         let process = std::sync::Arc::new(DockerProcess {
             client: self.client.clone(),
             endpoint: self.endpoint.clone(),
             container_id: container.id.clone(),
-            exec_id: created.id.clone(),
+            exec_id: exec_id.clone(),
             pid: std::sync::Mutex::new(None),
             exit: ExitLook::default(),
         });
         if spec.tty {
-            let (read, write) = self.start_raw(&created.id).await?;
+            let (read, write) = self.start_raw(&exec_id).await?;
             let endpoint = self.endpoint.clone();
             let mut guard = WorkdirGuard::new(spec.cwd.as_deref(), chdir_failure);
             let output = ReaderStream::with_capacity(read, 64 * 1024).map(move |item| {
@@ -642,7 +642,7 @@ impl Runtime for Docker {
         };
         let started = self
             .client
-            .start_exec(&created.id, Some(options))
+            .start_exec(&exec_id, Some(options))
             .await
             .map_err(|err| self.engine_error(err))?;
         let StartExecResults::Attached { output, input } = started else {
