@@ -22,7 +22,7 @@ use std::os::unix::process::CommandExt;
 use super::error::Error;
 use super::request::ExecRequest;
 use super::stdio::{self, Stream};
-use super::terminal::{self, HostTerminal, RawMode};
+use super::terminal::{HostTerminal, RawMode};
 use super::{args, report, signals, stderr_log};
 use crate::engine::{Command, Control, End, Engine, ExecIo, ExitStatus, HandOver};
 use crate::log::{Format, Level, Log};
@@ -66,16 +66,12 @@ async fn execute(request: &ExecRequest, log: &Log) -> Result<u8, Error> {
     // started is left behind, and dcx says so at once.
     let mut early = signals::listen(false).map_err(Error::Signals)?;
     let host = HostTerminal::detect();
-    let tty = (host.stdin_tty && host.stdout_tty) || request.log_format == Format::Json;
-    let size = match request.terminal_size {
-        Some(fixed) => Some(fixed),
-        None if tty && host.stdout_tty => terminal::host_size(),
-        None => None,
-    };
+    let (tty, size) =
+        host.command_terminal(request.log_format == Format::Json, request.terminal_size);
     let command = Command {
         argv: request.command.clone(),
         tty,
-        size: size.filter(|_| tty),
+        size,
         timeout: request.timeout,
         ..Command::default()
     };

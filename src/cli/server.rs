@@ -28,7 +28,7 @@ use super::error::Error;
 use super::request::ExecRequest;
 use super::signals;
 use super::stdio::{self, Stream};
-use super::terminal::{self, HostTerminal, RawMode};
+use super::terminal::{HostTerminal, RawMode};
 use crate::agent::methods::attach::{
     ATTACH_BYTE, AttachRequest, ClientMessage, FdRole, OutStream, ServerMessage, VERSION,
     WireCommand, WireLog,
@@ -89,12 +89,8 @@ async fn run(
     log: &Log,
 ) -> Result<Result<u8, Error>, String> {
     let host = HostTerminal::detect();
-    let tty = (host.stdin_tty && host.stdout_tty) || request.log_format == Format::Json;
-    let size = match request.terminal_size {
-        Some(fixed) => Some(fixed),
-        None if tty && host.stdout_tty => terminal::host_size(),
-        None => None,
-    };
+    let (tty, size) =
+        host.command_terminal(request.log_format == Format::Json, request.terminal_size);
     let relay = log.format() == Format::Json;
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
@@ -125,7 +121,7 @@ async fn run(
         command: WireCommand {
             argv: request.command.clone(),
             tty,
-            size: size.filter(|_| tty).map(|size| (size.rows, size.cols)),
+            size: size.map(|size| (size.rows, size.cols)),
             timeout: request.timeout,
         },
         log: WireLog::of(log),

@@ -26,6 +26,23 @@ pub struct HostTerminal {
 }
 
 impl HostTerminal {
+    /// Whether `dcx exec` gives the command a terminal (the host's stdin and stdout are one,
+    /// or `--log-format json` asks for it), and its size then: `fixed` (`--terminal-rows`/
+    /// `--terminal-columns`), else the host terminal's.
+    pub fn command_terminal(
+        &self,
+        json: bool,
+        fixed: Option<TermSize>,
+    ) -> (bool, Option<TermSize>) {
+        let tty = (self.stdin_tty && self.stdout_tty) || json;
+        let size = match fixed {
+            Some(fixed) => Some(fixed),
+            None if tty && self.stdout_tty => host_size(),
+            None => None,
+        };
+        (tty, size.filter(|_| tty))
+    }
+
     pub fn detect() -> Self {
         Self {
             stdin_tty: std::io::stdin().is_terminal(),
