@@ -2,8 +2,8 @@
 //!
 //! A target prepared once serves many commands (each with its own env and working directory if it
 //! asks), the plan is a value, selection errors come from `prepare`, the current directory is the
-//! workspace only with a config, and a cold preparation probes in one exec and sees a changed
-//! startup file.
+//! workspace only with a config, a cold preparation probes in one exec and sees a changed
+//! startup file, and an engine that gains by it is sent ahead the requests a warm run will make.
 
 use std::sync::{Arc, Mutex};
 
@@ -187,4 +187,71 @@ async fn a_cold_preparation_probes_in_one_exec_and_a_changed_startup_file_is_see
     engine.prepare(&request).await.unwrap();
     engine.prepare(&request).await.unwrap();
     assert_eq!(execs(), 4);
+}
+
+#[tokio::test]
+async fn a_warm_run_on_an_engine_that_foresees_is_foreseen_from_the_last_one() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("etc")).unwrap();
+    std::fs::write(
+        root.path().join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nvscode:x:1000:1000::/home/vscode:/bin/bash\n",
+    )
+    .unwrap();
+    std::fs::write(root.path().join("etc/profile"), "export FROM_PROFILE=1\n").unwrap();
+    let mut memory = Memory::with_container("c1");
+    memory.containers[0].rootfs = Some(root.path().to_path_buf());
+    let forecasts = Arc::new(Mutex::new(Vec::new()));
+    memory.forecasts = Some(forecasts.clone());
+    let engine = Engine::with_runtime(Box::new(memory), Log::discard());
+    let mut request = request();
+    request.default_user_env_probe = ProbeMode::LoginInteractiveShell;
+    request.probe_cache = Some(cache.path().to_path_buf());
+    let command = Command::new(["true"]);
+    let taken = || std::mem::take(&mut *forecasts.lock().unwrap());
+
+    // Cold: nothing recorded yet, so nothing foreseen.
+    engine.prepare_for(&request, &command).await.unwrap();
+    assert!(taken().is_empty());
+    // Warm: the very stats and exec the run then makes.
+    let prepared = engine.prepare_for(&request, &command).await.unwrap();
+    let forecast = taken().pop().expect("a forecast");
+    assert_eq!(forecast.container_id, "c1");
+    assert!(
+        forecast.stats.contains(&"/etc/profile".to_owned()),
+        "{forecast:?}"
+    );
+    assert!(
+        forecast.stats.contains(&"/home/vscode/.bashrc".to_owned()),
+        "{forecast:?}"
+    );
+    assert_eq!(forecast.exec, Some(prepared.spec(&command)));
+    // With this run's own request: another --remote-env is in the exec foreseen.
+    request.remote_env = vec![("GREETING".into(), "bye".into())];
+    let prepared = engine.prepare_for(&request, &command).await.unwrap();
+    let forecast = taken().pop().expect("a forecast");
+    assert!(
+        forecast
+            .exec
+            .as_ref()
+            .is_some_and(|exec| exec.env.contains(&"GREETING=bye".to_owned()))
+    );
+    assert_eq!(forecast.exec, Some(prepared.spec(&command)));
+    // A changed startup file: the walk would need a probe, which a replay cannot run; the
+    // foreseen stats are still the ones asked, and no exec is foreseen.
+    std::fs::write(root.path().join("etc/profile"), "export FROM_PROFILE=2\n").unwrap();
+    let prepared = engine.prepare_for(&request, &command).await.unwrap();
+    assert!(prepared.env.contains(&"FROM_PROFILE=2".to_owned()));
+    let forecast = taken().pop().expect("a forecast");
+    assert!(
+        forecast
+            .exec
+            .is_some_and(|exec| exec.env.contains(&"FROM_PROFILE=1".to_owned())),
+        "the last run's environment, which the engine will not take"
+    );
+    // Nothing is foreseen for --dry-run, which stores nothing.
+    request.read_only = true;
+    engine.prepare_for(&request, &command).await.unwrap();
+    assert!(taken().is_empty());
 }

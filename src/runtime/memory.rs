@@ -84,6 +84,9 @@ pub struct Memory {
     pub started: Arc<Mutex<Vec<Vec<String>>>>,
     /// What the programs received, in order.
     pub received: Arc<Mutex<Vec<Received>>>,
+    /// When set, it takes forecasts as a remote engine would ([`Runtime::foresee`]), and
+    /// keeps them here.
+    pub forecasts: Option<Arc<Mutex<Vec<super::Forecast>>>>,
 }
 
 impl Memory {
@@ -482,6 +485,10 @@ impl Runtime for Memory {
     }
 
     fn host_root(&self, container: &Container) -> Option<std::path::PathBuf> {
+        // Taking forecasts, it plays a remote engine: no view of the root from the host.
+        if self.forecasts.is_some() {
+            return None;
+        }
         super::hostfs::root_dir(container).ok()
     }
 
@@ -509,6 +516,16 @@ impl Runtime for Memory {
 
     fn endpoint(&self) -> &str {
         "memory"
+    }
+
+    fn foresees(&self) -> bool {
+        self.forecasts.is_some()
+    }
+
+    fn foresee(&self, forecast: super::Forecast) {
+        if let Some(forecasts) = &self.forecasts {
+            forecasts.lock().unwrap().push(forecast);
+        }
     }
 
     fn name(&self) -> &'static str {

@@ -264,22 +264,21 @@ impl Runtime for Recording<'_> {
     }
 }
 
-/// A runtime that answers from a recording, for a walk that starts nothing.
-pub struct Replay {
+/// A runtime that answers from a recording, for a walk that starts nothing. What is not the
+/// engine's answer (its endpoint and name, the host's view of a root) is the real runtime's.
+pub struct Replay<'a> {
     recorded: Recorded,
-    endpoint: String,
-    name: &'static str,
+    like: &'a dyn Runtime,
     /// The stat batches the walk asked, in order.
     asked: Mutex<Vec<Vec<String>>>,
 }
 
-impl Replay {
-    /// Answers from `recorded` as the runtime `like` would (its endpoint and name).
-    pub fn new(recorded: Recorded, like: &dyn Runtime) -> Self {
+impl<'a> Replay<'a> {
+    /// Answers from `recorded` in the place of `like`.
+    pub fn new(recorded: Recorded, like: &'a dyn Runtime) -> Self {
         Self {
             recorded,
-            endpoint: like.endpoint().to_owned(),
-            name: like.name(),
+            like,
             asked: Mutex::new(Vec::new()),
         }
     }
@@ -296,7 +295,7 @@ impl Replay {
 }
 
 #[async_trait]
-impl Runtime for Replay {
+impl Runtime for Replay<'_> {
     async fn inspect(&self, id: &str) -> Result<Container, RuntimeError> {
         self.recorded
             .inspected
@@ -314,15 +313,23 @@ impl Runtime for Replay {
     }
 
     fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.like.endpoint()
     }
 
     fn name(&self) -> &'static str {
-        self.name
+        self.like.name()
     }
 
     fn start_hint(&self, _container: &Container) -> String {
         String::new()
+    }
+
+    fn host_root(&self, container: &Container) -> Option<std::path::PathBuf> {
+        self.like.host_root(container)
+    }
+
+    fn calls_at_once(&self) -> usize {
+        self.like.calls_at_once()
     }
 
     async fn start(
