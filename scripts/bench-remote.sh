@@ -28,10 +28,13 @@ docker run -d --name "$name" --label dcx.test=1 dcx-test/debian:bookworm sleep 1
 export XDG_CACHE_HOME=$work/cache
 bench() { python3 scripts/bench-interleaved.py "$@"; }
 
-# Straight, and through a relay that holds each chunk 5 ms each way.
-relay() { # relay NAME TARGET_HOST:PORT -> prints the relay's port
+# Straight, and through a relay that holds each chunk 5 ms each way. Started here, not in a
+# command substitution's subshell, so that the cleanup knows every relay's pid.
+relay() { # relay NAME TARGET_HOST:PORT: starts it; `port_of NAME` then prints its port
   python3 scripts/latency-relay.py 0 "$2" 5 >"$work/relay-$1" 2>&1 &
   relays+=($!)
+}
+port_of() {
   for _ in $(seq 50); do grep -q '^ready' "$work/relay-$1" 2>/dev/null && break; sleep 0.1; done
   awk '/^ready/ {print $2}' "$work/relay-$1"
 }
@@ -41,9 +44,12 @@ ssh_port=$(awk '/^ *Port / {print $2; exit}' "${DCX_CACHE:-/var/cache/dcx}/ssh/s
 ssh_port=${ssh_port:-22}
 ssh_host=${DCX_SSH_HOST#ssh://}
 ssh_host=${ssh_host%%:*}
-tcp_slow=$(relay tcp "$tcp_addr")
-tls_slow=$(relay tls "$tls_addr")
-ssh_slow=$(relay ssh "127.0.0.1:$ssh_port")
+relay tcp "$tcp_addr"
+relay tls "$tls_addr"
+relay ssh "127.0.0.1:$ssh_port"
+tcp_slow=$(port_of tcp)
+tls_slow=$(port_of tls)
+ssh_slow=$(port_of ssh)
 tls_env="DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$DCX_TLS_DIR"
 ssh_env="PATH=$DCX_SSH_PATH:$PATH"
 remote_rows=()
