@@ -646,6 +646,31 @@ fn a_signal_to_the_process_reaches_only_it_and_works_after_exit_on_the_group() {
 }
 
 #[test]
+fn exited_comes_after_every_byte_written_before_the_exit() {
+    // More than the output window, acknowledged slowly: when the process ends, its readers are
+    // waiting for credit and its pipe still holds the last of its output. EXITED must come
+    // after all of it (dcx stops reading soon after EXITED once the output stays silent).
+    let total: usize = 3 * 1024 * 1024;
+    let mut helper = Helper::start();
+    helper.run(1, sh(&format!("head -c {total} /dev/zero; exit 3")));
+    let mut before_exit = 0;
+    let exit = loop {
+        match helper.expect(1) {
+            FromHelper::Stdout(b) => {
+                before_exit += b.len();
+                thread::sleep(Duration::from_millis(5));
+                helper.send(1, &ToHelper::OutputAck(len32(&b)));
+            }
+            FromHelper::Exited(e) => break e,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(exit, Exit::Code(3));
+    assert_eq!(before_exit, total, "output still unsent when EXITED came");
+    assert_eq!(helper.expect(1), FromHelper::OutputEnd);
+}
+
+#[test]
 fn exited_comes_promptly_while_a_background_child_writes_and_detach_lets_it_run() {
     let dir = scratch_dir("detach");
     let count = dir.join("count");

@@ -6,6 +6,12 @@
 //! and threads waiting for STARTED to be sent. EXITED and OUTPUT_END are sent under the lock,
 //! and whichever comes second frees the id (before its frame is written, so dcx may reuse the
 //! id as soon as it has both).
+//!
+//! EXITED comes after every byte the process wrote before it ended ([`Job::sent_before_exit`]):
+//! what its readers had read and what its pipes still held when it was reaped is sent first,
+//! however late the readers are scheduled, so dcx, which stops reading a short while after
+//! EXITED when the output stays silent, never loses the end of a short command's output. A
+//! background child's later output does not hold EXITED back.
 
 use std::os::fd::OwnedFd;
 use std::process::Child;
@@ -54,6 +60,11 @@ struct State {
     open_outputs: usize,
     /// STDIN bytes queued and not yet acknowledged.
     stdin_pending: usize,
+    /// Readers between their grant and its settling (a read in progress).
+    reading: usize,
+    /// Output bytes read, and of them sent (or discarded after DETACH), since the start.
+    read_total: u64,
+    done_total: u64,
 }
 
 /// Leave to read output: `len` bytes at most, `reserved` of them counted against the credit.
@@ -117,6 +128,7 @@ impl Job {
                 return None;
             }
             if state.started && state.detached {
+                state.reading += 1;
                 return Some(Grant {
                     len: OUTPUT_CHUNK,
                     reserved: 0,
@@ -125,22 +137,72 @@ impl Job {
             if state.started && state.unacked < OUTPUT_WINDOW {
                 let len = OUTPUT_CHUNK.min(OUTPUT_WINDOW - state.unacked);
                 state.unacked += len;
+                state.reading += 1;
                 return Some(Grant { len, reserved: len });
             }
             state = self.wait(state);
         }
     }
 
-    /// `read` bytes came under `grant`: returns whether to send them (not after DETACH).
+    /// `read` bytes came under `grant`: returns whether to send them (not after DETACH; then
+    /// they count as done at once). Sent ones are [`Job::sent`] once written.
     pub fn settle(&self, grant: &Grant, read: usize) -> bool {
         let mut state = self.lock();
+        state.reading = state.reading.saturating_sub(1);
+        state.read_total += read as u64;
         let unused = grant.reserved.saturating_sub(read);
         state.unacked = state.unacked.saturating_sub(unused);
-        if state.detached {
+        let send = !state.detached;
+        if !send {
             state.unacked = state.unacked.saturating_sub(grant.reserved - unused);
-            return false;
+            state.done_total += read as u64;
         }
-        true
+        drop(state);
+        self.changed.notify_all();
+        send
+    }
+
+    /// `bytes` read under a grant were written to dcx.
+    pub fn sent(&self, bytes: usize) {
+        self.lock().done_total += bytes as u64;
+        self.changed.notify_all();
+    }
+
+    /// Waits (at most `limit`) until every byte the reaped process left behind is sent: what
+    /// its readers had read, and what `outputs` (its pipes or terminal) still held. Output
+    /// that ends, a start abandoned or DETACH end the wait too.
+    pub fn sent_before_exit(&self, outputs: &[OwnedFd], limit: std::time::Duration) {
+        let until = std::time::Instant::now() + limit;
+        let mut state = self.lock();
+        // No read half done: every byte is either counted as read or still in a descriptor.
+        while state.reading > 0 && !state.aborted && std::time::Instant::now() < until {
+            state = self.wait_until(state, until);
+        }
+        let held: u64 = outputs
+            .iter()
+            .map(|fd| rustix::io::ioctl_fionread(fd).unwrap_or(0))
+            .sum();
+        let target = state.read_total + held;
+        while state.done_total < target
+            && state.open_outputs > 0
+            && !state.aborted
+            && !state.detached
+            && std::time::Instant::now() < until
+        {
+            state = self.wait_until(state, until);
+        }
+    }
+
+    fn wait_until<'a>(
+        &self,
+        guard: MutexGuard<'a, State>,
+        until: std::time::Instant,
+    ) -> MutexGuard<'a, State> {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        self.changed
+            .wait_timeout(guard, left)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
     }
 
     /// OUTPUT_ACK: dcx took `bytes` more.

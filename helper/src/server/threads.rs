@@ -7,10 +7,12 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
 use std::process::Child;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 use dcx_helper::{FromHelper, HEADER_LEN, OUTPUT_CHUNK, frame_header};
 use rustix::event::{PollFd, PollFlags, poll};
@@ -61,6 +63,7 @@ pub fn read_output(job: &Job, session: &Session, kind: u8, mut source: File) {
         if send {
             buf[..HEADER_LEN].copy_from_slice(&frame_header(kind, job.id, read));
             session.out.write_frame(&buf[..HEADER_LEN + read]);
+            job.sent(read);
         }
     }
     drop(source);
@@ -93,15 +96,22 @@ pub fn write_stdin(job: &Job, session: &Session, queue: &Receiver<Vec<u8>>, sink
     }
 }
 
-/// Waits until the command's own process ends, reaps it and sends EXITED. The wait leaves it a
-/// zombie (`WNOWAIT`) so that [`Job::signal`] never signals a reused pid.
-pub fn wait_exit(job: &Job, session: &Session, mut child: Child) {
+/// How long EXITED may wait for the output the process left behind to be sent (dcx taking
+/// it slower than this would have to stop acknowledging it).
+const EXIT_OUTPUT_LIMIT: Duration = Duration::from_secs(10);
+
+/// Waits until the command's own process ends, reaps it, waits for the output it left behind
+/// to be sent ([`Job::sent_before_exit`]; `outputs`: its output descriptors, duplicated) and
+/// sends EXITED. The wait leaves it a zombie (`WNOWAIT`) so that [`Job::signal`] never
+/// signals a reused pid.
+pub fn wait_exit(job: &Job, session: &Session, mut child: Child, outputs: &[OwnedFd]) {
     // Ended, or cannot be waited for without reaping: the blocking reap below waits.
     while let Err(Errno::INTR) = waitid(
         WaitId::Pid(job.pid),
         WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
     ) {}
     let exit = job.reap(&mut child);
+    job.sent_before_exit(outputs, EXIT_OUTPUT_LIMIT);
     job.exited(exit, session);
 }
 
@@ -114,8 +124,13 @@ pub fn start_all(
     outputs: Vec<(u8, File)>,
     stdin: Option<(File, Receiver<Vec<u8>>)>,
 ) -> Result<(), (io::Error, bool)> {
+    // The waiter's own copies of the output descriptors, to see what they still hold.
+    let held: Vec<OwnedFd> = outputs
+        .iter()
+        .filter_map(|(_, source)| source.try_clone().ok().map(OwnedFd::from))
+        .collect();
     let (j, s) = (Arc::clone(job), Arc::clone(session));
-    start("wait", move || wait_exit(&j, &s, child)).map_err(|err| (err, false))?;
+    start("wait", move || wait_exit(&j, &s, child, &held)).map_err(|err| (err, false))?;
     for (kind, source) in outputs {
         let (j, s) = (Arc::clone(job), Arc::clone(session));
         start("output", move || read_output(&j, &s, kind, source)).map_err(|err| (err, true))?;
