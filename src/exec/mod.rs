@@ -19,7 +19,9 @@
 //!   reader), but controls and the timeout are served meanwhile, and a write that never finishes is
 //!   given up once the process is gone after a timeout, a cancel or a forwarded signal;
 //! * the run ends when the process does: once it has exited, its output is read until it ends or
-//!   the engine sends nothing for [`DRAIN`] (time spent waiting on a slow sink does not count), so
+//!   the engine sends nothing for [`DRAIN`] (time spent waiting on a slow sink does not count, and
+//!   output that is there when the drain's time is up is still taken: a starved runtime sees
+//!   both at once), so
 //!   a background child that keeps the output open (`server &`) does not hold the run; that child
 //!   is left running; with a drain limit (the agent's commands), a child that keeps writing is
 //!   read no longer than that after the exit (not counting time a slow sink made the run wait,
@@ -42,7 +44,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -215,8 +217,14 @@ pub async fn run(
             () = &mut exited, if output_open && drain_until.is_none() => Event::ProcessGone,
             // A slow sink is waited for, unless the run is stopping the command anyway or the
             // caller sent a signal (who wants out should not wait for a stalled reader).
+            // Output already there is not silence: a starved runtime sees both at once.
             () = sleep_until(drain_until),
-                if output_open && (writing.is_none() || stopping.is_some() || signalled) => Event::Drained,
+                if output_open && (writing.is_none() || stopping.is_some() || signalled) => {
+                    match writing.is_none().then(|| session.output.next().now_or_never()).flatten() {
+                        Some(chunk) => Event::Output(chunk),
+                        None => Event::Drained,
+                    }
+                }
             message = next_control(&mut control) => Event::Control(message),
             () = sleep_until(deadline) => Event::Deadline,
             () = sleep_until(forward_by), if forwarding > 0 => Event::Undelivered,

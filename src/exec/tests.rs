@@ -509,3 +509,94 @@ async fn a_timeout_ends_the_run_while_the_reader_stalls() {
         .expect("the run ended");
     assert_eq!(finished.end, End::TimedOut(Duration::from_secs(1)));
 }
+
+/// An engine whose process has exited at once and whose output comes exactly [`DRAIN`] later:
+/// when the drain's timer fires, the output is there too (a runtime starved that long sees
+/// both at once).
+struct Late;
+
+struct Gone;
+
+#[async_trait::async_trait]
+impl crate::runtime::Process for Gone {
+    async fn wait(&self) -> Result<ExitStatus, RuntimeError> {
+        Ok(ExitStatus::Code(0))
+    }
+    async fn resize(&self, _: TermSize) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+    async fn signal(
+        &self,
+        _: i32,
+        _: crate::runtime::SignalTarget,
+    ) -> Result<(), crate::runtime::SignalError> {
+        Ok(())
+    }
+    fn exited(&self) -> crate::runtime::ExitWatch {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+#[async_trait::async_trait]
+impl Runtime for Late {
+    async fn inspect(&self, _: &str) -> Result<Container, RuntimeError> {
+        Ok(Container::default())
+    }
+    async fn find_by_labels(&self, _: &[String]) -> Result<Option<Container>, RuntimeError> {
+        Ok(None)
+    }
+    fn endpoint(&self) -> &str {
+        "late"
+    }
+    fn name(&self) -> &'static str {
+        "late"
+    }
+    fn start_hint(&self, _: &Container) -> String {
+        String::new()
+    }
+    async fn start(
+        &self,
+        _: &Container,
+        _: &ExecSpec,
+    ) -> Result<crate::runtime::Session, RuntimeError> {
+        let output = futures_util::stream::once(async {
+            tokio::time::sleep(DRAIN).await;
+            Ok(crate::runtime::Chunk::Stdout(bytes::Bytes::from_static(
+                b"late\n",
+            )))
+        });
+        Ok(crate::runtime::Session {
+            output: Box::pin(output),
+            input: Box::pin(tokio::io::sink()),
+            process: std::sync::Arc::new(Gone),
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn output_there_when_the_drain_ends_is_not_lost() {
+    // The drain's timer and the output are ready at the same instant: each time, the output.
+    for _ in 0..32 {
+        let out = Buffer::default();
+        let io = ExecIo {
+            stdin: None,
+            stdout: Box::pin(out.clone()),
+            stderr: Box::pin(tokio::io::sink()),
+            control: None,
+            started: None,
+        };
+        let finished = run(
+            &Late,
+            &Container::default(),
+            &ExecSpec::default(),
+            None,
+            None,
+            io,
+            &Log::discard(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(finished.status, ExitStatus::Code(0));
+        assert_eq!(out.text(), "late\n");
+    }
+}
