@@ -138,8 +138,11 @@ fn the_current_directory_is_the_workspace_only_with_a_config() {
     );
 }
 
-#[tokio::test]
-async fn a_cold_preparation_probes_in_one_exec_and_a_changed_startup_file_is_seen() {
+/// A container whose root holds `/etc/passwd` and an `/etc/profile` exporting
+/// `FROM_PROFILE=1` (no passwd for the lookup exec to answer from: the user is found in the
+/// file alone), and a request probing its login shell with a cache: the root, the cache
+/// folder, the engine and the request.
+fn probed_target() -> (tempfile::TempDir, tempfile::TempDir, Memory, PrepareRequest) {
     let root = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     std::fs::create_dir(root.path().join("etc")).unwrap();
@@ -149,14 +152,19 @@ async fn a_cold_preparation_probes_in_one_exec_and_a_changed_startup_file_is_see
     )
     .unwrap();
     std::fs::write(root.path().join("etc/profile"), "export FROM_PROFILE=1\n").unwrap();
-    // No passwd for the lookup exec to answer from: the user is found in the file alone.
     let mut memory = Memory::with_container("c1");
     memory.containers[0].rootfs = Some(root.path().to_path_buf());
-    let started = memory.started.clone();
-    let engine = Engine::with_runtime(Box::new(memory), Log::discard());
     let mut request = request();
     request.default_user_env_probe = ProbeMode::LoginInteractiveShell;
     request.probe_cache = Some(cache.path().to_path_buf());
+    (root, cache, memory, request)
+}
+
+#[tokio::test]
+async fn a_cold_preparation_probes_in_one_exec_and_a_changed_startup_file_is_seen() {
+    let (root, _cache, memory, request) = probed_target();
+    let started = memory.started.clone();
+    let engine = Engine::with_runtime(Box::new(memory), Log::discard());
     let execs = || started.lock().unwrap().len();
     let from_profile = |prepared: &Prepared| {
         prepared
@@ -191,23 +199,10 @@ async fn a_cold_preparation_probes_in_one_exec_and_a_changed_startup_file_is_see
 
 #[tokio::test]
 async fn a_warm_run_on_an_engine_that_foresees_is_foreseen_from_the_last_one() {
-    let root = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    std::fs::create_dir(root.path().join("etc")).unwrap();
-    std::fs::write(
-        root.path().join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nvscode:x:1000:1000::/home/vscode:/bin/bash\n",
-    )
-    .unwrap();
-    std::fs::write(root.path().join("etc/profile"), "export FROM_PROFILE=1\n").unwrap();
-    let mut memory = Memory::with_container("c1");
-    memory.containers[0].rootfs = Some(root.path().to_path_buf());
+    let (root, _cache, mut memory, mut request) = probed_target();
     let forecasts = Arc::new(Mutex::new(Vec::new()));
     memory.forecasts = Some(forecasts.clone());
     let engine = Engine::with_runtime(Box::new(memory), Log::discard());
-    let mut request = request();
-    request.default_user_env_probe = ProbeMode::LoginInteractiveShell;
-    request.probe_cache = Some(cache.path().to_path_buf());
     let command = Command::new(["true"]);
     let taken = || std::mem::take(&mut *forecasts.lock().unwrap());
 
