@@ -106,7 +106,7 @@ impl Store {
 /// `None` when the walk needs more than the recording holds.
 pub(super) async fn forecast(
     runtime: &dyn Runtime,
-    recorded: Recorded,
+    recorded: &Recorded,
     request: &PrepareRequest,
     command: &Command,
 ) -> Option<Forecast> {

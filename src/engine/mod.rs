@@ -241,7 +241,7 @@ impl Engine {
             return self.prepare(request).await;
         };
         let loaded = store.load(&self.log);
-        if let Some(recorded) = loaded.clone()
+        if let Some(recorded) = &loaded
             && let Some(forecast) =
                 foresee::forecast(self.runtime.as_ref(), recorded, request, command).await
         {

@@ -267,7 +267,7 @@ impl Runtime for Recording<'_> {
 /// A runtime that answers from a recording, for a walk that starts nothing. What is not the
 /// engine's answer (its endpoint and name, the host's view of a root) is the real runtime's.
 pub struct Replay<'a> {
-    recorded: Recorded,
+    recorded: &'a Recorded,
     like: &'a dyn Runtime,
     /// The stat batches the walk asked, in order.
     asked: Mutex<Vec<Vec<String>>>,
@@ -275,7 +275,7 @@ pub struct Replay<'a> {
 
 impl<'a> Replay<'a> {
     /// Answers from `recorded` in the place of `like`.
-    pub fn new(recorded: Recorded, like: &'a dyn Runtime) -> Self {
+    pub fn new(recorded: &'a Recorded, like: &'a dyn Runtime) -> Self {
         Self {
             recorded,
             like,
@@ -394,7 +394,7 @@ mod tests {
         let recorded: Recorded =
             serde_json::from_slice(&serde_json::to_vec(&recorded).unwrap()).unwrap();
 
-        let replay = Replay::new(recorded, &memory);
+        let replay = Replay::new(&recorded, &memory);
         assert_eq!(replay.endpoint(), memory.endpoint());
         let again = replay.inspect("web").await.unwrap();
         assert_eq!(again.id, container.id);

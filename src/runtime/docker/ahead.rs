@@ -39,16 +39,7 @@ fn exec_json(config: &ExecConfig) -> Option<serde_json::Value> {
 impl Docker {
     /// Sends `forecast`'s requests on a connection of their own, at once.
     pub(super) fn send_ahead(&self, forecast: Forecast) {
-        let archive = |path: &String| Piped {
-            method: "HEAD",
-            target: format!(
-                "/containers/{}/archive?path={}",
-                forecast.container_id,
-                super::batch::query_escape(path)
-            ),
-            json: None,
-        };
-        let mut requests: Vec<Piped> = forecast.stats.iter().map(archive).collect();
+        let mut requests = super::batch::stat_requests(&forecast.container_id, &forecast.stats);
         // An exec whose config does not depend on the API version (a terminal's size does).
         let exec = forecast
             .exec

@@ -39,29 +39,13 @@ impl Docker {
         container: &Container,
         paths: &[String],
     ) -> Vec<Result<PathStat, RuntimeError>> {
-        let targets: Vec<String> = paths
-            .iter()
-            .map(|path| {
-                format!(
-                    "/containers/{}/archive?path={}",
-                    container.id,
-                    query_escape(path)
-                )
-            })
-            .collect();
         let heads = match self.stats_ahead(container, paths).await {
             Some(answers) => Some(answers),
-            None if paths.len() > 1 => {
-                let requests: Vec<Piped> = targets
-                    .into_iter()
-                    .map(|target| Piped {
-                        method: "HEAD",
-                        target,
-                        json: None,
-                    })
-                    .collect();
-                self.link.pipeline(&requests).await.ok()
-            }
+            None if paths.len() > 1 => self
+                .link
+                .pipeline(&stat_requests(&container.id, paths))
+                .await
+                .ok(),
             None => None,
         };
         let mut stats = Vec::with_capacity(paths.len());
@@ -88,6 +72,18 @@ impl Docker {
     }
 }
 
+/// The archive endpoint's `HEAD` for each of `paths` in container `id`: their stats.
+pub(super) fn stat_requests(id: &str, paths: &[String]) -> Vec<Piped> {
+    paths
+        .iter()
+        .map(|path| Piped {
+            method: "HEAD",
+            target: format!("/containers/{id}/archive?path={}", query_escape(path)),
+            json: None,
+        })
+        .collect()
+}
+
 /// The stat in an `X-Docker-Container-Path-Stat` header.
 fn decode(header: &str) -> Option<PathStat> {
     let json = base64::engine::general_purpose::STANDARD
@@ -104,7 +100,7 @@ fn decode(header: &str) -> Option<PathStat> {
 }
 
 /// `text` as a query value: everything but unreserved characters percent-encoded.
-pub(super) fn query_escape(text: &str) -> String {
+fn query_escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
