@@ -10,7 +10,14 @@
 
 use crate::harness::{Cmd, CountingProxy, DEBIAN, TestContainer, Traffic, dcx, setting};
 
-/// `dcx exec` against the engine at `host`.
+/// `dcx exec --container-id <container> <args…>` against the engine at `host`.
+fn exec_through(host: &str, container: &str, args: &[&str]) -> Cmd {
+    through(host)
+        .args(["exec", "--container-id", container])
+        .args(args.iter().copied())
+}
+
+/// `dcx` against the engine at `host`.
 fn through(host: &str) -> Cmd {
     dcx()
         .env("DOCKER_HOST", host)
@@ -21,12 +28,7 @@ fn through(host: &str) -> Cmd {
 
 /// What a warm `dcx exec … true` and a `docker exec … true` cost through `proxy`.
 fn warm_and_docker(proxy: &CountingProxy, c: &TestContainer) -> (Traffic, Traffic) {
-    let exec = || {
-        through(&proxy.host)
-            .args(["exec", "--container-id", &c.id, "true"])
-            .run()
-            .code(0)
-    };
+    let exec = || exec_through(&proxy.host, &c.id, &["true"]).run().code(0);
     // The first one probes and fills the cache.
     exec();
     proxy.take();
@@ -82,12 +84,7 @@ fn a_warm_exec_costs_no_more_round_trips_than_docker_exec() {
 fn a_changed_startup_file_is_still_seen_through_the_batched_look() {
     let c = TestContainer::start(DEBIAN);
     let proxy = CountingProxy::tcp();
-    let exec = |args: &[&str]| {
-        through(&proxy.host)
-            .args(["exec", "--container-id", &c.id])
-            .args(args.iter().copied())
-            .run()
-    };
+    let exec = |args: &[&str]| exec_through(&proxy.host, &c.id, args).run();
     exec(&["true"]).code(0);
     exec(&["printenv", "BATCHED"]).code(1);
     c.sh("echo 'export BATCHED=profile.d' > /etc/profile.d/zz-batched.sh");
@@ -123,12 +120,7 @@ fn what_is_sent_ahead_is_taken_only_for_the_same_request() {
             "1000000",
         ]);
     };
-    let exec = |args: &[&str]| {
-        through(&proxy.host)
-            .args(["exec", "--container-id", &name])
-            .args(args.iter().copied())
-            .run()
-    };
+    let exec = |args: &[&str]| exec_through(&proxy.host, &name, args).run();
     run("MARK=first");
     exec(&["true"]).code(0);
     exec(&["printenv", "MARK"]).code(0).stdout("first\n");
@@ -151,11 +143,7 @@ fn what_is_sent_ahead_is_taken_only_for_the_same_request() {
 fn exit_codes_stay_exact_over_one_kept_connection() {
     let c = TestContainer::start(DEBIAN);
     let proxy = CountingProxy::tcp();
-    let exec = |args: &[&str]| {
-        through(&proxy.host)
-            .args(["exec", "--container-id", &c.id])
-            .args(args.iter().copied())
-    };
+    let exec = |args: &[&str]| exec_through(&proxy.host, &c.id, args);
     exec(&["true"]).run().code(0);
     proxy.take();
     exec(&["sh", "-c", "echo out; exit 3"])
@@ -212,10 +200,8 @@ fn over_ssh_an_exec_runs_two_ssh_processes() {
         std::env::var("PATH").unwrap_or_default()
     );
     let exec = |args: &[&str]| {
-        through(&setting("DCX_SSH_HOST"))
+        exec_through(&setting("DCX_SSH_HOST"), &c.id, args)
             .env("PATH", &path)
-            .args(["exec", "--container-id", &c.id])
-            .args(args.iter().copied())
             .run()
     };
     exec(&["true"]).code(0);
