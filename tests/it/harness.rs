@@ -968,7 +968,10 @@ fn parse_cmdlines(text: &str) -> Vec<String> {
 /// start does), the bytes are relayed without being read.
 ///
 /// It listens on a unix socket ([`CountingProxy::unix`]: an engine dcx takes for a local one)
-/// or on a TCP port of the loopback ([`CountingProxy::tcp`]: a remote one to dcx).
+/// or on a TCP port of the loopback ([`CountingProxy::tcp`]: a remote one to dcx, behind a
+/// link that holds what the client sends [`CountingProxy::LINK`] before the daemon gets it, so
+/// that requests sent side by side are seen side by side however the machine's load delays
+/// their writes, as on a real remote link, and not as one answered before the next went out).
 pub struct CountingProxy {
     /// `unix://…` or `tcp://…`, for `DOCKER_HOST`.
     pub host: String,
@@ -1058,6 +1061,8 @@ impl Traffic {
 
 impl CountingProxy {
     const DAEMON: &str = "/var/run/docker.sock";
+    /// The TCP proxy's one-way delay towards the daemon.
+    const LINK: std::time::Duration = std::time::Duration::from_millis(20);
 
     pub fn unix() -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -1073,7 +1078,7 @@ impl CountingProxy {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
                 let back = client.try_clone().unwrap();
-                Self::relay(&seen, client, back);
+                Self::relay(&seen, client, back, std::time::Duration::ZERO);
             }
         });
         proxy
@@ -1092,7 +1097,7 @@ impl CountingProxy {
                 let Ok(client) = client else { return };
                 client.set_nodelay(true).unwrap();
                 let back = client.try_clone().unwrap();
-                Self::relay(&seen, client, back);
+                Self::relay(&seen, client, back, Self::LINK);
             }
         });
         proxy
@@ -1111,6 +1116,7 @@ impl CountingProxy {
         seen: &std::sync::Arc<std::sync::Mutex<Traffic>>,
         mut from_client: impl Read + Send + 'static,
         mut to_client: impl ClientEnd + 'static,
+        link: std::time::Duration,
     ) {
         let daemon = std::os::unix::net::UnixStream::connect(Self::DAEMON).unwrap();
         let mut to_daemon = daemon.try_clone().unwrap();
@@ -1129,6 +1135,7 @@ impl CountingProxy {
                 for request in parser.feed(&buffer[..n]) {
                     up.lock().unwrap().requested(index, request);
                 }
+                std::thread::sleep(link);
                 if to_daemon.write_all(&buffer[..n]).is_err() {
                     break;
                 }
