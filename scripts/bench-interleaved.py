@@ -8,11 +8,15 @@ Commands get /dev/null as stdin and stdout and a pipe as stderr (shown if one fa
 terminal and no file, as in a CI job that captures output. A command that exits non-zero stops
 the benchmark.
 
-Usage: bench-interleaved.py RUNS OUT.json NAME=COMMAND...   (COMMAND is split as a shell would)
+Usage: bench-interleaved.py RUNS OUT.json NAME=COMMAND...   (COMMAND is split as a shell would;
+leading VAR=value words set the command's environment, as in a shell, with no process of their
+own)
 Output: {"NAME": {"mean": s, "median": s, "p10": s, "p90": s, "runs": n}, ...}
 """
 import json
+import os
 import random
+import re
 import shlex
 import statistics
 import subprocess
@@ -22,10 +26,24 @@ import time
 WARMUP = 5
 
 
-def run_once(argv):
+ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def parse(command):
+    """The argv of COMMAND and its environment (leading VAR=value words)."""
+    words = shlex.split(command)
+    env = dict(os.environ)
+    while words and ASSIGNMENT.match(words[0]):
+        name, value = words.pop(0).split("=", 1)
+        env[name] = value
+    return words, env
+
+
+def run_once(command):
+    argv, env = command
     started = time.perf_counter_ns()
     result = subprocess.run(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     elapsed = (time.perf_counter_ns() - started) / 1e9
     if result.returncode != 0:
@@ -37,7 +55,7 @@ def run_once(argv):
 def main():
     runs, out = int(sys.argv[1]), sys.argv[2]
     commands = dict(arg.split("=", 1) for arg in sys.argv[3:])
-    argvs = {name: shlex.split(command) for name, command in commands.items()}
+    argvs = {name: parse(command) for name, command in commands.items()}
     for argv in argvs.values():
         for _ in range(WARMUP):
             run_once(argv)

@@ -891,3 +891,38 @@ fn commands_run_concurrently_under_their_own_ids() {
         assert_eq!(outcome.exit, Some(Exit::Code(0)));
     }
 }
+
+/// `dcx-helper --exec PATH ARGV0 ARG...` (dcx's own crun exec ends with it) runs PATH as
+/// ARGV0 ARG... with the environment it was given and the default SIGPIPE disposition (the
+/// helper's own runtime ignores it), and fails with a shell's codes.
+#[test]
+fn the_exec_mode_runs_the_program_as_given() {
+    let out = Command::new(client::program())
+        .args(["--exec", "/bin/sh", "named-so", "-c"])
+        .arg("echo \"$0 $DCX_EXEC_TEST\"; grep SigIgn /proc/self/status")
+        .env_clear()
+        .env("DCX_EXEC_TEST", "given")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    let (first, ignored) = shown.split_once("\nSigIgn:\t").unwrap();
+    assert_eq!(first, "named-so given");
+    let ignored = u64::from_str_radix(ignored.trim(), 16).unwrap();
+    assert_eq!(ignored & 1 << (13 - 1), 0, "SIGPIPE ignored: {ignored:x}");
+    let missing = Command::new(client::program())
+        .args(["--exec", "/no/such/program", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(127));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .starts_with("dcx-helper: cannot run /no/such/program:"),
+        "{missing:?}"
+    );
+    let usage = Command::new(client::program())
+        .args(["--exec"])
+        .output()
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(127));
+}

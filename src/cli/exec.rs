@@ -17,8 +17,6 @@
 //! own exec command, when it has one (crun), runs with those streams in a process group of its
 //! own: nothing is relayed, dcx passes its signals on to that group and ends with its status.
 
-use std::os::unix::process::CommandExt;
-
 use super::error::Error;
 use super::request::ExecRequest;
 use super::stdio::{self, Stream};
@@ -185,27 +183,7 @@ fn may_hand_over(command: &Command, host: HostTerminal, log: &Log) -> bool {
 /// status.
 async fn hand_over_to(hand_over: &mut HandOver) -> Result<u8, Error> {
     let mut control = signals::listen(false).map_err(Error::Signals)?;
-    let mut failure = None;
-    let mut child = None;
-    for attempt in hand_over.attempts() {
-        attempt.process_group(0);
-        match tokio::process::Command::from(std::mem::replace(
-            attempt,
-            std::process::Command::new("/"),
-        ))
-        .spawn()
-        {
-            Ok(spawned) => {
-                child = Some(spawned);
-                break;
-            }
-            Err(err) => failure = Some(err),
-        }
-    }
-    let Some(mut child) = child else {
-        let failure = failure.unwrap_or_else(|| std::io::Error::other("nothing to run"));
-        return Err(hand_over.failure(&failure).into());
-    };
+    let mut child = hand_over.spawn()?;
     let pid = child.id();
     let status = loop {
         tokio::select! {

@@ -359,6 +359,7 @@ mod tests {
             EngineSettings::Crun {
                 root: Some(dir.path().join("state")),
                 path: None,
+                direct: true,
             }
         );
     }

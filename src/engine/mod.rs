@@ -69,7 +69,15 @@ pub enum EngineSettings {
         root: Option<PathBuf>,
         /// The crun binary; `None` for `crun` on PATH.
         path: Option<PathBuf>,
+        /// Whether dcx may do a handed-over exec itself rather than through crun (off with
+        /// `DCX_CRUN_DIRECT=0`).
+        #[serde(default = "direct_by_default")]
+        direct: bool,
     },
+}
+
+fn direct_by_default() -> bool {
+    true
 }
 
 /// What to prepare: the target's selectors and everything that decides its environment
@@ -189,9 +197,11 @@ impl Engine {
             EngineSettings::Docker { env, docker_path } => Box::new(
                 crate::runtime::docker::Docker::connect(&log, env, docker_path.as_deref()).await?,
             ),
-            EngineSettings::Crun { root, path } => {
-                Box::new(crate::runtime::crun::Crun::new(root.clone(), path.clone()))
-            }
+            // A crun the user names (`--crun-path`) is the one that runs every exec.
+            EngineSettings::Crun { root, path, direct } => Box::new(
+                crate::runtime::crun::Crun::new(root.clone(), path.clone())
+                    .with_direct(*direct && path.is_none()),
+            ),
         };
         Ok(Self::with_runtime(runtime, log))
     }

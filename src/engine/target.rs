@@ -119,6 +119,7 @@ impl TargetSpec {
             RuntimeKind::Crun => EngineSettings::Crun {
                 root: present(self.crun_root.as_ref()).map(|root| cwd.join(root)),
                 path: present(self.crun_path.clone()),
+                direct: std::env::var("DCX_CRUN_DIRECT").as_deref() != Ok("0"),
             },
         }
     }
@@ -216,6 +217,7 @@ mod tests {
             EngineSettings::Crun {
                 root: Some(dir.path().join("state")),
                 path: None,
+                direct: true,
             }
         );
         let request = crun.prepare_request(dir.path()).unwrap();

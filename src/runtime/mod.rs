@@ -378,51 +378,77 @@ pub struct LogOptions {
     pub timestamps: bool,
 }
 
-/// The commands that run an exec with the caller's own stdio ([`Runtime::hand_over`]): the
-/// caller starts the first of [`HandOver::attempts`] that starts (in a process group of its
-/// own), passes the signals it receives on with [`HandOver::signal`], and ends with its
-/// status. Only a front end that owns its process may do this; it keeps the value alive until
-/// the command has ended.
+/// The ways to run an exec with the caller's own stdio ([`Runtime::hand_over`]): the caller
+/// starts it with [`HandOver::spawn`] (the first attempt that starts), passes the signals it
+/// receives on with [`HandOver::signal`], and ends with its status. Only a front end that owns
+/// its process may do this; it keeps the value alive until the command has ended.
 pub struct HandOver {
-    attempts: Vec<std::process::Command>,
+    attempts: Vec<Attempt>,
     program: String,
-    /// Delivers a signal to the exec'd process's whole group, given the started command's pid.
-    signal: fn(u32, i32),
-    /// What the commands need alive until they run (a sealed binary's descriptor).
+    /// How the attempt that started delivers a signal to the exec'd process's whole group.
+    started: Option<fn(u32, i32)>,
+    /// What the attempts need alive until they run (a sealed binary's descriptor).
     _keep: Box<dyn Send>,
 }
 
+/// One way to start a handed-over exec, and how its process group is signalled given the
+/// started process's pid.
+pub(crate) struct Attempt {
+    pub(crate) start: Start,
+    pub(crate) signal: fn(u32, i32),
+}
+
+/// How an [`Attempt`] starts.
+pub(crate) enum Start {
+    /// A program (the engine's own exec command) with the caller's stdio, in a process group
+    /// of its own.
+    Program(std::process::Command),
+    /// A process the runtime starts itself, with the caller's stdio.
+    Direct(Box<dyn FnOnce() -> std::io::Result<tokio::process::Child> + Send>),
+}
+
 impl HandOver {
-    pub(crate) fn new(
-        attempts: Vec<std::process::Command>,
-        program: String,
-        signal: fn(u32, i32),
-        keep: Box<dyn Send>,
-    ) -> Self {
+    pub(crate) fn new(attempts: Vec<Attempt>, program: String, keep: Box<dyn Send>) -> Self {
         Self {
             attempts,
             program,
-            signal,
+            started: None,
             _keep: keep,
         }
     }
 
-    /// Passes `signal` on to the whole process group of what the command `pid` started (what a
-    /// terminal's ^C reaches), and to the command itself.
-    pub fn signal(&self, pid: u32, signal: i32) {
-        (self.signal)(pid, signal);
-    }
-
-    /// The commands to try, in order.
-    pub fn attempts(&mut self) -> &mut [std::process::Command] {
-        &mut self.attempts
-    }
-
-    /// The error to report when no attempt could be started.
-    pub fn failure(&self, err: &std::io::Error) -> RuntimeError {
-        RuntimeError::Spawn {
+    /// Starts the first attempt that starts; the error is the last attempt's, worded for the
+    /// user. Must be called inside the Tokio runtime.
+    pub fn spawn(&mut self) -> Result<tokio::process::Child, RuntimeError> {
+        let mut failure = std::io::Error::other("nothing to run");
+        for attempt in std::mem::take(&mut self.attempts) {
+            let started = match attempt.start {
+                Start::Program(mut command) => {
+                    use std::os::unix::process::CommandExt;
+                    command.process_group(0);
+                    tokio::process::Command::from(command).spawn()
+                }
+                Start::Direct(start) => start(),
+            };
+            match started {
+                Ok(child) => {
+                    self.started = Some(attempt.signal);
+                    return Ok(child);
+                }
+                Err(err) => failure = err,
+            }
+        }
+        Err(RuntimeError::Spawn {
             program: self.program.clone(),
-            reason: io_reason(err),
+            reason: io_reason(&failure),
+        })
+    }
+
+    /// Passes `signal` on to the whole process group of what the started attempt `pid`
+    /// started (what a terminal's ^C reaches), and to the command itself.
+    pub fn signal(&self, pid: u32, signal: i32) {
+        if let Some(deliver) = self.started {
+            deliver(pid, signal);
         }
     }
 }

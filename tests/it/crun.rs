@@ -4,7 +4,7 @@
 
 use crate::harness::{
     BUSYBOX, Cmd, CrunContainer, Subject, TestContainer, TestWorkspace,
-    assert_fixed_size_from_the_start, dcx,
+    assert_fixed_size_from_the_start, dcx, test_rootfs,
 };
 
 /// Every scenario, against one subject.
@@ -355,43 +355,48 @@ fn first_child(pid: u32) -> u32 {
     }
 }
 
+/// The environment variable that leaves every exec to crun.
+const CRUN_ONLY: (&str, &str) = ("DCX_CRUN_DIRECT", "0");
+
 #[test]
-fn a_plain_exec_hands_over_to_a_sealed_crun() {
+fn a_plain_exec_is_entered_by_dcx_itself() {
     let c = CrunContainer::start("busybox", &[]);
-    // Nothing to relay: dcx hands its own stdio to crun, which runs from a sealed copy of
-    // itself (crun does not start a second time); dcx stays only to pass signals on, and
-    // reports the process's status.
-    let run = c.dcx(&["sh", "-c", "echo ready; exec sleep 300"]).spawn();
+    // Nothing to relay: dcx starts the process in the container itself (no crun), with its own
+    // stdio, in a session of its own; dcx stays only to pass signals on to its whole group,
+    // and reports its status.
+    let run = c
+        .dcx(&["sh", "-c", "sleep 303 & echo ready; exec sleep 300"])
+        .spawn();
     run.stdout.wait_for("ready");
-    let crun_pid = first_child(run.pid());
-    let (arg0, exe) = running_as(crun_pid);
-    assert_eq!(arg0, "crun");
-    assert!(exe.starts_with("/memfd:crun"), "crun runs from {exe}");
-    let container_process = first_child(crun_pid);
-    // Nothing relayed: the container's process writes to dcx's own stdout.
+    c.wait_until_running("sleep 303");
+    let process = first_child(run.pid());
+    assert_eq!(running_as(process), ("sleep".into(), "/bin/busybox".into()));
     let stdout_of = |pid: u32| std::fs::read_link(format!("/proc/{pid}/fd/1")).unwrap();
-    assert_eq!(stdout_of(container_process), stdout_of(run.pid()));
-    // The copy is close-on-exec: neither crun nor the container's process holds it open.
-    for pid in [crun_pid, container_process] {
-        assert!(
-            open_files(pid).iter().all(|file| !file.contains("memfd")),
-            "{pid}: {:?}",
-            open_files(pid)
-        );
-    }
-    assert_eq!(
-        running_as(container_process).0,
-        "sleep",
-        "{container_process}"
+    assert_eq!(stdout_of(process), stdout_of(run.pid()));
+    // The sealed helper copy that started it is close-on-exec: nothing holds it open.
+    assert!(
+        open_files(process)
+            .iter()
+            .all(|file| !file.contains("memfd")),
+        "{:?}",
+        open_files(process)
     );
     run.signal("TERM");
     assert_eq!(run.finish(), Some(143));
-    // Something to relay (a timeout): dcx stays, and still runs crun from a sealed copy.
+    // The signal reached the whole group: the background sleep is gone too.
+    let started = std::time::Instant::now();
+    while c.count_running("sleep 303") > 0 {
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "sleep 303 outlived the group signal"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Something to relay (a timeout): dcx stays, and runs crun from a sealed copy.
     let run = c
         .dcx(&["--timeout", "60s", "sh", "-c", "echo ready; exec sleep 301"])
         .spawn();
     run.stdout.wait_for("ready");
-    assert_ne!(running_as(run.pid()).0, "crun");
     let crun_pid = children(run.pid())[0];
     let (arg0, exe) = running_as(crun_pid);
     assert_eq!(arg0, "crun");
@@ -409,13 +414,139 @@ fn a_plain_exec_hands_over_to_a_sealed_crun() {
         .run()
         .code(0)
         .stdout("/tmp\n");
-    // A crun that is not there: dcx's error, whichever path runs it.
+    // What fails before the program starts is crun's to say, in its words and exit code.
+    c.dcx(&["no-such-program"])
+        .run()
+        .code(255)
+        .stdout("")
+        .stderr(
+            "executable file `no-such-program` not found in $PATH: No such file or directory\n",
+        );
+    c.dcx(&["/etc/passwd"])
+        .run()
+        .code(255)
+        .stderr("open executable: Permission denied\n");
+    // A crun the user names runs every exec; one that is not there is dcx's error, whichever
+    // path runs it.
     for extra in [&[][..], &["--timeout", "5s"][..]] {
         c.dcx(&[extra, &["--crun-path", "/nonexistent/crun", "true"]].concat())
             .run()
             .code(1)
             .stderr("error: Cannot run /nonexistent/crun: No such file or directory\n");
     }
+}
+
+#[test]
+fn a_plain_exec_left_to_crun_hands_over_to_a_sealed_crun() {
+    let c = CrunContainer::start("busybox", &[]);
+    // DCX_CRUN_DIRECT=0: dcx hands its own stdio to crun, which runs from a sealed copy of
+    // itself (crun does not start a second time).
+    let run = c
+        .dcx(&["sh", "-c", "echo ready; exec sleep 300"])
+        .env(CRUN_ONLY.0, CRUN_ONLY.1)
+        .spawn();
+    run.stdout.wait_for("ready");
+    let crun_pid = first_child(run.pid());
+    let (arg0, exe) = running_as(crun_pid);
+    assert_eq!(arg0, "crun");
+    assert!(exe.starts_with("/memfd:crun"), "crun runs from {exe}");
+    let container_process = first_child(crun_pid);
+    let stdout_of = |pid: u32| std::fs::read_link(format!("/proc/{pid}/fd/1")).unwrap();
+    assert_eq!(stdout_of(container_process), stdout_of(run.pid()));
+    for pid in [crun_pid, container_process] {
+        assert!(
+            open_files(pid).iter().all(|file| !file.contains("memfd")),
+            "{pid}: {:?}",
+            open_files(pid)
+        );
+    }
+    assert_eq!(running_as(container_process).0, "sleep");
+    run.signal("TERM");
+    assert_eq!(run.finish(), Some(143));
+}
+
+/// What a process shows of how it was started: ids, groups, capabilities, no_new_privs,
+/// seccomp, signal mask, cgroups, limits, umask, env, working directory, descriptors,
+/// namespaces; then whether it leads its session (`own session` only when dcx started it).
+const STARTED_AS: &str = r#"grep -E '^(Uid|Gid|Groups|Cap|NoNewPrivs|Seccomp|SigBlk|SigCgt)' /proc/self/status
+cat /proc/self/cgroup; ulimit -n; umask; env | sort; pwd
+ls -l /proc/self/fd/ 2>/dev/null | sed 1d | awk '{print $9, $10, $11}' | sed 's/pipe:.*/pipe/'
+cat /proc/self/oom_score_adj; for n in mnt net ipc uts pid cgroup; do readlink /proc/self/ns/$n; done
+mkdir /tmp/made-$$ 2>&1 | sed 's/-[0-9]*//'
+set -- $(cat /proc/$$/stat); [ "$1" = "$6" ] && echo own session >&2 || true"#;
+
+#[test]
+fn dcx_s_own_exec_starts_the_process_as_crun_does() {
+    let plain = CrunContainer::start("busybox", &[]);
+    let filtered =
+        CrunContainer::start_configured("busybox", &[("DCX_CRUN_SECCOMP_DENY", "mkdir,mkdirat")]);
+    for c in [&plain, &filtered] {
+        for user in ["root", "vscode"] {
+            let direct = c
+                .dcx(&["--user", user, "sh", "-c", STARTED_AS])
+                .run()
+                .code(0);
+            let by_crun = c
+                .dcx(&["--user", user, "sh", "-c", STARTED_AS])
+                .env(CRUN_ONLY.0, CRUN_ONLY.1)
+                .run()
+                .code(0);
+            assert_eq!(direct.stdout_text(), by_crun.stdout_text(), "{user}");
+            assert_eq!(direct.stderr_text(), "own session\n", "{user}");
+            assert_eq!(by_crun.stderr_text(), "", "{user}");
+        }
+    }
+    let status = |c: &CrunContainer| {
+        c.dcx(&[
+            "--user",
+            "vscode",
+            "sh",
+            "-c",
+            "grep -E '^(Uid|CapEff|Seccomp):' /proc/self/status; mkdir /tmp/d",
+        ])
+        .run()
+    };
+    // The values themselves (so that the comparison above compares something).
+    status(&plain)
+        .code(0)
+        .stdout("Uid:\t1000\t1000\t1000\t1000\nCapEff:\t00000000200004eb\nSeccomp:\t0\n");
+    status(&filtered)
+        .code(1)
+        .stdout("Uid:\t1000\t1000\t1000\t1000\nCapEff:\t00000000200004eb\nSeccomp:\t2\n")
+        .stderr("mkdir: can't create directory '/tmp/d': Operation not permitted\n");
+}
+
+#[test]
+fn a_container_that_could_reach_dcx_s_binary_is_left_to_crun() {
+    // CAP_SYS_PTRACE in the container would open /proc/PID/exe of even an undumpable process:
+    // crun, which runs from a sealed copy of itself, starts the process.
+    let c = CrunContainer::start_configured("busybox", &[("DCX_CRUN_CAPS_ADD", "CAP_SYS_PTRACE")]);
+    c.dcx(&[
+        "sh",
+        "-c",
+        "set -- $(cat /proc/$$/stat); echo $(( $1 == $6 ))",
+    ])
+    .run()
+    .code(0)
+    .stdout("0\n");
+    // A `#!/proc/self/exe` program (CVE-2019-5736) started by dcx reaches only the sealed copy
+    // of its helper, never the host's dcx binary (which would print its version).
+    let plain = CrunContainer::start("busybox", &[]);
+    plain
+        .dcx(&[
+            "sh",
+            "-c",
+            "printf '#!/proc/self/exe --version\\n' > /tmp/evil; chmod +x /tmp/evil",
+        ])
+        .run()
+        .code(0);
+    // (dcx itself would print `dcx 0.1.0 …`, or its usage for the extra argument.)
+    let evil = plain.dcx(&["/tmp/evil"]).run();
+    let shown = format!("{}{}", evil.stdout_text(), evil.stderr_text());
+    assert!(
+        !shown.contains("dcx ") && !shown.contains("Usage"),
+        "{shown:?}"
+    );
 }
 
 #[test]
@@ -468,7 +599,11 @@ fn nothing_dcx_passes_to_crun_reaches_a_host_argv() {
     let c = CrunContainer::start("busybox", &[]);
     let secret = "hunter2-5f3a9c";
     let assignment = format!("DCX_TEST_SECRET={secret}");
-    for extra in [&[][..], &["--timeout", "60s"][..]] {
+    for (extra, env) in [
+        (&[][..], ("", "")),
+        (&[][..], CRUN_ONLY),
+        (&["--timeout", "60s"][..], ("", "")),
+    ] {
         let args = [
             extra,
             &[
@@ -480,7 +615,11 @@ fn nothing_dcx_passes_to_crun_reaches_a_host_argv() {
             ],
         ]
         .concat();
-        let run = c.dcx(&args).spawn();
+        let mut command = c.dcx(&args);
+        if !env.0.is_empty() {
+            command = command.env(env.0, env.1);
+        }
+        let run = command.spawn();
         run.stdout.wait_for(&format!("ready {secret}"));
         // Every argv but dcx's own (where this test itself put the value).
         let own = run.pid().to_string();
@@ -491,11 +630,19 @@ fn nothing_dcx_passes_to_crun_reaches_a_host_argv() {
             .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
             .map(|bytes| String::from_utf8_lossy(&bytes).replace('\0', " "))
             .collect();
-        // This run's crun, and the process file it was given.
-        let crun = children(run.pid())
+        let leaked: Vec<&String> = argvs.iter().filter(|argv| argv.contains(secret)).collect();
+        assert!(leaked.is_empty(), "{leaked:?}");
+        // This run's crun, and the process file it was given (none when dcx started the
+        // process itself).
+        let Some(crun) = children(run.pid())
             .into_iter()
             .find(|pid| running_as(*pid).0 == "crun")
-            .expect("crun under dcx");
+        else {
+            assert!(extra.is_empty() && env.0.is_empty(), "no crun under dcx");
+            run.signal("TERM");
+            assert_eq!(run.finish(), Some(143));
+            continue;
+        };
         let crun_argv = std::fs::read(format!("/proc/{crun}/cmdline")).unwrap();
         let crun_argv: Vec<String> = String::from_utf8_lossy(&crun_argv)
             .split('\0')
@@ -542,5 +689,42 @@ fn nothing_dcx_passes_to_crun_reaches_a_host_argv() {
         assert_eq!(run.finish(), Some(143));
         // Its process file went with it.
         assert!(!process_file.exists(), "{}", process_file.display());
+    }
+}
+
+/// The container's passwd file, read on the host to make `--user` numeric (and for `HOME`), is
+/// resolved inside its root: an absolute symlink planted there reads the container's own file
+/// at that path, never the host's file of the same path.
+#[test]
+fn a_planted_passwd_symlink_reads_nothing_of_the_host() {
+    // Not under /tmp, which the container mounts over.
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let rootfs = dir.path().join("rootfs");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(test_rootfs("busybox"))
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    // The same absolute path on the host and in the container, with different contents.
+    let target = dir.path().join("accounts");
+    std::fs::write(&target, "planted:x:4242:4242::/host-home:/bin/sh\n").unwrap();
+    let inside = rootfs.join(target.strip_prefix("/").unwrap());
+    std::fs::create_dir_all(inside.parent().unwrap()).unwrap();
+    std::fs::write(
+        &inside,
+        "root:x:0:0::/root:/bin/sh\nplanted:x:1000:1000::/home/vscode:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::remove_file(rootfs.join("etc/passwd")).unwrap();
+    std::os::unix::fs::symlink(&target, rootfs.join("etc/passwd")).unwrap();
+    let c = CrunContainer::start_writable(&rootfs);
+    for env in [("", ""), CRUN_ONLY] {
+        let mut run = c.dcx(&["--user", "planted", "id", "-u"]);
+        if !env.0.is_empty() {
+            run = run.env(env.0, env.1);
+        }
+        run.run().code(0).stdout("1000\n");
     }
 }

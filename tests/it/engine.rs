@@ -189,6 +189,7 @@ fn child_crun() {
     let settings = EngineSettings::Crun {
         root: Some(PathBuf::from(container.root_str())),
         path: None,
+        direct: true,
     };
     twenty_commands(settings, &container.id, true);
 }

@@ -811,7 +811,23 @@ impl CrunContainer {
         Self::started(crun_root(), rootfs_dir, &[], true)
     }
 
+    /// With its config changed as `fixtures/crun/run.sh` allows (`DCX_CRUN_CAPS_ADD`,
+    /// `DCX_CRUN_SECCOMP_DENY`).
+    pub fn start_configured(rootfs: &str, config: &[(&str, &str)]) -> Self {
+        Self::started_with(crun_root(), &test_rootfs(rootfs), &[], false, config)
+    }
+
     fn started(root: PathBuf, rootfs_dir: &Path, annotations: &[&str], writable: bool) -> Self {
+        Self::started_with(root, rootfs_dir, annotations, writable, &[])
+    }
+
+    fn started_with(
+        root: PathBuf,
+        rootfs_dir: &Path,
+        annotations: &[&str],
+        writable: bool,
+        config: &[(&str, &str)],
+    ) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let id = format!(
             "dcx-it-{}-{}",
@@ -826,6 +842,7 @@ impl CrunContainer {
             .arg(rootfs_dir)
             .args(annotations)
             .env("DCX_CRUN_WRITABLE", if writable { "1" } else { "0" })
+            .envs(config.iter().copied())
             .stdin(Stdio::null())
             .output()
             .expect("run fixtures/crun/run.sh");

@@ -23,14 +23,21 @@ use crate::runtime::{Container, ExecSpec, RuntimeError, sized_argv};
 
 /// `user` as crun's `UID:GID`, resolved in the container's passwd and group files.
 fn numeric_user(container: &Container, user: &str) -> Result<String, RuntimeError> {
-    let rootfs = container.rootfs.as_deref();
     let read = |file: &str| {
-        rootfs
-            .and_then(|root| std::fs::read_to_string(root.join(file)).ok())
-            .unwrap_or_default()
+        String::from_utf8_lossy(&read_in_root(container, file).unwrap_or_default()).into_owned()
     };
-    let (uid, gid) = numeric_ids(user, &read("etc/passwd"), || read("etc/group"))?;
+    let (uid, gid) = numeric_ids(user, &read("/etc/passwd"), || read("/etc/group"))?;
     Ok(format!("{uid}:{gid}"))
+}
+
+/// The largest passwd or group file read.
+const ACCOUNTS_LIMIT: u64 = 16 << 20;
+
+/// A regular file of the container's root filesystem, every symlink resolved inside that root
+/// (one planted in the container never leads to a host file); `None` when there is none.
+pub(super) fn read_in_root(container: &Container, path: &str) -> Option<Vec<u8>> {
+    let root = crate::runtime::tree::Root::container(container.rootfs.as_deref()?).ok()?;
+    root.read(path, ACCOUNTS_LIMIT).ok()
 }
 
 /// The `process.json` of one `crun exec`, in a sealed memfd of dcx's: keep it until crun has
@@ -47,47 +54,76 @@ impl ProcessFile {
     }
 }
 
+/// The process of one exec, as crun 1.8.1's `process.json` holds it.
+pub(super) struct ExecProcess {
+    pub(super) terminal: bool,
+    pub(super) uid: u32,
+    pub(super) gid: u32,
+    pub(super) args: Vec<String>,
+    pub(super) env: Vec<String>,
+    pub(super) cwd: String,
+}
+
+impl ExecProcess {
+    /// The argv (behind the `stty` size wrapper on a terminal of a given size), environment,
+    /// working directory and user of `spec` in `container`.
+    pub(super) fn of(
+        root: &Path,
+        container: &Container,
+        spec: &ExecSpec,
+        terminal: bool,
+    ) -> Result<Self, RuntimeError> {
+        let user = numeric_user(container, spec.user.as_deref().unwrap_or("root"))?;
+        let args = match spec.size.filter(|_| spec.tty) {
+            // The wrapper needs a shell; without one the size is set when the terminal arrives.
+            Some(size) if has_shell(container) => sized_argv(&spec.argv, size),
+            _ => spec.argv.clone(),
+        };
+        let base: Vec<String> = container
+            .env
+            .iter()
+            .filter(|entry| {
+                let name = entry.split('=').next().unwrap_or_default();
+                !spec.unset.iter().any(|unset| unset == name)
+            })
+            .cloned()
+            .collect();
+        let cwd = spec
+            .cwd
+            .clone()
+            .or_else(|| super::state::process_cwd(root, &container.id))
+            .unwrap_or_else(|| "/".to_owned());
+        let (uid, gid) = user.split_once(':').unwrap_or((&user, "0"));
+        Ok(Self {
+            terminal,
+            uid: uid.parse().unwrap_or(0),
+            gid: gid.parse().unwrap_or(0),
+            args,
+            env: full_env(&base, &spec.env),
+            cwd,
+        })
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "terminal": self.terminal,
+            "user": { "uid": self.uid, "gid": self.gid },
+            "args": self.args,
+            "env": self.env,
+            "cwd": self.cwd,
+        })
+    }
+}
+
 /// The arguments of `crun --root R exec --process FILE [-t --console-socket S] <id>`, and the
-/// process file they name: the argv (behind the `stty` size wrapper on a terminal of a given
-/// size), environment, working directory and user.
+/// process file they name.
 pub(super) fn exec_args(
     root: &Path,
     container: &Container,
-    spec: &ExecSpec,
+    process: &ExecProcess,
     console_socket: Option<&Path>,
 ) -> Result<(Vec<OsString>, ProcessFile), RuntimeError> {
-    let user = numeric_user(container, spec.user.as_deref().unwrap_or("root"))?;
-    let argv = match spec.size.filter(|_| spec.tty) {
-        // The wrapper needs a shell; without one the size is set when the terminal arrives.
-        Some(size) if has_shell(container) => sized_argv(&spec.argv, size),
-        _ => spec.argv.clone(),
-    };
-    let base: Vec<String> = container
-        .env
-        .iter()
-        .filter(|entry| {
-            let name = entry.split('=').next().unwrap_or_default();
-            !spec.unset.iter().any(|unset| unset == name)
-        })
-        .cloned()
-        .collect();
-    let cwd = spec
-        .cwd
-        .clone()
-        .or_else(|| super::state::process_cwd(root, &container.id))
-        .unwrap_or_else(|| "/".to_owned());
-    let (uid, gid) = user.split_once(':').unwrap_or((&user, "0"));
-    let process = serde_json::json!({
-        "terminal": console_socket.is_some(),
-        "user": {
-            "uid": uid.parse::<u32>().unwrap_or(0),
-            "gid": gid.parse::<u32>().unwrap_or(0),
-        },
-        "args": argv,
-        "env": full_env(&base, &spec.env),
-        "cwd": cwd,
-    });
-    let file = write_process(&process).map_err(|err| RuntimeError::Spawn {
+    let file = write_process(&process.to_json()).map_err(|err| RuntimeError::Spawn {
         program: "crun exec".into(),
         reason: format!("cannot write its process file: {err}"),
     })?;

@@ -5,6 +5,7 @@
 //!   Docker label names);
 //! * `command.rs`: the `crun exec` command line (full env, numeric user);
 //! * `binary.rs`: crun run from a sealed copy of its binary;
+//! * `direct.rs`: a handed-over exec done by dcx itself, as crun would do it;
 //! * `console.rs`: the terminal crun passes over `--console-socket`;
 //! * `process.rs`: a running exec's status, resizes and signals;
 //! * `workdir.rs`: whether the working directory can be seen to exist from the host;
@@ -13,8 +14,8 @@
 //!   root (`super::hostfs`).
 //!
 //! An exec is spawned and relayed by [`Runtime::start`], or, with nothing to relay, the front
-//! end may run `crun exec` with its own stdio ([`Runtime::hand_over`] builds that command, and
-//! the signalling of the exec's group). crun's exit code is the process's (128+N for a signal);
+//! end may start it with its own stdio ([`Runtime::hand_over`]: dcx's own exec, else `crun
+//! exec`, and the signalling of the exec's group). crun's exit code is the process's (128+N for a signal);
 //! its own failure to enter the working directory is turned into dcx's working-directory
 //! error. Either way crun runs in a process group of its own, and crun starts the process in a
 //! session of its own: a signal dcx receives reaches the process's whole group once, through
@@ -28,6 +29,7 @@
 mod binary;
 mod command;
 mod console;
+mod direct;
 mod observe;
 mod process;
 mod state;
@@ -42,11 +44,11 @@ use futures_util::StreamExt;
 use tokio_util::io::ReaderStream;
 
 use super::{
-    Chunk, Container, ExecSpec, HandOver, Runtime, RuntimeError, Session, WorkdirGuard, io_reason,
-    plausible_container_ref,
+    Attempt, Chunk, Container, ExecSpec, HandOver, Runtime, RuntimeError, Session, Start,
+    WorkdirGuard, io_reason, plausible_container_ref,
 };
 use binary::CrunBinary;
-use command::exec_args;
+use command::{ExecProcess, exec_args};
 use console::{CONSOLE_WAIT, console_dir, receive_fd, set_size};
 use process::CrunProcess;
 use workdir::{chdir_failure, workdir_visible};
@@ -56,6 +58,8 @@ pub struct Crun {
     root: PathBuf,
     program: PathBuf,
     endpoint: String,
+    /// Whether a handed-over exec may be done by dcx itself (`direct.rs`) rather than by crun.
+    direct: bool,
 }
 
 impl Crun {
@@ -68,7 +72,14 @@ impl Crun {
             root,
             program: program.unwrap_or_else(|| PathBuf::from("crun")),
             endpoint,
+            direct: true,
         }
+    }
+
+    /// With `false`, every exec is crun's own (`DCX_CRUN_DIRECT=0`).
+    pub fn with_direct(mut self, direct: bool) -> Self {
+        self.direct = direct;
+        self
     }
 
     /// A state root that is not there is named, rather than every container being missing.
@@ -240,20 +251,33 @@ impl Runtime for Crun {
         {
             return Ok(None);
         }
-        let (args, process_file) = exec_args(&self.root, container, spec, None)?;
+        let process = ExecProcess::of(&self.root, container, spec, false)?;
+        let mut attempts = Vec::new();
+        if self.direct
+            && let Some(entry) = direct::Entry::plan(&self.root, container, &process)
+        {
+            attempts.push(Attempt {
+                start: Start::Direct(Box::new(move || entry.spawn())),
+                signal: direct::signal_group,
+            });
+        }
+        let (args, process_file) = exec_args(&self.root, container, &process, None)?;
         let binary = CrunBinary::prepare(&self.program);
-        let mut attempts = vec![binary.command()];
+        let mut commands = vec![binary.command()];
         if binary.is_sealed() {
             // A sealed copy the system would not run (a policy, no /proc): crun from its path.
-            attempts.push(binary.run_from_path().command());
+            commands.push(binary.run_from_path().command());
         }
-        for attempt in &mut attempts {
-            attempt.args(&args);
+        for mut command in commands {
+            command.args(&args);
+            attempts.push(Attempt {
+                start: Start::Program(command),
+                signal: process::signal_exec_group,
+            });
         }
         Ok(Some(HandOver::new(
             attempts,
             self.program.display().to_string(),
-            process::signal_exec_group,
             // The process file stays until crun has ended.
             Box::new((binary, process_file)),
         )))
@@ -269,7 +293,8 @@ impl Runtime for Crun {
             None
         };
         let socket = console.as_ref().map(|(dir, _)| dir.socket());
-        let (args, process_file) = exec_args(&self.root, container, spec, socket.as_deref())?;
+        let process = ExecProcess::of(&self.root, container, spec, socket.is_some())?;
+        let (args, process_file) = exec_args(&self.root, container, &process, socket.as_deref())?;
         let spawn = |binary: &CrunBinary| {
             let mut command = tokio::process::Command::from(binary.command());
             command
