@@ -387,8 +387,8 @@ pub struct HandOver {
     program: String,
     /// How the attempt that started delivers a signal to the exec'd process's whole group.
     started: Option<fn(u32, i32)>,
-    /// What the attempts need alive until they run (a sealed binary's descriptor).
-    _keep: Box<dyn Send>,
+    /// What the started program needs alive until it has ended (a sealed binary's descriptor).
+    keep: Option<Box<dyn Send>>,
 }
 
 /// One way to start a handed-over exec, and how its process group is signalled given the
@@ -400,20 +400,26 @@ pub(crate) struct Attempt {
 
 /// How an [`Attempt`] starts.
 pub(crate) enum Start {
-    /// A program (the engine's own exec command) with the caller's stdio, in a process group
-    /// of its own.
-    Program(std::process::Command),
+    /// Programs (the engine's own exec command), made only if this attempt is reached, tried in
+    /// order with the caller's stdio, each in a process group of its own.
+    Programs(Box<dyn FnOnce() -> Result<Programs, RuntimeError> + Send>),
     /// A process the runtime starts itself, with the caller's stdio.
     Direct(Box<dyn FnOnce() -> std::io::Result<tokio::process::Child> + Send>),
 }
 
+/// Commands to try in order, and what they need alive until the one started has ended.
+pub(crate) struct Programs {
+    pub(crate) commands: Vec<std::process::Command>,
+    pub(crate) keep: Box<dyn Send>,
+}
+
 impl HandOver {
-    pub(crate) fn new(attempts: Vec<Attempt>, program: String, keep: Box<dyn Send>) -> Self {
+    pub(crate) fn new(attempts: Vec<Attempt>, program: String) -> Self {
         Self {
             attempts,
             program,
             started: None,
-            _keep: keep,
+            keep: None,
         }
     }
 
@@ -423,12 +429,21 @@ impl HandOver {
         let mut failure = std::io::Error::other("nothing to run");
         for attempt in std::mem::take(&mut self.attempts) {
             let started = match attempt.start {
-                Start::Program(mut command) => {
-                    use std::os::unix::process::CommandExt;
-                    command.process_group(0);
-                    tokio::process::Command::from(command).spawn()
-                }
                 Start::Direct(start) => start(),
+                Start::Programs(make) => {
+                    let Programs { commands, keep } = make()?;
+                    self.keep = Some(keep);
+                    let mut started = Err(std::io::Error::other("no program to run"));
+                    for mut command in commands {
+                        use std::os::unix::process::CommandExt;
+                        command.process_group(0);
+                        started = tokio::process::Command::from(command).spawn();
+                        if started.is_ok() {
+                            break;
+                        }
+                    }
+                    started
+                }
             };
             match started {
                 Ok(child) => {

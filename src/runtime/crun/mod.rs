@@ -44,7 +44,7 @@ use futures_util::StreamExt;
 use tokio_util::io::ReaderStream;
 
 use super::{
-    Attempt, Chunk, Container, ExecSpec, HandOver, Runtime, RuntimeError, Session, Start,
+    Attempt, Chunk, Container, ExecSpec, HandOver, Programs, Runtime, RuntimeError, Session, Start,
     WorkdirGuard, io_reason, plausible_container_ref,
 };
 use binary::CrunBinary;
@@ -261,25 +261,33 @@ impl Runtime for Crun {
                 signal: direct::signal_group,
             });
         }
-        let (args, process_file) = exec_args(&self.root, container, &process, None)?;
-        let binary = CrunBinary::prepare(&self.program);
-        let mut commands = vec![binary.command()];
-        if binary.is_sealed() {
-            // A sealed copy the system would not run (a policy, no /proc): crun from its path.
-            commands.push(binary.run_from_path().command());
-        }
-        for mut command in commands {
-            command.args(&args);
-            attempts.push(Attempt {
-                start: Start::Program(command),
-                signal: process::signal_exec_group,
-            });
-        }
+        // crun's exec, made only if dcx's own did not start.
+        let (root, program, container) =
+            (self.root.clone(), self.program.clone(), container.clone());
+        attempts.push(Attempt {
+            start: Start::Programs(Box::new(move || {
+                let (args, process_file) = exec_args(&root, &container, &process, None)?;
+                let binary = CrunBinary::prepare(&program);
+                let mut commands = vec![binary.command()];
+                if binary.is_sealed() {
+                    // A sealed copy the system would not run (a policy, no /proc): crun from
+                    // its path.
+                    commands.push(binary.run_from_path().command());
+                }
+                for command in &mut commands {
+                    command.args(&args);
+                }
+                Ok(Programs {
+                    commands,
+                    // The process file stays until crun has ended.
+                    keep: Box::new((binary, process_file)),
+                })
+            })),
+            signal: process::signal_exec_group,
+        });
         Ok(Some(HandOver::new(
             attempts,
             self.program.display().to_string(),
-            // The process file stays until crun has ended.
-            Box::new((binary, process_file)),
         )))
     }
 
