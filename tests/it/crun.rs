@@ -4,7 +4,7 @@
 
 use crate::harness::{
     BUSYBOX, Cmd, CrunContainer, Subject, TestContainer, TestWorkspace,
-    assert_fixed_size_from_the_start, dcx, test_rootfs,
+    assert_fixed_size_from_the_start, copy_rootfs, dcx,
 };
 
 /// Every scenario, against one subject.
@@ -700,13 +700,7 @@ fn a_planted_passwd_symlink_reads_nothing_of_the_host() {
     // Not under /tmp, which the container mounts over.
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let rootfs = dir.path().join("rootfs");
-    let copied = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(test_rootfs("busybox"))
-        .arg(&rootfs)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    copy_rootfs("busybox", &rootfs);
     // The same absolute path on the host and in the container, with different contents.
     let target = dir.path().join("accounts");
     std::fs::write(&target, "planted:x:4242:4242::/host-home:/bin/sh\n").unwrap();

@@ -768,6 +768,20 @@ pub fn test_rootfs(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A copy of the unpacked test root filesystem `name` at `dest` (the test may change it).
+pub fn copy_rootfs(name: &str, dest: &Path) {
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(test_rootfs(name))
+        .arg(dest)
+        .status()
+        .expect("run cp");
+    assert!(
+        copied.success(),
+        "cp -a of the {name} root filesystem failed"
+    );
+}
+
 /// The crun state root of this test run.
 pub fn crun_root() -> PathBuf {
     std::env::temp_dir().join(format!("dcx-it-crun-{}", std::process::id()))

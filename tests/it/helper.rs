@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::agent::{Agent, Client};
-use crate::harness::{BUSYBOX, CrunContainer, DEBIAN, TestContainer, test_rootfs};
+use crate::harness::{BUSYBOX, CrunContainer, DEBIAN, TestContainer, copy_rootfs};
 
 /// What a command shows of the process it runs in (its parent's pid aside, the one difference).
 const IDENTITY: &str = "id; grep -E '^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Umask)' /proc/self/status; pwd; env | grep -v -E '^(PPID|_)=' | sort; ulimit -a 2>/dev/null | sort; cat /proc/self/cgroup";
@@ -132,13 +132,7 @@ fn the_helper_answers_as_the_engine_exec_does_on_crun() {
     // A root filesystem of its own, writable: the helper is placed in it.
     let dir = tempfile::tempdir().unwrap();
     let rootfs = dir.path().join("rootfs");
-    let copied = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(test_rootfs("busybox"))
-        .arg(&rootfs)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    copy_rootfs("busybox", &rootfs);
     let container = CrunContainer::start_writable(&rootfs);
     let create =
         json!({"container_id": container.id, "runtime": "crun", "crun_root": container.root_str()});

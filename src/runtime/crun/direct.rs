@@ -40,6 +40,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 
+use rustix::fs::OFlags;
 use serde::Deserialize;
 
 use super::command::ExecProcess;
@@ -165,15 +166,7 @@ impl Entry {
         } else {
             cgroup_files(init)?
         };
-        let open = |name: &str| -> Option<OwnedFd> {
-            let path = format!("/proc/{init}/ns/{name}");
-            rustix::fs::open(
-                path,
-                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-                0.into(),
-            )
-            .ok()
-        };
+        let open = |name: &str| open_cloexec(&format!("/proc/{init}/ns/{name}"), OFlags::RDONLY);
         let mut namespaces = Vec::new();
         for name in ["cgroup", "ipc", "uts", "net", "mnt"] {
             namespaces.push(open(name)?);
@@ -641,15 +634,14 @@ fn cgroup_files(pid: i64) -> Option<Vec<OwnedFd>> {
                     )
                 }
             };
-            let file = format!("{mount}{path}/cgroup.procs");
-            rustix::fs::open(
-                file,
-                rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
-                0.into(),
-            )
-            .ok()
+            open_cloexec(&format!("{mount}{path}/cgroup.procs"), OFlags::WRONLY)
         })
         .collect()
+}
+
+/// `path` opened close-on-exec with `flags`.
+fn open_cloexec(path: &str, flags: OFlags) -> Option<OwnedFd> {
+    rustix::fs::open(path, flags | OFlags::CLOEXEC, rustix::fs::Mode::empty()).ok()
 }
 
 /// A namespace's identity (`/proc/PID/ns/NAME`'s link text).
