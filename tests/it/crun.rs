@@ -481,7 +481,7 @@ fn dcx_s_own_exec_starts_the_process_as_crun_does() {
     let filtered =
         CrunContainer::start_configured("busybox", &[("DCX_CRUN_SECCOMP_DENY", "mkdir,mkdirat")]);
     for c in [&plain, &filtered] {
-        for user in ["root", "vscode"] {
+        for user in ["root", "vscode", "4242"] {
             let direct = c
                 .dcx(&["--user", user, "sh", "-c", STARTED_AS])
                 .run()

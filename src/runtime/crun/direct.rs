@@ -9,7 +9,8 @@
 //!   in its PID namespace (a thread of dcx's enters that namespace and forks it);
 //! * a session of its own; the working directory entered as root; the program found on the
 //!   process's `PATH` inside the container (crun's rules: executable, a regular file);
-//!   `HOME` from the container's `/etc/passwd` when the env has none (`/` for an unknown uid);
+//!   `HOME` from the container's `/etc/passwd` when the env has none (crun's rule: unset for a uid
+//!   it does not list, `/` without the file);
 //! * descriptors above 2 closed at exec; the container's seccomp filter (crun's own compiled
 //!   `seccomp.bpf`, with the config's flags), before the user switch since the file asks no
 //!   `noNewPrivileges`; no supplementary groups; stdio that is no terminal given to the user
@@ -150,10 +151,9 @@ impl Entry {
                 return None;
             }
             let passwd = super::command::read_in_root(container, "/etc/passwd");
-            env.push(format!(
-                "HOME={}",
-                home_of(process.uid, &passwd.unwrap_or_default())
-            ));
+            if let Some(home) = home_of(process.uid, passwd.as_deref()) {
+                env.push(format!("HOME={home}"));
+            }
         }
         let path = env
             .iter()
@@ -597,16 +597,17 @@ fn candidates(program: &str, cwd: &str, path: Option<&str>) -> Option<Vec<CStrin
         .collect()
 }
 
-/// The home folder of `uid` in a passwd file (glibc's `fgetpwent` reading), `/` when absent.
-fn home_of(uid: u32, passwd: &[u8]) -> String {
-    String::from_utf8_lossy(passwd)
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(':').collect();
-            (fields.len() >= 7 && fields[2].parse() == Ok(uid)).then(|| fields[5].to_owned())
-        })
-        .next()
-        .unwrap_or_else(|| "/".to_owned())
+/// crun's `HOME` for `uid` (its `set_home_env`): the home folder of its line in the passwd file
+/// (glibc's `fgetpwent` reading); `/` when there is no passwd file to read; none (the variable
+/// stays unset) when the file has no line for `uid`.
+fn home_of(uid: u32, passwd: Option<&[u8]>) -> Option<String> {
+    let Some(passwd) = passwd else {
+        return Some("/".to_owned());
+    };
+    String::from_utf8_lossy(passwd).lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() == 7 && fields[2].parse() == Ok(uid)).then(|| fields[5].to_owned())
+    })
 }
 
 /// The `cgroup.procs` file, opened for writing, of each hierarchy `pid` is in (by the usual
@@ -766,12 +767,13 @@ mod tests {
     }
 
     #[test]
-    fn home_comes_from_passwd_and_is_the_root_folder_otherwise() {
+    fn home_comes_from_passwd_as_crun_sets_it() {
         let passwd = b"root:x:0:0:root:/root:/bin/sh\nvscode:x:1000:1000::/home/vscode:/bin/sh\n";
-        assert_eq!(home_of(1000, passwd), "/home/vscode");
-        assert_eq!(home_of(0, passwd), "/root");
-        assert_eq!(home_of(4242, passwd), "/");
-        assert_eq!(home_of(0, b""), "/");
+        assert_eq!(home_of(1000, Some(passwd)).as_deref(), Some("/home/vscode"));
+        assert_eq!(home_of(0, Some(passwd)).as_deref(), Some("/root"));
+        assert_eq!(home_of(4242, Some(passwd)), None);
+        assert_eq!(home_of(0, Some(b"")), None);
+        assert_eq!(home_of(0, None).as_deref(), Some("/"));
     }
 
     #[test]
