@@ -14,7 +14,6 @@
 mod server;
 
 use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
 
 /// The first argument that selects the exec mode.
@@ -34,23 +33,56 @@ fn main() -> ExitCode {
     }
 }
 
-/// Replaces this process with `PATH`, run as `ARGV0 ARG...`; std's exec also gives it the
-/// default SIGPIPE disposition and an empty signal mask. Returns only on failure: 127 when
-/// there is nothing to run, 126 when it could not be run (a shell's codes).
+/// Replaces this process with `PATH`, run as `ARGV0 ARG...` with this environment, by a plain
+/// `execve` (no `PATH` search, no shell for a file the kernel will not run), as crun's final
+/// `execv`; SIGPIPE goes back to its default action first (std's runtime ignores it, and an
+/// ignored signal stays ignored across exec). Returns only on failure, which it reports as
+/// crun does: `exec: <reason>`, exit code 1.
 fn exec(args: Vec<OsString>) -> ExitCode {
-    let mut args = args.into_iter();
-    let (Some(path), Some(argv0)) = (args.next(), args.next()) else {
-        eprintln!("dcx-helper: usage: dcx-helper --exec PATH ARGV0 [ARG...]");
-        return ExitCode::from(127);
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let cstring = |text: &std::ffi::OsStr| CString::new(text.as_bytes()).ok();
+    let Some(path) = args.first().and_then(|path| cstring(path)) else {
+        eprintln!("exec: usage: dcx-helper --exec PATH ARGV0 [ARG...]");
+        return ExitCode::FAILURE;
     };
-    let err = std::process::Command::new(&path)
-        .arg0(argv0)
-        .args(args)
-        .exec();
-    eprintln!("dcx-helper: cannot run {}: {err}", path.to_string_lossy());
-    ExitCode::from(if err.kind() == std::io::ErrorKind::NotFound {
-        127
-    } else {
-        126
-    })
+    let argv: Option<Vec<CString>> = args.iter().skip(1).map(|arg| cstring(arg)).collect();
+    let envp: Option<Vec<CString>> = std::env::vars_os()
+        .map(|(name, value)| CString::new([name.as_bytes(), b"=", value.as_bytes()].concat()).ok())
+        .collect();
+    let (Some(argv), Some(envp)) = (argv, envp) else {
+        eprintln!("exec: an argument holds a NUL byte");
+        return ExitCode::FAILURE;
+    };
+    if argv.is_empty() {
+        eprintln!("exec: usage: dcx-helper --exec PATH ARGV0 [ARG...]");
+        return ExitCode::FAILURE;
+    }
+    let pointers = |strings: &[CString]| -> Vec<*const libc::c_char> {
+        strings
+            .iter()
+            .map(|s| s.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    };
+    let (argv_ptrs, envp_ptrs) = (pointers(&argv), pointers(&envp));
+    #[allow(unsafe_code)]
+    // SAFETY: `signal` with SIG_DFL, and `execve` with NUL-terminated strings and
+    // NULL-terminated pointer arrays that outlive the call.
+    let err = unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr());
+        std::io::Error::last_os_error()
+    };
+    eprintln!("exec: {}", strerror(&err));
+    ExitCode::FAILURE
+}
+
+/// The C library's wording of an error, as crun prints it (std adds " (os error N)").
+fn strerror(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
 }

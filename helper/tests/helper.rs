@@ -910,19 +910,35 @@ fn the_exec_mode_runs_the_program_as_given() {
     assert_eq!(first, "named-so given");
     let ignored = u64::from_str_radix(ignored.trim(), 16).unwrap();
     assert_eq!(ignored & 1 << (13 - 1), 0, "SIGPIPE ignored: {ignored:x}");
+    // A failure is worded and ended as crun's: `exec: <reason>`, exit code 1; a file the
+    // kernel will not run is not handed to a shell.
     let missing = Command::new(client::program())
         .args(["--exec", "/no/such/program", "x"])
         .output()
         .unwrap();
-    assert_eq!(missing.status.code(), Some(127));
-    assert!(
-        String::from_utf8_lossy(&missing.stderr)
-            .starts_with("dcx-helper: cannot run /no/such/program:"),
-        "{missing:?}"
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&missing.stderr),
+        "exec: No such file or directory\n"
+    );
+    let script = scratch_dir("exec-mode").join("no-shebang");
+    fs::write(&script, "echo ran\n").unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let refused = Command::new(client::program())
+        .arg("--exec")
+        .arg(&script)
+        .arg("no-shebang")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert_eq!(String::from_utf8_lossy(&refused.stdout), "");
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr),
+        "exec: Exec format error\n"
     );
     let usage = Command::new(client::program())
         .args(["--exec"])
         .output()
         .unwrap();
-    assert_eq!(usage.status.code(), Some(127));
+    assert_eq!(usage.status.code(), Some(1));
 }

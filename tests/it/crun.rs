@@ -473,6 +473,7 @@ cat /proc/self/cgroup; ulimit -n; umask; env | sort; pwd
 ls -l /proc/self/fd/ 2>/dev/null | sed 1d | awk '{print $9, $10, $11}' | sed 's/pipe:.*/pipe/'
 cat /proc/self/oom_score_adj; for n in mnt net ipc uts pid cgroup; do readlink /proc/self/ns/$n; done
 mkdir /tmp/made-$$ 2>&1 | sed 's/-[0-9]*//'
+printf 'SigIgn but 32, 33: %x\n' $(( 0x$(grep SigIgn /proc/self/status | cut -f2) & ~0x180000000 ))
 set -- $(cat /proc/$$/stat); [ "$1" = "$6" ] && echo own session >&2 || true"#;
 
 #[test]
@@ -482,15 +483,22 @@ fn dcx_s_own_exec_starts_the_process_as_crun_does() {
         CrunContainer::start_configured("busybox", &[("DCX_CRUN_SECCOMP_DENY", "mkdir,mkdirat")]);
     for c in [&plain, &filtered] {
         for user in ["root", "vscode", "4242"] {
-            let direct = c
-                .dcx(&["--user", user, "sh", "-c", STARTED_AS])
-                .run()
-                .code(0);
-            let by_crun = c
-                .dcx(&["--user", user, "sh", "-c", STARTED_AS])
+            // Started by a caller that ignores some signals (crun gives the process every
+            // signal at its default action).
+            let line = format!(
+                "trap '' USR1 TSTP; exec {}",
+                c.dcx_line(&["--user", user, "sh", "-c", STARTED_AS])
+            );
+            let direct = Cmd::program("sh").args(["-c", &line]).run().code(0);
+            let by_crun = Cmd::program("sh")
+                .args(["-c", &line])
                 .env(CRUN_ONLY.0, CRUN_ONLY.1)
                 .run()
                 .code(0);
+            assert!(
+                direct.stdout_text().contains("SigIgn but 32, 33: 0\n"),
+                "{direct:?}"
+            );
             assert_eq!(direct.stdout_text(), by_crun.stdout_text(), "{user}");
             assert_eq!(direct.stderr_text(), "own session\n", "{user}");
             assert_eq!(by_crun.stderr_text(), "", "{user}");
@@ -520,18 +528,28 @@ fn dcx_s_own_exec_starts_the_process_as_crun_does() {
 fn a_container_that_could_reach_dcx_s_binary_is_left_to_crun() {
     // CAP_SYS_PTRACE in the container would open /proc/PID/exe of even an undumpable process:
     // crun, which runs from a sealed copy of itself, starts the process.
+    let own_session = "set -- $(cat /proc/$$/stat); echo $(( $1 == $6 ))";
     let c = CrunContainer::start_configured("busybox", &[("DCX_CRUN_CAPS_ADD", "CAP_SYS_PTRACE")]);
-    c.dcx(&[
-        "sh",
-        "-c",
-        "set -- $(cat /proc/$$/stat); echo $(( $1 == $6 ))",
-    ])
-    .run()
-    .code(0)
-    .stdout("0\n");
+    c.dcx(&["sh", "-c", own_session])
+        .run()
+        .code(0)
+        .stdout("0\n");
+    // So is one with crun's own extensions (here: supplementary groups kept).
+    let extended = CrunContainer::start("busybox", &["run.oci.keep_original_groups=1"]);
+    extended
+        .dcx(&["sh", "-c", own_session])
+        .run()
+        .code(0)
+        .stdout("0\n");
+    // And a plain one is dcx's (so the two checks above can fail).
+    let plain = CrunContainer::start("busybox", &[]);
+    plain
+        .dcx(&["sh", "-c", own_session])
+        .run()
+        .code(0)
+        .stdout("1\n");
     // A `#!/proc/self/exe` program (CVE-2019-5736) started by dcx reaches only the sealed copy
     // of its helper, never the host's dcx binary (which would print its version).
-    let plain = CrunContainer::start("busybox", &[]);
     plain
         .dcx(&[
             "sh",
@@ -547,6 +565,25 @@ fn a_container_that_could_reach_dcx_s_binary_is_left_to_crun() {
         !shown.contains("dcx ") && !shown.contains("Usage"),
         "{shown:?}"
     );
+    // A file the kernel will not run fails as under crun: its words, its code, no shell.
+    plain
+        .dcx(&[
+            "sh",
+            "-c",
+            "echo 'echo ran' > /tmp/plain; chmod +x /tmp/plain",
+        ])
+        .run()
+        .code(0);
+    for env in [("", ""), CRUN_ONLY] {
+        let mut run = plain.dcx(&["/tmp/plain"]);
+        if !env.0.is_empty() {
+            run = run.env(env.0, env.1);
+        }
+        run.run()
+            .code(1)
+            .stdout("")
+            .stderr("exec: Exec format error\n");
+    }
 }
 
 #[test]

@@ -4,36 +4,45 @@
 //!
 //! What crun 1.8.1 does for the `process.json` dcx writes (`command.rs`), and this module
 //! repeats, in crun's order (its `libcrun_join_process` and `exec_process_entrypoint`):
-//! * the process joins the cgroups of the container's first process (unless the container was
-//!   made with no cgroup), then its cgroup, IPC, UTS, network and mount namespaces; it is born
-//!   in its PID namespace (a thread of dcx's enters that namespace and forks it);
-//! * a session of its own; the working directory entered as root; the program found on the
-//!   process's `PATH` inside the container (crun's rules: executable, a regular file);
-//!   `HOME` from the container's `/etc/passwd` when the env has none (crun's rule: unset for a uid
-//!   it does not list, `/` without the file);
-//! * descriptors above 2 closed at exec; the container's seccomp filter (crun's own compiled
-//!   `seccomp.bpf`, with the config's flags), before the user switch since the file asks no
-//!   `noNewPrivileges`; no supplementary groups; stdio that is no terminal given to the user
-//!   (crun's `fchown`); the bounding set, user, group, permitted, effective, inheritable and
-//!   ambient capabilities from the container's config; umask 022.
+//! * the process joins the container's cgroup (crun's `cgroup-path`, in each hierarchy; none
+//!   when the container was made without one), then its cgroup, IPC, UTS, network and mount
+//!   namespaces; it is born in its PID namespace (a thread of dcx's enters that namespace and
+//!   forks it);
+//! * every signal at its default action; a session of its own; the working directory entered
+//!   as root; the program found on the process's `PATH` inside the container (crun's rules:
+//!   executable, a regular file); `HOME` from the container's `/etc/passwd` when the env has
+//!   none (crun's rule: unset for a uid it does not list, `/` without the file);
+//! * descriptors above 2 closed at exec; crun's compiled seccomp filter (`seccomp.bpf` in its
+//!   state directory, whatever made it, with the config's flags), before the user switch since
+//!   the file asks no `noNewPrivileges`; no supplementary groups; stdio that is no terminal
+//!   given to the user (crun's `fchown`); the bounding set, user, group, permitted, effective,
+//!   inheritable and ambient capabilities from the container's config; umask 022; then a plain
+//!   `execve`, whose failure is reported as crun's (`exec: <reason>`, exit code 1).
 //!
-//! The host's dcx binary never runs in the container where a process of it could take hold of
-//! it (CVE-2019-5736, which crun and runc guard against by running from a sealed or read-only
-//! copy of themselves): dcx is undumpable while it forks (so `/proc/PID/exe` of the child is
-//! closed to the container), a container whose bounding set holds `CAP_SYS_PTRACE` (which would
-//! open it anyway) is left to crun, and the child ends by starting the helper dcx carries, from
-//! a sealed memfd, in its `--exec` mode, which runs the program: a `#!/proc/self/exe` script
-//! in the container reaches only that sealed copy.
+//! Nothing of the host is reachable from the container through the child before it has
+//! exec'd, and the host's dcx binary never runs in the container (CVE-2019-5736, which crun and
+//! runc guard against by running from a sealed or read-only copy of themselves):
+//! * dcx is undumpable while it forks, and the child again after its change of user, so its
+//!   `/proc/PID/exe`, `environ`, `fd` and memory are closed to the container; a container whose
+//!   bounding set holds `CAP_SYS_PTRACE` (which would open them anyway) is left to crun;
+//! * dcx's command line (which may hold a `--remote-env` secret, and which `/proc/PID/cmdline`
+//!   shows to anyone) is blanked while it forks, so the child has only zeros there;
+//! * the namespaces are opened from the container's first process, checked afterwards to be
+//!   that process still (not a later one given its pid);
+//! * the child ends by starting the helper dcx carries, from a sealed memfd, in its `--exec`
+//!   mode, which runs the program: a `#!/proc/self/exe` script reaches only that sealed copy.
 //!
 //! Whatever this does not do as crun would goes to crun (`Entry::plan` gives `None`): a user or
 //! time namespace of the container's own, an AppArmor profile, an SELinux label, a personality,
-//! a seccomp listener or a filter crun has not compiled, a paused container, a `/etc` that is
-//! mounted over (for `HOME`), no helper for this architecture, dcx not root. A failure before
-//! the program starts (a command not found, a working directory that cannot be entered) also
-//! goes to crun, which then reports it in its own words and exit code.
+//! crun's own extensions (`run.oci.*` annotations, a seccomp receiver), a seccomp listener or a
+//! profile crun has not compiled, a paused container, a `/etc` that is mounted over (for
+//! `HOME`), no helper for this architecture, dcx not root. A failure before the program starts
+//! (a command not found, a working directory that cannot be entered) also goes to crun, which
+//! then reports it in its own words and exit code.
 //!
 //! The only unsafe code of dcx's own is here: the child's steps after `fork`, which make raw
-//! system calls on memory prepared before it (no allocation, no lock).
+//! system calls on memory prepared before it (no allocation, no lock), and the blanking of the
+//! command line.
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
@@ -119,6 +128,16 @@ impl Entry {
         if status.pid != init {
             return None;
         }
+        // crun's own extensions (`run.oci.*`: kept groups, seccomp receivers, handlers…; the
+        // wasm handlers' keys) change its exec in ways this does not repeat.
+        if container
+            .labels
+            .keys()
+            .any(|key| key.starts_with("run.oci.") || key.starts_with("module.wasm.image/"))
+            || std::env::var_os("RUN_OCI_SECCOMP_RECEIVER").is_some()
+        {
+            return None;
+        }
         if config.process.apparmor_profile.is_some()
             || config.process.selinux_label.is_some()
             || config.linux.personality.is_some()
@@ -140,10 +159,7 @@ impl Entry {
         if caps.bounding & (1 << CAP_SYS_PTRACE) != 0 {
             return None;
         }
-        let seccomp = match &config.linux.seccomp {
-            None => None,
-            Some(profile) => Some(Seccomp::compiled(&dir, profile)?),
-        };
+        let seccomp = Seccomp::compiled(&dir, config.linux.seccomp.as_ref())?;
         let mut env = process.env.clone();
         if !env.iter().any(|entry| entry.starts_with("HOME=")) {
             let mounted = |path: &str| config.mounts.iter().any(|m| m.destination == path);
@@ -161,10 +177,9 @@ impl Entry {
             .find_map(|entry| entry.strip_prefix("PATH="))
             .map(str::to_owned);
         let candidates = candidates(&process.args[0], &process.cwd, path.as_deref())?;
-        let cgroups = if status.cgroup_path.as_deref().unwrap_or_default().is_empty() {
-            Vec::new()
-        } else {
-            cgroup_files(init)?
+        let cgroups = match status.cgroup_path.as_deref() {
+            None | Some("") => Vec::new(),
+            Some(path) => cgroup_files(path)?,
         };
         let open = |name: &str| open_cloexec(&format!("/proc/{init}/ns/{name}"), OFlags::RDONLY);
         let mut namespaces = Vec::new();
@@ -172,6 +187,11 @@ impl Entry {
             namespaces.push(open(name)?);
         }
         let pid_ns = open("pid")?;
+        // The same first process still (not a later one given its pid): the namespaces opened
+        // are the container's.
+        if !super::state::alive(init, container.init_start) || container.init_start.is_none() {
+            return None;
+        }
         let shim = sealed_helper()?;
 
         let cstring = |text: &str| CString::new(text).ok();
@@ -225,6 +245,7 @@ impl Entry {
                         command.pre_exec(move || child.enter());
                     }
                     let _undumpable = Undumpable::new();
+                    let _hidden = HiddenArgv::new();
                     tokio::process::Command::from(command)
                         .kill_on_drop(false)
                         .spawn()
@@ -269,6 +290,50 @@ impl Drop for Undumpable {
     }
 }
 
+/// dcx's command line blanked while it exists: the child, born in the container's PID
+/// namespace, shows it in its `/proc/PID/cmdline` (which needs no ptrace access) until it has
+/// exec'd, and it may hold a secret (`--remote-env`). Forked meanwhile, the child has only
+/// zeros there; dcx's own is put back after.
+struct HiddenArgv {
+    area: Option<(*mut u8, Vec<u8>)>,
+}
+
+impl HiddenArgv {
+    fn new() -> Self {
+        let area = argv_area().map(|(start, end)| {
+            let len = end - start;
+            // SAFETY: [start, end) is this process's argv area, as the kernel reports it
+            // (`/proc/self/stat` fields 48 and 49): mapped, writable, and only read (by std's
+            // `args`) while dcx parses its command line, long before this.
+            unsafe {
+                let bytes = std::slice::from_raw_parts_mut(start as *mut u8, len);
+                let saved = bytes.to_vec();
+                bytes.fill(0);
+                (start as *mut u8, saved)
+            }
+        });
+        Self { area }
+    }
+}
+
+impl Drop for HiddenArgv {
+    fn drop(&mut self) {
+        if let Some((start, saved)) = &self.area {
+            // SAFETY: the same area as in `new`, with the same length.
+            unsafe { std::slice::from_raw_parts_mut(*start, saved.len()).copy_from_slice(saved) }
+        }
+    }
+}
+
+/// The start and end addresses of this process's argv area (`/proc/self/stat` fields 48, 49).
+fn argv_area() -> Option<(usize, usize)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let mut fields = stat[stat.rfind(')')? + 2..].split_whitespace().skip(45);
+    let start: usize = fields.next()?.parse().ok()?;
+    let end: usize = fields.next()?.parse().ok()?;
+    (start > 0 && end > start && end - start < 1 << 24).then_some((start, end))
+}
+
 fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
     strings
         .iter()
@@ -300,6 +365,16 @@ impl Child {
         // SAFETY (every block below): raw system calls with valid pointers into `self`, which
         // outlives them; none of them allocates or takes a lock.
         unsafe {
+            // crun's `unblock_signals`: every signal back to its default action (glibc's
+            // `sigaction` refuses its own two, 32 and 33, as crun's does); the mask is std's.
+            let default: libc::sigaction = std::mem::zeroed();
+            for signal in 1..libc::SIGRTMAX() + 1 {
+                if libc::sigaction(signal, &default, std::ptr::null_mut()) < 0
+                    && errno() != libc::EINVAL
+                {
+                    return Err(last_error());
+                }
+            }
             check(libc::c_long::from(libc::setsid()))?;
             for file in &self.cgroups {
                 check(libc::write(file.as_raw_fd(), b"0".as_ptr().cast(), 1) as libc::c_long)?;
@@ -358,6 +433,15 @@ impl Child {
                 }
             }
             self.set_capabilities()?;
+            // A change of user makes the process dumpable again where `fs.suid_dumpable` is 1:
+            // not before the exec.
+            check(libc::c_long::from(libc::prctl(
+                libc::PR_SET_DUMPABLE,
+                0,
+                0,
+                0,
+                0,
+            )))?;
             if !entered {
                 check(libc::c_long::from(libc::chdir(self.cwd.as_ptr())))?;
             }
@@ -536,13 +620,24 @@ impl Capabilities {
 }
 
 impl Seccomp {
-    /// crun's compiled filter (`seccomp.bpf` in the state directory) and the config's flags
-    /// (crun's default: `SECCOMP_FILTER_FLAG_SPEC_ALLOW`).
-    fn compiled(dir: &Path, profile: &SeccompConfig) -> Option<Self> {
-        if profile.listener_path.is_some() {
+    /// The filter crun applies to every exec (its `libcrun_open_seccomp_bpf`): the compiled
+    /// `seccomp.bpf` of the state directory, whatever made it (the config's profile, an
+    /// annotation), with the config's flags (crun's default: `SECCOMP_FILTER_FLAG_SPEC_ALLOW`).
+    /// `Some(None)`: no filter; `None`: crun must do this exec (a profile crun has not compiled,
+    /// a listener, a flag this does not know, a file it cannot read).
+    #[allow(clippy::option_option)]
+    fn compiled(dir: &Path, profile: Option<&SeccompConfig>) -> Option<Option<Self>> {
+        let bytes = match std::fs::read(dir.join("seccomp.bpf")) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && profile.is_none() => {
+                return Some(None);
+            }
+            Err(_) => return None,
+        };
+        if profile.is_some_and(|profile| profile.listener_path.is_some()) {
             return None;
         }
-        let flags = match &profile.flags {
+        let flags = match profile.and_then(|profile| profile.flags.as_ref()) {
             None => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
             Some(names) => names.iter().try_fold(0, |flags, name| {
                 Some(
@@ -558,7 +653,6 @@ impl Seccomp {
                 )
             })?,
         };
-        let bytes = std::fs::read(dir.join("seccomp.bpf")).ok()?;
         if bytes.is_empty() || bytes.len() % 8 != 0 || bytes.len() / 8 > usize::from(u16::MAX) {
             return None;
         }
@@ -571,7 +665,7 @@ impl Seccomp {
                 k: u32::from_ne_bytes([raw[4], raw[5], raw[6], raw[7]]),
             })
             .collect();
-        Some(Self { filter, flags })
+        Some(Some(Self { filter, flags }))
     }
 }
 
@@ -605,35 +699,33 @@ fn home_of(uid: u32, passwd: Option<&[u8]>) -> Option<String> {
         return Some("/".to_owned());
     };
     String::from_utf8_lossy(passwd).lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
+        let fields: Vec<&str> = line.trim_start().splitn(7, ':').collect();
         (fields.len() == 7 && fields[2].parse() == Ok(uid)).then(|| fields[5].to_owned())
     })
 }
 
-/// The `cgroup.procs` file, opened for writing, of each hierarchy `pid` is in (by the usual
-/// mount points: `/sys/fs/cgroup` for cgroup v2, else `/sys/fs/cgroup/<controllers>` and
+/// The `cgroup.procs` file, opened for writing, of the container's cgroup `path` (crun's
+/// `cgroup-path`) in each hierarchy dcx itself is in, as crun joins it (by the usual mount
+/// points: `/sys/fs/cgroup` for cgroup v2, else `/sys/fs/cgroup/<controllers>` and
 /// `/sys/fs/cgroup/unified`); `None` when one cannot be opened.
-fn cgroup_files(pid: i64) -> Option<Vec<OwnedFd>> {
+fn cgroup_files(path: &str) -> Option<Vec<OwnedFd>> {
     // The two types differ between architectures (`__fsword_t`, `c_long`).
     #[allow(clippy::unnecessary_cast)]
     let unified = rustix::fs::statfs("/sys/fs/cgroup")
         .is_ok_and(|fs| fs.f_type as i64 == libc::CGROUP2_SUPER_MAGIC as i64);
-    let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    membership
-        .lines()
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    own.lines()
         .map(|line| {
             let mut fields = line.splitn(3, ':');
-            let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            let (_, controllers) = (fields.next()?, fields.next()?);
             let mount = match (controllers, unified) {
                 ("", true) => "/sys/fs/cgroup".to_owned(),
                 ("", false) => "/sys/fs/cgroup/unified".to_owned(),
                 (_, true) => return None,
-                (named, false) => {
-                    format!(
-                        "/sys/fs/cgroup/{}",
-                        named.strip_prefix("name=").unwrap_or(named)
-                    )
-                }
+                (named, false) => format!(
+                    "/sys/fs/cgroup/{}",
+                    named.strip_prefix("name=").unwrap_or(named)
+                ),
             };
             open_cloexec(&format!("{mount}{path}/cgroup.procs"), OFlags::WRONLY)
         })
@@ -767,6 +859,17 @@ mod tests {
     }
 
     #[test]
+    fn the_command_line_is_blank_while_hidden_and_back_after() {
+        let before = std::fs::read("/proc/self/cmdline").unwrap();
+        assert!(before.iter().any(|b| *b != 0));
+        let hidden = HiddenArgv::new();
+        let during = std::fs::read("/proc/self/cmdline").unwrap();
+        assert!(during.iter().all(|b| *b == 0), "{during:?}");
+        drop(hidden);
+        assert_eq!(std::fs::read("/proc/self/cmdline").unwrap(), before);
+    }
+
+    #[test]
     fn home_comes_from_passwd_as_crun_sets_it() {
         let passwd = b"root:x:0:0:root:/root:/bin/sh\nvscode:x:1000:1000::/home/vscode:/bin/sh\n";
         assert_eq!(home_of(1000, Some(passwd)).as_deref(), Some("/home/vscode"));
@@ -809,29 +912,39 @@ mod tests {
             flags: flags.map(|list| list.into_iter().map(str::to_owned).collect()),
             listener_path: None,
         };
-        assert!(
-            Seccomp::compiled(dir.path(), &profile(None)).is_none(),
-            "not compiled"
-        );
+        // No profile, no file: no filter; a profile crun has not compiled: crun's.
+        assert!(matches!(Seccomp::compiled(dir.path(), None), Some(None)));
+        assert!(Seccomp::compiled(dir.path(), Some(&profile(None))).is_none());
         std::fs::write(
             dir.path().join("seccomp.bpf"),
             [6, 0, 0, 0, 0, 0, 0xff, 0x7f],
         )
         .unwrap();
-        let filter = Seccomp::compiled(dir.path(), &profile(None)).unwrap();
+        let filter = Seccomp::compiled(dir.path(), Some(&profile(None)))
+            .unwrap()
+            .unwrap();
         assert_eq!(filter.flags, libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW);
         assert_eq!(filter.filter.len(), 1);
         assert_eq!(
             (filter.filter[0].code, filter.filter[0].k),
             (6, 0x7fff_0000)
         );
-        let logged = Seccomp::compiled(dir.path(), &profile(Some(vec!["SECCOMP_FILTER_FLAG_LOG"])));
-        assert_eq!(logged.unwrap().flags, libc::SECCOMP_FILTER_FLAG_LOG);
-        assert!(Seccomp::compiled(dir.path(), &profile(Some(vec!["NEW_ONE"]))).is_none());
+        // A compiled filter with no profile in the config (an annotation made it) applies too.
+        let annotated = Seccomp::compiled(dir.path(), None).unwrap().unwrap();
+        assert_eq!(annotated.flags, libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW);
+        let logged = Seccomp::compiled(
+            dir.path(),
+            Some(&profile(Some(vec!["SECCOMP_FILTER_FLAG_LOG"]))),
+        );
+        assert_eq!(
+            logged.unwrap().unwrap().flags,
+            libc::SECCOMP_FILTER_FLAG_LOG
+        );
+        assert!(Seccomp::compiled(dir.path(), Some(&profile(Some(vec!["NEW_ONE"])))).is_none());
         let listener = SeccompConfig {
             flags: None,
             listener_path: Some("/run/l.sock".into()),
         };
-        assert!(Seccomp::compiled(dir.path(), &listener).is_none());
+        assert!(Seccomp::compiled(dir.path(), Some(&listener)).is_none());
     }
 }
