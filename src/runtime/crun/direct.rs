@@ -63,9 +63,10 @@ pub(super) struct Entry {
     child: Child,
 }
 
-/// The child's side: raw pointers into memory it owns, read-only after the fork.
+/// The child's side, prepared before the fork (it only fills in the program's slot of the
+/// helper's argv).
 struct Child {
-    /// `cgroup.procs` of each hierarchy the container's first process is in.
+    /// `cgroup.procs` of the container's cgroup in each hierarchy (crun's `cgroup-path`).
     cgroups: Vec<OwnedFd>,
     /// Namespaces to enter, the mount namespace last.
     namespaces: Vec<OwnedFd>,
