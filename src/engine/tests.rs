@@ -43,13 +43,7 @@ async fn one_preparation_serves_many_commands() {
     let helpers = started.lock().unwrap().len();
     for n in 0..20 {
         let out = Buffer::default();
-        let io = ExecIo {
-            stdin: None,
-            stdout: Box::pin(out.clone()),
-            stderr: Box::pin(tokio::io::sink()),
-            control: None,
-            started: None,
-        };
+        let io = ExecIo::stdout_to(out.clone());
         let word = format!("run{n}");
         let command = Command::new(["echo", word.as_str(), "", &n.to_string()]);
         let finished = engine.run(&prepared, &command, io).await.unwrap();

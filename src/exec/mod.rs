@@ -84,6 +84,20 @@ pub struct ExecIo {
     pub started: Option<oneshot::Sender<()>>,
 }
 
+#[cfg(test)]
+impl ExecIo {
+    /// The tests' plainest run: stdout into `out`, stderr dropped, no stdin, no controls.
+    pub(crate) fn stdout_to(out: crate::runtime::memory::Buffer) -> Self {
+        Self {
+            stdin: None,
+            stdout: Box::pin(out),
+            stderr: Box::pin(tokio::io::sink()),
+            control: None,
+            started: None,
+        }
+    }
+}
+
 /// What the caller can do to a running command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {

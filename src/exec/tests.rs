@@ -121,6 +121,16 @@ impl Run {
     }
 }
 
+/// [`run`] with no timeout, no drain limit and no log.
+async fn run_untimed(
+    runtime: &dyn Runtime,
+    container: &Container,
+    spec: &ExecSpec,
+    io: ExecIo,
+) -> Result<Finished, ExecError> {
+    run(runtime, container, spec, None, None, io, &Log::discard()).await
+}
+
 fn exited(code: i64) -> Finished {
     Finished {
         status: ExitStatus::Code(code),
@@ -408,17 +418,9 @@ async fn a_closed_control_channel_changes_nothing() {
         control: Some(rx),
         started: None,
     };
-    let finished = super::run(
-        &run.engine,
-        &container,
-        &run.spec,
-        None,
-        None,
-        io,
-        &Log::discard(),
-    )
-    .await
-    .unwrap();
+    let finished = run_untimed(&run.engine, &container, &run.spec, io)
+        .await
+        .unwrap();
     assert_eq!(finished, exited(0));
     assert_eq!(run.stdout.text(), "fine");
     run.controls.clear();
@@ -578,24 +580,10 @@ async fn output_there_when_the_drain_ends_is_not_lost() {
     // The drain's timer and the output are ready at the same instant: each time, the output.
     for _ in 0..32 {
         let out = Buffer::default();
-        let io = ExecIo {
-            stdin: None,
-            stdout: Box::pin(out.clone()),
-            stderr: Box::pin(tokio::io::sink()),
-            control: None,
-            started: None,
-        };
-        let finished = run(
-            &Late,
-            &Container::default(),
-            &ExecSpec::default(),
-            None,
-            None,
-            io,
-            &Log::discard(),
-        )
-        .await
-        .unwrap();
+        let io = ExecIo::stdout_to(out.clone());
+        let finished = run_untimed(&Late, &Container::default(), &ExecSpec::default(), io)
+            .await
+            .unwrap();
         assert_eq!(finished.status, ExitStatus::Code(0));
         assert_eq!(out.text(), "late\n");
     }

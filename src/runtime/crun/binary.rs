@@ -11,8 +11,8 @@
 //! crun runs from its path, and makes its own copy as it always does, when no sealed copy can be
 //! made (memfds disabled, `vm.memfd_noexec = 2`, a binary dcx cannot read), when the program is
 //! not an ELF binary (a wrapper script, whose interpreter could not open the copy: it is
-//! close-on-exec), and when starting the copy fails (callers then retry with
-//! [`CrunBinary::run_from_path`]).
+//! close-on-exec), and when starting the copy fails ([`CrunBinary::commands`] gives the path as
+//! the next command to try).
 
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -28,7 +28,7 @@ const CRUN_SEALS: SealFlags = SealFlags::SEAL
     .union(SealFlags::WRITE);
 
 /// The crun program, with its sealed copy when one could be made. Keep it alive until the
-/// command built by [`CrunBinary::command`] has been spawned or exec'd.
+/// command built by [`CrunBinary::commands`] has been spawned or exec'd.
 pub(super) struct CrunBinary {
     /// The program as the user gave it (`--crun-path`, default `crun`): `argv[0]` and errors.
     program: PathBuf,
@@ -45,31 +45,20 @@ impl CrunBinary {
         }
     }
 
-    /// The same program, run from its path.
-    pub(super) fn run_from_path(&self) -> Self {
-        Self {
-            program: self.program.clone(),
-            sealed: None,
-        }
-    }
-
-    /// Whether crun runs from the sealed copy.
-    pub(super) fn is_sealed(&self) -> bool {
-        self.sealed.is_some()
-    }
-
-    /// A command that runs crun, from the sealed copy when there is one. The copy is opened
-    /// close-on-exec: the kernel resolves `/proc/self/fd/N` before closing it, and crun's
-    /// own process (and so the container's) never holds it.
-    pub(super) fn command(&self) -> std::process::Command {
+    /// The commands that run crun, in the order to try them: from the sealed copy when there
+    /// is one, then from its path (a sealed copy the system would not run: a policy, no
+    /// /proc). The copy is opened close-on-exec: the kernel resolves `/proc/self/fd/N` before
+    /// closing it, and crun's own process (and so the container's) never holds it.
+    pub(super) fn commands(&self) -> Vec<std::process::Command> {
+        let from_path = std::process::Command::new(&self.program);
         match &self.sealed {
             Some(fd) => {
-                let mut command =
+                let mut sealed =
                     std::process::Command::new(format!("/proc/self/fd/{}", fd.as_raw_fd()));
-                command.arg0(&self.program);
-                command
+                sealed.arg0(&self.program);
+                vec![sealed, from_path]
             }
-            None => std::process::Command::new(&self.program),
+            None => vec![from_path],
         }
     }
 }
@@ -100,17 +89,32 @@ fn sealed_copy(path: &Path) -> std::io::Result<Option<OwnedFd>> {
         return Ok(None);
     }
     source.rewind()?;
+    sealed_memfd("crun", true, source).map(Some)
+}
+
+/// A close-on-exec memfd named `name` holding what `source` reads, executable when asked, then
+/// sealed against any change (crun's seals, which it also takes as a copy of itself): what
+/// dcx hands to crun or to a container, which no process can alter afterwards.
+pub(super) fn sealed_memfd(
+    name: &str,
+    executable: bool,
+    mut source: impl std::io::Read,
+) -> std::io::Result<OwnedFd> {
     let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
-    // Kernels from 6.3 want executability said; older ones refuse the flag.
-    let memfd = match rustix::fs::memfd_create("crun", flags | MemfdFlags::EXEC) {
-        Err(rustix::io::Errno::INVAL) => rustix::fs::memfd_create("crun", flags)?,
-        other => other?,
+    let memfd = if executable {
+        // Kernels from 6.3 want executability said; older ones refuse the flag.
+        match rustix::fs::memfd_create(name, flags | MemfdFlags::EXEC) {
+            Err(rustix::io::Errno::INVAL) => rustix::fs::memfd_create(name, flags)?,
+            other => other?,
+        }
+    } else {
+        rustix::fs::memfd_create(name, flags)?
     };
     let mut copy = std::fs::File::from(memfd);
     std::io::copy(&mut source, &mut copy)?;
     let memfd = OwnedFd::from(copy);
     rustix::fs::fcntl_add_seals(&memfd, CRUN_SEALS)?;
-    Ok(Some(memfd))
+    Ok(memfd)
 }
 
 #[cfg(test)]
@@ -158,24 +162,23 @@ mod tests {
     #[test]
     fn a_missing_program_runs_by_its_name_and_fails_there() {
         let binary = CrunBinary::prepare(Path::new("/no/such/crun"));
-        assert!(!binary.is_sealed());
-        assert_eq!(binary.command().get_program(), "/no/such/crun");
+        let commands = binary.commands();
+        assert_eq!(commands.len(), 1, "no sealed copy");
+        assert_eq!(commands[0].get_program(), "/no/such/crun");
     }
 
     #[test]
     fn a_program_found_runs_from_its_sealed_copy_under_its_own_name() {
         let binary = CrunBinary::prepare(Path::new("sh"));
-        assert!(binary.is_sealed());
-        assert!(!binary.run_from_path().is_sealed());
-        assert_eq!(binary.run_from_path().command().get_program(), "sh");
-        let command = binary.command();
-        let program = command.get_program().to_string_lossy().into_owned();
+        let mut commands = binary.commands();
+        assert_eq!(commands.len(), 2, "a sealed copy, then the path");
+        assert_eq!(commands[1].get_program(), "sh");
+        let program = commands[0].get_program().to_string_lossy().into_owned();
         assert!(program.starts_with("/proc/self/fd/"), "{program}");
-        let out = {
-            let mut command = binary.command();
-            command.args(["-c", "echo \"$0\" ran"]);
-            command.output().unwrap()
-        };
+        let out = commands[0]
+            .args(["-c", "echo \"$0\" ran"])
+            .output()
+            .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "sh ran\n");
     }
 }

@@ -143,18 +143,8 @@ pub(super) fn exec_args(
 
 /// `process` written to a new memfd, sealed against any change once written.
 fn write_process(process: &serde_json::Value) -> std::io::Result<ProcessFile> {
-    use rustix::fs::{MemfdFlags, SealFlags};
-    let fd = rustix::fs::memfd_create(
-        "dcx-crun-process",
-        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
-    )?;
-    let mut file = std::fs::File::from(fd);
-    std::io::Write::write_all(&mut file, process.to_string().as_bytes())?;
-    let fd = std::os::fd::OwnedFd::from(file);
-    rustix::fs::fcntl_add_seals(
-        &fd,
-        SealFlags::SEAL | SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE,
-    )?;
+    let json = process.to_string();
+    let fd = super::binary::sealed_memfd("dcx-crun-process", false, json.as_bytes())?;
     Ok(ProcessFile { fd })
 }
 

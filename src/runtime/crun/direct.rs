@@ -51,9 +51,9 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 
 use rustix::fs::OFlags;
-use serde::Deserialize;
 
 use super::command::ExecProcess;
+use super::state::{CapabilitiesConfig, SeccompConfig};
 use crate::runtime::Container;
 
 /// Everything the child needs, prepared before the fork.
@@ -124,8 +124,8 @@ impl Entry {
         }
         let init = container.init_pid?;
         let dir = root.join(&container.id);
-        let config: Config = read_json(&dir.join("config.json"))?;
-        let status: Status = read_json(&dir.join("status"))?;
+        let config = super::state::config(root, &container.id)?;
+        let status = super::state::status(root, &container.id)?;
         if status.pid != init {
             return None;
         }
@@ -747,94 +747,8 @@ fn ns_id(path: &str) -> Option<std::ffi::OsString> {
 
 /// The helper dcx carries for this host, in a memfd sealed against any change.
 fn sealed_helper() -> Option<OwnedFd> {
-    use rustix::fs::{MemfdFlags, SealFlags};
     let bytes = crate::runtime::helper::binary::for_arch(std::env::consts::ARCH)?;
-    let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
-    let memfd = match rustix::fs::memfd_create("dcx-helper", flags | MemfdFlags::EXEC) {
-        Err(rustix::io::Errno::INVAL) => rustix::fs::memfd_create("dcx-helper", flags),
-        other => other,
-    }
-    .ok()?;
-    let mut file = std::fs::File::from(memfd);
-    std::io::Write::write_all(&mut file, bytes).ok()?;
-    let memfd = OwnedFd::from(file);
-    rustix::fs::fcntl_add_seals(
-        &memfd,
-        SealFlags::SEAL | SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE,
-    )
-    .ok()?;
-    Some(memfd)
-}
-
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
-}
-
-/// The parts of crun's `status` file this reads.
-#[derive(Deserialize)]
-struct Status {
-    pid: i64,
-    #[serde(rename = "cgroup-path")]
-    cgroup_path: Option<String>,
-}
-
-/// The parts of the container's `config.json` that decide how its exec runs.
-#[derive(Deserialize)]
-struct Config {
-    #[serde(default)]
-    process: ProcessConfig,
-    #[serde(default)]
-    linux: LinuxConfig,
-    #[serde(default)]
-    mounts: Vec<MountConfig>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct ProcessConfig {
-    capabilities: Option<CapabilitiesConfig>,
-    apparmor_profile: Option<String>,
-    selinux_label: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct CapabilitiesConfig {
-    #[serde(default)]
-    bounding: Vec<String>,
-    #[serde(default)]
-    effective: Vec<String>,
-    #[serde(default)]
-    permitted: Vec<String>,
-    #[serde(default)]
-    inheritable: Vec<String>,
-    #[serde(default)]
-    ambient: Vec<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct LinuxConfig {
-    #[serde(default)]
-    namespaces: Vec<NamespaceConfig>,
-    seccomp: Option<SeccompConfig>,
-    personality: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct NamespaceConfig {
-    #[serde(rename = "type")]
-    kind: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SeccompConfig {
-    flags: Option<Vec<String>>,
-    listener_path: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct MountConfig {
-    destination: String,
+    super::binary::sealed_memfd("dcx-helper", true, bytes).ok()
 }
 
 #[cfg(test)]

@@ -268,12 +268,7 @@ impl Runtime for Crun {
             start: Start::Programs(Box::new(move || {
                 let (args, process_file) = exec_args(&root, &container, &process, None)?;
                 let binary = CrunBinary::prepare(&program);
-                let mut commands = vec![binary.command()];
-                if binary.is_sealed() {
-                    // A sealed copy the system would not run (a policy, no /proc): crun from
-                    // its path.
-                    commands.push(binary.run_from_path().command());
-                }
+                let mut commands = binary.commands();
                 for command in &mut commands {
                     command.args(&args);
                 }
@@ -303,8 +298,8 @@ impl Runtime for Crun {
         let socket = console.as_ref().map(|(dir, _)| dir.socket());
         let process = ExecProcess::of(&self.root, container, spec, socket.is_some())?;
         let (args, process_file) = exec_args(&self.root, container, &process, socket.as_deref())?;
-        let spawn = |binary: &CrunBinary| {
-            let mut command = tokio::process::Command::from(binary.command());
+        let spawn = |command: std::process::Command| {
+            let mut command = tokio::process::Command::from(command);
             command
                 .args(&args)
                 .process_group(0)
@@ -323,12 +318,14 @@ impl Runtime for Crun {
             command.spawn()
         };
         let binary = CrunBinary::prepare(&self.program);
-        let mut child = match spawn(&binary) {
-            // A sealed copy the system would not run (a policy, no /proc): crun from its path.
-            Err(_) if binary.is_sealed() => spawn(&binary.run_from_path()),
-            other => other,
+        let mut started = Err(std::io::Error::other("no crun command"));
+        for command in binary.commands() {
+            started = spawn(command);
+            if started.is_ok() {
+                break;
+            }
         }
-        .map_err(|err| self.spawn_error(&err))?;
+        let mut child = started.map_err(|err| self.spawn_error(&err))?;
         drop(binary);
         let pid = child.id().unwrap_or_default();
         let Some(stderr) = child.stderr.take() else {

@@ -1,7 +1,8 @@
 //! crun's state directory, read with no crun process, as [`Container`] values.
 //!
-//! `<root>/<id>/status` (pid, process start time, bundle, rootfs, created) and
-//! `<root>/<id>/config.json` (the create-time config: env, user, annotations, mounts) become a
+//! `<root>/<id>/status` (pid, process start time, bundle, rootfs, created, cgroup) and
+//! `<root>/<id>/config.json` (the create-time config: env, user, annotations, mounts; and for
+//! dcx's own exec, capabilities, security labels, namespaces, seccomp) become a
 //! [`Container`], its annotations standing for labels. A container is running when its pid is alive
 //! and is still the process crun recorded (same start time, when crun recorded one).
 
@@ -12,29 +13,37 @@ use serde::Deserialize;
 
 use crate::runtime::{Container, Mount, RuntimeError};
 
+/// crun's `status` file of a container.
 #[derive(Deserialize)]
-struct Status {
-    pid: i64,
+pub(super) struct Status {
+    pub(super) pid: i64,
     #[serde(rename = "process-start-time")]
     process_start_time: Option<u64>,
     bundle: Option<String>,
     rootfs: Option<String>,
     created: Option<String>,
+    /// Its cgroup, in each hierarchy; empty when it was made with none.
+    #[serde(rename = "cgroup-path")]
+    pub(super) cgroup_path: Option<String>,
 }
 
+/// The parts of a container's create-time `config.json` dcx reads: what a [`Container`] shows,
+/// and what decides how an exec runs (`direct.rs`).
 #[derive(Deserialize, Default)]
-struct Config {
+pub(super) struct Config {
     #[serde(default)]
-    process: ProcessConfig,
+    pub(super) process: ProcessConfig,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
     #[serde(default)]
-    mounts: Vec<MountConfig>,
+    pub(super) mounts: Vec<MountConfig>,
+    #[serde(default)]
+    pub(super) linux: LinuxConfig,
 }
 
 #[derive(Deserialize)]
-struct MountConfig {
-    destination: String,
+pub(super) struct MountConfig {
+    pub(super) destination: String,
     #[serde(default, rename = "type")]
     kind: Option<String>,
     #[serde(default)]
@@ -61,13 +70,52 @@ impl MountConfig {
 }
 
 #[derive(Deserialize, Default)]
-struct ProcessConfig {
+#[serde(rename_all = "camelCase")]
+pub(super) struct ProcessConfig {
     #[serde(default)]
     env: Vec<String>,
     #[serde(default)]
     cwd: Option<String>,
     #[serde(default)]
     user: UserConfig,
+    pub(super) capabilities: Option<CapabilitiesConfig>,
+    pub(super) apparmor_profile: Option<String>,
+    pub(super) selinux_label: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct CapabilitiesConfig {
+    #[serde(default)]
+    pub(super) bounding: Vec<String>,
+    #[serde(default)]
+    pub(super) effective: Vec<String>,
+    #[serde(default)]
+    pub(super) permitted: Vec<String>,
+    #[serde(default)]
+    pub(super) inheritable: Vec<String>,
+    #[serde(default)]
+    pub(super) ambient: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct LinuxConfig {
+    #[serde(default)]
+    pub(super) namespaces: Vec<NamespaceConfig>,
+    pub(super) seccomp: Option<SeccompConfig>,
+    pub(super) personality: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct NamespaceConfig {
+    #[serde(rename = "type")]
+    pub(super) kind: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SeccompConfig {
+    pub(super) flags: Option<Vec<String>>,
+    pub(super) listener_path: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -80,10 +128,8 @@ struct UserConfig {
 
 /// The container `id` under `root`, read from its `status` and `config.json`.
 pub(super) fn read(root: &Path, id: &str) -> Result<Container, RuntimeError> {
-    let dir = root.join(id);
-    let status: Status = read_json(&dir.join("status"))
-        .ok_or_else(|| RuntimeError::NoSuchContainer(id.to_owned()))?;
-    let config: Config = read_json(&dir.join("config.json")).unwrap_or_default();
+    let status = status(root, id).ok_or_else(|| RuntimeError::NoSuchContainer(id.to_owned()))?;
+    let config = config(root, id).unwrap_or_default();
     let running = status.pid > 0 && alive(status.pid, status.process_start_time);
     let rootfs = status.rootfs.as_deref().map(|rootfs| {
         let rootfs = Path::new(rootfs);
@@ -149,9 +195,17 @@ pub(super) fn default_root() -> PathBuf {
 
 /// The working directory the container's config gives its processes (`process.cwd`).
 pub(super) fn process_cwd(root: &Path, id: &str) -> Option<String> {
-    read_json::<Config>(&root.join(id).join("config.json"))?
-        .process
-        .cwd
+    config(root, id)?.process.cwd
+}
+
+/// The `status` file of the container `id` under `root`.
+pub(super) fn status(root: &Path, id: &str) -> Option<Status> {
+    read_json(&root.join(id).join("status"))
+}
+
+/// The `config.json` of the container `id` under `root`.
+pub(super) fn config(root: &Path, id: &str) -> Option<Config> {
+    read_json(&root.join(id).join("config.json"))
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
