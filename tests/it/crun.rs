@@ -187,6 +187,24 @@ fn the_scenarios_behave_the_same_on_crun() {
     scenarios(&CrunContainer::start("busybox", &[]));
 }
 
+/// A crun container whose every exec is crun's own (`DCX_CRUN_DIRECT=0`).
+struct CrunsOwnExec(CrunContainer);
+
+impl Subject for CrunsOwnExec {
+    fn dcx(&self, args: &[&str]) -> Cmd {
+        self.0.dcx(args).env(CRUN_ONLY.0, CRUN_ONLY.1)
+    }
+
+    fn processes(&self) -> Vec<String> {
+        self.0.processes()
+    }
+}
+
+#[test]
+fn the_scenarios_behave_the_same_with_crun_s_own_exec() {
+    scenarios(&CrunsOwnExec(CrunContainer::start("busybox", &[])));
+}
+
 #[test]
 fn crun_needs_no_docker_daemon() {
     let c = CrunContainer::start("busybox", &[]);

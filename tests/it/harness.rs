@@ -210,12 +210,25 @@ pub fn reference() -> Cmd {
 
 impl Cmd {
     /// The command line for `sh -c` (environment settings not included).
+    /// With the environment set by [`Cmd::env`] (`env` unsets what was removed).
     pub fn shell_line(&self) -> String {
-        std::iter::once(self.program.as_os_str())
-            .chain(self.args.iter().map(OsString::as_os_str))
-            .map(|word| format!("'{}'", word.to_string_lossy().replace('\'', r"'\''")))
-            .collect::<Vec<_>>()
-            .join(" ")
+        let quote = |word: &str| format!("'{}'", word.replace('\'', r"'\''"));
+        let mut words = Vec::new();
+        if !self.env.is_empty() {
+            words.push("env".to_owned());
+        }
+        for (name, value) in &self.env {
+            match value {
+                Some(value) => words.push(quote(&format!("{name}={value}"))),
+                None => words.extend(["-u".to_owned(), quote(name)]),
+            }
+        }
+        words.extend(
+            std::iter::once(self.program.as_os_str())
+                .chain(self.args.iter().map(OsString::as_os_str))
+                .map(|word| quote(&word.to_string_lossy())),
+        );
+        words.join(" ")
     }
 
     /// Any program (found on PATH).
